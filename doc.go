@@ -1,0 +1,3 @@
+// Package commitlog is Apache Kafka's partitioned commit log as an embeddable
+// Go library.
+package commitlog
