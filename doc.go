@@ -1,3 +1,93 @@
-// Package commitlog is Apache Kafka's partitioned commit log as an embeddable
-// Go library.
+// Package commitlog is Apache Kafka's partitioned commit log as an
+// embeddable Go library: open a directory and get topics, partitions and
+// durable, ordered, replayable records with Kafka's semantics, with no
+// broker and no sockets.
+//
+// # Overview
+//
+// A Log is a directory. It holds topics; a topic has a fixed number of
+// partitions; a partition is an append-only sequence of records numbered by
+// offset from 0. On disk each partition is a directory of segments, each a
+// data file of Kafka RecordBatch v2 batches (byte-identical to Kafka's, so
+// Kafka's tools can read them) with a sparse offset index and time index:
+//
+//	<dir>/LOCK                          held while the Log is open
+//	<dir>/topics/<topic>.json           topic configuration (checksummed)
+//	<dir>/<topic>-<partition>/
+//	    00000000000000000000.log        batches
+//	    00000000000000000000.index      offset -> byte position, sparse
+//	    00000000000000000000.timeindex  timestamp -> offset, sparse
+//	    checkpoint                      recovery point (checksummed)
+//
+// # Usage
+//
+//	l, err := commitlog.Open(dir, nil) // nil: defaults (SyncAlways)
+//	if err != nil { ... }
+//	defer l.Close()
+//
+//	t, err := l.CreateTopic(ctx, "orders", commitlog.TopicConfig{Partitions: 4})
+//	p, err := t.Partition(0)
+//	res, err := p.Append(ctx, []commitlog.Record{{Key: k, Value: v}})
+//	// res.BaseOffset .. res.LastOffset are the new records' offsets
+//
+//	recs, err := p.Read(ctx, 0, 1<<20) // owned copies; blocks until data exists
+//	for r, err := range p.Scan(ctx, 0) { ... } // zero-copy, stops at the end
+//
+// # Durability
+//
+// Options.Sync chooses what an acknowledgement (Append returning nil)
+// means. SyncAlways, the default: the batch and everything needed to find
+// it — the data, a new segment's directory entry — are fsynced before
+// Append returns, and readers see only durable records (the high
+// watermark is the durable end). Concurrent appenders share fsyncs (group
+// commit), so durability costs latency, not throughput. SyncInterval:
+// acknowledged once written to the operating system, fsynced every
+// Options.SyncInterval; a power failure loses at most that window.
+// SyncNever: the operating system decides; files are fsynced when
+// segments roll and on Close.
+//
+// A failed write or fsync is never retried and ignored: Linux may drop the
+// data of a failed fsync and report success to the next one. The partition
+// enters a failed state — every append returns a *DurabilityError
+// (matching ErrDurability), reads keep working — until the Log is reopened,
+// which re-derives the truth from disk. A full disk is different: the
+// append returns ErrDiskFull, nothing of it is visible, and appends work
+// again once there is space.
+//
+// Open recovers each partition. Every second (Options.CheckpointInterval)
+// each partition records how far its data is on disk; Open trusts what
+// lies below that point and checks every batch written after it, so
+// restart time is bounded by the unflushed tail, not the log's size. A
+// batch torn by a crash (nothing valid after it, or the zeros an interrupted
+// write leaves) is cut, and the cut is logged: it was never acknowledged.
+// Damage anywhere else — a bad batch followed by valid data, or a bad batch
+// below the recovery point — is never cut: Open fails with a
+// *CorruptionError naming the file and byte position. Indexes are derived
+// data, checked on open and rebuilt when they disagree with the data.
+// Log.Check verifies everything, reading all the data.
+//
+// # Concurrency
+//
+// Log, Topic and Partition are safe for concurrent use. Appends to one
+// partition are serialized; reads never wait for appends and never block
+// them. Read, Follow and any call with a context return promptly when the
+// context ends.
+//
+// # Memory
+//
+// Records returned by Read are owned by the caller. Records yielded by
+// Scan and Follow are decoded in place from a read-only mapping of the
+// segment file: their Key, Value and header values are valid only until
+// the next iteration; Record.Clone copies one. Records passed to Append
+// are not retained.
+//
+// # Caveats
+//
+// One Log per directory: a second Open fails with ErrLocked. Topic names
+// follow Kafka's rules (ValidateTopicName); on a case-insensitive file
+// system two names differing only in case collide. Each open segment maps
+// up to SegmentBytes of address space and holds three file descriptors.
+// Data files are read through mmap on Unix; elsewhere through ReadAt.
+// Directory fsync, on which the durability of new files rests, is not
+// available on Windows.
 package commitlog

@@ -1,0 +1,57 @@
+package commitlog
+
+import (
+	"errors"
+	"path/filepath"
+
+	"github.com/commitlog-go/commitlog/internal/vfs"
+)
+
+// writeFileAtomic replaces path with data so that after a crash the file
+// holds either its old contents or data, never a mix: write a temporary
+// file, fsync it, rename it over path, fsync the directory.
+func writeFileAtomic(fs vfs.FS, path string, data []byte) error {
+	tmp := path + tmpSuffix
+	f, err := fs.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		return errors.Join(err, f.Close(), fs.Remove(tmp))
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close(), fs.Remove(tmp))
+	}
+	if err := f.Close(); err != nil {
+		return errors.Join(err, fs.Remove(tmp))
+	}
+	if err := fs.Rename(tmp, path); err != nil {
+		return errors.Join(err, fs.Remove(tmp))
+	}
+	return fs.SyncDir(filepath.Dir(path))
+}
+
+// readFile returns the whole contents of path.
+func readFile(fs vfs.FS, path string) ([]byte, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > maxMetadataFileSize {
+		return nil, errors.New("file too large for a metadata file")
+	}
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, 0); err != nil && !(isEOF(err) && size == 0) {
+		return nil, err
+	}
+	return b, nil
+}
+
+// maxMetadataFileSize bounds what readFile allocates for a metadata file
+// whose size may be damaged.
+const maxMetadataFileSize = 1 << 20

@@ -1,0 +1,113 @@
+package commitlog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"path/filepath"
+
+	"github.com/commitlog-go/commitlog/internal/vfs"
+)
+
+// checkpointFile is the per-partition file recording how far the data is
+// known to be on disk and where the log starts. It is replaced atomically
+// (writeFileAtomic) and protected by a CRC-32C; 84 bytes, big-endian:
+//
+//	magic "CLCP" | version u16 = 1 | reserved u16 = 0
+//	recoveryOffset i64 | segmentBase i64 | position i64
+//	maxTimestamp i64 | offsetOfMaxTimestamp i64 | bytesSinceIndex i64
+//	logStartOffset i64 | activeBase i64 | activeCreated i64 (Unix ms, -1 unknown)
+//	crc32c u32 (over the preceding 80 bytes)
+//
+// The recovery point — offset recoveryOffset, at byte position of the
+// segment with base segmentBase — was fsynced, together with the index
+// files of that segment and every segment before it, before the checkpoint
+// was written. Open trusts everything below it and scans only what follows,
+// resuming with the segment's append state at that point (maxTimestamp,
+// offsetOfMaxTimestamp, bytesSinceIndex), so the rebuilt indexes are the
+// ones appends would have written. activeCreated carries the creation time
+// of the active segment (activeBase) across restarts, so that age-based
+// rolling survives them. A missing or damaged checkpoint only costs a full
+// scan on the next Open.
+const (
+	checkpointName    = "checkpoint"
+	checkpointMagic   = "CLCP"
+	checkpointVersion = 1
+	checkpointSize    = 84
+	checkpointFields  = 9
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type checkpoint struct {
+	recoveryOffset       int64
+	segmentBase          int64
+	position             int64
+	maxTimestamp         int64
+	offsetOfMaxTimestamp int64
+	bytesSinceIndex      int64
+	logStartOffset       int64
+	activeBase           int64
+	activeCreated        int64
+}
+
+func (c *checkpoint) fields() [checkpointFields]*int64 {
+	return [...]*int64{&c.recoveryOffset, &c.segmentBase, &c.position, &c.maxTimestamp,
+		&c.offsetOfMaxTimestamp, &c.bytesSinceIndex, &c.logStartOffset, &c.activeBase, &c.activeCreated}
+}
+
+func (c *checkpoint) marshal() []byte {
+	b := make([]byte, checkpointSize)
+	copy(b, checkpointMagic)
+	binary.BigEndian.PutUint16(b[4:], checkpointVersion)
+	for i, f := range c.fields() {
+		binary.BigEndian.PutUint64(b[8+8*i:], uint64(*f))
+	}
+	binary.BigEndian.PutUint32(b[checkpointSize-4:], crc32.Checksum(b[:checkpointSize-4], castagnoli))
+	return b
+}
+
+func unmarshalCheckpoint(b []byte) (checkpoint, error) {
+	var c checkpoint
+	if len(b) != checkpointSize {
+		return c, fmt.Errorf("size %d, want %d", len(b), checkpointSize)
+	}
+	if string(b[:4]) != checkpointMagic {
+		return c, fmt.Errorf("bad magic %q", b[:4])
+	}
+	if got, want := crc32.Checksum(b[:checkpointSize-4], castagnoli), binary.BigEndian.Uint32(b[checkpointSize-4:]); got != want {
+		return c, fmt.Errorf("crc32c %08x, stored %08x", got, want)
+	}
+	if v := binary.BigEndian.Uint16(b[4:]); v != checkpointVersion {
+		return c, fmt.Errorf("unknown version %d", v)
+	}
+	for i, f := range c.fields() {
+		*f = int64(binary.BigEndian.Uint64(b[8+8*i:]))
+	}
+	if c.recoveryOffset < 0 || c.segmentBase < 0 || c.position < 0 || c.logStartOffset < 0 ||
+		c.bytesSinceIndex < 0 || c.segmentBase > c.recoveryOffset || c.activeBase < c.segmentBase {
+		return c, fmt.Errorf("inconsistent fields %+v", c)
+	}
+	return c, nil
+}
+
+// readCheckpoint returns the partition's checkpoint. ok is false when there
+// is none or it is damaged (reason says why; the caller logs it).
+func readCheckpoint(fs vfs.FS, dir string) (c checkpoint, ok bool, reason string) {
+	b, err := readFile(fs, filepath.Join(dir, checkpointName))
+	if err != nil {
+		if isNotExist(err) {
+			return c, false, ""
+		}
+		return c, false, err.Error()
+	}
+	c, err = unmarshalCheckpoint(b)
+	if err != nil {
+		return c, false, err.Error()
+	}
+	return c, true, ""
+}
+
+func writeCheckpoint(fs vfs.FS, dir string, c checkpoint) error {
+	return writeFileAtomic(fs, filepath.Join(dir, checkpointName), c.marshal())
+}

@@ -1,0 +1,194 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Every error returned by this package that belongs to one
+// of these classes matches it with errors.Is, and typed errors below carry
+// the details (use errors.As).
+var (
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("commitlog: closed")
+	// ErrUnknownTopic is returned when a topic does not exist.
+	ErrUnknownTopic = errors.New("commitlog: unknown topic")
+	// ErrUnknownPartition is returned for a partition number outside
+	// [0, partitions) of its topic.
+	ErrUnknownPartition = errors.New("commitlog: unknown partition")
+	// ErrTopicExists is returned by CreateTopic when the topic exists.
+	ErrTopicExists = errors.New("commitlog: topic already exists")
+	// ErrInvalidTopicName is returned for a name that breaks Kafka's topic
+	// naming rules; the *TopicNameError says which rule.
+	ErrInvalidTopicName = errors.New("commitlog: invalid topic name")
+	// ErrInvalidConfig is returned for invalid Options or TopicConfig; the
+	// *ConfigError lists every problem.
+	ErrInvalidConfig = errors.New("commitlog: invalid configuration")
+	// ErrInvalidArgument is returned for other invalid arguments, such as an
+	// empty batch or a negative offset.
+	ErrInvalidArgument = errors.New("commitlog: invalid argument")
+	// ErrOffsetOutOfRange is returned for reads outside the partition's
+	// [start, end] range; the *OffsetOutOfRangeError carries the range.
+	ErrOffsetOutOfRange = errors.New("commitlog: offset out of range")
+	// ErrRecordTooLarge is returned for a batch or record larger than the
+	// topic allows; the *RecordTooLargeError says how large it was.
+	ErrRecordTooLarge = errors.New("commitlog: record too large")
+	// ErrConflict is returned by AppendIf when the partition's end offset is
+	// not the expected one; the *ConflictError carries the actual end.
+	ErrConflict = errors.New("commitlog: conflict: end offset moved")
+	// ErrCorrupt is returned when stored data fails its checksum or
+	// structure checks; the *CorruptionError names the file and position.
+	ErrCorrupt = errors.New("commitlog: corrupt data")
+	// ErrDiskFull is returned when a write failed for lack of space. Nothing
+	// of the failed append is visible and earlier data is intact; appends
+	// succeed again once space is freed.
+	ErrDiskFull = errors.New("commitlog: disk full")
+	// ErrDurability is returned when a write or fsync failed. The partition
+	// stops accepting appends (reads keep working), because after a failed
+	// fsync the operating system may have dropped the data: reopen the Log
+	// to re-derive what is on disk.
+	ErrDurability = errors.New("commitlog: durability failure")
+	// ErrLocked is returned by Open when another Log, in this process or
+	// another, has the directory open.
+	ErrLocked = errors.New("commitlog: directory locked by another Log")
+)
+
+// OffsetOutOfRangeError reports a read outside the partition's valid range.
+// Start is the partition's start offset and End its end offset (the offset
+// the next appended record will get); valid read positions are [Start, End].
+type OffsetOutOfRangeError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Start     int64
+	End       int64
+}
+
+func (e *OffsetOutOfRangeError) Error() string {
+	return fmt.Sprintf("commitlog: offset %d out of range for %s-%d: valid offsets are [%d, %d]",
+		e.Offset, e.Topic, e.Partition, e.Start, e.End)
+}
+
+// Is reports whether target is ErrOffsetOutOfRange.
+func (e *OffsetOutOfRangeError) Is(target error) bool { return target == ErrOffsetOutOfRange }
+
+// CorruptionError reports stored data that failed verification. Path is the
+// file, FilePosition the byte position of the damaged batch or entry in it,
+// and Offset the first record offset affected (-1 when unknown).
+type CorruptionError struct {
+	Path         string
+	FilePosition int64
+	Offset       int64
+	Reason       string
+	Err          error // underlying decode error, if any
+}
+
+func (e *CorruptionError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "commitlog: corrupt data in %s at byte %d", e.Path, e.FilePosition)
+	if e.Offset >= 0 {
+		fmt.Fprintf(&b, " (offset %d)", e.Offset)
+	}
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup or replica")
+	return b.String()
+}
+
+// Is reports whether target is ErrCorrupt.
+func (e *CorruptionError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap returns the underlying decode error.
+func (e *CorruptionError) Unwrap() error { return e.Err }
+
+// ConflictError is returned by AppendIf when the partition's end offset is
+// not the one the caller expected. Nothing was appended.
+type ConflictError struct {
+	Topic     string
+	Partition int32
+	Expected  int64
+	Actual    int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("commitlog: conflict on %s-%d: expected end offset %d, actual %d; re-read from %d and retry",
+		e.Topic, e.Partition, e.Expected, e.Actual, e.Expected)
+}
+
+// Is reports whether target is ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// ConfigError lists every problem found in a configuration.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "commitlog: invalid configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// TopicNameError reports which of Kafka's naming rules a topic name breaks.
+type TopicNameError struct {
+	Name string
+	Rule string
+}
+
+func (e *TopicNameError) Error() string {
+	return fmt.Sprintf("commitlog: invalid topic name %q: %s", e.Name, e.Rule)
+}
+
+// Is reports whether target is ErrInvalidTopicName.
+func (e *TopicNameError) Is(target error) bool { return target == ErrInvalidTopicName }
+
+// RecordTooLargeError reports a batch or record over the topic's limit.
+// Index is the position of the offending record in the caller's slice, or -1
+// when the batch as a whole is too large.
+type RecordTooLargeError struct {
+	Topic     string
+	Partition int32
+	Index     int
+	Size      int
+	Max       int
+}
+
+func (e *RecordTooLargeError) Error() string {
+	what := "batch"
+	if e.Index >= 0 {
+		what = fmt.Sprintf("record %d", e.Index)
+	}
+	return fmt.Sprintf("commitlog: %s for %s-%d is %d bytes encoded, over the topic's limit of %d (TopicConfig.MaxBatchBytes); split it or raise the limit",
+		what, e.Topic, e.Partition, e.Size, e.Max)
+}
+
+// Is reports whether target is ErrRecordTooLarge.
+func (e *RecordTooLargeError) Is(target error) bool { return target == ErrRecordTooLarge }
+
+// DurabilityError reports the write or fsync failure that put a partition
+// into its failed state. Appends return it until the Log is reopened.
+type DurabilityError struct {
+	Topic     string
+	Partition int32
+	Op        string // "write", "sync", "truncate", ...
+	Err       error
+}
+
+func (e *DurabilityError) Error() string {
+	return fmt.Sprintf("commitlog: %s-%d failed on %s: %v; appends are refused until the Log is reopened, which re-reads what reached the disk",
+		e.Topic, e.Partition, e.Op, e.Err)
+}
+
+// Is reports whether target is ErrDurability.
+func (e *DurabilityError) Is(target error) bool { return target == ErrDurability }
+
+// Unwrap returns the underlying I/O error.
+func (e *DurabilityError) Unwrap() error { return e.Err }

@@ -1,0 +1,319 @@
+package commitlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+
+	"github.com/commitlog-go/commitlog/internal/mmap"
+	"github.com/commitlog-go/commitlog/internal/vfs"
+)
+
+// Kafka's index formats (kafka-semantics.md §2.4-2.5), big-endian:
+//
+//	.index      8 bytes per entry:  int32 relative offset | int32 position
+//	.timeindex 12 bytes per entry:  int64 timestamp (ms)  | int32 relative offset
+//
+// An offset-index entry (o, p) says the batch starting at byte p of the
+// data file has last offset base+o. A time-index entry (t, o) says t is the
+// largest timestamp of any record up to and including offset base+o. Both
+// are sparse (one entry per IndexIntervalBytes appended) and derived from
+// the data file: they are checked when loaded and rebuilt when wrong.
+const (
+	offsetEntrySize = 8
+	timeEntrySize   = 12
+)
+
+// entryFile is a fixed-width, append-only array of index entries backed by
+// a file. The active segment's index files are preallocated to their
+// maximum size and mapped read-write when the file system has descriptors;
+// otherwise (the in-memory file system) entries live in a heap buffer and
+// are also written to the file with WriteAt, so a crash sees them exactly
+// as it would see any other write.
+//
+// One goroutine appends (under the partition's append lock); any number of
+// readers search concurrently without locks: the writer stores an entry's
+// bytes before it publishes the new count, and readers load the count
+// before the buffer, so they never see a partial entry.
+type entryFile struct {
+	path      string
+	file      vfs.File
+	entrySize int
+	capacity  int // entries that fit in the preallocated file
+
+	buf     atomic.Pointer[[]byte] // mapping or heap buffer
+	n       atomic.Int64           // valid entries
+	mapping []byte                 // the mapping to unmap on close, if mapped
+}
+
+// openEntryFile opens (creating if needed) the index file at path. When
+// writable, the file is preallocated to maxBytes rounded down to a whole
+// number of entries and its entries are appendable; otherwise it is read as
+// is. The count of valid entries starts at the number of whole entries in
+// the file (for a writable file, up to the last nonzero one): the caller
+// validates them and truncates as needed.
+func openEntryFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bool) (*entryFile, error) {
+	var (
+		f   vfs.File
+		err error
+	)
+	if writable {
+		f, err = fs.OpenReadWrite(path)
+		if isNotExist(err) {
+			f, err = fs.Create(path)
+		}
+	} else {
+		f, err = fs.Open(path)
+		if isNotExist(err) {
+			// A missing index is rebuilt by the caller's checks.
+			f, err = fs.Create(path)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := &entryFile{path: path, file: f, entrySize: entrySize}
+	if err := e.load(maxBytes, writable); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *entryFile) load(maxBytes int64, writable bool) error {
+	size, err := e.file.Size()
+	if err != nil {
+		return err
+	}
+	whole := size / int64(e.entrySize) * int64(e.entrySize)
+	length := whole
+	if writable {
+		length = max(maxBytes/int64(e.entrySize)*int64(e.entrySize), whole)
+		if length != size {
+			if err := e.file.Truncate(length); err != nil {
+				return err
+			}
+		}
+	}
+	e.capacity = int(length / int64(e.entrySize))
+	var buf []byte
+	if fd := e.file.Fd(); fd != vfs.InvalidFd && length > 0 {
+		if writable {
+			if err := mmap.Preallocate(fd, length); err != nil {
+				return fmt.Errorf("preallocate %s: %w", e.path, err)
+			}
+		}
+		m, err := mmap.Map(fd, int(length), writable)
+		if err == nil {
+			e.mapping = m
+			buf = m
+		} else if !errors.Is(err, mmap.ErrUnsupported) {
+			return fmt.Errorf("map %s: %w", e.path, err)
+		}
+	}
+	if buf == nil {
+		buf = make([]byte, length)
+		if _, err := e.file.ReadAt(buf, 0); err != nil && int64(len(buf)) > 0 && !isEOF(err) {
+			return err
+		}
+	}
+	e.buf.Store(&buf)
+	n := e.capacity
+	if writable {
+		// Preallocated space reads as zeros: count up to the last entry
+		// with a nonzero byte.
+		end := len(buf)
+		for end > 0 && buf[end-1] == 0 {
+			end--
+		}
+		n = (end + e.entrySize - 1) / e.entrySize
+	}
+	e.n.Store(int64(n))
+	return nil
+}
+
+// count returns the number of valid entries.
+func (e *entryFile) count() int { return int(e.n.Load()) }
+
+// entry returns the bytes of entry i < count(). The slice must not be
+// retained or modified.
+func (e *entryFile) entry(i int) []byte {
+	b := *e.buf.Load()
+	return b[i*e.entrySize : (i+1)*e.entrySize]
+}
+
+// full reports whether no entry can be appended.
+func (e *entryFile) full() bool { return e.count() >= e.capacity }
+
+// appendEntry adds an entry. REQUIRES: the caller is the only writer and
+// !full().
+func (e *entryFile) appendEntry(entry []byte) error {
+	i := e.count()
+	b := *e.buf.Load()
+	off := i * e.entrySize
+	copy(b[off:off+e.entrySize], entry)
+	if e.mapping == nil {
+		if _, err := e.file.WriteAt(entry, int64(off)); err != nil {
+			return err
+		}
+	}
+	e.n.Store(int64(i + 1))
+	return nil
+}
+
+// truncateEntries drops entries from n on, zeroing them so that a reload
+// cannot mistake them for valid ones. REQUIRES: the only writer.
+func (e *entryFile) truncateEntries(n int) error {
+	old := e.count()
+	if n >= old {
+		return nil
+	}
+	e.n.Store(int64(n))
+	b := *e.buf.Load()
+	clear(b[n*e.entrySize : old*e.entrySize])
+	if e.mapping == nil {
+		if _, err := e.file.WriteAt(b[n*e.entrySize:old*e.entrySize], int64(n*e.entrySize)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trim shrinks the file to the valid entries (on seal and close). The
+// mapping stays valid for the entries that remain, so concurrent readers are
+// unaffected; no entry may be appended afterwards.
+func (e *entryFile) trim() error {
+	e.capacity = e.count()
+	return e.file.Truncate(int64(e.count() * e.entrySize))
+}
+
+func (e *entryFile) sync() error { return e.file.Sync() }
+
+// close unmaps and closes the file. REQUIRES: no reader uses it any more.
+func (e *entryFile) close() error {
+	var err error
+	if e.mapping != nil {
+		err = mmap.Unmap(e.mapping)
+		e.mapping = nil
+	}
+	return errors.Join(err, e.file.Close())
+}
+
+// offsetIndex maps offsets to data-file positions.
+type offsetIndex struct {
+	*entryFile
+	base int64
+}
+
+// lookup returns the entry with the largest offset <= target, or
+// (base, 0) when there is none.
+func (x *offsetIndex) lookup(target int64) (offset, position int64) {
+	n := x.count()
+	i := sort.Search(n, func(i int) bool { return x.offsetAt(i) > target })
+	if i == 0 {
+		return x.base, 0
+	}
+	return x.offsetAt(i - 1), x.positionAt(i - 1)
+}
+
+func (x *offsetIndex) offsetAt(i int) int64 {
+	return x.base + int64(binary.BigEndian.Uint32(x.entry(i)))
+}
+
+func (x *offsetIndex) positionAt(i int) int64 {
+	return int64(binary.BigEndian.Uint32(x.entry(i)[4:]))
+}
+
+func (x *offsetIndex) add(offset, position int64) error {
+	var b [offsetEntrySize]byte
+	binary.BigEndian.PutUint32(b[:], uint32(offset-x.base))
+	binary.BigEndian.PutUint32(b[4:], uint32(position))
+	return x.appendEntry(b[:])
+}
+
+// validPrefix returns how many leading entries are plausible for a data
+// file of size bytes whose offsets are below next: offsets strictly
+// increasing and at least base, positions strictly increasing, above 0 (the
+// first batch of a segment never gets an entry) and below size.
+func (x *offsetIndex) validPrefix(size, next int64) int {
+	n := x.count()
+	prevOff, prevPos := x.base-1, int64(0)
+	for i := 0; i < n; i++ {
+		off, pos := x.offsetAt(i), x.positionAt(i)
+		if off <= prevOff || off >= next || pos <= prevPos || pos >= size {
+			return i
+		}
+		prevOff, prevPos = off, pos
+	}
+	return n
+}
+
+// timeIndex maps timestamps to offsets.
+type timeIndex struct {
+	*entryFile
+	base int64
+}
+
+func (x *timeIndex) timestampAt(i int) int64 { return int64(binary.BigEndian.Uint64(x.entry(i))) }
+
+func (x *timeIndex) offsetAt(i int) int64 {
+	return x.base + int64(binary.BigEndian.Uint32(x.entry(i)[8:]))
+}
+
+// last returns the last entry, or ok == false when there is none.
+func (x *timeIndex) last() (ts, offset int64, ok bool) {
+	n := x.count()
+	if n == 0 {
+		return 0, 0, false
+	}
+	return x.timestampAt(n - 1), x.offsetAt(n - 1), true
+}
+
+// full reports whether no entry can be appended except the final one a
+// seal adds: Kafka keeps the last slot for it.
+func (x *timeIndex) full() bool { return x.count() >= x.capacity-1 }
+
+// maybeAdd appends (ts, offset) if ts is larger than the last entry's
+// timestamp, keeping timestamps strictly increasing.
+func (x *timeIndex) maybeAdd(ts, offset int64) error {
+	if last, lastOff, ok := x.last(); ok && (ts <= last || offset <= lastOff) {
+		return nil
+	}
+	if x.count() >= x.capacity {
+		return nil
+	}
+	var b [timeEntrySize]byte
+	binary.BigEndian.PutUint64(b[:], uint64(ts))
+	binary.BigEndian.PutUint32(b[8:], uint32(offset-x.base))
+	return x.appendEntry(b[:])
+}
+
+// lookupBefore returns the offset of the entry with the largest timestamp
+// strictly below ts, or base when there is none. Every record at or below
+// that offset has a timestamp below ts, so the first record at or after ts
+// lies above it.
+func (x *timeIndex) lookupBefore(ts int64) int64 {
+	n := x.count()
+	i := sort.Search(n, func(i int) bool { return x.timestampAt(i) >= ts })
+	if i == 0 {
+		return x.base
+	}
+	return x.offsetAt(i - 1)
+}
+
+// validPrefix returns how many leading entries are plausible: timestamps
+// and offsets strictly increasing, offsets in [base, next).
+func (x *timeIndex) validPrefix(next int64) int {
+	n := x.count()
+	prevTs, prevOff := int64(-1<<63), x.base-1
+	for i := 0; i < n; i++ {
+		ts, off := x.timestampAt(i), x.offsetAt(i)
+		if ts <= prevTs || off <= prevOff || off >= next || ts < 0 {
+			return i
+		}
+		prevTs, prevOff = ts, off
+	}
+	return n
+}

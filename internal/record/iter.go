@@ -1,0 +1,290 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/commitlog-go/commitlog/internal/compress"
+)
+
+// Iter iterates the records of one batch without copying them: Key, Value
+// and header slices point into the batch, or into the Iter's decompression
+// buffer for a compressed batch, and are valid until the next Next or Reset
+// on the Iter, and no longer than the batch memory itself (use Record.Clone
+// to keep a record). Reuse an Iter to avoid allocations: the decompression
+// buffer and the Headers slice are kept across Resets. The zero Iter is
+// ready for Reset. An Iter is not safe for concurrent use.
+type Iter struct {
+	hdr   Header
+	batch []byte
+	// data holds the encoded records: batch[HeaderSize:] or buf.
+	data []byte
+	pos  int
+	// n is the number of records decoded so far.
+	n int
+	// buf is the decompression buffer, kept across Resets.
+	buf []byte
+	// hdrs backs Record.Headers, kept across records and Resets.
+	hdrs []RecordHeader
+	rec  Record
+	// offsetDelta and tsDelta are the raw deltas of the current record.
+	offsetDelta int32
+	tsDelta     int64
+	done        bool
+	err         error
+}
+
+// Reset starts iterating batch, which must be one whole batch (len(batch) ==
+// Size()): a shorter one fails with ErrTruncated, a longer one with
+// ErrCorrupt. It validates the header as ParseHeader does, but not the CRC
+// (call CheckCRC, or use Validate). A compressed batch is decompressed here,
+// into the Iter's buffer; maxDecompressed caps the decompressed size
+// (ErrTooLarge beyond it) and is ignored for uncompressed batches. Control
+// batches iterate like any other. The Iter keeps a reference to batch until
+// the next Reset.
+//
+// On error the Iter yields no records and Err returns the same error.
+func (it *Iter) Reset(batch []byte, maxDecompressed int) error {
+	it.clear()
+	h, err := ParseHeader(batch, maxBatchSize)
+	if err == nil {
+		if size := h.Size(); size > len(batch) {
+			err = fmt.Errorf("%w: batch at offset %d declares %d bytes, %d present", ErrTruncated, h.BaseOffset, size, len(batch))
+		} else if size < len(batch) {
+			err = fmt.Errorf("%w: batch at offset %d declares %d bytes but %d were given", ErrCorrupt, h.BaseOffset, size, len(batch))
+		}
+	}
+	it.hdr = h
+	if err != nil {
+		it.err = err
+		return err
+	}
+	it.batch = batch
+	records := batch[HeaderSize:]
+	if c := h.Codec(); c == compress.None {
+		it.data = records
+	} else {
+		out, err := compress.Decompress(it.buf[:0], c, records, maxDecompressed)
+		if err != nil {
+			it.err = decompressError(&h, err)
+			return it.err
+		}
+		it.buf = out
+		it.data = out
+	}
+	return nil
+}
+
+// clear forgets the current batch, keeping the reusable buffers.
+func (it *Iter) clear() {
+	it.hdr = Header{}
+	it.batch, it.data = nil, nil
+	it.pos, it.n = 0, 0
+	it.rec = Record{}
+	it.offsetDelta, it.tsDelta = 0, 0
+	it.done = false
+	it.err = nil
+}
+
+// decompressError maps a compress error onto this package's sentinels,
+// keeping the original in the chain.
+func decompressError(h *Header, err error) error {
+	if errors.Is(err, compress.ErrTooLarge) {
+		return fmt.Errorf("%w: batch at offset %d: %w", ErrTooLarge, h.BaseOffset, err)
+	}
+	return fmt.Errorf("%w: batch at offset %d: %w", ErrCorrupt, h.BaseOffset, err)
+}
+
+// Header returns the header of the batch being iterated. It points into the
+// Iter and is valid until the next Reset.
+func (it *Iter) Header() *Header { return &it.hdr }
+
+// Record returns the current record. It points into the Iter, and its slices
+// into the batch or the decompression buffer: valid until the next Next or
+// Reset.
+func (it *Iter) Record() *Record { return &it.rec }
+
+// Err returns the error that ended the iteration, or nil if it ended at the
+// end of the batch (or has not ended).
+func (it *Iter) Err() error { return it.err }
+
+// Next decodes the next record and returns true, or returns false at the end
+// of the batch or on error (then Err is non-nil). Errors wrap ErrCorrupt: a
+// record whose declared length disagrees with its content, a varint that
+// overflows its field, a key or value length below -1, a negative header key
+// length or header count, an offset delta outside [0, lastOffsetDelta], or a
+// record count different from the header's RecordCount (fewer records, or
+// bytes left over). Next allocates nothing, except to grow the reused Headers
+// slice to the largest header count seen.
+func (it *Iter) Next() bool {
+	if it.err != nil || it.done || it.batch == nil {
+		return false
+	}
+	if it.n == int(it.hdr.RecordCount) {
+		if it.pos != len(it.data) {
+			return it.fail("%d bytes left after the last of %d records", len(it.data)-it.pos, it.n)
+		}
+		it.done = true
+		it.rec = Record{}
+		return false
+	}
+	if it.pos == len(it.data) {
+		return it.fail("header declares %d records, found %d", it.hdr.RecordCount, it.n)
+	}
+	rest := it.data[it.pos:]
+	length, n := readVarint32(rest)
+	if n <= 0 {
+		return it.fail("bad record length varint")
+	}
+	if length < 0 || int(length) > len(rest)-n {
+		return it.fail("record length %d, %d bytes remain", length, len(rest)-n)
+	}
+	body := rest[n : n+int(length)]
+	if !it.decodeBody(body) {
+		return false
+	}
+	it.pos += n + int(length)
+	it.n++
+	return true
+}
+
+// decodeBody decodes one record body (after its length prefix) into it.rec.
+func (it *Iter) decodeBody(b []byte) bool {
+	if len(b) < 1 {
+		return it.fail("empty record")
+	}
+	p := 1 // attributes: unused
+	tsDelta, n := readVarint64(b[p:])
+	if n <= 0 {
+		return it.fail("bad timestamp delta varint")
+	}
+	p += n
+	offsetDelta, n := readVarint32(b[p:])
+	if n <= 0 {
+		return it.fail("bad offset delta varint")
+	}
+	p += n
+	if offsetDelta < 0 || offsetDelta > it.hdr.LastOffsetDelta {
+		return it.fail("offset delta %d outside [0, %d]", offsetDelta, it.hdr.LastOffsetDelta)
+	}
+	key, p, ok := it.readField(b, p, "key", true)
+	if !ok {
+		return false
+	}
+	value, p, ok := it.readField(b, p, "value", true)
+	if !ok {
+		return false
+	}
+	count, n := readVarint32(b[p:])
+	if n <= 0 {
+		return it.fail("bad header count varint")
+	}
+	p += n
+	// Each header takes at least two bytes (two one-byte lengths): check
+	// the count against what remains before growing anything.
+	if count < 0 || int(count) > (len(b)-p)/2 {
+		return it.fail("header count %d, %d bytes remain", count, len(b)-p)
+	}
+	var headers []RecordHeader
+	if count > 0 {
+		if cap(it.hdrs) < int(count) {
+			it.hdrs = make([]RecordHeader, count, max(int(count), 2*cap(it.hdrs)))
+		}
+		headers = it.hdrs[:count]
+		for i := range headers {
+			var hk, hv []byte
+			if hk, p, ok = it.readField(b, p, "header key", false); !ok {
+				return false
+			}
+			if hv, p, ok = it.readField(b, p, "header value", true); !ok {
+				return false
+			}
+			headers[i] = RecordHeader{Key: hk, Value: hv}
+		}
+	}
+	if p != len(b) {
+		return it.fail("record length %d but its fields take %d bytes", len(b), p)
+	}
+	ts := it.hdr.BaseTimestamp + tsDelta // wraps like Kafka's long arithmetic
+	if it.hdr.LogAppendTime() {
+		ts = it.hdr.MaxTimestamp
+	}
+	it.offsetDelta, it.tsDelta = offsetDelta, tsDelta
+	it.rec = Record{
+		Offset:    it.hdr.BaseOffset + int64(offsetDelta),
+		Timestamp: ts,
+		Key:       key,
+		Value:     value,
+		Headers:   headers,
+	}
+	return true
+}
+
+// readField reads a length-prefixed byte field at b[p:]. Length -1 is null
+// (nil) when nullable. The returned slice has its capacity clipped to its
+// length, so that appending to it cannot overwrite the batch.
+func (it *Iter) readField(b []byte, p int, what string, nullable bool) ([]byte, int, bool) {
+	l, n := readVarint32(b[p:])
+	if n <= 0 {
+		return nil, p, it.fail("bad %s length varint", what)
+	}
+	p += n
+	if l == -1 && nullable {
+		return nil, p, true
+	}
+	if l < 0 {
+		return nil, p, it.fail("%s length %d", what, l)
+	}
+	if int(l) > len(b)-p {
+		return nil, p, it.fail("%s length %d, %d bytes remain in the record", what, l, len(b)-p)
+	}
+	end := p + int(l)
+	return b[p:end:end], end, true
+}
+
+// fail records a corruption error for the current record and returns false.
+func (it *Iter) fail(format string, args ...any) bool {
+	it.err = fmt.Errorf("%w: batch at offset %d, record %d: %s", ErrCorrupt, it.hdr.BaseOffset, it.n, fmt.Sprintf(format, args...))
+	it.rec = Record{}
+	return false
+}
+
+// Validate fully checks one whole batch (len(batch) == Size()): the header,
+// the CRC, that every record decodes, that the record count matches, that
+// offset deltas strictly increase within [0, lastOffsetDelta], and that the
+// decompressed records fit in maxDecompressed bytes. It is meant for
+// recovery and for batches handed to the log as bytes. It allocates a
+// decompression buffer for compressed batches; Iter.Validate reuses one.
+// Errors wrap ErrCorrupt, ErrTruncated or ErrTooLarge.
+func Validate(batch []byte, maxDecompressed int) error {
+	var it Iter
+	return it.Validate(batch, maxDecompressed)
+}
+
+// Validate is the package-level Validate using it (and its buffers); it
+// leaves it iterated to the end (or to the failing record).
+func (it *Iter) Validate(batch []byte, maxDecompressed int) error {
+	// Cheap checks first: a torn or corrupt batch is rejected before any
+	// decompression work.
+	it.clear()
+	if _, err := ParseHeader(batch, maxBatchSize); err != nil {
+		it.err = err
+		return err
+	}
+	if err := CheckCRC(batch); err != nil {
+		it.err = err
+		return err
+	}
+	if err := it.Reset(batch, maxDecompressed); err != nil {
+		return err
+	}
+	prev := int32(-1)
+	for it.Next() {
+		if it.offsetDelta <= prev {
+			it.fail("offset delta %d does not follow %d", it.offsetDelta, prev)
+			return it.err
+		}
+		prev = it.offsetDelta
+	}
+	return it.err
+}

@@ -1,0 +1,423 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/commitlog-go/commitlog/internal/vfs"
+)
+
+// Log is a directory of topics. Open one with Open and Close it when done.
+// A Log is safe for concurrent use.
+type Log struct {
+	dir  string
+	opts Options
+	fs   vfs.FS
+	lock io.Closer
+
+	// adminMu serializes topic creation and deletion and Close.
+	adminMu sync.Mutex
+	// mu guards topics and closed for lookups.
+	mu     sync.RWMutex
+	topics map[string]*Topic
+	closed bool
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the scheduler goroutine
+}
+
+const lockFileName = "LOCK"
+
+// Open opens the Log in dir, creating the directory if needed, and
+// recovers every partition (see the package documentation on durability).
+// opts may be nil for defaults; Open copies it and never modifies it.
+//
+// Only one Log may have a directory open at a time: a second Open, in this
+// process or another, returns an error matching ErrLocked. Data that fails
+// verification returns a *CorruptionError (matching ErrCorrupt) naming the
+// file and position; Open never drops data it cannot prove was
+// unacknowledged.
+func Open(dir string, opts *Options) (*Log, error) {
+	if opts != nil {
+		if err := opts.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	o := opts.withDefaults()
+	fs := o.fs
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("commitlog: open %s: %w", dir, err)
+	}
+	lock, err := fs.Lock(filepath.Join(dir, lockFileName))
+	if err != nil {
+		if errors.Is(err, vfs.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrLocked, dir, err)
+		}
+		return nil, fmt.Errorf("commitlog: lock %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, opts: o, fs: fs, lock: lock, topics: map[string]*Topic{}}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if err := l.load(); err != nil {
+		l.closeTopics()
+		lock.Close()
+		return nil, err
+	}
+	l.wg.Go(l.runScheduler)
+	return l, nil
+}
+
+// load reads the topic metadata and opens every partition.
+func (l *Log) load() error {
+	tdir := filepath.Join(l.dir, topicsDir)
+	if _, err := l.fs.Stat(tdir); isNotExist(err) {
+		if err := l.fs.MkdirAll(tdir, 0o755); err != nil {
+			return err
+		}
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
+	names, err := l.fs.List(tdir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		path := filepath.Join(tdir, n)
+		if strings.HasSuffix(n, tmpSuffix) {
+			if err := l.fs.Remove(path); err != nil {
+				return err
+			}
+			continue
+		}
+		if !strings.HasSuffix(n, topicFileSuffix) {
+			continue
+		}
+		b, err := readFile(l.fs, path)
+		if err != nil {
+			return fmt.Errorf("commitlog: read %s: %w", path, err)
+		}
+		name, cfg, err := unmarshalTopic(path, b)
+		if err != nil {
+			return err
+		}
+		l.topics[name] = &Topic{log: l, name: name, cfg: cfg}
+	}
+
+	// Partition directories without topic metadata are leftovers of an
+	// interrupted CreateTopic or DeleteTopic.
+	entries, err := l.fs.List(l.dir)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, e := range entries {
+		topic, id, ok := parsePartitionDirName(e)
+		if !ok {
+			continue
+		}
+		if t := l.topics[topic]; t == nil || id >= t.cfg.Partitions {
+			l.opts.Logger.Warn("commitlog: removing partition directory left by an interrupted topic create or delete", "dir", e)
+			if err := l.fs.RemoveAll(filepath.Join(l.dir, e)); err != nil {
+				return err
+			}
+			removed = true
+		}
+	}
+	if removed {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
+
+	for _, name := range slices.Sorted(mapKeys(l.topics)) {
+		t := l.topics[name]
+		for id := int32(0); id < t.cfg.Partitions; id++ {
+			dir := filepath.Join(l.dir, partitionDirName(name, id))
+			if _, err := l.fs.Stat(dir); err != nil {
+				if isNotExist(err) {
+					return &CorruptionError{Path: dir, Offset: -1, Reason: "partition directory of topic " + name + " is missing"}
+				}
+				return err
+			}
+			p, err := openPartition(l, t, id)
+			if err != nil {
+				return err
+			}
+			t.partitions = append(t.partitions, p)
+		}
+	}
+	return nil
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// openPartition opens and recovers partition id of t, whose directory
+// exists.
+func openPartition(l *Log, t *Topic, id int32) (*Partition, error) {
+	dir := filepath.Join(l.dir, partitionDirName(t.name, id))
+	p := &Partition{
+		topic:   t,
+		id:      id,
+		dir:     dir,
+		log:     l,
+		cfg:     t.cfg,
+		sf:      segmentFiles{fs: l.fs, dir: dir, maxBytes: t.cfg.SegmentBytes, maxIndex: int64(t.cfg.SegmentIndexBytes)},
+		syncSem: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	if err := p.recoverPartition(); err != nil {
+		if segs := p.segments.Load(); segs != nil {
+			for _, s := range *segs {
+				s.release()
+			}
+		}
+		return nil, fmt.Errorf("commitlog: open %s-%d: %w", t.name, id, err)
+	}
+	return p, nil
+}
+
+// Dir returns the Log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// CreateTopic creates a topic with cfg's zero fields taken from the
+// defaults, and returns it. The topic is durable when CreateTopic returns.
+//
+// Errors: *TopicNameError, *ConfigError, ErrTopicExists, ErrClosed, the
+// context's error, or a file-system error.
+func (l *Log) CreateTopic(ctx context.Context, name string, cfg TopicConfig) (*Topic, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return nil, err
+	}
+	return l.createTopic(ctx, name, cfg)
+}
+
+func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*Topic, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.resolve(l.opts.TopicDefaults)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l.adminMu.Lock()
+	defer l.adminMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	closed, exists := l.closed, l.topics[name] != nil
+	l.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if exists {
+		return nil, fmt.Errorf("%w: %s", ErrTopicExists, name)
+	}
+	// Partition directories first, then the metadata file: the commit point.
+	for id := int32(0); id < cfg.Partitions; id++ {
+		dir := filepath.Join(l.dir, partitionDirName(name, id))
+		if err := l.fs.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(l.fs, filepath.Join(l.dir, topicsDir, name+topicFileSuffix), marshalTopic(name, cfg)); err != nil {
+		return nil, fmt.Errorf("commitlog: create topic %s: %w", name, err)
+	}
+	t := &Topic{log: l, name: name, cfg: cfg}
+	for id := int32(0); id < cfg.Partitions; id++ {
+		p, err := openPartition(l, t, id)
+		if err != nil {
+			for _, q := range t.partitions {
+				q.close()
+			}
+			return nil, err
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	l.mu.Lock()
+	l.topics[name] = t
+	l.mu.Unlock()
+	return t, nil
+}
+
+// Topic returns the named topic, or an error matching ErrUnknownTopic.
+func (l *Log) Topic(name string) (*Topic, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	t := l.topics[name]
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownTopic, name)
+	}
+	return t, nil
+}
+
+// Topics returns the names of the topics, sorted. Internal topics (names
+// starting with "__") are not listed.
+func (l *Log) Topics() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	names := make([]string, 0, len(l.topics))
+	for n := range l.topics {
+		if !strings.HasPrefix(n, "__") {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// DeleteTopic deletes a topic and all its data. The deletion is durable
+// when DeleteTopic returns. Handles to the topic's partitions fail with
+// ErrUnknownTopic afterwards.
+//
+// Errors: ErrUnknownTopic, ErrClosed, the context's error, or a
+// file-system error.
+func (l *Log) DeleteTopic(ctx context.Context, name string) error {
+	l.adminMu.Lock()
+	defer l.adminMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	t := l.topics[name]
+	if t == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrUnknownTopic, name)
+	}
+	delete(l.topics, name)
+	l.mu.Unlock()
+	for _, p := range t.partitions {
+		p.shut(fmt.Errorf("%w: %s was deleted", ErrUnknownTopic, name))
+	}
+	// The metadata file goes first: the commit point.
+	if err := l.fs.Remove(filepath.Join(l.dir, topicsDir, name+topicFileSuffix)); err != nil {
+		return err
+	}
+	if err := l.fs.SyncDir(filepath.Join(l.dir, topicsDir)); err != nil {
+		return err
+	}
+	for _, p := range t.partitions {
+		if err := l.fs.RemoveAll(p.dir); err != nil {
+			return err
+		}
+	}
+	return l.fs.SyncDir(l.dir)
+}
+
+// Close flushes every partition, writes checkpoints so that the next Open
+// needs no recovery scan, stops the Log's goroutines and releases the
+// directory. It is idempotent. Calls made after Close return ErrClosed;
+// calls in flight finish or fail with ErrClosed. An iterator still running
+// keeps the segment it reads open until it ends.
+func (l *Log) Close() error {
+	l.adminMu.Lock()
+	defer l.adminMu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait()
+	err := l.closeTopics()
+	return errors.Join(err, l.lock.Close())
+}
+
+func (l *Log) closeTopics() error {
+	var errs []error
+	for _, t := range l.topics {
+		for _, p := range t.partitions {
+			errs = append(errs, p.close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// partitions returns every partition of every topic.
+func (l *Log) allPartitions() []*Partition {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var ps []*Partition
+	for _, t := range l.topics {
+		ps = append(ps, t.partitions...)
+	}
+	return ps
+}
+
+// runScheduler is the Log's one background goroutine: it fsyncs under
+// SyncInterval, writes recovery checkpoints, and rolls segments that have
+// reached their age even when no append arrives.
+func (l *Log) runScheduler() {
+	period := l.opts.CheckpointInterval
+	if l.opts.Sync == SyncInterval {
+		period = min(period, l.opts.SyncInterval)
+	}
+	ticker := time.NewTicker(period)
+	defer ticker.Stop()
+	lastCheckpoint := time.Now()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		checkpoint := time.Since(lastCheckpoint) >= l.opts.CheckpointInterval
+		if checkpoint {
+			lastCheckpoint = time.Now()
+		}
+		l.tick(checkpoint)
+	}
+}
+
+// tick runs one round of background work over every partition.
+func (l *Log) tick(checkpoint bool) {
+	now := l.opts.now()
+	for _, p := range l.allPartitions() {
+		if err := p.rollIfAged(now); err != nil {
+			l.opts.Logger.Warn("commitlog: age-based roll failed", "topic", p.topic.name, "partition", p.id, "err", err)
+		}
+		var err error
+		switch {
+		case checkpoint:
+			err = p.checkpoint(l.ctx)
+		case l.opts.Sync == SyncInterval:
+			err = p.flush(l.ctx)
+		}
+		if err != nil && l.ctx.Err() == nil && !errors.Is(err, ErrDurability) && !errors.Is(err, ErrClosed) {
+			l.opts.Logger.Warn("commitlog: background flush failed", "topic", p.topic.name, "partition", p.id, "err", err)
+		}
+	}
+}
+
+func timeFromMillis(ms int64) time.Time { return time.UnixMilli(ms) }

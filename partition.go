@@ -1,0 +1,601 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/commitlog-go/commitlog/internal/compress"
+	"github.com/commitlog-go/commitlog/internal/record"
+)
+
+// Partition is one ordered, append-only sequence of records: Kafka's
+// partition log. Offsets start at 0 and grow by one per record.
+//
+// All methods are safe for concurrent use. Appends are serialized by the
+// partition; reads never wait for appends (they read an immutable snapshot
+// of the segment list and the high watermark).
+//
+// Offsets: StartOffset <= HighWatermark <= EndOffset. Readers see records
+// below the high watermark. Under SyncAlways the high watermark is the
+// durable end (DurableOffset); under SyncInterval and SyncNever it is the
+// end of what was written.
+type Partition struct {
+	topic *Topic
+	id    int32
+	dir   string
+	log   *Log
+	cfg   TopicConfig
+	sf    segmentFiles
+
+	// mu is the append lock. It serializes appends, rolls, failure and
+	// close, and guards the fields below it.
+	mu       sync.Mutex
+	active   *segment
+	unsynced []*segment // segments with writes or index changes not yet fsynced
+	dirDirty bool       // the directory has entries not yet fsynced
+	failed   error      // *DurabilityError once a write or fsync failed
+	shutErr  error      // why the partition no longer accepts calls: ErrClosed, or deleted
+
+	segments atomic.Pointer[[]*segment] // immutable, ascending by base
+	written  atomic.Pointer[position]   // end of what was written
+	durable  atomic.Pointer[position]   // end of what was fsynced
+	hw       atomic.Pointer[position]   // high watermark: what readers see
+	start    atomic.Int64               // log start offset
+
+	// syncSem is held by the one goroutine running an fsync round (group
+	// commit: appenders that arrive meanwhile are covered by the next
+	// round). It also serializes checkpoints and close.
+	syncSem chan struct{}
+	// syncing is the list flush swaps with unsynced. REQUIRES: syncSem.
+	syncing []syncItem
+	// checkpointed is the last checkpoint written. REQUIRES: syncSem.
+	checkpointed checkpoint
+
+	waitMu sync.Mutex
+	waitCh chan struct{} // closed when the high watermark moves; nil when nobody waits
+	done   chan struct{} // closed by close
+}
+
+// position is a point in the partition: the offset after the last batch
+// before it, and that batch's end in its segment. With it, readers bound
+// reads by byte position, so a batch is either entirely visible or not at
+// all. The remaining fields are the segment's append state at that point,
+// which a checkpoint records so recovery can resume exactly there.
+type position struct {
+	offset               int64
+	seg                  *segment
+	pos                  int64
+	maxTimestamp         int64
+	offsetOfMaxTimestamp int64
+	bytesSinceIndex      int64
+}
+
+type syncItem struct {
+	seg     *segment
+	indexes bool // also fsync the index files (after a seal)
+}
+
+// Topic returns the name of the partition's topic.
+func (p *Partition) Topic() string { return p.topic.name }
+
+// ID returns the partition number.
+func (p *Partition) ID() int32 { return p.id }
+
+// StartOffset returns the offset of the first record that can be read.
+func (p *Partition) StartOffset() int64 { return p.start.Load() }
+
+// HighWatermark returns the offset below which records are visible to
+// readers.
+func (p *Partition) HighWatermark() int64 { return p.hw.Load().offset }
+
+// EndOffset returns the offset the next appended record will get.
+func (p *Partition) EndOffset() int64 { return p.written.Load().offset }
+
+// DurableOffset returns the offset below which every record is known to be
+// on disk (fsynced).
+func (p *Partition) DurableOffset() int64 { return p.durable.Load().offset }
+
+// Append adds recs to the end of the partition as one batch: atomically
+// (all or none become visible), with consecutive offsets. It returns once
+// the batch is acknowledged under the Log's SyncPolicy.
+//
+// A zero Timestamp is set to the current time. Headers keys must be
+// non-empty strings. The records are not retained after Append returns.
+//
+// Errors: ErrInvalidArgument (no records, timestamp before 1970),
+// *RecordTooLargeError, ErrDiskFull, *DurabilityError, ErrClosed, or the
+// context's error. If ctx ends while waiting for the fsync, the batch may
+// still become durable: the outcome is unknown, as with any timeout.
+func (p *Partition) Append(ctx context.Context, recs []Record) (AppendResult, error) {
+	return p.appendRecords(ctx, -1, recs)
+}
+
+// AppendIf is Append with optimistic concurrency control: it appends only
+// if the partition's end offset is expectedEnd, and otherwise returns a
+// *ConflictError carrying the actual end, appending nothing. Use it to
+// build event-sourced aggregates whose writers must not interleave.
+func (p *Partition) AppendIf(ctx context.Context, expectedEnd int64, recs []Record) (AppendResult, error) {
+	if expectedEnd < 0 {
+		return AppendResult{}, fmt.Errorf("%w: AppendIf: expected end offset %d is negative", ErrInvalidArgument, expectedEnd)
+	}
+	return p.appendRecords(ctx, expectedEnd, recs)
+}
+
+// batchBuilder is a pooled record.Builder with scratch space for headers.
+type batchBuilder struct {
+	b       record.Builder
+	headers []record.RecordHeader
+}
+
+var builderPool = sync.Pool{New: func() any { return new(batchBuilder) }}
+
+func (p *Partition) appendRecords(ctx context.Context, expected int64, recs []Record) (AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return AppendResult{}, err
+	}
+	if len(recs) == 0 {
+		return AppendResult{}, fmt.Errorf("%w: append to %s-%d: no records", ErrInvalidArgument, p.topic.name, p.id)
+	}
+	bb := builderPool.Get().(*batchBuilder)
+	defer builderPool.Put(bb)
+	batch, err := p.build(bb, recs)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return p.appendBatch(ctx, expected, batch)
+}
+
+// build encodes recs as one batch with the topic's codec. The batch is
+// owned by bb.
+func (p *Partition) build(bb *batchBuilder, recs []Record) ([]byte, error) {
+	bb.b.Reset(record.BuildOptions{
+		Codec:         compress.Codec(p.cfg.Compression),
+		Level:         p.cfg.CompressionLevel,
+		ProducerID:    record.NoProducerID,
+		ProducerEpoch: record.NoEpoch,
+		BaseSequence:  record.NoSequence,
+	})
+	var now int64 = -1
+	for i := range recs {
+		r := &recs[i]
+		var ts int64
+		if r.Timestamp.IsZero() {
+			if now < 0 {
+				now = p.log.opts.now().UnixMilli()
+			}
+			ts = now
+		} else if ts = r.Timestamp.UnixMilli(); ts < 0 {
+			return nil, fmt.Errorf("%w: record %d for %s-%d: timestamp %v is before 1970", ErrInvalidArgument, i, p.topic.name, p.id, r.Timestamp)
+		}
+		bb.headers = bb.headers[:0]
+		for _, h := range r.Headers {
+			if h.Key == "" {
+				return nil, fmt.Errorf("%w: record %d for %s-%d: header key is empty", ErrInvalidArgument, i, p.topic.name, p.id)
+			}
+			// The builder only reads the key: no copy is needed.
+			bb.headers = append(bb.headers, record.RecordHeader{Key: unsafe.Slice(unsafe.StringData(h.Key), len(h.Key)), Value: h.Value})
+		}
+		bb.b.Append(ts, r.Key, r.Value, bb.headers)
+	}
+	batch, err := bb.b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("encode batch for %s-%d: %w", p.topic.name, p.id, err)
+	}
+	if len(batch) > int(p.cfg.MaxBatchBytes) {
+		return nil, p.tooLarge(recs, len(batch))
+	}
+	return batch, nil
+}
+
+// tooLarge reports the first record that alone exceeds the limit, or the
+// batch as a whole.
+func (p *Partition) tooLarge(recs []Record, batchSize int) error {
+	for i := range recs {
+		r := &recs[i]
+		var hdrs []record.RecordHeader
+		for _, h := range r.Headers {
+			hdrs = append(hdrs, record.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+		}
+		if n := record.HeaderSize + record.RecordSize(0, 0, r.Key, r.Value, hdrs); n > int(p.cfg.MaxBatchBytes) {
+			return &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: i, Size: n, Max: int(p.cfg.MaxBatchBytes)}
+		}
+	}
+	return &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: batchSize, Max: int(p.cfg.MaxBatchBytes)}
+}
+
+// appendBatch appends one encoded batch (base offset 0, as built) and waits
+// for it to be acknowledged. The batch bytes are modified in place (base
+// offset and leader epoch, outside the CRC) and not retained.
+func (p *Partition) appendBatch(ctx context.Context, expected int64, batch []byte) (AppendResult, error) {
+	h, err := record.ParseHeader(batch, len(batch))
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("%w: append to %s-%d: %w", ErrInvalidArgument, p.topic.name, p.id, err)
+	}
+	if len(batch) > int(p.cfg.MaxBatchBytes) {
+		return AppendResult{}, &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: len(batch), Max: int(p.cfg.MaxBatchBytes)}
+	}
+	now := p.log.opts.now()
+
+	p.mu.Lock()
+	if p.shutErr != nil {
+		err := p.shutErr
+		p.mu.Unlock()
+		return AppendResult{}, err
+	}
+	if p.failed != nil {
+		err := p.failed
+		p.mu.Unlock()
+		return AppendResult{}, err
+	}
+	end := p.written.Load().offset
+	if expected >= 0 && expected != end {
+		p.mu.Unlock()
+		return AppendResult{}, &ConflictError{Topic: p.topic.name, Partition: p.id, Expected: expected, Actual: end}
+	}
+	if err := p.maybeRollLocked(len(batch), &h, end, now); err != nil {
+		p.mu.Unlock()
+		return AppendResult{}, err
+	}
+	record.SetBaseOffset(batch, end)
+	record.SetPartitionLeaderEpoch(batch, 0)
+	h.BaseOffset = end
+	s := p.active
+	wasDirty := s.dirty
+	if err := s.append(batch, &h, int64(p.cfg.IndexIntervalBytes), now); err != nil {
+		err = p.writeFailedLocked(err)
+		p.mu.Unlock()
+		return AppendResult{}, err
+	}
+	if !wasDirty {
+		p.unsynced = append(p.unsynced, s)
+	}
+	w := &position{
+		offset:               h.NextOffset(),
+		seg:                  s,
+		pos:                  s.size.Load(),
+		maxTimestamp:         s.maxTimestamp.Load(),
+		offsetOfMaxTimestamp: s.offsetOfMaxTimestamp,
+		bytesSinceIndex:      s.bytesSinceIndex,
+	}
+	p.written.Store(w)
+	if p.log.opts.Sync != SyncAlways {
+		p.publishHW(w)
+	}
+	p.mu.Unlock()
+
+	res := AppendResult{BaseOffset: end, LastOffset: h.LastOffset()}
+	if p.log.opts.Sync == SyncAlways {
+		if err := p.syncTo(ctx, w.offset); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// writeFailedLocked classifies a failed data write. Running out of space
+// leaves the partition usable (the partial batch was removed) and returns
+// ErrDiskFull; anything else fails the partition. REQUIRES: p.mu.
+func (p *Partition) writeFailedLocked(err error) error {
+	var werr *segmentWriteError
+	if errors.As(err, &werr) && errors.Is(err, syscall.ENOSPC) && werr.clean {
+		return fmt.Errorf("%w: append to %s-%d: %w", ErrDiskFull, p.topic.name, p.id, err)
+	}
+	return p.failLocked("write", err)
+}
+
+// failLocked puts the partition into its failed state. REQUIRES: p.mu.
+func (p *Partition) failLocked(op string, err error) error {
+	if p.failed == nil {
+		p.failed = &DurabilityError{Topic: p.topic.name, Partition: p.id, Op: op, Err: err}
+		p.log.opts.Logger.Error("commitlog: partition failed", "topic", p.topic.name, "partition", p.id, "op", op, "err", err)
+	}
+	return p.failed
+}
+
+func (p *Partition) fail(op string, err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failLocked(op, err)
+}
+
+// maybeRollLocked rolls the active segment if the incoming batch would
+// overflow it or its indexes, or the segment has reached its age. An empty
+// segment never rolls. REQUIRES: p.mu.
+func (p *Partition) maybeRollLocked(batchLen int, h *record.Header, end int64, now time.Time) error {
+	s := p.active
+	size := s.size.Load()
+	if size == 0 {
+		return nil
+	}
+	if size+int64(batchLen) <= p.cfg.SegmentBytes && !s.indexFull() &&
+		end+int64(h.LastOffsetDelta)-s.base <= math.MaxInt32 && !p.agedLocked(now) {
+		return nil
+	}
+	return p.rollLocked(end)
+}
+
+// agedLocked reports whether the active segment is older than SegmentAge.
+func (p *Partition) agedLocked(now time.Time) bool {
+	s := p.active
+	return p.cfg.SegmentAge > 0 && s.size.Load() > 0 && now.Sub(s.created) >= p.cfg.SegmentAge
+}
+
+// rollLocked seals the active segment and starts a new one at base. If the
+// new segment cannot be created the active segment stays as it was and the
+// error is returned (ErrDiskFull for lack of space). REQUIRES: p.mu.
+func (p *Partition) rollLocked(base int64) error {
+	ns, err := createSegment(p.sf, base)
+	if err != nil {
+		p.removeSegmentFiles(base)
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("%w: roll %s-%d: %w", ErrDiskFull, p.topic.name, p.id, err)
+		}
+		return fmt.Errorf("roll %s-%d: create segment %d: %w", p.topic.name, p.id, base, err)
+	}
+	old := p.active
+	if err := old.seal(); err != nil {
+		ns.release()
+		return p.failLocked("seal", err)
+	}
+	if !old.dirty {
+		p.unsynced = append(p.unsynced, old)
+		old.dirty = true
+	}
+	p.dirDirty = true
+	p.active = ns
+	old2 := *p.segments.Load()
+	segs := make([]*segment, len(old2), len(old2)+1)
+	copy(segs, old2)
+	segs = append(segs, ns)
+	p.segments.Store(&segs)
+	return nil
+}
+
+// removeSegmentFiles removes whatever files of segment base exist, for
+// cleaning up after a failed create. Errors are ignored: recovery removes
+// leftovers too.
+func (p *Partition) removeSegmentFiles(base int64) {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		_ = p.log.fs.Remove(filepath.Join(p.sf.dir, segmentName(base, suffix)))
+	}
+}
+
+// syncTo returns once everything below offset target is fsynced, running
+// fsync rounds as needed (group commit).
+func (p *Partition) syncTo(ctx context.Context, target int64) error {
+	for {
+		if p.durable.Load().offset >= target {
+			return nil
+		}
+		select {
+		case p.syncSem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if p.durable.Load().offset >= target {
+			<-p.syncSem
+			return nil
+		}
+		err := p.flushHeld()
+		<-p.syncSem
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// flushHeld runs one fsync round: it makes everything written so far
+// durable — data of every segment written since the last round, index
+// files of segments sealed since then, and the directory if files were
+// created — then publishes the new durable end. REQUIRES: syncSem held.
+func (p *Partition) flushHeld() error {
+	p.mu.Lock()
+	if p.failed != nil {
+		err := p.failed
+		p.mu.Unlock()
+		return err
+	}
+	w := p.written.Load()
+	items := p.syncing[:0]
+	for _, s := range p.unsynced {
+		items = append(items, syncItem{seg: s, indexes: s.sealed})
+		s.dirty = false
+	}
+	p.unsynced = p.unsynced[:0]
+	dir := p.dirDirty
+	p.dirDirty = false
+	p.mu.Unlock()
+	p.syncing = items
+
+	for _, it := range items {
+		if err := it.seg.file.Sync(); err != nil {
+			return p.fail("sync", err)
+		}
+		if it.indexes {
+			if err := it.seg.syncIndexes(); err != nil {
+				return p.fail("sync index", err)
+			}
+		}
+	}
+	if dir {
+		if err := p.log.fs.SyncDir(p.dir); err != nil {
+			return p.fail("sync directory", err)
+		}
+	}
+	clear(items)
+	if w.offset > p.durable.Load().offset || len(items) > 0 {
+		p.durable.Store(w)
+		if p.log.opts.Sync == SyncAlways {
+			p.publishHW(w)
+		}
+	}
+	return nil
+}
+
+// flush makes everything written so far durable.
+func (p *Partition) flush(ctx context.Context) error {
+	select {
+	case p.syncSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.syncSem }()
+	return p.flushHeld()
+}
+
+// checkpoint flushes and records the durable end as the recovery point, if
+// it moved since the last checkpoint. The index files of the active segment
+// are fsynced first, so that recovery can trust entries below the point.
+func (p *Partition) checkpoint(ctx context.Context) error {
+	select {
+	case p.syncSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.syncSem }()
+	return p.checkpointHeld()
+}
+
+// checkpointHeld is checkpoint for a caller holding syncSem.
+func (p *Partition) checkpointHeld() error {
+	if err := p.flushHeld(); err != nil {
+		return err
+	}
+	d := p.durable.Load()
+	cp := checkpoint{
+		recoveryOffset:       d.offset,
+		segmentBase:          d.seg.base,
+		position:             d.pos,
+		maxTimestamp:         d.maxTimestamp,
+		offsetOfMaxTimestamp: d.offsetOfMaxTimestamp,
+		bytesSinceIndex:      d.bytesSinceIndex,
+		logStartOffset:       p.start.Load(),
+		activeCreated:        -1,
+	}
+	p.mu.Lock()
+	cp.activeBase = p.active.base
+	if !p.active.created.IsZero() {
+		cp.activeCreated = p.active.created.UnixMilli()
+	}
+	p.mu.Unlock()
+	if cp == p.checkpointed {
+		return nil
+	}
+	if err := d.seg.syncIndexes(); err != nil {
+		return p.fail("sync index", err)
+	}
+	if err := writeCheckpoint(p.log.fs, p.dir, cp); err != nil {
+		// A checkpoint is an optimisation: failing to write one leaves the
+		// previous one, which is still true. The data is unaffected.
+		return fmt.Errorf("checkpoint %s-%d: %w", p.topic.name, p.id, err)
+	}
+	p.checkpointed = cp
+	return nil
+}
+
+// publishHW moves the high watermark and wakes waiting readers.
+func (p *Partition) publishHW(w *position) {
+	p.hw.Store(w)
+	p.waitMu.Lock()
+	if p.waitCh != nil {
+		close(p.waitCh)
+		p.waitCh = nil
+	}
+	p.waitMu.Unlock()
+}
+
+// hwChanged returns a channel closed at the next move of the high
+// watermark. Take it before reading the high watermark, so no move is
+// missed.
+func (p *Partition) hwChanged() <-chan struct{} {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	if p.waitCh == nil {
+		p.waitCh = make(chan struct{})
+	}
+	return p.waitCh
+}
+
+// rollIfAged rolls the active segment if it has reached SegmentAge: the
+// idle timer that Kafka lacks, so that a quiet partition still rolls.
+func (p *Partition) rollIfAged(now time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutErr != nil || p.failed != nil || !p.agedLocked(now) {
+		return nil
+	}
+	return p.rollLocked(p.written.Load().offset)
+}
+
+// close flushes, checkpoints and releases the partition's segments, as
+// the Log closes.
+func (p *Partition) close() error { return p.shutdown(ErrClosed, true) }
+
+// shut releases the partition without flushing, as its topic is deleted;
+// later calls fail with reason.
+func (p *Partition) shut(reason error) { p.shutdown(reason, false) }
+
+func (p *Partition) shutdown(reason error, persist bool) error {
+	p.syncSem <- struct{}{}
+	defer func() { <-p.syncSem }()
+	p.mu.Lock()
+	if p.shutErr != nil {
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	var errs []error
+	if persist {
+		if err := p.checkpointHeld(); err != nil && !errors.Is(err, ErrDurability) {
+			errs = append(errs, err)
+		}
+	}
+	p.mu.Lock()
+	p.shutErr = reason
+	// Trim the active segment's preallocated indexes, so that a closed
+	// directory holds exact-size index files, as Kafka's does.
+	if persist && p.failed == nil {
+		if err := p.active.offsets().trim(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := p.active.times().trim(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	segs := *p.segments.Load()
+	p.mu.Unlock()
+	close(p.done)
+	p.wakeAll()
+	for _, s := range segs {
+		s.release()
+	}
+	return errors.Join(errs...)
+}
+
+// wakeAll wakes every waiting reader (on close).
+func (p *Partition) wakeAll() {
+	p.waitMu.Lock()
+	if p.waitCh != nil {
+		close(p.waitCh)
+		p.waitCh = nil
+	}
+	p.waitMu.Unlock()
+}
+
+// segmentWriteError is a failed data write; clean reports that nothing of
+// the batch remains in the file.
+type segmentWriteError struct {
+	err   error
+	clean bool
+}
+
+func (e *segmentWriteError) Error() string { return e.err.Error() }
+func (e *segmentWriteError) Unwrap() error { return e.err }

@@ -1,0 +1,443 @@
+package commitlog
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"sort"
+	"time"
+
+	"github.com/commitlog-go/commitlog/internal/record"
+)
+
+// maxDecompressedBatch bounds the decompressed size of one batch, so that
+// a damaged or hostile compressed batch cannot make a reader allocate
+// without limit. Append refuses batches that would exceed it.
+const maxDecompressedBatch = 256 << 20
+
+// batchReader walks a partition's batches in offset order up to a high
+// watermark position, holding a reference to the segment it is in. Batches
+// it returns are checked (header, CRC, offset order) and valid until the
+// next call; they alias the segment's mapping or the reader's scratch.
+type batchReader struct {
+	p       *Partition
+	hw      *position
+	segs    []*segment
+	i       int      // index of seg in segs
+	seg     *segment // acquired; nil when closed
+	pos     int64
+	limit   int64
+	from    int64 // batches wholly below this offset are skipped
+	next    int64 // offset after the last batch returned: offsets must not go back
+	scratch []byte
+}
+
+// newBatchReader positions a reader at the batch holding offset from (or
+// the first batch after it) under the high watermark hw.
+func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, error) {
+	r := &batchReader{p: p, hw: hw, segs: *p.segments.Load(), from: from}
+	i := sort.Search(len(r.segs), func(i int) bool { return r.segs[i].base > from }) - 1
+	if i < 0 {
+		i = 0
+	}
+	if err := r.enter(i); err != nil {
+		return nil, err
+	}
+	r.pos = r.seekInSegment(from)
+	return r, nil
+}
+
+// enter acquires segment i and computes its visible limit.
+func (r *batchReader) enter(i int) error {
+	s := r.segs[i]
+	if !s.acquire() {
+		return ErrClosed
+	}
+	r.i, r.seg, r.pos, r.next = i, s, 0, max(r.next, s.base)
+	switch {
+	case s == r.hw.seg:
+		r.limit = r.hw.pos
+	case s.base < r.hw.seg.base:
+		r.limit = s.size.Load()
+	default:
+		r.limit = 0
+	}
+	return nil
+}
+
+// seekInSegment returns the position to start reading the current segment
+// for offset from, using the offset index. An index entry is checked
+// against the batch it points at; a wrong one (a damaged index) is logged
+// and the segment is read from its start instead, which is slower but
+// correct. Log.Check rebuilds damaged indexes.
+func (r *batchReader) seekInSegment(from int64) int64 {
+	off, pos := r.seg.offsets().lookup(from)
+	if pos == 0 || pos >= r.limit {
+		return 0
+	}
+	if r.limit-pos >= record.HeaderSize {
+		if hb, err := r.seg.bytesAt(&r.scratch, pos, record.HeaderSize); err == nil {
+			if h, err := record.ParseHeader(hb, int(r.limit-pos)); err == nil && h.LastOffset() == off {
+				return pos
+			}
+		}
+	}
+	r.p.log.opts.Logger.Warn("commitlog: offset index entry does not match the data; reading the segment from its start",
+		"file", r.seg.offsets().path, "offset", off, "position", pos)
+	return 0
+}
+
+// nextBatch returns the next batch with records at or above from, or
+// io.EOF at the high watermark.
+func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
+	for {
+		if r.pos >= r.limit {
+			if r.seg.base >= r.hw.seg.base || r.i+1 >= len(r.segs) {
+				return nil, nil, io.EOF
+			}
+			r.seg.release()
+			r.seg = nil
+			if err := r.enter(r.i + 1); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		b, h, err := r.seg.batchAt(&r.scratch, r.pos, r.limit)
+		if err == nil && h.BaseOffset < r.next {
+			err = fmt.Errorf("batch base offset %d is below the previous batch's end %d", h.BaseOffset, r.next)
+		}
+		if err != nil {
+			return nil, nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos, Offset: r.next, Err: err}
+		}
+		r.pos += int64(len(b))
+		r.next = h.NextOffset()
+		if h.LastOffset() < r.from {
+			continue
+		}
+		return b, &h, nil
+	}
+}
+
+func (r *batchReader) close() {
+	if r.seg != nil {
+		r.seg.release()
+		r.seg = nil
+	}
+}
+
+// checkRange returns an *OffsetOutOfRangeError unless start <= from <= end.
+func (p *Partition) checkRange(from int64) error {
+	start, end := p.start.Load(), p.written.Load().offset
+	if from < start || from > end {
+		return &OffsetOutOfRangeError{Topic: p.topic.name, Partition: p.id, Offset: from, Start: start, End: end}
+	}
+	return nil
+}
+
+// waitAbove blocks until the high watermark is above from, and returns it.
+func (p *Partition) waitAbove(ctx context.Context, from int64) (*position, error) {
+	for {
+		if hw := p.hw.Load(); hw.offset > from {
+			return hw, nil
+		}
+		ch := p.hwChanged()
+		if hw := p.hw.Load(); hw.offset > from {
+			return hw, nil
+		}
+		select {
+		case <-ch:
+		case <-p.done:
+			return nil, p.shutErr
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Read returns records from offset from on, at least one batch and then as
+// many whole batches as fit in maxBytes (encoded size). If no record at or
+// above from is visible yet, it blocks until one is or ctx ends.
+//
+// The records and their slices are owned by the caller. Errors:
+// *OffsetOutOfRangeError when from is outside [StartOffset, EndOffset],
+// ErrInvalidArgument for maxBytes <= 0, *CorruptionError, ErrClosed, or the
+// context's error.
+func (p *Partition) Read(ctx context.Context, from int64, maxBytes int) ([]Record, error) {
+	if maxBytes <= 0 {
+		return nil, fmt.Errorf("%w: Read: maxBytes %d must be positive", ErrInvalidArgument, maxBytes)
+	}
+	for {
+		if err := p.checkRange(from); err != nil {
+			return nil, err
+		}
+		hw, err := p.waitAbove(ctx, from)
+		if err != nil {
+			return nil, err
+		}
+		recs, err := p.readCopy(from, maxBytes, hw)
+		if err != nil || len(recs) > 0 {
+			return recs, err
+		}
+		// Every record up to the high watermark was below from (possible
+		// only where offsets have gaps): wait for more.
+		from = max(from, hw.offset)
+	}
+}
+
+// span locates a copied byte slice in an arena; n < 0 means nil.
+type span struct{ off, n int }
+
+func (s span) in(arena []byte) []byte {
+	if s.n < 0 {
+		return nil
+	}
+	return arena[s.off : s.off+s.n : s.off+s.n]
+}
+
+// readCopy reads batches from from under hw into records owned by the
+// caller. Keys and values share one arena allocation.
+func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, error) {
+	r, err := p.newBatchReader(from, hw)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	var (
+		recs   []Record
+		spans  []span
+		arena  []byte
+		it     record.Iter
+		budget = maxBytes
+	)
+	put := func(b []byte) span {
+		if b == nil {
+			return span{n: -1}
+		}
+		arena = append(arena, b...)
+		return span{off: len(arena) - len(b), n: len(b)}
+	}
+	for len(recs) == 0 || budget > 0 {
+		b, h, err := r.nextBatch()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) > 0 && len(b) > budget {
+			break
+		}
+		budget -= len(b)
+		if h.Control() {
+			continue
+		}
+		if err := it.Reset(b, maxDecompressedBatch); err != nil {
+			return nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
+		}
+		for it.Next() {
+			rr := it.Record()
+			if rr.Offset < from {
+				continue
+			}
+			recs = append(recs, Record{
+				Topic:     p.topic.name,
+				Partition: p.id,
+				Offset:    rr.Offset,
+				Timestamp: time.UnixMilli(rr.Timestamp),
+				Headers:   copyHeaders(rr.Headers),
+			})
+			spans = append(spans, put(rr.Key), put(rr.Value))
+		}
+		if err := it.Err(); err != nil {
+			return nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
+		}
+	}
+	for i := range recs {
+		recs[i].Key = spans[2*i].in(arena)
+		recs[i].Value = spans[2*i+1].in(arena)
+	}
+	return recs, nil
+}
+
+func copyHeaders(hs []record.RecordHeader) []Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]Header, len(hs))
+	for i, h := range hs {
+		out[i] = Header{Key: string(h.Key), Value: cloneBytes(h.Value)}
+	}
+	return out
+}
+
+// Scan iterates over the records from offset from up to the high watermark
+// as it was when the iteration started, then stops.
+//
+// Records are decoded without copying: a record's Key, Value and header
+// values are valid only until the next iteration (use Record.Clone to keep
+// one). An error ends the iteration: *OffsetOutOfRangeError when from is
+// outside [StartOffset, EndOffset], *CorruptionError, ErrClosed, or the
+// context's error. A segment being read stays open until the iteration
+// moves past it or ends, even across Close.
+func (p *Partition) Scan(ctx context.Context, from int64) iter.Seq2[Record, error] {
+	return p.scan(ctx, from, false)
+}
+
+// Follow is Scan that does not stop at the high watermark: once it has
+// yielded everything visible, it waits for more records until ctx ends
+// (then it yields the context's error) or the Log is closed (ErrClosed).
+func (p *Partition) Follow(ctx context.Context, from int64) iter.Seq2[Record, error] {
+	return p.scan(ctx, from, true)
+}
+
+func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		if err := p.checkRange(from); err != nil {
+			yield(Record{}, err)
+			return
+		}
+		var (
+			it      record.Iter
+			headers []Header
+		)
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(Record{}, err)
+				return
+			}
+			hw := p.hw.Load()
+			if hw.offset <= from {
+				if !follow {
+					return
+				}
+				var err error
+				if hw, err = p.waitAbove(ctx, from); err != nil {
+					yield(Record{}, err)
+					return
+				}
+			}
+			r, err := p.newBatchReader(from, hw)
+			if err != nil {
+				yield(Record{}, err)
+				return
+			}
+			for {
+				b, h, err := r.nextBatch()
+				if err == io.EOF {
+					break
+				}
+				if err == nil && !h.Control() {
+					err = it.Reset(b, maxDecompressedBatch)
+				}
+				if err != nil {
+					r.close()
+					yield(Record{}, err)
+					return
+				}
+				if h.Control() {
+					from = h.NextOffset()
+					continue
+				}
+				for it.Next() {
+					rr := it.Record()
+					if rr.Offset < from {
+						continue
+					}
+					headers = headers[:0]
+					for _, rh := range rr.Headers {
+						headers = append(headers, Header{Key: string(rh.Key), Value: rh.Value})
+					}
+					rec := Record{
+						Topic:     p.topic.name,
+						Partition: p.id,
+						Offset:    rr.Offset,
+						Key:       rr.Key,
+						Value:     rr.Value,
+						Timestamp: time.UnixMilli(rr.Timestamp),
+					}
+					if len(headers) > 0 {
+						rec.Headers = headers
+					}
+					if !yield(rec, nil) {
+						r.close()
+						return
+					}
+				}
+				if err := it.Err(); err != nil {
+					r.close()
+					yield(Record{}, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err})
+					return
+				}
+				from = h.NextOffset()
+			}
+			r.close()
+			from = max(from, hw.offset)
+			if ctx.Err() == nil && !follow && p.hw.Load() == hw {
+				return
+			}
+			if !follow {
+				return
+			}
+		}
+	}
+}
+
+// OffsetForTime returns the offset of the first visible record whose
+// timestamp is at or after ts. When there is none yet it returns the high
+// watermark: the offset at which such a record would appear.
+//
+// Errors: *CorruptionError, ErrClosed.
+func (p *Partition) OffsetForTime(ts time.Time) (int64, error) {
+	target := ts.UnixMilli()
+	hw := p.hw.Load()
+	start := p.start.Load()
+	for _, s := range *p.segments.Load() {
+		if s.base >= hw.offset {
+			break
+		}
+		if s.maxTimestamp.Load() < target {
+			continue
+		}
+		from := max(s.times().lookupBefore(target), start)
+		off, found, err := p.firstAtOrAfter(from, target, hw)
+		if err != nil || found {
+			return off, err
+		}
+	}
+	return hw.offset, nil
+}
+
+// firstAtOrAfter scans from offset from for the first record with a
+// timestamp at or after target.
+func (p *Partition) firstAtOrAfter(from, target int64, hw *position) (int64, bool, error) {
+	r, err := p.newBatchReader(from, hw)
+	if err != nil {
+		return 0, false, err
+	}
+	defer r.close()
+	var it record.Iter
+	for {
+		b, h, err := r.nextBatch()
+		if err == io.EOF {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		if h.Control() || h.MaxTimestamp < target {
+			continue
+		}
+		if err := it.Reset(b, maxDecompressedBatch); err != nil {
+			return 0, false, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
+		}
+		for it.Next() {
+			if rr := it.Record(); rr.Offset >= from && rr.Timestamp >= target {
+				return rr.Offset, true, nil
+			}
+		}
+		if err := it.Err(); err != nil {
+			return 0, false, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package commitlog
+
+import (
+	"bytes"
+	"time"
+)
+
+// Record is one record of a partition.
+//
+// A nil Key or Value is Kafka's null and is distinct from an empty one; on a
+// compacted topic a nil Value is a tombstone. Timestamp has millisecond
+// precision on disk; a zero Timestamp given to an append means "now".
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
+}
+
+// Header is one record header. Kafka allows duplicate keys and keeps their
+// order; a nil Value is a null header value.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Clone returns a deep copy of r whose slices share no memory with r. Use
+// it to keep a record obtained from an iterator past the next iteration.
+func (r *Record) Clone() Record {
+	c := *r
+	c.Key = cloneBytes(r.Key)
+	c.Value = cloneBytes(r.Value)
+	if r.Headers != nil {
+		c.Headers = make([]Header, len(r.Headers))
+		for i, h := range r.Headers {
+			c.Headers[i] = Header{Key: h.Key, Value: cloneBytes(h.Value)}
+		}
+	}
+	return c
+}
+
+// Equal reports whether r and o have the same topic, partition, offset,
+// key, value (null distinct from empty), headers and timestamp (compared at
+// millisecond precision, as stored).
+func (r *Record) Equal(o *Record) bool {
+	if r.Topic != o.Topic || r.Partition != o.Partition || r.Offset != o.Offset ||
+		r.Timestamp.UnixMilli() != o.Timestamp.UnixMilli() ||
+		!nullableEqual(r.Key, o.Key) || !nullableEqual(r.Value, o.Value) ||
+		len(r.Headers) != len(o.Headers) {
+		return false
+	}
+	for i := range r.Headers {
+		if r.Headers[i].Key != o.Headers[i].Key || !nullableEqual(r.Headers[i].Value, o.Headers[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func nullableEqual(a, b []byte) bool {
+	return (a == nil) == (b == nil) && bytes.Equal(a, b)
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// AppendResult reports where an appended batch landed.
+type AppendResult struct {
+	// BaseOffset is the offset of the batch's first record.
+	BaseOffset int64
+	// LastOffset is the offset of the batch's last record.
+	LastOffset int64
+}

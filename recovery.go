@@ -1,0 +1,594 @@
+package commitlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/vfs"
+)
+
+// Recovery (kafka-semantics.md §2.10, DESIGN.md §4). Opening a partition:
+//
+//  1. Leftovers of interrupted work are removed: temporary files of atomic
+//     replacements and index files whose data file is gone.
+//  2. The checkpoint names the recovery point. Segments below it are
+//     trusted: their indexes get cheap checks (structure, and the last
+//     entries resolved against the data) and are rebuilt from the data if
+//     a check fails. Nothing else of them is read, so opening costs time in
+//     proportion to the unflushed tail, not to the size of the log.
+//  3. From the recovery point on, every batch is checked (header, CRC,
+//     offset order) and the indexes are rebuilt as appends would have
+//     written them. At the first bad batch the scan decides between a torn
+//     write and corruption: if no valid batch follows, or the damage shows
+//     the mark of an interrupted write (a sector-aligned run of zeros,
+//     which is what a crash leaves where data never reached the disk), the
+//     tail from there on was never acknowledged and is cut, and the cut is
+//     logged. Otherwise — nonzero garbage followed by valid data — it is
+//     corruption and Open fails with a *CorruptionError, never cutting.
+//  4. Whatever was recovered is fsynced and a new checkpoint written, so
+//     the next Open starts from here.
+
+// scanState is a segment's append state at a position: what appending
+// tracks, and what a scan must carry to rebuild the indexes exactly.
+type scanState struct {
+	next                 int64
+	maxTimestamp         int64
+	offsetOfMaxTimestamp int64
+	bytesSinceIndex      int64
+}
+
+func emptyScanState(base int64) scanState {
+	return scanState{next: base, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+}
+
+// damage describes the first bad batch a scan met.
+type damage struct {
+	pos    int64
+	offset int64 // the offset expected there
+	err    error
+}
+
+// scanSegment checks every batch of s from pos to the end of the file,
+// appending entries to ix exactly as append does, unless ix is nil. It
+// stops at the first bad batch and reports it; I/O errors are returned as
+// err.
+func (s *segment) scanSegment(pos int64, st scanState, interval int64, ix *segmentIndexes, scratch *[]byte) (scanState, int64, *damage, error) {
+	size := s.size.Load()
+	for pos < size {
+		b, h, err := s.batchAt(scratch, pos, size)
+		if err == nil && h.BaseOffset < st.next {
+			err = fmt.Errorf("batch base offset %d is below the expected %d", h.BaseOffset, st.next)
+		}
+		if err != nil {
+			if !isDecodeError(err) {
+				return st, pos, nil, err
+			}
+			return st, pos, &damage{pos: pos, offset: st.next, err: err}, nil
+		}
+		if h.MaxTimestamp > st.maxTimestamp {
+			st.maxTimestamp = h.MaxTimestamp
+			st.offsetOfMaxTimestamp = h.LastOffset()
+		}
+		if ix != nil && st.bytesSinceIndex > interval {
+			if err := ix.offset.add(h.LastOffset(), pos); err != nil {
+				return st, pos, nil, err
+			}
+			if err := ix.time.maybeAdd(st.maxTimestamp, st.offsetOfMaxTimestamp); err != nil {
+				return st, pos, nil, err
+			}
+			st.bytesSinceIndex = 0
+		}
+		st.bytesSinceIndex += int64(len(b))
+		st.next = h.NextOffset()
+		pos += int64(len(b))
+	}
+	return st, pos, nil, nil
+}
+
+// isDecodeError reports whether err is a batch decoding failure, as
+// opposed to an I/O error.
+func isDecodeError(err error) bool { return !errors.Is(err, errIO) }
+
+// errIO marks errors that come from the file system rather than the data.
+var errIO = errors.New("i/o error")
+
+// findValidBatch returns the position of the first plausible, CRC-valid
+// batch starting after from whose base offset is at least minOffset, or -1.
+// Plausible: magic 2, a sane header, and a base offset no further above
+// minOffset than the bytes skipped could have held (each record takes at
+// least one byte), which keeps random bytes from passing as a header.
+func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64, error) {
+	size := s.size.Load()
+	if size-from <= record.HeaderSize {
+		return -1, nil
+	}
+	region, err := s.bytesAt(scratch, from, size-from)
+	if err != nil {
+		return -1, err
+	}
+	for i := 1; i+record.HeaderSize <= len(region); i++ {
+		if region[i+16] != record.Magic {
+			continue
+		}
+		h, err := record.ParseHeader(region[i:], len(region)-i)
+		if err != nil || h.BaseOffset < minOffset || h.BaseOffset-minOffset > int64(i) {
+			continue
+		}
+		if record.CheckCRC(region[i:i+h.Size()]) == nil {
+			return from + int64(i), nil
+		}
+	}
+	return -1, nil
+}
+
+// looksTorn reports whether the bytes [from, to) carry the mark of an
+// interrupted write: a piece lying within one 512-byte sector that is all
+// zeros. A crash leaves zeros where written data never reached the disk,
+// and writes are lost in whole sectors.
+func (s *segment) looksTorn(from, to int64, scratch *[]byte) (bool, error) {
+	if to <= from {
+		return false, nil
+	}
+	region, err := s.bytesAt(scratch, from, to-from)
+	if err != nil {
+		return false, err
+	}
+	for lo := from; lo < to; {
+		hi := min((lo/sectorSize+1)*sectorSize, to)
+		if isZero(region[lo-from : hi-from]) {
+			return true, nil
+		}
+		lo = hi
+	}
+	return false, nil
+}
+
+func isZero(b []byte) bool {
+	var zero [sectorSize]byte
+	for len(b) > 0 {
+		n := min(len(b), len(zero))
+		if !bytes.Equal(b[:n], zero[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// recoverPartition loads the partition's segments from disk and recovers
+// its tail; see the comment at the top of this file.
+func (p *Partition) recoverPartition() error {
+	fs := p.log.fs
+	names, err := fs.List(p.dir)
+	if err != nil {
+		return err
+	}
+	logs := map[int64]bool{}
+	var bases []int64
+	for _, n := range names {
+		if base, ok := parseSegmentName(n, logSuffix); ok {
+			logs[base] = true
+			bases = append(bases, base)
+		}
+	}
+	slices.Sort(bases)
+	dirChanged := false
+	for _, n := range names {
+		orphan := strings.HasSuffix(n, tmpSuffix)
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+			if base, ok := parseSegmentName(n, suffix); ok && !logs[base] {
+				orphan = true
+			}
+		}
+		if orphan {
+			if err := fs.Remove(filepath.Join(p.dir, n)); err != nil {
+				return err
+			}
+			dirChanged = true
+		}
+	}
+
+	cp, haveCP, reason := readCheckpoint(fs, p.dir)
+	if reason != "" {
+		p.log.opts.Logger.Warn("commitlog: checkpoint damaged; scanning every segment", "dir", p.dir, "reason", reason)
+	}
+	if len(bases) == 0 {
+		start := int64(0)
+		if haveCP {
+			if cp.recoveryOffset > cp.logStartOffset {
+				return &CorruptionError{Path: p.dir, Offset: cp.logStartOffset, FilePosition: 0,
+					Reason: fmt.Sprintf("no segment files, but the checkpoint records data up to offset %d", cp.recoveryOffset)}
+			}
+			start = cp.logStartOffset
+		}
+		s, err := createSegment(p.sf, start)
+		if err != nil {
+			return err
+		}
+		s.dirty = true
+		p.unsynced = append(p.unsynced, s)
+		p.dirDirty = true
+		return p.install([]*segment{s}, emptyScanState(start), start)
+	}
+
+	r := 0 // first segment to scan
+	if haveCP {
+		i, found := slices.BinarySearch(bases, cp.segmentBase)
+		switch {
+		case found:
+			r = i
+		case cp.segmentBase > bases[len(bases)-1]:
+			return &CorruptionError{Path: filepath.Join(p.dir, segmentName(cp.segmentBase, logSuffix)), Offset: cp.recoveryOffset,
+				Reason: "segment file named by the checkpoint is missing"}
+		default:
+			p.log.opts.Logger.Warn("commitlog: checkpoint names a missing segment; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
+			haveCP = false
+		}
+	}
+
+	var (
+		segs    []*segment
+		scratch []byte
+		st      scanState
+		ok      bool
+	)
+	defer func() {
+		if !ok {
+			for _, s := range segs {
+				s.release()
+			}
+		}
+	}()
+	interval := int64(p.cfg.IndexIntervalBytes)
+	for i, base := range bases {
+		if i > 0 && base < st.next {
+			return &CorruptionError{Path: filepath.Join(p.dir, segmentName(base, logSuffix)), Offset: st.next,
+				Reason: fmt.Sprintf("segment base offset %d overlaps the previous segment, which ends at %d", base, st.next)}
+		}
+		if haveCP && i < r {
+			s, err := openSegment(p.sf, base, false)
+			if err != nil {
+				return err
+			}
+			segs = append(segs, s)
+			if st, err = p.loadSealed(s, &scratch); err != nil {
+				return err
+			}
+			continue
+		}
+		s, err := openSegment(p.sf, base, true)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, s)
+		pos := int64(0)
+		st = emptyScanState(base)
+		if haveCP && i == r {
+			if s.size.Load() < cp.position {
+				return &CorruptionError{Path: s.path, FilePosition: s.size.Load(), Offset: cp.recoveryOffset,
+					Reason: fmt.Sprintf("file is %d bytes, shorter than its checkpointed recovery point at byte %d", s.size.Load(), cp.position)}
+			}
+			pos = cp.position
+			st = scanState{next: cp.recoveryOffset, maxTimestamp: cp.maxTimestamp,
+				offsetOfMaxTimestamp: cp.offsetOfMaxTimestamp, bytesSinceIndex: cp.bytesSinceIndex}
+			if err := p.trustIndexPrefix(s, pos, cp.recoveryOffset, &scratch); err != nil {
+				return err
+			}
+		} else {
+			if err := s.offsets().truncateEntries(0); err != nil {
+				return err
+			}
+			if err := s.times().truncateEntries(0); err != nil {
+				return err
+			}
+		}
+		var dmg *damage
+		st, pos, dmg, err = s.scanSegment(pos, st, interval, s.ix.Load(), &scratch)
+		if err != nil {
+			return err
+		}
+		if dmg != nil {
+			if err := p.classifyDamage(s, dmg, segsAfter(p, bases[i+1:]), &scratch); err != nil {
+				return err
+			}
+			cut := s.size.Load() - dmg.pos
+			p.log.opts.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
+				"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", len(bases)-i-1, "reason", dmg.err)
+			if err := s.file.Truncate(dmg.pos); err != nil {
+				return err
+			}
+			s.size.Store(dmg.pos)
+			for _, later := range bases[i+1:] {
+				for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+					if err := fs.Remove(filepath.Join(p.dir, segmentName(later, suffix))); err != nil && !isNotExist(err) {
+						return err
+					}
+				}
+				dirChanged = true
+			}
+			bases = bases[:i+1]
+		}
+		s.next.Store(st.next)
+		s.maxTimestamp.Store(st.maxTimestamp)
+		s.offsetOfMaxTimestamp = st.offsetOfMaxTimestamp
+		s.bytesSinceIndex = st.bytesSinceIndex
+		s.dirty = true
+		p.unsynced = append(p.unsynced, s)
+		if i < len(bases)-1 {
+			if err := s.seal(); err != nil {
+				return err
+			}
+		}
+	}
+	if haveCP && st.next < cp.recoveryOffset {
+		last := segs[len(segs)-1]
+		return &CorruptionError{Path: last.path, FilePosition: last.size.Load(), Offset: st.next,
+			Reason: fmt.Sprintf("the log ends at offset %d, below its checkpointed recovery point %d", st.next, cp.recoveryOffset)}
+	}
+	active := segs[len(segs)-1]
+	if haveCP && cp.activeBase == active.base && cp.activeCreated >= 0 {
+		active.created = timeFromMillis(cp.activeCreated)
+	} else if active.size.Load() > 0 {
+		active.created = p.log.opts.now()
+	}
+	start := segs[0].base
+	if haveCP {
+		start = max(start, cp.logStartOffset)
+	}
+	if start > st.next {
+		return &CorruptionError{Path: p.dir, Offset: st.next,
+			Reason: fmt.Sprintf("log start offset %d is above the end of the log %d", start, st.next)}
+	}
+	p.dirDirty = dirChanged
+	if haveCP {
+		p.checkpointed = cp
+	}
+	ok = true
+	return p.install(segs, st, start)
+}
+
+// segsAfter reports whether any of the later segments starts with a valid
+// batch: evidence, like a valid batch later in the same file, that the
+// damage is not simply the end of what was written.
+func segsAfter(p *Partition, later []int64) func(*[]byte) bool {
+	return func(scratch *[]byte) bool {
+		for _, base := range later {
+			if firstBatchValid(p.log.fs, filepath.Join(p.dir, segmentName(base, logSuffix))) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// firstBatchValid reports whether the data file at path starts with a
+// CRC-valid batch.
+func firstBatchValid(fs vfs.FS, path string) bool {
+	f, err := fs.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size < record.HeaderSize {
+		return false
+	}
+	hb := make([]byte, record.HeaderSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return false
+	}
+	h, err := record.ParseHeader(hb, int(min(size, math.MaxInt32)))
+	if err != nil {
+		return false
+	}
+	b := make([]byte, h.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return false
+	}
+	return record.CheckCRC(b) == nil
+}
+
+// classifyDamage returns nil if the damage at dmg is a torn tail to cut, or
+// a *CorruptionError.
+func (p *Partition) classifyDamage(s *segment, dmg *damage, laterValid func(*[]byte) bool, scratch *[]byte) error {
+	next, err := s.findValidBatch(dmg.pos, dmg.offset, scratch)
+	if err != nil {
+		return err
+	}
+	end := s.size.Load()
+	if next < 0 {
+		if !laterValid(scratch) {
+			return nil // nothing valid after it: the end of what was written
+		}
+	} else {
+		end = next
+	}
+	torn, err := s.looksTorn(dmg.pos, end, scratch)
+	if err != nil || torn {
+		return err
+	}
+	return &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset,
+		Reason: "damaged batch followed by valid data", Err: dmg.err}
+}
+
+// trustIndexPrefix keeps the index entries of s below the recovery point
+// (byte pos, offset next), which were fsynced before the checkpoint, and
+// drops the rest. Entries that fail their checks are dropped with
+// everything after them.
+func (p *Partition) trustIndexPrefix(s *segment, pos, next int64, scratch *[]byte) error {
+	n := s.offsets().validPrefix(pos, next)
+	for n > 0 && !s.entryResolves(n-1, pos, scratch) {
+		n--
+	}
+	if err := s.offsets().truncateEntries(n); err != nil {
+		return err
+	}
+	return s.times().truncateEntries(s.times().validPrefix(next))
+}
+
+// entryResolves reports whether offset-index entry i points at a batch
+// whose last offset is the entry's offset, below limit.
+func (s *segment) entryResolves(i int, limit int64, scratch *[]byte) bool {
+	off, pos := s.offsets().offsetAt(i), s.offsets().positionAt(i)
+	_, h, err := s.batchAt(scratch, pos, limit)
+	return err == nil && h.LastOffset() == off
+}
+
+// loadSealed checks a sealed segment below the recovery point and returns
+// its state. The checks are cheap: index structure, the last offset-index
+// entry and the last time-index entry resolved against the data, and the
+// batches after the last index entry. If an index fails, both are rebuilt
+// from the data; damaged data here is corruption.
+func (p *Partition) loadSealed(s *segment, scratch *[]byte) (scanState, error) {
+	s.sealed = true
+	st, err := p.checkSealedIndexes(s, scratch)
+	if err == nil {
+		s.next.Store(st.next)
+		s.maxTimestamp.Store(st.maxTimestamp)
+		s.offsetOfMaxTimestamp = st.offsetOfMaxTimestamp
+		return st, nil
+	}
+	var cerr *CorruptionError
+	if errors.As(err, &cerr) || !errors.Is(err, errIndexMismatch) {
+		return st, err
+	}
+	p.log.opts.Logger.Warn("commitlog: rebuilding the indexes of a segment", "file", s.path, "reason", err)
+	return s.rebuildIndexes(p.sf, int64(p.cfg.IndexIntervalBytes), scratch)
+}
+
+// errIndexMismatch reports an index that disagrees with its data.
+var errIndexMismatch = errors.New("index does not match the data")
+
+// checkSealedIndexes runs loadSealed's cheap checks. It returns a
+// *CorruptionError for bad data and errIndexMismatch for a bad index.
+func (p *Partition) checkSealedIndexes(s *segment, scratch *[]byte) (scanState, error) {
+	size := s.size.Load()
+	st := emptyScanState(s.base)
+	n := s.offsets().count()
+	if s.offsets().validPrefix(size, math.MaxInt64) != n {
+		return st, fmt.Errorf("%w: offset index entries out of order", errIndexMismatch)
+	}
+	pos := int64(0)
+	if n > 0 {
+		if !s.entryResolves(n-1, size, scratch) {
+			return st, fmt.Errorf("%w: last offset index entry does not point at its batch", errIndexMismatch)
+		}
+		pos = s.offsets().positionAt(n - 1)
+	}
+	tail, _, dmg, err := s.scanSegment(pos, st, math.MaxInt64, nil, scratch)
+	if err != nil {
+		return st, err
+	}
+	if dmg != nil {
+		return st, &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset, Reason: "damaged batch in a segment below the recovery point", Err: dmg.err}
+	}
+	st.next = tail.next
+	tn := s.times().count()
+	if s.times().validPrefix(st.next) != tn {
+		return st, fmt.Errorf("%w: time index entries out of order", errIndexMismatch)
+	}
+	if size == 0 {
+		return st, nil
+	}
+	if tn == 0 {
+		return st, fmt.Errorf("%w: time index is empty", errIndexMismatch)
+	}
+	ts, off, _ := s.times().last()
+	if ts < tail.maxTimestamp {
+		return st, fmt.Errorf("%w: last time index entry %d is below a record timestamp %d", errIndexMismatch, ts, tail.maxTimestamp)
+	}
+	if !s.timeEntryResolves(ts, off, size, scratch) {
+		return st, fmt.Errorf("%w: last time index entry does not match its batch", errIndexMismatch)
+	}
+	st.maxTimestamp, st.offsetOfMaxTimestamp = ts, off
+	return st, nil
+}
+
+// timeEntryResolves reports whether the batch whose last offset is off has
+// maximum timestamp ts, as a time-index entry (ts, off) claims.
+func (s *segment) timeEntryResolves(ts, off, limit int64, scratch *[]byte) bool {
+	_, pos := s.offsets().lookup(off)
+	for pos < limit {
+		b, h, err := s.batchAt(scratch, pos, limit)
+		if err != nil {
+			return false
+		}
+		if h.LastOffset() >= off {
+			return h.LastOffset() == off && h.MaxTimestamp == ts
+		}
+		pos += int64(len(b))
+	}
+	return false
+}
+
+// rebuildIndexes rebuilds both index files of s from its data, into
+// temporary files that are then renamed over the old ones, and publishes
+// them; readers still using the old indexes are unaffected. A sealed
+// segment gets trimmed indexes; the active one preallocated ones, and its
+// append state is reset from the scan. Damaged data is returned as a
+// *CorruptionError. REQUIRES: the append lock, or no appender.
+func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byte) (scanState, error) {
+	nix, err := openSegmentIndexes(sf, s.base, tmpSuffix, true, true)
+	if err != nil {
+		return scanState{}, err
+	}
+	st, _, dmg, err := s.scanSegment(0, emptyScanState(s.base), interval, nix, scratch)
+	if err == nil && dmg != nil {
+		err = &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset, Reason: "damaged batch found while rebuilding indexes", Err: dmg.err}
+	}
+	if err == nil && s.sealed {
+		if st.maxTimestamp >= 0 {
+			err = nix.time.maybeAdd(st.maxTimestamp, st.offsetOfMaxTimestamp)
+		}
+		if err == nil {
+			err = errors.Join(nix.offset.trim(), nix.time.trim())
+		}
+	}
+	if err == nil {
+		err = errors.Join(nix.offset.sync(), nix.time.sync())
+	}
+	for _, e := range []*entryFile{nix.offset.entryFile, nix.time.entryFile} {
+		if err != nil {
+			break
+		}
+		final := strings.TrimSuffix(e.path, tmpSuffix)
+		if err = sf.fs.Rename(e.path, final); err == nil {
+			e.path = final
+		}
+	}
+	if err == nil {
+		err = sf.fs.SyncDir(sf.dir)
+	}
+	if err != nil {
+		nix.close()
+		return st, err
+	}
+	s.retired = append(s.retired, s.ix.Swap(nix))
+	s.next.Store(st.next)
+	s.maxTimestamp.Store(st.maxTimestamp)
+	s.offsetOfMaxTimestamp = st.offsetOfMaxTimestamp
+	s.bytesSinceIndex = st.bytesSinceIndex
+	return st, nil
+}
+
+// install publishes the recovered segments, makes the recovered tail
+// durable and writes a checkpoint for it.
+func (p *Partition) install(segs []*segment, st scanState, start int64) error {
+	p.active = segs[len(segs)-1]
+	p.segments.Store(&segs)
+	p.start.Store(start)
+	a := p.active
+	w := &position{offset: st.next, seg: a, pos: a.size.Load(), maxTimestamp: st.maxTimestamp,
+		offsetOfMaxTimestamp: st.offsetOfMaxTimestamp, bytesSinceIndex: st.bytesSinceIndex}
+	p.written.Store(w)
+	p.durable.Store(&position{offset: -1, seg: a})
+	p.hw.Store(w)
+	return p.checkpoint(context.Background())
+}

@@ -1,0 +1,360 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/commitlog-go/commitlog/internal/mmap"
+	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/vfs"
+)
+
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+	tmpSuffix       = ".tmp"
+	sectorSize      = 512
+)
+
+// segmentName returns Kafka's file name for a segment file: the base offset
+// zero-padded to 20 digits, so that name order is offset order.
+func segmentName(base int64, suffix string) string {
+	return fmt.Sprintf("%020d%s", base, suffix)
+}
+
+// parseSegmentName returns the base offset of a segment file name with the
+// given suffix.
+func parseSegmentName(name, suffix string) (int64, bool) {
+	digits, ok := strings.CutSuffix(name, suffix)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	base, err := strconv.ParseInt(digits, 10, 64)
+	return base, err == nil && base >= 0
+}
+
+// segment is one data file of Kafka RecordBatch v2 batches with its offset
+// and time indexes. Batches are appended through the file descriptor and
+// read through a read-only shared mapping of the file when the file system
+// has descriptors (zero-copy reads), or with ReadAt otherwise.
+//
+// Only the partition's active segment is appended to, by one goroutine
+// holding the partition's append lock; readers use size, next and
+// maxTimestamp (atomics) and never take that lock. A segment is reference
+// counted: the partition holds one reference while the segment is live and
+// every reader holds one while it reads, so files are closed and unmapped
+// only when the last user lets go.
+type segment struct {
+	base      int64
+	path      string // data file
+	file      vfs.File
+	data      []byte                         // read-only mapping of the data file, or nil
+	ix        atomic.Pointer[segmentIndexes] // swapped whole when rebuilt
+	retired   []*segmentIndexes              // replaced indexes, closed with the segment. REQUIRES: append lock.
+
+	size         atomic.Int64 // bytes in the data file
+	next         atomic.Int64 // offset after the last batch; base when empty
+	maxTimestamp atomic.Int64 // largest record timestamp; -1 when none
+
+	// Append state. REQUIRES: the partition's append lock.
+	offsetOfMaxTimestamp int64
+	bytesSinceIndex      int64
+	created              time.Time // first append, on the Log's clock
+	sealed               bool
+	dirty                bool // data written but not fsynced
+	indexDirty           bool // index files changed and not fsynced since sealing
+
+	refs atomic.Int32
+}
+
+// segmentIndexes is a segment's pair of indexes. Readers load it once per
+// lookup; a rebuild publishes a new pair and retires the old one, whose
+// mappings stay valid until the segment is closed.
+type segmentIndexes struct {
+	offset *offsetIndex
+	time   *timeIndex
+}
+
+func (s *segment) offsets() *offsetIndex { return s.ix.Load().offset }
+func (s *segment) times() *timeIndex     { return s.ix.Load().time }
+
+// segmentFiles holds what opening a segment needs from its partition.
+type segmentFiles struct {
+	fs       vfs.FS
+	dir      string
+	maxBytes int64 // SegmentBytes: the mapping length of an active segment
+	maxIndex int64 // SegmentIndexBytes
+}
+
+// createSegment creates the files of a new, empty segment.
+func createSegment(sf segmentFiles, base int64) (*segment, error) {
+	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix))}
+	f, err := sf.fs.Create(s.path)
+	if err != nil {
+		return nil, err
+	}
+	s.file = f
+	if err := s.openIndexes(sf, true, true); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.next.Store(base)
+	s.maxTimestamp.Store(-1)
+	s.offsetOfMaxTimestamp = -1
+	s.refs.Store(1)
+	if err := s.mapData(sf.maxBytes); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openSegment opens the files of an existing segment. Index files are
+// created if missing; their contents are validated by the caller.
+func openSegment(sf segmentFiles, base int64, active bool) (*segment, error) {
+	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix))}
+	f, err := sf.fs.OpenReadWrite(s.path)
+	if err != nil {
+		return nil, err
+	}
+	s.file = f
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.size.Store(size)
+	s.next.Store(base)
+	s.maxTimestamp.Store(-1)
+	s.offsetOfMaxTimestamp = -1
+	s.refs.Store(1)
+	if err := s.openIndexes(sf, active, false); err != nil {
+		f.Close()
+		return nil, err
+	}
+	mapLen := size
+	if active {
+		mapLen = max(size, sf.maxBytes)
+	}
+	if err := s.mapData(mapLen); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *segment) openIndexes(sf segmentFiles, writable, truncate bool) error {
+	ix, err := openSegmentIndexes(sf, s.base, "", writable, truncate)
+	if err != nil {
+		return err
+	}
+	s.ix.Store(ix)
+	return nil
+}
+
+// openSegmentIndexes opens the index files of segment base, with suffix
+// appended to their names (for rebuilding into temporary files).
+func openSegmentIndexes(sf segmentFiles, base int64, suffix string, writable, truncate bool) (*segmentIndexes, error) {
+	ipath := filepath.Join(sf.dir, segmentName(base, indexSuffix)+suffix)
+	tpath := filepath.Join(sf.dir, segmentName(base, timeIndexSuffix)+suffix)
+	if truncate {
+		for _, p := range []string{ipath, tpath} {
+			f, err := sf.fs.Create(p)
+			if err != nil {
+				return nil, err
+			}
+			if err := f.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	oi, err := openEntryFile(sf.fs, ipath, offsetEntrySize, sf.maxIndex, writable)
+	if err != nil {
+		return nil, err
+	}
+	ti, err := openEntryFile(sf.fs, tpath, timeEntrySize, sf.maxIndex, writable)
+	if err != nil {
+		oi.close()
+		return nil, err
+	}
+	return &segmentIndexes{offset: &offsetIndex{entryFile: oi, base: base}, time: &timeIndex{entryFile: ti, base: base}}, nil
+}
+
+func (x *segmentIndexes) close() error {
+	return errors.Join(x.offset.close(), x.time.close())
+}
+
+// mapData maps length bytes of the data file read-only, when the file has a
+// descriptor. Bytes past the file's size are never read.
+func (s *segment) mapData(length int64) error {
+	fd := s.file.Fd()
+	if fd == vfs.InvalidFd || length <= 0 {
+		return nil
+	}
+	m, err := mmap.Map(fd, int(length), false)
+	if errors.Is(err, mmap.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("map %s: %w", s.path, err)
+	}
+	s.data = m
+	return nil
+}
+
+// acquire takes a reader's reference; it fails once the segment is closed.
+func (s *segment) acquire() bool {
+	for {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference, closing the files when it was the last.
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.closeFiles()
+	}
+}
+
+func (s *segment) closeFiles() error {
+	var errs []error
+	if s.data != nil {
+		errs = append(errs, mmap.Unmap(s.data))
+		s.data = nil
+	}
+	if ix := s.ix.Load(); ix != nil {
+		errs = append(errs, ix.close())
+	}
+	for _, ix := range s.retired {
+		errs = append(errs, ix.close())
+	}
+	errs = append(errs, s.file.Close())
+	return errors.Join(errs...)
+}
+
+// bytesAt returns n bytes of the data file at pos: a sub-slice of the
+// mapping when there is one, else the bytes read into *scratch (grown as
+// needed). The result is valid while the caller holds a reference and, for
+// the scratch case, until scratch is reused. REQUIRES: pos+n <= size.
+func (s *segment) bytesAt(scratch *[]byte, pos, n int64) ([]byte, error) {
+	if s.data != nil && pos+n <= int64(len(s.data)) {
+		return s.data[pos : pos+n : pos+n], nil
+	}
+	if int64(cap(*scratch)) < n {
+		*scratch = make([]byte, n)
+	}
+	b := (*scratch)[:n]
+	if _, err := s.file.ReadAt(b, pos); err != nil && !(isEOF(err) && n == 0) {
+		return nil, fmt.Errorf("%w: read %s at %d: %w", errIO, s.path, pos, err)
+	}
+	return b, nil
+}
+
+// batchAt reads and checks the batch at pos, which must end at or before
+// limit: header, size, and CRC. It returns the whole batch.
+func (s *segment) batchAt(scratch *[]byte, pos, limit int64) ([]byte, record.Header, error) {
+	if limit-pos < record.HeaderSize {
+		return nil, record.Header{}, record.ErrTruncated
+	}
+	hb, err := s.bytesAt(scratch, pos, record.HeaderSize)
+	if err != nil {
+		return nil, record.Header{}, err
+	}
+	h, err := record.ParseHeader(hb, int(min(limit-pos, 1<<31-1)))
+	if err != nil {
+		return nil, h, err
+	}
+	b, err := s.bytesAt(scratch, pos, int64(h.Size()))
+	if err != nil {
+		return nil, h, err
+	}
+	if err := record.CheckCRC(b); err != nil {
+		return nil, h, err
+	}
+	return b, h, nil
+}
+
+// append writes batch (whose base offset is already stamped) at the end of
+// the data file and maintains the indexes, following Kafka's
+// LogSegment.append. REQUIRES: the partition's append lock.
+func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time) error {
+	pos := s.size.Load()
+	if n, err := s.file.WriteAt(batch, pos); err != nil {
+		clean := true
+		if n > 0 {
+			// Never leave a partial batch behind: a later append starts at pos
+			// again anyway, and a crash would otherwise find a torn batch.
+			if terr := s.file.Truncate(pos); terr != nil {
+				clean = false
+				err = errors.Join(err, fmt.Errorf("truncate after failed write: %w", terr))
+			}
+		}
+		return &segmentWriteError{err: err, clean: clean}
+	}
+	if pos == 0 {
+		s.created = now
+	}
+	s.dirty = true
+	if h.MaxTimestamp > s.maxTimestamp.Load() {
+		s.maxTimestamp.Store(h.MaxTimestamp)
+		s.offsetOfMaxTimestamp = h.LastOffset()
+	}
+	if s.bytesSinceIndex > interval {
+		if err := s.offsets().add(h.LastOffset(), pos); err != nil {
+			return err
+		}
+		if err := s.times().maybeAdd(s.maxTimestamp.Load(), s.offsetOfMaxTimestamp); err != nil {
+			return err
+		}
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += int64(len(batch))
+	s.next.Store(h.NextOffset())
+	s.size.Store(pos + int64(len(batch)))
+	return nil
+}
+
+// indexFull reports whether either index has no room for another entry.
+func (s *segment) indexFull() bool { return s.offsets().full() || s.times().full() }
+
+// seal makes the segment read-only: it adds the final time-index entry and
+// trims both index files to their entries. REQUIRES: the append lock.
+func (s *segment) seal() error {
+	if s.maxTimestamp.Load() >= 0 {
+		if err := s.times().maybeAdd(s.maxTimestamp.Load(), s.offsetOfMaxTimestamp); err != nil {
+			return err
+		}
+	}
+	if err := s.offsets().trim(); err != nil {
+		return err
+	}
+	if err := s.times().trim(); err != nil {
+		return err
+	}
+	s.sealed = true
+	s.indexDirty = true
+	return nil
+}
+
+// syncIndexes fsyncs both index files.
+func (s *segment) syncIndexes() error {
+	return errors.Join(s.offsets().sync(), s.times().sync())
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -1,0 +1,190 @@
+package commitlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/commitlog-go/commitlog/internal/compress"
+)
+
+// Topic is a named set of partitions with one configuration. A Topic is
+// safe for concurrent use.
+type Topic struct {
+	log        *Log
+	name       string
+	cfg        TopicConfig
+	partitions []*Partition
+}
+
+// Name returns the topic's name.
+func (t *Topic) Name() string { return t.name }
+
+// Config returns the topic's configuration with every default resolved.
+func (t *Topic) Config() TopicConfig { return t.cfg }
+
+// NumPartitions returns the number of partitions.
+func (t *Topic) NumPartitions() int32 { return int32(len(t.partitions)) }
+
+// Partition returns partition id, or an error matching ErrUnknownPartition
+// when id is outside [0, NumPartitions()).
+func (t *Topic) Partition(id int32) (*Partition, error) {
+	if id < 0 || int(id) >= len(t.partitions) {
+		return nil, fmt.Errorf("%w: %s has partitions [0, %d), not %d", ErrUnknownPartition, t.name, len(t.partitions), id)
+	}
+	return t.partitions[id], nil
+}
+
+// Topic names follow Kafka's rules (kafka-semantics.md; Kafka's Topic.validate).
+const maxTopicNameLength = 249
+
+// ValidateTopicName returns a *TopicNameError if name breaks one of
+// Kafka's rules: 1 to 249 characters of ASCII letters, digits, '.', '_' and
+// '-', and neither "." nor "..". Names starting with "__" are reserved for
+// internal topics and refused here too.
+func ValidateTopicName(name string) error {
+	return validateTopicName(name, false)
+}
+
+func validateTopicName(name string, internal bool) error {
+	bad := func(rule string) error { return &TopicNameError{Name: name, Rule: rule} }
+	switch {
+	case name == "":
+		return bad("it is empty")
+	case name == "." || name == "..":
+		return bad(`"." and ".." are not allowed`)
+	case len(name) > maxTopicNameLength:
+		return bad(fmt.Sprintf("it is %d characters long; the limit is %d", len(name), maxTopicNameLength))
+	case !internal && strings.HasPrefix(name, "__"):
+		return bad(`names starting with "__" are reserved for internal topics`)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return bad(fmt.Sprintf("character %q at position %d is not one of [a-zA-Z0-9._-]", c, i))
+		}
+	}
+	return nil
+}
+
+// partitionDirName is Kafka's partition directory name, <topic>-<id>.
+func partitionDirName(topic string, id int32) string {
+	return topic + "-" + strconv.Itoa(int(id))
+}
+
+// parsePartitionDirName splits a partition directory name at its last '-'.
+func parsePartitionDirName(name string) (topic string, id int32, ok bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || n < 0 || strconv.Itoa(int(n)) != name[i+1:] {
+		return "", 0, false
+	}
+	if validateTopicName(name[:i], true) != nil {
+		return "", 0, false
+	}
+	return name[:i], int32(n), true
+}
+
+// Topic metadata is stored as <dir>/topics/<name>.json: one line of JSON,
+// then a line "crc32c <8 hex digits>" over the JSON line's bytes. It is
+// replaced atomically and is the commit point of CreateTopic and
+// DeleteTopic: partition directories without it are leftovers of an
+// interrupted create or delete, removed on Open.
+const (
+	topicsDir          = "topics"
+	topicFileSuffix    = ".json"
+	topicFormatVersion = 1
+)
+
+// topicFile is the persisted form of a topic.
+type topicFile struct {
+	Version            int    `json:"version"`
+	Name               string `json:"name"`
+	Partitions         int32  `json:"partitions"`
+	SegmentBytes       int64  `json:"segment_bytes"`
+	SegmentAgeMs       int64  `json:"segment_age_ms"`
+	IndexIntervalBytes int32  `json:"index_interval_bytes"`
+	SegmentIndexBytes  int32  `json:"segment_index_bytes"`
+	MaxBatchBytes      int32  `json:"max_batch_bytes"`
+	Compression        string `json:"compression"`
+	CompressionLevel   int    `json:"compression_level"`
+}
+
+func marshalTopic(name string, c TopicConfig) []byte {
+	age := int64(-1)
+	if c.SegmentAge != Forever {
+		age = c.SegmentAge.Milliseconds()
+	}
+	line, err := json.Marshal(topicFile{
+		Version:            topicFormatVersion,
+		Name:               name,
+		Partitions:         c.Partitions,
+		SegmentBytes:       c.SegmentBytes,
+		SegmentAgeMs:       age,
+		IndexIntervalBytes: c.IndexIntervalBytes,
+		SegmentIndexBytes:  c.SegmentIndexBytes,
+		MaxBatchBytes:      c.MaxBatchBytes,
+		Compression:        c.Compression.String(),
+		CompressionLevel:   c.CompressionLevel,
+	})
+	if err != nil {
+		panic(err) // a struct of plain fields always marshals
+	}
+	return fmt.Appendf(line, "\ncrc32c %08x\n", crc32.Checksum(line, castagnoli))
+}
+
+func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
+	bad := func(reason string) error {
+		return &CorruptionError{Path: path, Offset: -1, Reason: "topic metadata " + reason}
+	}
+	line, trailer, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
+		return "", TopicConfig{}, bad("has no checksum line")
+	}
+	var crc uint32
+	if _, err := fmt.Sscanf(string(trailer), "crc32c %08x\n", &crc); err != nil {
+		return "", TopicConfig{}, bad("has a malformed checksum line")
+	}
+	if got := crc32.Checksum(line, castagnoli); got != crc {
+		return "", TopicConfig{}, bad(fmt.Sprintf("fails its checksum (crc32c %08x, stored %08x)", got, crc))
+	}
+	var f topicFile
+	if err := json.Unmarshal(line, &f); err != nil {
+		return "", TopicConfig{}, bad("is not valid JSON: " + err.Error())
+	}
+	if f.Version != topicFormatVersion {
+		return "", TopicConfig{}, bad(fmt.Sprintf("has unknown version %d", f.Version))
+	}
+	codec, err := compress.ParseCodec(f.Compression)
+	if err != nil {
+		return "", TopicConfig{}, bad(err.Error())
+	}
+	c := TopicConfig{
+		Partitions:         f.Partitions,
+		SegmentBytes:       f.SegmentBytes,
+		SegmentAge:         time.Duration(f.SegmentAgeMs) * time.Millisecond,
+		IndexIntervalBytes: f.IndexIntervalBytes,
+		SegmentIndexBytes:  f.SegmentIndexBytes,
+		MaxBatchBytes:      f.MaxBatchBytes,
+		Compression:        Codec(codec),
+		CompressionLevel:   f.CompressionLevel,
+	}
+	if f.SegmentAgeMs < 0 {
+		c.SegmentAge = Forever
+	}
+	if err := c.Validate(); err != nil || c.Partitions <= 0 || c.SegmentBytes <= 0 || c.MaxBatchBytes <= 0 || c.SegmentIndexBytes <= 0 {
+		return "", TopicConfig{}, bad(fmt.Sprintf("holds an invalid configuration (%v)", err))
+	}
+	if filepath.Base(path) != f.Name+topicFileSuffix {
+		return "", TopicConfig{}, bad(fmt.Sprintf("names topic %q, not the one its file name says", f.Name))
+	}
+	return f.Name, c, nil
+}
