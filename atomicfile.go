@@ -55,3 +55,25 @@ func readFile(fs vfs.FS, path string) ([]byte, error) {
 // maxMetadataFileSize bounds what readFile allocates for a metadata file
 // whose size may be damaged.
 const maxMetadataFileSize = 1 << 20
+
+// mkdirAllDurable creates dir and any missing parents, fsyncing the parent
+// of each directory it creates, so that the new directories survive a
+// crash.
+func mkdirAllDurable(fs vfs.FS, dir string) error {
+	dir = filepath.Clean(dir)
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	} else if !isNotExist(err) {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllDurable(fs, parent); err != nil {
+			return err
+		}
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fs.SyncDir(parent)
+}

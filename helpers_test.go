@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"context"
+	"slices"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -112,14 +113,19 @@ func makeBatch(rng *rand.Rand, id, n, maxValue int) batchSpec {
 	return b
 }
 
-// history records what a workload attempted and what was acknowledged.
+// history records what a workload attempted, what was acknowledged, and
+// what is known durable (acknowledged under SyncAlways, or acknowledged
+// before a completed flush).
 type history struct {
 	mu        sync.Mutex
 	attempted []batchSpec
 	acked     map[int]AppendResult // batch id -> result
+	durable   map[int]AppendResult
 }
 
-func newHistory() *history { return &history{acked: map[int]AppendResult{}} }
+func newHistory() *history {
+	return &history{acked: map[int]AppendResult{}, durable: map[int]AppendResult{}}
+}
 
 func (h *history) attempt(b batchSpec) {
 	h.mu.Lock()
@@ -127,21 +133,41 @@ func (h *history) attempt(b batchSpec) {
 	h.mu.Unlock()
 }
 
-func (h *history) ack(id int, res AppendResult) {
+func (h *history) ack(id int, res AppendResult, durable bool) {
 	h.mu.Lock()
 	h.acked[id] = res
+	if durable {
+		h.durable[id] = res
+	}
 	h.mu.Unlock()
 }
 
-// snapshotAcked returns a copy of the acknowledged set.
-func (h *history) snapshotAcked() map[int]AppendResult {
+// markDurable records that everything acknowledged so far is durable.
+func (h *history) markDurable() {
+	h.mu.Lock()
+	for k, v := range h.acked {
+		h.durable[k] = v
+	}
+	h.mu.Unlock()
+}
+
+func (h *history) snapshotDurable() map[int]AppendResult {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m := make(map[int]AppendResult, len(h.acked))
-	for k, v := range h.acked {
+	m := make(map[int]AppendResult, len(h.durable))
+	for k, v := range h.durable {
 		m[k] = v
 	}
 	return m
+}
+
+// attemptedByID returns the attempted batches ordered by id.
+func (h *history) attemptedByID() []batchSpec {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := slices.Clone(h.attempted)
+	slices.SortFunc(out, func(a, b batchSpec) int { return a.id - b.id })
+	return out
 }
 
 // verifyPartition reads the whole partition and checks, for a
@@ -178,6 +204,45 @@ func verifyPartition(t testing.TB, p *Partition, attempted []batchSpec, acked ma
 		i += len(b.recs)
 	}
 	require.Equal(t, len(got), i, "records present that no batch wrote (invented data)")
+	for id, res := range acked {
+		got, ok := present[id]
+		require.True(t, ok, "acknowledged batch %d (offsets %d..%d) is missing", id, res.BaseOffset, res.LastOffset)
+		require.Equal(t, res, got, "acknowledged batch %d moved", id)
+	}
+}
+
+// verifyConcurrent is verifyPartition for concurrent writers, whose
+// batches land in any order: every record read belongs to an attempted
+// batch, each batch appears whole and contiguous at most once, offsets are
+// contiguous from the start, and every batch in acked is present at its
+// acknowledged offsets.
+func verifyConcurrent(t testing.TB, p *Partition, attempted []batchSpec, acked map[int]AppendResult) {
+	t.Helper()
+	byFirst := map[string]batchSpec{}
+	for _, b := range attempted {
+		byFirst[string(b.recs[0].Value)] = b
+	}
+	var got []Record
+	for r, err := range p.Scan(context.Background(), p.StartOffset()) {
+		require.NoError(t, err)
+		got = append(got, r.Clone())
+	}
+	present := map[int]AppendResult{}
+	for i := 0; i < len(got); {
+		b, ok := byFirst[string(got[i].Value)]
+		require.True(t, ok, "record at offset %d starts no attempted batch (invented data)", got[i].Offset)
+		_, dup := present[b.id]
+		require.False(t, dup, "batch %d stored twice", b.id)
+		require.LessOrEqual(t, i+len(b.recs), len(got), "batch %d is cut short", b.id)
+		for j, want := range b.recs {
+			r := got[i+j]
+			require.Equal(t, int64(i+j), r.Offset)
+			want.Topic, want.Partition, want.Offset = p.topic.name, p.id, r.Offset
+			require.True(t, want.Equal(&r), "record at offset %d differs", r.Offset)
+		}
+		present[b.id] = AppendResult{BaseOffset: got[i].Offset, LastOffset: got[i+len(b.recs)-1].Offset}
+		i += len(b.recs)
+	}
 	for id, res := range acked {
 		got, ok := present[id]
 		require.True(t, ok, "acknowledged batch %d (offsets %d..%d) is missing", id, res.BaseOffset, res.LastOffset)

@@ -53,7 +53,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	o := opts.withDefaults()
 	fs := o.fs
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllDurable(fs, dir); err != nil {
 		return nil, fmt.Errorf("commitlog: open %s: %w", dir, err)
 	}
 	lock, err := fs.Lock(filepath.Join(dir, lockFileName))
@@ -77,13 +77,8 @@ func Open(dir string, opts *Options) (*Log, error) {
 // load reads the topic metadata and opens every partition.
 func (l *Log) load() error {
 	tdir := filepath.Join(l.dir, topicsDir)
-	if _, err := l.fs.Stat(tdir); isNotExist(err) {
-		if err := l.fs.MkdirAll(tdir, 0o755); err != nil {
-			return err
-		}
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return err
-		}
+	if err := mkdirAllDurable(l.fs, tdir); err != nil {
+		return err
 	}
 	names, err := l.fs.List(tdir)
 	if err != nil {

@@ -252,6 +252,25 @@ func (p *Partition) recoverPartition() error {
 			return &CorruptionError{Path: filepath.Join(p.dir, segmentName(base, logSuffix)), Offset: st.next,
 				Reason: fmt.Sprintf("segment base offset %d overlaps the previous segment, which ends at %d", base, st.next)}
 		}
+		if i > 0 && base > st.next {
+			// A roll starts the new segment exactly where the old one ends, so
+			// the old one lost its end. Below the recovery point that is
+			// corruption; past it, the writes were never made durable, and
+			// neither was anything after them.
+			if haveCP && i <= r {
+				return &CorruptionError{Path: segs[i-1].path, FilePosition: segs[i-1].size.Load(), Offset: st.next,
+					Reason: fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", st.next, base)}
+			}
+			p.log.opts.Logger.Warn("commitlog: cut segments after the torn end of the previous one",
+				"file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
+			if err := p.removeSegments(bases[i:]); err != nil {
+				return err
+			}
+			dirChanged = true
+			segs[i-1].sealed = false // it is the active segment again
+			bases = bases[:i]
+			break
+		}
 		if haveCP && i < r {
 			s, err := openSegment(p.sf, base, false)
 			if err != nil {
@@ -305,14 +324,10 @@ func (p *Partition) recoverPartition() error {
 				return err
 			}
 			s.size.Store(dmg.pos)
-			for _, later := range bases[i+1:] {
-				for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-					if err := fs.Remove(filepath.Join(p.dir, segmentName(later, suffix))); err != nil && !isNotExist(err) {
-						return err
-					}
-				}
-				dirChanged = true
+			if err := p.removeSegments(bases[i+1:]); err != nil {
+				return err
 			}
+			dirChanged = dirChanged || len(bases) > i+1
 			bases = bases[:i+1]
 		}
 		s.next.Store(st.next)
@@ -321,6 +336,9 @@ func (p *Partition) recoverPartition() error {
 		s.bytesSinceIndex = st.bytesSinceIndex
 		s.dirty = true
 		p.unsynced = append(p.unsynced, s)
+		if dmg != nil {
+			break // the segments after it are gone
+		}
 		if i < len(bases)-1 {
 			if err := s.seal(); err != nil {
 				return err
@@ -352,6 +370,18 @@ func (p *Partition) recoverPartition() error {
 	}
 	ok = true
 	return p.install(segs, st, start)
+}
+
+// removeSegments removes the files of the segments with the given bases.
+func (p *Partition) removeSegments(bases []int64) error {
+	for _, base := range bases {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := p.log.fs.Remove(filepath.Join(p.dir, segmentName(base, suffix))); err != nil && !isNotExist(err) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // segsAfter reports whether any of the later segments starts with a valid

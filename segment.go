@@ -53,12 +53,12 @@ func parseSegmentName(name, suffix string) (int64, bool) {
 // every reader holds one while it reads, so files are closed and unmapped
 // only when the last user lets go.
 type segment struct {
-	base      int64
-	path      string // data file
-	file      vfs.File
-	data      []byte                         // read-only mapping of the data file, or nil
-	ix        atomic.Pointer[segmentIndexes] // swapped whole when rebuilt
-	retired   []*segmentIndexes              // replaced indexes, closed with the segment. REQUIRES: append lock.
+	base    int64
+	path    string // data file
+	file    vfs.File
+	data    []byte                         // read-only mapping of the data file, or nil
+	ix      atomic.Pointer[segmentIndexes] // swapped whole when rebuilt
+	retired []*segmentIndexes              // replaced indexes, closed with the segment. REQUIRES: append lock.
 
 	size         atomic.Int64 // bytes in the data file
 	next         atomic.Int64 // offset after the last batch; base when empty
