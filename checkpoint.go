@@ -11,13 +11,14 @@ import (
 
 // checkpointFile is the per-partition file recording how far the data is
 // known to be on disk and where the log starts. It is replaced atomically
-// (writeFileAtomic) and protected by a CRC-32C; 84 bytes, big-endian:
+// (writeFileAtomic) and protected by a CRC-32C; 100 bytes, big-endian:
 //
 //	magic "CLCP" | version u16 = 1 | reserved u16 = 0
 //	recoveryOffset i64 | segmentBase i64 | position i64
 //	maxTimestamp i64 | offsetOfMaxTimestamp i64 | bytesSinceIndex i64
+//	offsetEntries i64 | timeEntries i64
 //	logStartOffset i64 | activeBase i64 | activeCreated i64 (Unix ms, -1 unknown)
-//	crc32c u32 (over the preceding 80 bytes)
+//	crc32c u32 (over the preceding 96 bytes)
 //
 // The recovery point — offset recoveryOffset, at byte position of the
 // segment with base segmentBase — was fsynced, together with the index
@@ -25,7 +26,9 @@ import (
 // was written. Open trusts everything below it and scans only what follows,
 // resuming with the segment's append state at that point (maxTimestamp,
 // offsetOfMaxTimestamp, bytesSinceIndex), so the rebuilt indexes are the
-// ones appends would have written. activeCreated carries the creation time
+// ones appends would have written. offsetEntries and timeEntries are the
+// index entries of that segment below the point: if fewer of them pass
+// their checks on Open, the segment's indexes are rebuilt from its start. activeCreated carries the creation time
 // of the active segment (activeBase) across restarts, so that age-based
 // rolling survives them. A missing or damaged checkpoint only costs a full
 // scan on the next Open.
@@ -33,8 +36,8 @@ const (
 	checkpointName    = "checkpoint"
 	checkpointMagic   = "CLCP"
 	checkpointVersion = 1
-	checkpointSize    = 84
-	checkpointFields  = 9
+	checkpointSize    = 100
+	checkpointFields  = 11
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -46,6 +49,8 @@ type checkpoint struct {
 	maxTimestamp         int64
 	offsetOfMaxTimestamp int64
 	bytesSinceIndex      int64
+	offsetEntries        int64
+	timeEntries          int64
 	logStartOffset       int64
 	activeBase           int64
 	activeCreated        int64
@@ -53,7 +58,8 @@ type checkpoint struct {
 
 func (c *checkpoint) fields() [checkpointFields]*int64 {
 	return [...]*int64{&c.recoveryOffset, &c.segmentBase, &c.position, &c.maxTimestamp,
-		&c.offsetOfMaxTimestamp, &c.bytesSinceIndex, &c.logStartOffset, &c.activeBase, &c.activeCreated}
+		&c.offsetOfMaxTimestamp, &c.bytesSinceIndex, &c.offsetEntries, &c.timeEntries,
+		&c.logStartOffset, &c.activeBase, &c.activeCreated}
 }
 
 func (c *checkpoint) marshal() []byte {
@@ -85,7 +91,8 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 		*f = int64(binary.BigEndian.Uint64(b[8+8*i:]))
 	}
 	if c.recoveryOffset < 0 || c.segmentBase < 0 || c.position < 0 || c.logStartOffset < 0 ||
-		c.bytesSinceIndex < 0 || c.segmentBase > c.recoveryOffset || c.activeBase < c.segmentBase {
+		c.bytesSinceIndex < 0 || c.offsetEntries < 0 || c.timeEntries < 0 ||
+		c.segmentBase > c.recoveryOffset || c.activeBase < c.segmentBase {
 		return c, fmt.Errorf("inconsistent fields %+v", c)
 	}
 	return c, nil

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -114,6 +115,11 @@ func mustPartitionErr(l *Log, topic string) *Partition {
 // present at its offset with its bytes, that the log is a prefix of what
 // was written, that Check passes, and that the recovered log accepts
 // appends and recovers identically again.
+// crashSeeds repeats the crash test with other random seeds for the crash
+// clones: go test -run TestCrashAtEveryPoint -crashseeds=50 explores more
+// crash states than the default run in CI.
+var crashSeeds = flag.Int("crashseeds", 1, "rounds of crash-clone seeds for TestCrashAtEveryPoint")
+
 func TestCrashAtEveryPoint(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -124,11 +130,15 @@ func TestCrashAtEveryPoint(t *testing.T) {
 		{"SyncAlways/concurrent", SyncAlways, 4},
 		{"SyncNever", SyncNever, 1},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testCrashAtEveryPoint(t, tc.policy, tc.writers) })
+		t.Run(tc.name, func(t *testing.T) {
+			for round := 0; round < *crashSeeds; round++ {
+				testCrashAtEveryPoint(t, tc.policy, tc.writers, int64(round))
+			}
+		})
 	}
 }
 
-func testCrashAtEveryPoint(t *testing.T, policy SyncPolicy, writers int) {
+func testCrashAtEveryPoint(t *testing.T, policy SyncPolicy, writers int, round int64) {
 	const batches = 24
 	keeps := []vfs.CrashOptions{
 		{KeepUnsynced: 0},
@@ -150,6 +160,7 @@ func testCrashAtEveryPoint(t *testing.T, policy SyncPolicy, writers int) {
 		var (
 			mu      sync.Mutex
 			clones  []*vfs.MemFS
+			used    []vfs.CrashOptions
 			durable map[int]AppendResult
 			ops     int
 		)
@@ -162,8 +173,9 @@ func testCrashAtEveryPoint(t *testing.T, policy SyncPolicy, writers int) {
 			if ops == k {
 				durable = h.snapshotDurable()
 				for i, c := range keeps {
-					c.Seed = int64(k*10 + i)
+					c.Seed = round<<32 | int64(k*10+i)
 					clones = append(clones, mem.CrashClone(c))
+					used = append(used, c)
 				}
 			}
 			ops++
@@ -177,7 +189,7 @@ func testCrashAtEveryPoint(t *testing.T, policy SyncPolicy, writers int) {
 		attempted := h.attemptedByID()
 		for i, clone := range clones {
 			states++
-			checkRecovered(t, clone, attempted, durable, writers > 1, fmt.Sprintf("crash before op %d with %+v", k, keeps[i]))
+			checkRecovered(t, clone, attempted, durable, writers > 1, fmt.Sprintf("crash before op %d with %+v", k, used[i]))
 		}
 	}
 	t.Logf("%d crash states recovered and checked", states)

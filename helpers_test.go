@@ -2,9 +2,9 @@ package commitlog
 
 import (
 	"context"
-	"slices"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"

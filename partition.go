@@ -76,6 +76,8 @@ type position struct {
 	maxTimestamp         int64
 	offsetOfMaxTimestamp int64
 	bytesSinceIndex      int64
+	offsetEntries        int
+	timeEntries          int
 }
 
 type syncItem struct {
@@ -264,6 +266,8 @@ func (p *Partition) appendBatch(ctx context.Context, expected int64, batch []byt
 		maxTimestamp:         s.maxTimestamp.Load(),
 		offsetOfMaxTimestamp: s.offsetOfMaxTimestamp,
 		bytesSinceIndex:      s.bytesSinceIndex,
+		offsetEntries:        s.offsets().count(),
+		timeEntries:          s.times().count(),
 	}
 	p.written.Store(w)
 	if p.log.opts.Sync != SyncAlways {
@@ -477,6 +481,8 @@ func (p *Partition) checkpointHeld() error {
 		maxTimestamp:         d.maxTimestamp,
 		offsetOfMaxTimestamp: d.offsetOfMaxTimestamp,
 		bytesSinceIndex:      d.bytesSinceIndex,
+		offsetEntries:        int64(d.offsetEntries),
+		timeEntries:          int64(d.timeEntries),
 		logStartOffset:       p.start.Load(),
 		activeCreated:        -1,
 	}

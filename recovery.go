@@ -1,8 +1,8 @@
 package commitlog
 
 import (
-	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -128,38 +128,74 @@ func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64,
 	return -1, nil
 }
 
-// looksTorn reports whether the bytes [from, to) carry the mark of an
-// interrupted write: a piece lying within one 512-byte sector that is all
-// zeros. A crash leaves zeros where written data never reached the disk,
-// and writes are lost in whole sectors.
-func (s *segment) looksTorn(from, to int64, scratch *[]byte) (bool, error) {
-	if to <= from {
-		return false, nil
-	}
-	region, err := s.bytesAt(scratch, from, to-from)
+// looksTorn reports whether the damaged batch at q bears the mark of an
+// interrupted write. Each batch is written with one write, and a crash
+// keeps such a write whole, keeps a prefix of it ending at a 512-byte
+// sector boundary, or loses it; lost bytes read as zeros. So the bytes of a
+// torn or lost batch are zero from its start, or from a sector boundary
+// inside it, on to its end. Concretely, a run of zeros starting at q or at
+// such a boundary reaches:
+//
+//   - the batch's magic byte, when the run starts before it (the header
+//     was cut short or never written; a stored batch's magic is never 0);
+//   - the end the batch's length field claims (at least two bytes of run,
+//     since a record's last byte, its header count, is naturally zero); or
+//   - the end of the file.
+//
+// A flipped bit changes no byte to or from a whole run of zeros, so it is
+// told apart, unless the batch's own bytes happen to be zero from a sector
+// boundary to its end. Then a flip in it is taken for a torn write and cut
+// (and logged): the one case where damage in the unflushed tail is not
+// reported as corruption.
+func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
+	size := s.size.Load()
+	region, err := s.bytesAt(scratch, q, size-q)
 	if err != nil {
 		return false, err
 	}
-	for lo := from; lo < to; {
-		hi := min((lo/sectorSize+1)*sectorSize, to)
-		if isZero(region[lo-from : hi-from]) {
+	const magicEnd = 17 // bytes up to and including the magic byte
+	claimedEnd := int64(-1)
+	if len(region) >= record.LogOverhead {
+		n := int64(int32(binary.BigEndian.Uint32(region[8:12])))
+		if n >= record.HeaderSize-record.LogOverhead && q+record.LogOverhead+n <= size {
+			claimedEnd = q + record.LogOverhead + n
+		}
+	}
+	limit := size
+	if claimedEnd > 0 {
+		limit = claimedEnd
+	}
+	for a := q; a < limit; a = (a/sectorSize + 1) * sectorSize {
+		e := a
+		for e < size && region[e-q] == 0 {
+			e++
+		}
+		switch {
+		case e == a:
+		case e == size:
+			return true, nil
+		case a < q+magicEnd && e >= min(q+magicEnd, size):
+			return true, nil
+		case claimedEnd > 0 && e >= claimedEnd && (claimedEnd-a >= 2 || a == q):
 			return true, nil
 		}
-		lo = hi
 	}
 	return false, nil
 }
 
-func isZero(b []byte) bool {
-	var zero [sectorSize]byte
-	for len(b) > 0 {
-		n := min(len(b), len(zero))
-		if !bytes.Equal(b[:n], zero[:n]) {
-			return false
-		}
-		b = b[n:]
+// cutShort reports whether the batch at q extends past the end of the
+// file: fewer bytes remain than a header, or than its length claims.
+func (s *segment) cutShort(q int64, scratch *[]byte) bool {
+	size := s.size.Load()
+	if size-q < record.HeaderSize {
+		return true
 	}
-	return true
+	b, err := s.bytesAt(scratch, q, record.LogOverhead)
+	if err != nil {
+		return false
+	}
+	n := int64(int32(binary.BigEndian.Uint32(b[8:12])))
+	return q+record.LogOverhead+n > size
 }
 
 // recoverPartition loads the partition's segments from disk and recovers
@@ -287,31 +323,40 @@ func (p *Partition) recoverPartition() error {
 			return err
 		}
 		segs = append(segs, s)
-		pos := int64(0)
+		pos, trustedEnd := int64(0), int64(0)
 		st = emptyScanState(base)
 		if haveCP && i == r {
 			if s.size.Load() < cp.position {
 				return &CorruptionError{Path: s.path, FilePosition: s.size.Load(), Offset: cp.recoveryOffset,
 					Reason: fmt.Sprintf("file is %d bytes, shorter than its checkpointed recovery point at byte %d", s.size.Load(), cp.position)}
 			}
-			pos = cp.position
-			st = scanState{next: cp.recoveryOffset, maxTimestamp: cp.maxTimestamp,
-				offsetOfMaxTimestamp: cp.offsetOfMaxTimestamp, bytesSinceIndex: cp.bytesSinceIndex}
-			if err := p.trustIndexPrefix(s, pos, cp.recoveryOffset, &scratch); err != nil {
-				return err
+			trustedEnd = cp.position
+			if s.indexPrefixIntact(cp, &scratch) {
+				pos = cp.position
+				st = scanState{next: cp.recoveryOffset, maxTimestamp: cp.maxTimestamp,
+					offsetOfMaxTimestamp: cp.offsetOfMaxTimestamp, bytesSinceIndex: cp.bytesSinceIndex}
+			} else {
+				p.log.opts.Logger.Warn("commitlog: index entries below the recovery point are damaged; rebuilding them", "file", s.path)
 			}
-		} else {
-			if err := s.offsets().truncateEntries(0); err != nil {
-				return err
-			}
-			if err := s.times().truncateEntries(0); err != nil {
-				return err
-			}
+		}
+		keepOffsets, keepTimes := 0, 0 // index entries below pos
+		if pos > 0 {
+			keepOffsets, keepTimes = int(cp.offsetEntries), int(cp.timeEntries)
+		}
+		if err := s.offsets().truncateEntries(keepOffsets); err != nil {
+			return err
+		}
+		if err := s.times().truncateEntries(keepTimes); err != nil {
+			return err
 		}
 		var dmg *damage
 		st, pos, dmg, err = s.scanSegment(pos, st, interval, s.ix.Load(), &scratch)
 		if err != nil {
 			return err
+		}
+		if dmg != nil && dmg.pos < trustedEnd {
+			return &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset,
+				Reason: "damaged batch below the checkpointed recovery point", Err: dmg.err}
 		}
 		if dmg != nil {
 			if err := p.classifyDamage(s, dmg, segsAfter(p, bases[i+1:]), &scratch); err != nil {
@@ -425,22 +470,22 @@ func firstBatchValid(fs vfs.FS, path string) bool {
 	return record.CheckCRC(b) == nil
 }
 
-// classifyDamage returns nil if the damage at dmg is a torn tail to cut, or
-// a *CorruptionError.
+// classifyDamage returns nil if the damage at dmg is a torn tail to cut,
+// or a *CorruptionError: nothing valid follows it (the end of what was
+// written), or it bears the mark of an interrupted write (looksTorn).
 func (p *Partition) classifyDamage(s *segment, dmg *damage, laterValid func(*[]byte) bool, scratch *[]byte) error {
 	next, err := s.findValidBatch(dmg.pos, dmg.offset, scratch)
 	if err != nil {
 		return err
 	}
-	end := s.size.Load()
-	if next < 0 {
-		if !laterValid(scratch) {
-			return nil // nothing valid after it: the end of what was written
-		}
-	} else {
-		end = next
+	if next < 0 && (!laterValid(scratch) || s.cutShort(dmg.pos, scratch)) {
+		// Nothing valid follows in this file, and either nothing does in
+		// later ones or the batch is cut short by the end of the file: the
+		// end of what was written (later segments hold writes that reached
+		// the disk out of order, never acknowledged under SyncAlways).
+		return nil
 	}
-	torn, err := s.looksTorn(dmg.pos, end, scratch)
+	torn, err := s.looksTorn(dmg.pos, scratch)
 	if err != nil || torn {
 		return err
 	}
@@ -448,19 +493,26 @@ func (p *Partition) classifyDamage(s *segment, dmg *damage, laterValid func(*[]b
 		Reason: "damaged batch followed by valid data", Err: dmg.err}
 }
 
-// trustIndexPrefix keeps the index entries of s below the recovery point
-// (byte pos, offset next), which were fsynced before the checkpoint, and
-// drops the rest. Entries that fail their checks are dropped with
-// everything after them.
-func (p *Partition) trustIndexPrefix(s *segment, pos, next int64, scratch *[]byte) error {
-	n := s.offsets().validPrefix(pos, next)
-	for n > 0 && !s.entryResolves(n-1, pos, scratch) {
-		n--
+// indexPrefixIntact reports whether the index entries of s that the
+// checkpoint cp says lie below its recovery point all pass their checks:
+// ordered, inside the data below the point, and the last of each resolved
+// against the data.
+func (s *segment) indexPrefixIntact(cp checkpoint, scratch *[]byte) bool {
+	x, t := s.offsets(), s.times()
+	no, nt := int(cp.offsetEntries), int(cp.timeEntries)
+	if x.count() < no || t.count() < nt {
+		return false
 	}
-	if err := s.offsets().truncateEntries(n); err != nil {
-		return err
+	if x.validPrefix(cp.position, cp.recoveryOffset) < no || t.validPrefix(cp.recoveryOffset) < nt {
+		return false
 	}
-	return s.times().truncateEntries(s.times().validPrefix(next))
+	if no > 0 && !s.entryResolves(no-1, cp.position, scratch) {
+		return false
+	}
+	if nt > 0 && !s.timeEntryResolves(t.timestampAt(nt-1), t.offsetAt(nt-1), cp.position, scratch) {
+		return false
+	}
+	return true
 }
 
 // entryResolves reports whether offset-index entry i points at a batch
