@@ -74,8 +74,8 @@ func (p *Partition) check(ctx context.Context) error {
 		if s.base > hw.offset || (s.base == hw.offset && s != hw.seg) {
 			break
 		}
-		if s.base < next {
-			problem("segment %d starts below the end %d of the segment before it", s.base, next)
+		if next >= 0 && s.base != next {
+			problem("segment %d does not start where the segment before it ends (%d)", s.base, next)
 		}
 		if !s.acquire() {
 			return ErrClosed
@@ -84,7 +84,7 @@ func (p *Partition) check(ctx context.Context) error {
 		if s != hw.seg {
 			limit = s.size.Load()
 		}
-		end, indexOK, err := p.checkSegment(s, limit, max(next, s.base), i < len(segs)-1, &scratch)
+		end, indexOK, err := p.checkSegment(s, limit, s.base, i < len(segs)-1, &scratch)
 		if err != nil {
 			errs = append(errs, err)
 		} else if !indexOK {
@@ -117,8 +117,8 @@ func (p *Partition) checkSegment(s *segment, limit, from int64, sealed bool, scr
 	pos := int64(0)
 	for pos < limit {
 		b, h, err := s.batchAt(scratch, pos, limit)
-		if err == nil && h.BaseOffset < next {
-			err = fmt.Errorf("batch base offset %d is below the expected %d", h.BaseOffset, next)
+		if err == nil && h.BaseOffset != next {
+			err = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, next)
 		}
 		if err == nil {
 			err = record.Validate(b, maxDecompressedBatch)

@@ -27,7 +27,11 @@ func crashWorkload(fs vfs.FS, h *history, batches int, policy SyncPolicy, writer
 	if err != nil {
 		return err
 	}
-	defer func() { l.Close() }()
+	defer func() {
+		if l != nil {
+			l.Close()
+		}
+	}()
 	tp, err := l.CreateTopic(ctx, "crash", smallTopic)
 	if err != nil {
 		return err
@@ -50,6 +54,7 @@ func crashWorkload(fs vfs.FS, h *history, batches int, policy SyncPolicy, writer
 			}
 			h.markDurable()
 			if l, err = Open(testDir, opts); err != nil {
+				l = nil
 				return err
 			}
 			p = mustPartitionErr(l, "crash")

@@ -29,14 +29,14 @@ type batchReader struct {
 	pos     int64
 	limit   int64
 	from    int64 // batches wholly below this offset are skipped
-	next    int64 // offset after the last batch returned: offsets must not go back
+	next    int64 // offset the next batch must start at; -1 when not known
 	scratch []byte
 }
 
 // newBatchReader positions a reader at the batch holding offset from (or
 // the first batch after it) under the high watermark hw.
 func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, error) {
-	r := &batchReader{p: p, hw: hw, segs: *p.segments.Load(), from: from}
+	r := &batchReader{p: p, hw: hw, segs: *p.segments.Load(), from: from, next: -1}
 	i := sort.Search(len(r.segs), func(i int) bool { return r.segs[i].base > from }) - 1
 	if i < 0 {
 		i = 0
@@ -44,7 +44,9 @@ func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, erro
 	if err := r.enter(i); err != nil {
 		return nil, err
 	}
-	r.pos = r.seekInSegment(from)
+	if r.pos = r.seekInSegment(from); r.pos > 0 {
+		r.next = -1 // the first batch's base offset is checked against the index instead
+	}
 	return r, nil
 }
 
@@ -54,7 +56,12 @@ func (r *batchReader) enter(i int) error {
 	if !s.acquire() {
 		return ErrClosed
 	}
-	r.i, r.seg, r.pos, r.next = i, s, 0, max(r.next, s.base)
+	if r.next >= 0 && r.next != s.base {
+		s.release()
+		return &CorruptionError{Path: s.path, Offset: r.next,
+			Reason: fmt.Sprintf("segment starts at offset %d but the previous one ends at %d", s.base, r.next)}
+	}
+	r.i, r.seg, r.pos, r.next = i, s, 0, s.base
 	switch {
 	case s == r.hw.seg:
 		r.limit = r.hw.pos
@@ -104,8 +111,9 @@ func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
 			continue
 		}
 		b, h, err := r.seg.batchAt(&r.scratch, r.pos, r.limit)
-		if err == nil && h.BaseOffset < r.next {
-			err = fmt.Errorf("batch base offset %d is below the previous batch's end %d", h.BaseOffset, r.next)
+		if err == nil && r.next >= 0 && h.BaseOffset != r.next {
+			// Offsets are contiguous; the base offset is outside the CRC.
+			err = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, r.next)
 		}
 		if err != nil {
 			return nil, nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos, Offset: r.next, Err: err}

@@ -63,8 +63,10 @@ func (s *segment) scanSegment(pos int64, st scanState, interval int64, ix *segme
 	size := s.size.Load()
 	for pos < size {
 		b, h, err := s.batchAt(scratch, pos, size)
-		if err == nil && h.BaseOffset < st.next {
-			err = fmt.Errorf("batch base offset %d is below the expected %d", h.BaseOffset, st.next)
+		if err == nil && h.BaseOffset != st.next {
+			// Offsets are contiguous: the base offset is outside the CRC, so
+			// this is how a damaged one is caught.
+			err = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, st.next)
 		}
 		if err != nil {
 			if !isDecodeError(err) {
@@ -136,8 +138,9 @@ func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64,
 // inside it, on to its end. Concretely, a run of zeros starting at q or at
 // such a boundary reaches:
 //
-//   - the batch's magic byte, when the run starts before it (the header
-//     was cut short or never written; a stored batch's magic is never 0);
+//   - the batch's magic byte, when the run starts before it and the length
+//     field is implausible (the header was cut short or never written; a
+//     cut that keeps the length zeroes everything up to the claimed end);
 //   - the end the batch's length field claims (at least two bytes of run,
 //     since a record's last byte, its header count, is naturally zero); or
 //   - the end of the file.
@@ -174,7 +177,7 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 		case e == a:
 		case e == size:
 			return true, nil
-		case a < q+magicEnd && e >= min(q+magicEnd, size):
+		case claimedEnd < 0 && a < q+magicEnd && e >= min(q+magicEnd, size):
 			return true, nil
 		case claimedEnd > 0 && e >= claimedEnd && (claimedEnd-a >= 2 || a == q):
 			return true, nil
@@ -183,10 +186,16 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 	return false, nil
 }
 
-// cutShort reports whether the batch at q extends past the end of the
-// file: fewer bytes remain than a header, or than its length claims.
+// cutShort reports whether the batch at q was cut short by a crash: it
+// extends past the end of the file (fewer bytes remain than a header, or
+// than its length claims), and the file ends on a sector boundary, where a
+// torn write's surviving prefix ends. (A damaged length field can also
+// claim too much, but then the file need not end on a boundary.)
 func (s *segment) cutShort(q int64, scratch *[]byte) bool {
 	size := s.size.Load()
+	if size%sectorSize != 0 {
+		return false
+	}
 	if size-q < record.HeaderSize {
 		return true
 	}
@@ -563,6 +572,11 @@ func (p *Partition) checkSealedIndexes(s *segment, scratch *[]byte) (scanState, 
 			return st, fmt.Errorf("%w: last offset index entry does not point at its batch", errIndexMismatch)
 		}
 		pos = s.offsets().positionAt(n - 1)
+		_, h, err := s.batchAt(scratch, pos, size)
+		if err != nil {
+			return st, err
+		}
+		st.next = h.BaseOffset // checked against the entry by entryResolves
 	}
 	tail, _, dmg, err := s.scanSegment(pos, st, math.MaxInt64, nil, scratch)
 	if err != nil {
