@@ -359,6 +359,7 @@ func (p *Partition) recoverPartition() error {
 			return err
 		}
 		var dmg *damage
+		scanFrom := pos
 		st, pos, dmg, err = s.scanSegment(pos, st, interval, s.ix.Load(), &scratch)
 		if err != nil {
 			return err
@@ -383,6 +384,12 @@ func (p *Partition) recoverPartition() error {
 			}
 			dirChanged = dirChanged || len(bases) > i+1
 			bases = bases[:i+1]
+		}
+		// The scanned bytes may exist only in the page cache: after a failed
+		// fsync Linux marks dirty pages clean, so a later fsync would not
+		// write them. Writing them again makes the fsync below real.
+		if err := s.rewrite(scanFrom, s.size.Load(), &scratch); err != nil {
+			return err
 		}
 		s.next.Store(st.next)
 		s.maxTimestamp.Store(st.maxTimestamp)
@@ -424,6 +431,31 @@ func (p *Partition) recoverPartition() error {
 	}
 	ok = true
 	return p.install(segs, st, start)
+}
+
+// rewrite writes the bytes [from, to) of the data file again, so that the
+// next fsync writes them to disk even if they are only in the page cache,
+// marked clean after an earlier failed fsync (fsyncgate).
+func (s *segment) rewrite(from, to int64, scratch *[]byte) error {
+	const chunk = 1 << 20
+	for pos := from; pos < to; pos += chunk {
+		n := min(chunk, to-pos)
+		b, err := s.bytesAt(scratch, pos, n)
+		if err != nil {
+			return err
+		}
+		if s.data != nil {
+			// b aliases the mapping of the file being written: copy it.
+			if int64(cap(*scratch)) < n {
+				*scratch = make([]byte, n)
+			}
+			b = append((*scratch)[:0], b...)
+		}
+		if _, err := s.file.WriteAt(b, pos); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeSegments removes the files of the segments with the given bases.

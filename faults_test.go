@@ -1,0 +1,172 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/commitlog-go/commitlog/internal/vfs"
+	"github.com/stretchr/testify/require"
+)
+
+// TestFailEveryOperation fails the i-th mutating file operation of the
+// crash workload, for every i, with EIO and then with ENOSPC (short writes
+// included). The workload must either finish or stop with a clean, typed
+// error — never panic, never acknowledge what it did not keep — and the
+// directory must then reopen with every acknowledged record in place, both
+// as it is (a process restart) and after a power failure that keeps only
+// what was fsynced.
+func TestFailEveryOperation(t *testing.T) {
+	counter := vfs.OnIndex(-1, vfs.Op.Mutating, nil)
+	require.NoError(t, crashWorkload(vfs.WithInjector(vfs.NewMem(), counter, vfs.InjectOptions{}), newHistory(), 24, SyncAlways, 1))
+	total := counter.Count()
+	for _, errno := range []syscall.Errno{syscall.EIO, syscall.ENOSPC} {
+		failures := 0
+		for i := int64(0); i < total; i++ {
+			mem := vfs.NewMem()
+			inj := vfs.OnIndex(i, vfs.Op.Mutating, errno)
+			h := newHistory()
+			err := crashWorkload(vfs.WithInjector(mem, inj, vfs.InjectOptions{ShortWrites: true}), h, 24, SyncAlways, 1)
+			what := fmt.Sprintf("%v at mutating operation %d", errno, i)
+			require.True(t, inj.Fired(), what)
+			if err != nil {
+				failures++
+				require.ErrorIs(t, err, errno, "%s: the cause must stay visible", what)
+				if errno == syscall.ENOSPC {
+					require.True(t, errors.Is(err, ErrDiskFull) || errors.Is(err, ErrDurability) || !errors.Is(err, ErrCorrupt), what)
+				}
+			}
+			attempted := h.attemptedByID()
+			acked := h.snapshotDurable()
+			checkReopened(t, mem, attempted, acked, what+", reopened as is")
+			checkReopened(t, mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0}), attempted, acked, what+", after power loss")
+		}
+		require.Positive(t, failures, "some injected %v must surface", errno)
+		t.Logf("%v: %d operations failed in turn, %d surfaced as errors", errno, total, failures)
+	}
+}
+
+// checkReopened opens fs and checks that every acknowledged batch is
+// present and the log is a prefix of what was attempted.
+func checkReopened(t *testing.T, fs *vfs.MemFS, attempted []batchSpec, acked map[int]AppendResult, what string) {
+	t.Helper()
+	l, err := Open(testDir, testOptions(fs))
+	require.NoError(t, err, what)
+	defer l.Close()
+	p := mustPartitionErr(l, "crash")
+	if p == nil {
+		require.Empty(t, acked, "%s: topic missing but records were acknowledged", what)
+		return
+	}
+	t.Run("", func(t *testing.T) {
+		defer func() {
+			if t.Failed() {
+				t.Log(what)
+			}
+		}()
+		verifyPartition(t, p, attempted, acked)
+		require.NoError(t, l.Check(context.Background()))
+	})
+}
+
+// A full disk fails the append with ErrDiskFull, leaves nothing of it
+// visible, and appends work again once there is space — without reopening.
+func TestDiskFullThenSpace(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	var full bool
+	inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if full && op == vfs.OpWrite {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	l := openTest(t, vfs.WithInjector(mem, inj, vfs.InjectOptions{ShortWrites: true}), nil)
+	tp, err := l.CreateTopic(ctx, "t", smallTopic)
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	_, err = p.Append(ctx, []Record{{Value: []byte("before")}})
+	require.NoError(t, err)
+
+	full = true
+	_, err = p.Append(ctx, []Record{{Value: make([]byte, 1500)}})
+	require.ErrorIs(t, err, ErrDiskFull)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.NotErrorIs(t, err, ErrDurability)
+	require.Equal(t, int64(1), p.EndOffset(), "nothing of the failed batch is visible")
+	recs, err := p.Read(ctx, 0, 1<<20)
+	require.NoError(t, err, "reads keep working")
+	require.Len(t, recs, 1)
+
+	full = false
+	res, err := p.Append(ctx, []Record{{Value: []byte("after")}})
+	require.NoError(t, err, "appends resume once there is space")
+	require.Equal(t, int64(1), res.BaseOffset)
+	// Roll a few segments while the disk fills and frees again.
+	for i := 0; i < 20; i++ {
+		full = i%3 == 1
+		_, err := p.Append(ctx, []Record{{Value: make([]byte, 700)}})
+		if full {
+			require.ErrorIs(t, err, ErrDiskFull, "append %d", i)
+		} else {
+			require.NoError(t, err, "append %d", i)
+		}
+	}
+	full = false
+	require.NoError(t, l.Check(ctx))
+}
+
+// A failed fsync fails the partition: the append in flight and every later
+// one get ErrDurability, reads keep working, and reopening recovers.
+func TestFsyncFailureFailsPartition(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	var failSync bool
+	inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if failSync && op == vfs.OpSync {
+			return syscall.EIO
+		}
+		return nil
+	})
+	fs := vfs.WithInjector(mem, inj, vfs.InjectOptions{})
+	l, err := Open(testDir, testOptions(fs))
+	require.NoError(t, err)
+	tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	_, err = p.Append(ctx, []Record{{Value: []byte("kept")}})
+	require.NoError(t, err)
+
+	failSync = true
+	_, err = p.Append(ctx, []Record{{Value: []byte("lost")}})
+	var derr *DurabilityError
+	require.ErrorAs(t, err, &derr)
+	require.ErrorIs(t, err, ErrDurability)
+	require.ErrorIs(t, err, syscall.EIO)
+	require.Equal(t, "sync", derr.Op)
+	failSync = false // the disk "recovers": the partition must not
+
+	_, err = p.Append(ctx, []Record{{Value: []byte("refused")}})
+	require.ErrorIs(t, err, ErrDurability, "no retry-and-continue after a failed fsync")
+	require.Equal(t, int64(1), p.HighWatermark(), "nothing unsynced becomes visible")
+	recs, err := p.Read(ctx, 0, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, "kept", string(recs[0].Value))
+	l.Close()
+
+	// After a power failure only what was fsynced is there; the failed
+	// fsync's data never becomes durable, even if a later fsync succeeds.
+	l, err = Open(testDir, testOptions(mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})))
+	require.NoError(t, err)
+	defer l.Close()
+	p = mustPartitionErr(l, "t")
+	recs, err = p.Read(ctx, 0, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, "kept", string(recs[0].Value))
+	_, err = p.Append(ctx, []Record{{Value: []byte("new")}})
+	require.NoError(t, err, "reopening clears the failed state")
+}
