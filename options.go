@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"fmt"
+	"math"
 	"log/slog"
 	"time"
 
@@ -142,7 +143,7 @@ type TopicConfig struct {
 
 	// SegmentBytes is the size at which the active segment is rolled
 	// (Kafka's segment.bytes). A single batch larger than this is refused.
-	// Default 1 GiB; minimum 4 KiB.
+	// Default 1 GiB; minimum 4 KiB; maximum 2 GiB - 1.
 	SegmentBytes int64
 
 	// SegmentAge rolls the active segment once it is this old, measured on
@@ -203,8 +204,8 @@ func (c *TopicConfig) problems(prefix string) []string {
 	if c.Partitions < 0 || c.Partitions > maxPartitions {
 		add("Partitions: %d is outside [1, %d]", c.Partitions, maxPartitions)
 	}
-	if c.SegmentBytes != 0 && (c.SegmentBytes < minSegmentBytes || c.SegmentBytes > 1<<40) {
-		add("SegmentBytes: %d is outside [%d, 1 TiB]", c.SegmentBytes, minSegmentBytes)
+	if c.SegmentBytes != 0 && (c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32) {
+		add("SegmentBytes: %d is outside [%d, %d] (index positions are 32-bit, as in Kafka)", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
 	}
 	if c.SegmentAge < 0 && c.SegmentAge != Forever {
 		add("SegmentAge: %v is negative (use Forever to disable)", c.SegmentAge)

@@ -149,12 +149,8 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	if !ok {
 		return "", TopicConfig{}, bad("has no checksum line")
 	}
-	var crc uint32
-	if _, err := fmt.Sscanf(string(trailer), "crc32c %08x\n", &crc); err != nil {
-		return "", TopicConfig{}, bad("has a malformed checksum line")
-	}
-	if got := crc32.Checksum(line, castagnoli); got != crc {
-		return "", TopicConfig{}, bad(fmt.Sprintf("fails its checksum (crc32c %08x, stored %08x)", got, crc))
+	if want := fmt.Sprintf("crc32c %08x\n", crc32.Checksum(line, castagnoli)); string(trailer) != want {
+		return "", TopicConfig{}, bad(fmt.Sprintf("fails its checksum (want %q, found %q)", want, trailer))
 	}
 	var f topicFile
 	if err := json.Unmarshal(line, &f); err != nil {

@@ -1,0 +1,85 @@
+package commitlog
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateTopicName(t *testing.T) {
+	valid := []string{"a", "orders", "Orders.v2", "a_b-c.d", "0", strings.Repeat("x", 249), "..."}
+	for _, name := range valid {
+		require.NoError(t, ValidateTopicName(name), name)
+	}
+	invalid := map[string]string{
+		"":                       "empty",
+		".":                      `"." and ".."`,
+		"..":                     `"." and ".."`,
+		strings.Repeat("x", 250): "250 characters",
+		"has space":              "character ' '",
+		"slash/name":             "character '/'",
+		"ünï":                    "not one of",
+		"__consumer_offsets":     "reserved for internal topics",
+		"colon:name":             "character ':'",
+		"new\nline":              "character '\\n'",
+	}
+	for name, rule := range invalid {
+		err := ValidateTopicName(name)
+		var terr *TopicNameError
+		require.ErrorAs(t, err, &terr, "%q", name)
+		require.ErrorIs(t, err, ErrInvalidTopicName)
+		require.Contains(t, terr.Rule, rule, "%q", name)
+	}
+}
+
+func TestPartitionDirNames(t *testing.T) {
+	for _, tc := range []struct {
+		dir   string
+		topic string
+		id    int32
+		ok    bool
+	}{
+		{"orders-0", "orders", 0, true},
+		{"my-topic-12", "my-topic", 12, true},
+		{"a-1-2", "a-1", 2, true},
+		{"orders", "", 0, false},
+		{"orders-", "", 0, false},
+		{"orders-01", "", 0, false},
+		{"orders--1", "orders-", 1, true},
+		{"-3", "", 0, false},
+		{"topics", "", 0, false},
+	} {
+		topic, id, ok := parsePartitionDirName(tc.dir)
+		require.Equal(t, tc.ok, ok, tc.dir)
+		if ok {
+			require.Equal(t, tc.topic, topic)
+			require.Equal(t, tc.id, id)
+			require.Equal(t, tc.dir, partitionDirName(topic, id))
+		}
+	}
+}
+
+func TestTopicMetadataRoundTrip(t *testing.T) {
+	cfg := TopicConfig{Partitions: 5, SegmentAge: Forever, Compression: CodecZstd, CompressionLevel: 7}.resolve(TopicConfig{})
+	b := marshalTopic("orders", cfg)
+	name, got, err := unmarshalTopic("/x/topics/orders.json", b)
+	require.NoError(t, err)
+	require.Equal(t, "orders", name)
+	require.Equal(t, cfg, got)
+
+	cfg.SegmentAge = 90 * time.Minute
+	_, got, err = unmarshalTopic("/x/topics/orders.json", marshalTopic("orders", cfg))
+	require.NoError(t, err)
+	require.Equal(t, cfg, got)
+
+	_, _, err = unmarshalTopic("/x/topics/other.json", b)
+	require.ErrorIs(t, err, ErrCorrupt, "the file name must match the topic")
+	for i := range b {
+		damaged := append([]byte(nil), b...)
+		damaged[i] ^= 0x20
+		_, _, err := unmarshalTopic("/x/topics/orders.json", damaged)
+		require.ErrorIs(t, err, ErrCorrupt, "flip at %d", i)
+	}
+}
