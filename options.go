@@ -2,8 +2,8 @@ package commitlog
 
 import (
 	"fmt"
-	"math"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/compress"

@@ -125,10 +125,14 @@ func Compress(dst []byte, c Codec, level int, src []byte) ([]byte, error) {
 // the output would exceed max it returns an error wrapping ErrTooLarge. The
 // limit is enforced before allocating (against sizes the input declares) and
 // while streaming, so a crafted input cannot make Decompress allocate much
-// more than max. Corrupt input returns an error wrapping ErrCorrupt and an
+// more than max: max is also the memory bound, so pass the largest output the
+// caller is prepared to hold, not "unlimited". (Allocation follows the actual
+// output for gzip, lz4 and snappy; for zstd it follows the frame's declared
+// content size, or an upper bound derived from its block headers, capped by
+// max.) Corrupt input returns an error wrapping ErrCorrupt and an
 // invalid codec an error wrapping ErrUnknownCodec. On error the returned
-// slice is dst with its original length; bytes in its spare capacity may have
-// been overwritten.
+// slice has dst's original length and contents (possibly in a larger,
+// reallocated array); bytes past that length may have been overwritten.
 //
 // Decompress is safe for concurrent use.
 func Decompress(dst []byte, c Codec, src []byte, max int) ([]byte, error) {

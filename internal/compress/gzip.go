@@ -3,6 +3,7 @@ package compress
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -27,7 +28,7 @@ func compressGzip(dst []byte, level int, src []byte) ([]byte, error) {
 		}
 		zw, err := gzip.NewWriterLevel(nil, lvl)
 		if err != nil { // unreachable: level was validated
-			return dst, err
+			return dst, fmt.Errorf("compress: gzip: %w", err)
 		}
 		e = &gzipEncoder{zw: zw}
 	}
@@ -39,10 +40,10 @@ func compressGzip(dst []byte, level int, src []byte) ([]byte, error) {
 	e.aw.b = nil
 	gzipEncoders[level].Put(e)
 	if werr != nil { // unreachable: appendWriter never fails
-		return dst, werr
+		return dst, fmt.Errorf("compress: gzip: %w", werr)
 	}
 	if cerr != nil {
-		return dst, cerr
+		return dst, fmt.Errorf("compress: gzip: %w", cerr)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package compress
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"sync"
 
 	"github.com/pierrec/lz4/v4"
@@ -38,8 +39,8 @@ func newLZ4Encoder(level int) (*lz4Encoder, error) {
 		lz4.ConcurrencyOption(1),
 		lz4.CompressionLevelOption(lz4Levels[level]),
 	)
-	if err != nil {
-		return nil, err
+	if err != nil { // unreachable: the options are constants the library accepts
+		return nil, fmt.Errorf("compress: lz4: %w", err)
 	}
 	return e, nil
 }
@@ -64,7 +65,7 @@ func compressLZ4(dst []byte, level int, src []byte) ([]byte, error) {
 		if werr == nil {
 			werr = cerr
 		}
-		return dst, werr
+		return dst, fmt.Errorf("compress: lz4: %w", werr)
 	}
 	lz4Encoders[level].Put(e)
 	return out, nil

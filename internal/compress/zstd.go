@@ -44,7 +44,7 @@ const (
 	// (smaller) limit is enforced through the capacity of the output buffer
 	// (WithDecodeAllCapLimit). Batches are int32-sized, so 2 GiB is out of
 	// reach of any valid batch.
-	zstdMaxMemory = 2 << 30
+	zstdMaxMemory uint64 = 2 << 30
 	// zstdMaxWindow rejects frames declaring a window above what the zstd
 	// CLI accepts by default without --long (2^27 = 128 MiB). DecodeAll
 	// decodes into the output buffer, so the window allocates nothing.
@@ -80,7 +80,7 @@ func decompressZstd(dst, src []byte, max int) ([]byte, error) {
 	}
 	// need bounds the output: the declared or estimated size, the caller's
 	// limit, and the decoder's own hard limit, whichever is smallest.
-	need := uint64(min(max, zstdMaxMemory))
+	need := min(uint64(max), zstdMaxMemory)
 	if bound < need {
 		need = bound
 	}

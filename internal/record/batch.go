@@ -61,7 +61,7 @@ const (
 )
 
 // maxBatchSize is the largest size batchLength can describe.
-const maxBatchSize = math.MaxInt32 + LogOverhead
+const maxBatchSize int64 = math.MaxInt32 + LogOverhead
 
 // Errors returned by this package, always wrapped with context: test for them
 // with errors.Is.

@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 )
@@ -46,7 +47,7 @@ type Iter struct {
 // On error the Iter yields no records and Err returns the same error.
 func (it *Iter) Reset(batch []byte, maxDecompressed int) error {
 	it.clear()
-	h, err := ParseHeader(batch, maxBatchSize)
+	h, err := ParseHeader(batch, math.MaxInt)
 	if err == nil {
 		if size := h.Size(); size > len(batch) {
 			err = fmt.Errorf("%w: batch at offset %d declares %d bytes, %d present", ErrTruncated, h.BaseOffset, size, len(batch))
@@ -267,7 +268,7 @@ func (it *Iter) Validate(batch []byte, maxDecompressed int) error {
 	// Cheap checks first: a torn or corrupt batch is rejected before any
 	// decompression work.
 	it.clear()
-	if _, err := ParseHeader(batch, maxBatchSize); err != nil {
+	if _, err := ParseHeader(batch, math.MaxInt); err != nil {
 		it.err = err
 		return err
 	}
