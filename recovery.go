@@ -119,6 +119,10 @@ func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64,
 		if region[i+16] != record.Magic {
 			continue
 		}
+		// Cheap checks first: the length must fit what is left.
+		if n := int(int32(binary.BigEndian.Uint32(region[i+8:]))); n < record.HeaderSize-record.LogOverhead || n > len(region)-i-record.LogOverhead {
+			continue
+		}
 		h, err := record.ParseHeader(region[i:], len(region)-i)
 		if err != nil || h.BaseOffset < minOffset || h.BaseOffset-minOffset > int64(i) {
 			continue
@@ -168,7 +172,7 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 	if claimedEnd > 0 {
 		limit = claimedEnd
 	}
-	for a := q; a < limit; a = (a/sectorSize + 1) * sectorSize {
+	for a := q; a < limit; {
 		e := a
 		for e < size && region[e-q] == 0 {
 			e++
@@ -182,6 +186,10 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 		case claimedEnd > 0 && e >= claimedEnd && (claimedEnd-a >= 2 || a == q):
 			return true, nil
 		}
+		// The next start is the first sector boundary past this run: a start
+		// inside the run would find the same end and meet no condition
+		// this one missed. (This keeps a long run of zeros linear.)
+		a = (max(a, e-1)/sectorSize + 1) * sectorSize
 	}
 	return false, nil
 }
