@@ -46,6 +46,7 @@ type entryFile struct {
 	buf     atomic.Pointer[[]byte] // mapping or heap buffer
 	n       atomic.Int64           // valid entries
 	mapping []byte                 // the mapping to unmap on close, if mapped
+	scratch [timeEntrySize]byte    // the entry being appended (writer only)
 }
 
 // openEntryFile opens (creating if needed) the index file at path. When
@@ -121,17 +122,30 @@ func (e *entryFile) load(maxBytes int64, writable bool) error {
 	}
 	e.buf.Store(&buf)
 	n := e.capacity
-	if writable {
-		// Preallocated space reads as zeros: count up to the last entry
-		// with a nonzero byte.
-		end := len(buf)
-		for end > 0 && buf[end-1] == 0 {
-			end--
-		}
-		n = (end + e.entrySize - 1) / e.entrySize
+	switch {
+	case size == 0:
+		n = 0 // a new file
+	case writable:
+		// Entries are appended in order, and preallocated space reads as
+		// zeros, so the entries end at the first all-zero entry (no valid
+		// entry is all zeros: positions and timestamps are positive). A
+		// binary search touches a few pages instead of the whole file;
+		// callers validate the entries it counts.
+		n = sort.Search(e.capacity, func(i int) bool {
+			return isZeroEntry(buf[i*e.entrySize : (i+1)*e.entrySize])
+		})
 	}
 	e.n.Store(int64(n))
 	return nil
+}
+
+func isZeroEntry(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // count returns the number of valid entries.
@@ -227,10 +241,10 @@ func (x *offsetIndex) positionAt(i int) int64 {
 }
 
 func (x *offsetIndex) add(offset, position int64) error {
-	var b [offsetEntrySize]byte
-	binary.BigEndian.PutUint32(b[:], uint32(offset-x.base))
+	b := x.scratch[:offsetEntrySize]
+	binary.BigEndian.PutUint32(b, uint32(offset-x.base))
 	binary.BigEndian.PutUint32(b[4:], uint32(position))
-	return x.appendEntry(b[:])
+	return x.appendEntry(b)
 }
 
 // validPrefix returns how many leading entries are plausible for a data
@@ -284,10 +298,10 @@ func (x *timeIndex) maybeAdd(ts, offset int64) error {
 	if x.count() >= x.capacity {
 		return nil
 	}
-	var b [timeEntrySize]byte
-	binary.BigEndian.PutUint64(b[:], uint64(ts))
+	b := x.scratch[:timeEntrySize]
+	binary.BigEndian.PutUint64(b, uint64(ts))
 	binary.BigEndian.PutUint32(b[8:], uint32(offset-x.base))
-	return x.appendEntry(b[:])
+	return x.appendEntry(b)
 }
 
 // lookupBefore returns the offset of the entry with the largest timestamp

@@ -31,6 +31,7 @@ type batchReader struct {
 	from    int64 // batches wholly below this offset are skipped
 	next    int64 // offset the next batch must start at; -1 when not known
 	scratch []byte
+	header  record.Header // the header of the batch last returned
 }
 
 // newBatchReader positions a reader at the batch holding offset from (or
@@ -123,7 +124,8 @@ func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
 		if h.LastOffset() < r.from {
 			continue
 		}
-		return b, &h, nil
+		r.header = h
+		return b, &r.header, nil
 	}
 }
 
@@ -308,6 +310,7 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 		var (
 			it      record.Iter
 			headers []Header
+			rec     = Record{Topic: p.topic.name, Partition: p.id}
 		)
 		for {
 			if err := ctx.Err(); err != nil {
@@ -352,19 +355,14 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 					if rr.Offset < from {
 						continue
 					}
-					headers = headers[:0]
-					for _, rh := range rr.Headers {
-						headers = append(headers, Header{Key: string(rh.Key), Value: rh.Value})
-					}
-					rec := Record{
-						Topic:     p.topic.name,
-						Partition: p.id,
-						Offset:    rr.Offset,
-						Key:       rr.Key,
-						Value:     rr.Value,
-						Timestamp: time.UnixMilli(rr.Timestamp),
-					}
-					if len(headers) > 0 {
+					rec.Offset, rec.Key, rec.Value = rr.Offset, rr.Key, rr.Value
+					rec.Timestamp = time.UnixMilli(rr.Timestamp)
+					rec.Headers = nil
+					if len(rr.Headers) > 0 {
+						headers = headers[:0]
+						for _, rh := range rr.Headers {
+							headers = append(headers, Header{Key: string(rh.Key), Value: rh.Value})
+						}
 						rec.Headers = headers
 					}
 					if !yield(rec, nil) {

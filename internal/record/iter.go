@@ -141,12 +141,67 @@ func (it *Iter) Next() bool {
 		return it.fail("record length %d, %d bytes remain", length, len(rest)-n)
 	}
 	body := rest[n : n+int(length)]
-	if !it.decodeBody(body) {
+	if !it.decodeFast(body) && !it.decodeBody(body) {
 		return false
 	}
 	it.pos += n + int(length)
 	it.n++
 	return true
+}
+
+// decodeFast decodes the common shape of record body — varints of one or
+// two bytes, no headers — into it.rec, checking everything decodeBody
+// checks. It returns false for anything else, valid or not, and decodeBody
+// then decodes it (and words the error).
+func (it *Iter) decodeFast(b []byte) bool {
+	tsDelta, p := varint2(b, 1)
+	offsetDelta, p := varint2(b, p)
+	keyLen, p := varint2(b, p)
+	if p < 0 || offsetDelta < 0 || offsetDelta > int64(it.hdr.LastOffsetDelta) || keyLen < -1 || keyLen > int64(len(b)-p) {
+		return false
+	}
+	var key []byte
+	if keyLen >= 0 {
+		key = b[p : p+int(keyLen) : p+int(keyLen)]
+		p += int(keyLen)
+	}
+	valueLen, p := varint2(b, p)
+	if p < 0 || valueLen < -1 || valueLen > int64(len(b)-p) {
+		return false
+	}
+	var value []byte
+	if valueLen >= 0 {
+		value = b[p : p+int(valueLen) : p+int(valueLen)]
+		p += int(valueLen)
+	}
+	if p != len(b)-1 || b[p] != 0 { // exactly one byte left: a header count of 0
+		return false
+	}
+	ts := it.hdr.BaseTimestamp + tsDelta
+	if it.hdr.LogAppendTime() {
+		ts = it.hdr.MaxTimestamp
+	}
+	it.offsetDelta, it.tsDelta = int32(offsetDelta), tsDelta
+	it.rec = Record{Offset: it.hdr.BaseOffset + offsetDelta, Timestamp: ts, Key: key, Value: value}
+	return true
+}
+
+// varint2 decodes a zigzag varint of one or two bytes at b[p:] and returns
+// it with the position after it, or p = -1 (for longer varints too; a
+// negative p stays negative).
+func varint2(b []byte, p int) (int64, int) {
+	if p < 0 || p >= len(b) {
+		return 0, -1
+	}
+	u := uint64(b[p])
+	if u >= 0x80 {
+		if p+1 >= len(b) || b[p+1] >= 0x80 {
+			return 0, -1
+		}
+		u = u&0x7f | uint64(b[p+1])<<7
+		p++
+	}
+	return int64(u>>1) ^ -int64(u&1), p + 1
 }
 
 // decodeBody decodes one record body (after its length prefix) into it.rec.
