@@ -187,6 +187,10 @@ func (p *Partition) build(bb *batchBuilder, recs []Record) ([]byte, error) {
 		}
 		bb.b.Append(ts, r.Key, r.Value, bb.headers)
 	}
+	if bb.b.Size() > maxDecompressedBatch {
+		// Readers cap decompression at this size; refuse what they could not read.
+		return nil, &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: bb.b.Size(), Max: maxDecompressedBatch}
+	}
 	batch, err := bb.b.Build()
 	if err != nil {
 		return nil, fmt.Errorf("encode batch for %s-%d: %w", p.topic.name, p.id, err)

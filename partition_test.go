@@ -487,3 +487,34 @@ func TestClosedPartition(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	require.ErrorIs(t, l.Check(ctx), ErrClosed)
 }
+
+// Under SyncInterval the Log's scheduler fsyncs on its own; a tick is one
+// round of its work.
+func TestSyncIntervalFlushesInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	opts := testOptions(mem)
+	opts.Sync = SyncInterval
+	opts.SyncInterval = time.Hour // the test drives the ticks
+	l := openTest(t, mem, opts)
+	tp, _ := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 2})
+	p0, _ := tp.Partition(0)
+	p1, _ := tp.Partition(1)
+	_, err := p0.Append(ctx, []Record{{Value: []byte("a")}})
+	require.NoError(t, err)
+	_, err = p1.Append(ctx, []Record{{Value: []byte("b")}, {Value: []byte("c")}})
+	require.NoError(t, err)
+	require.Equal(t, int64(0), p0.DurableOffset())
+	// Before the tick a power failure loses both; after it neither.
+	lost := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})
+	l.tick(false)
+	require.Equal(t, int64(1), p0.DurableOffset())
+	require.Equal(t, int64(2), p1.DurableOffset())
+	kept := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})
+	for fs, want := range map[*vfs.MemFS]int64{lost: 0, kept: 2} {
+		l2, err := Open(testDir, testOptions(fs))
+		require.NoError(t, err)
+		require.Equal(t, want, mustPartition(t, l2, "t", 1).EndOffset())
+		require.NoError(t, l2.Close())
+	}
+}
