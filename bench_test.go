@@ -346,7 +346,13 @@ func TestAppendAndScanAllocateNothingPerRecord(t *testing.T) {
 		})
 	}
 	small, large := allocsPerAppend(10), allocsPerAppend(1000)
-	if large > small || large > 2 {
+	if raceEnabled {
+		// Pooled builders are dropped at random: each may regrow its
+		// buffers, a few allocations per batch but never one per record.
+		if large >= 20 {
+			t.Fatalf("Append allocates per record: %v allocs for 1,000 records", large)
+		}
+	} else if large > small || large > 2 {
 		t.Fatalf("Append allocates per record: %v allocs for 10 records, %v for 1,000", small, large)
 	}
 	allocsPerScan := func(from int64) float64 {
