@@ -448,28 +448,26 @@ func (p *Partition) flushHeld() error {
 	return nil
 }
 
-// flush makes everything written so far durable.
-func (p *Partition) flush(ctx context.Context) error {
+// withSyncSem runs fn holding syncSem, or returns the context's error if
+// it ends first.
+func (p *Partition) withSyncSem(ctx context.Context, fn func() error) error {
 	select {
 	case p.syncSem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-p.syncSem }()
-	return p.flushHeld()
+	return fn()
 }
+
+// flush makes everything written so far durable.
+func (p *Partition) flush(ctx context.Context) error { return p.withSyncSem(ctx, p.flushHeld) }
 
 // checkpoint flushes and records the durable end as the recovery point, if
 // it moved since the last checkpoint. The index files of the active segment
 // are fsynced first, so that recovery can trust entries below the point.
 func (p *Partition) checkpoint(ctx context.Context) error {
-	select {
-	case p.syncSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-p.syncSem }()
-	return p.checkpointHeld()
+	return p.withSyncSem(ctx, p.checkpointHeld)
 }
 
 // checkpointHeld is checkpoint for a caller holding syncSem.

@@ -525,10 +525,8 @@ func (m *MemFS) Create(name string) (File, error) {
 	return &memFile{fs: m, ino: node, name: name}, nil
 }
 
-// OpenReadWrite implements FS.
-func (m *MemFS) OpenReadWrite(name string) (File, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+// lookupFile returns the regular file at name. REQUIRES: m.mu held.
+func (m *MemFS) lookupFile(name string) (*inode, error) {
 	_, _, node, err := m.lookup(name)
 	if err == nil && node == nil {
 		err = syscall.ENOENT
@@ -538,6 +536,17 @@ func (m *MemFS) OpenReadWrite(name string) (File, error) {
 	}
 	if err != nil {
 		return nil, pathErr("open", name, err)
+	}
+	return node, nil
+}
+
+// OpenReadWrite implements FS.
+func (m *MemFS) OpenReadWrite(name string) (File, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	node, err := m.lookupFile(name)
+	if err != nil {
+		return nil, err
 	}
 	return &memFile{fs: m, ino: node, name: name}, nil
 }
@@ -749,15 +758,9 @@ func (m *MemFS) SyncDir(dir string) error {
 func (m *MemFS) ReadFile(name string) ([]byte, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	_, _, node, err := m.lookup(name)
-	if err == nil && node == nil {
-		err = syscall.ENOENT
-	}
-	if err == nil && node.dir {
-		err = syscall.EISDIR
-	}
+	node, err := m.lookupFile(name)
 	if err != nil {
-		return nil, pathErr("open", name, err)
+		return nil, err
 	}
 	return bytes.Clone(node.data), nil
 }
