@@ -52,13 +52,15 @@ func reportRecords(b *testing.B, records int) {
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkAppend appends batches of 1,000 records, SyncNever.
+// BenchmarkAppend appends batches of 1,000 records, SyncNever; and single
+// records, which shows the cost of one append call.
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{100, 1024} {
-		b.Run(fmt.Sprintf("value=%d", size), func(b *testing.B) {
+	for _, shape := range []struct{ batch, size int }{{1000, 100}, {1000, 1024}, {1, 100}} {
+		b.Run(fmt.Sprintf("batch=%d/value=%d", shape.batch, shape.size), func(b *testing.B) {
 			ctx := context.Background()
+			size := shape.size
 			_, p := benchPartition(b, &Options{Sync: SyncNever}, TopicConfig{})
-			recs := benchRecords(1000, size)
+			recs := benchRecords(shape.batch, size)
 			b.SetBytes(int64(len(recs) * size))
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -61,8 +61,8 @@ func TestKillNine(t *testing.T) {
 }
 
 type ackedBatch struct {
-	partition   int32
-	base, last  int64
+	partition        int32
+	base, last       int64
 	first, lastValue string
 }
 
