@@ -108,7 +108,7 @@ func FuzzIndexLoad(f *testing.F) {
 	f.Add(files[indexSuffix][:len(files[indexSuffix])-3], files[timeIndexSuffix][4:])
 	f.Fuzz(func(t *testing.T, index, timeIndex []byte) {
 		ctx := context.Background()
-		mem, files := fuzzLog(t, 30)
+		mem, _ := fuzzLog(t, 30)
 		dir := filepath.Join(testDir, "f-0")
 		// Roll so that segment 0 is sealed, then replace its indexes.
 		l, err := Open(testDir, testOptions(mem))
@@ -121,7 +121,6 @@ func FuzzIndexLoad(f *testing.F) {
 		require.NoError(t, l.Close())
 		require.NoError(t, mem.WriteFile(filepath.Join(dir, segmentName(0, indexSuffix)), index))
 		require.NoError(t, mem.WriteFile(filepath.Join(dir, segmentName(0, timeIndexSuffix)), timeIndex))
-		_ = files
 
 		l, err = Open(testDir, testOptions(mem))
 		require.NoError(t, err, "damaged indexes never prevent opening")
