@@ -43,8 +43,10 @@
 // commit), so durability costs latency, not throughput. SyncInterval:
 // acknowledged once written to the operating system, fsynced every
 // Options.SyncInterval; a power failure loses at most that window.
-// SyncNever: the operating system decides; files are fsynced when
-// segments roll and on Close.
+// SyncNever: appends never wait for an fsync; the Log fsyncs in the
+// background when it records checkpoints (every Options.CheckpointInterval)
+// and on Close. Under every policy a process crash loses nothing
+// acknowledged; the policies differ on power failure.
 //
 // A failed write or fsync is never retried and ignored: Linux may drop the
 // data of a failed fsync and report success to the next one. The partition

@@ -24,9 +24,12 @@ const (
 	// failure can lose up to that interval of acknowledged appends; a
 	// process crash loses nothing.
 	SyncInterval
-	// SyncNever leaves flushing to the operating system (files are still
-	// fsynced when segments roll and on Close). A power failure can lose any
-	// acknowledged append that the OS had not written back.
+	// SyncNever acknowledges an append once it is written to the operating
+	// system and never makes an append wait for an fsync. The Log still
+	// fsyncs in the background each time it records recovery checkpoints
+	// (every Options.CheckpointInterval) and on Close, so a power failure
+	// can lose what was written since the last of those; a process crash
+	// loses nothing.
 	SyncNever
 )
 
