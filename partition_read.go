@@ -378,13 +378,10 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 				from = h.NextOffset()
 			}
 			r.close()
-			from = max(from, hw.offset)
-			if ctx.Err() == nil && !follow && p.hw.Load() == hw {
-				return
-			}
 			if !follow {
-				return
+				return // Scan stops at the high watermark it started with
 			}
+			from = max(from, hw.offset)
 		}
 	}
 }
