@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -218,5 +219,79 @@ func TestSegmentFilesAreKafkaNamed(t *testing.T) {
 	for _, bad := range []string{"368769.log", "0000000000000036876x.log", "00000000000000368769.index", "-0000000000000368769.log"} {
 		_, ok := parseSegmentName(bad, logSuffix)
 		require.False(t, ok, bad)
+	}
+}
+
+// Close while appenders, readers and Check run: nothing panics or hangs,
+// calls in flight finish or fail with ErrClosed, and every append that
+// succeeded is there after reopening.
+func TestCloseDuringTraffic(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	l, err := Open(testDir, testOptions(mem))
+	require.NoError(t, err)
+	tp, err := l.CreateTopic(ctx, "busy", TopicConfig{Partitions: 2, SegmentBytes: 4096, SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		acked   = map[int32][]int64{}
+		started = make(chan struct{}, 8)
+	)
+	for w := 0; w < 4; w++ {
+		wg.Go(func() {
+			p, _ := tp.Partition(int32(w % 2))
+			for i := 0; ; i++ {
+				res, err := p.Append(ctx, []Record{{Value: []byte(fmt.Sprintf("w%d-%d", w, i))}})
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Errorf("append: %v", err)
+					}
+					return
+				}
+				mu.Lock()
+				acked[p.ID()] = append(acked[p.ID()], res.BaseOffset)
+				mu.Unlock()
+				if i == 20 {
+					started <- struct{}{}
+				}
+			}
+		})
+	}
+	for r := 0; r < 2; r++ {
+		wg.Go(func() {
+			p, _ := tp.Partition(int32(r))
+			for _, err := range p.Follow(ctx, 0) {
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Errorf("follow: %v", err)
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			if err := l.Check(ctx); err != nil {
+				if !errors.Is(err, ErrClosed) {
+					t.Errorf("check: %v", err)
+				}
+				return
+			}
+		}
+	})
+	for i := 0; i < 4; i++ {
+		<-started
+	}
+	require.NoError(t, l.Close())
+	wg.Wait()
+
+	l = openTest(t, mem, nil)
+	for id, offs := range acked {
+		p := mustPartition(t, l, "busy", id)
+		for _, off := range offs {
+			require.Less(t, off, p.EndOffset(), "acknowledged offset %d of partition %d lost", off, id)
+		}
 	}
 }
