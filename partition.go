@@ -42,7 +42,8 @@ type Partition struct {
 	unsynced []*segment // segments with writes or index changes not yet fsynced
 	dirDirty bool       // the directory has entries not yet fsynced
 	failed   error      // *DurabilityError once a write or fsync failed
-	shutErr  error      // why the partition no longer accepts calls: ErrClosed, or deleted
+	shutErr  error      // why the partition no longer accepts appends: ErrClosed, or deleted
+	released bool       // the segments are released: nothing may touch the files
 
 	segments atomic.Pointer[[]*segment] // immutable, ascending by base
 	written  atomic.Pointer[position]   // end of what was written
@@ -406,8 +407,11 @@ func (p *Partition) syncTo(ctx context.Context, target int64) error {
 // created — then publishes the new durable end. REQUIRES: syncSem held.
 func (p *Partition) flushHeld() error {
 	p.mu.Lock()
-	if p.failed != nil {
+	if p.failed != nil || p.released {
 		err := p.failed
+		if err == nil {
+			err = p.shutErr // an append that lost the race with Close or DeleteTopic
+		}
 		p.mu.Unlock()
 		return err
 	}
@@ -559,6 +563,7 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 		p.mu.Unlock()
 		return nil
 	}
+	p.shutErr = reason // no append starts after this; the flush below covers every one before it
 	p.mu.Unlock()
 	var errs []error
 	if persist {
@@ -567,7 +572,6 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 		}
 	}
 	p.mu.Lock()
-	p.shutErr = reason
 	// Trim the active segment's preallocated indexes, so that a closed
 	// directory holds exact-size index files, as Kafka's does.
 	if persist && p.failed == nil {
@@ -578,6 +582,7 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 			errs = append(errs, err)
 		}
 	}
+	p.released = true
 	segs := *p.segments.Load()
 	p.mu.Unlock()
 	close(p.done)
