@@ -17,8 +17,11 @@ import (
 // Benchmarks run on the operating system's file system in a temporary
 // directory, so they measure this machine's disk. Each figure that the
 // documentation compares against a machine limit has that limit measured
-// in the same run: BenchmarkSequentialWrite (plain write of the same
-// bytes to a new file) and BenchmarkFsync (a bare write + fdatasync).
+// in the same run: BenchmarkAppendBandwidth interleaves appends with plain
+// writes of the same bytes to a new file, and BenchmarkFsync is a bare
+// write + fdatasync. Benchmarks that write gigabytes end up bound by the
+// disk's writeback once dirty pages pass the kernel's limit; keep
+// -benchtime modest to measure the library.
 
 // benchRecords returns n records with random (incompressible) values of the
 // given size.
@@ -70,32 +73,6 @@ func BenchmarkAppend(b *testing.B) {
 				}
 			}
 			reportRecords(b, b.N*len(recs))
-		})
-	}
-}
-
-// BenchmarkSequentialWrite is the machine's reference for BenchmarkAppend:
-// plain writes of the same bytes (one write per 1,000 values) to a new
-// file, no fsync. Long runs of either are bound by the disk's writeback
-// once dirty pages pass the kernel's limit; BenchmarkAppendBandwidth
-// compares the two fairly.
-func BenchmarkSequentialWrite(b *testing.B) {
-	for _, size := range []int{100, 1024} {
-		b.Run(fmt.Sprintf("value=%d", size), func(b *testing.B) {
-			f, err := os.Create(filepath.Join(b.TempDir(), "plain"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer f.Close()
-			buf := make([]byte, 1000*size)
-			rand.Read(buf)
-			b.SetBytes(int64(len(buf)))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := f.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
 		})
 	}
 }
