@@ -304,17 +304,17 @@ func (x *timeIndex) maybeAdd(ts, offset int64) error {
 	return x.appendEntry(b)
 }
 
-// lookupBefore returns the offset of the entry with the largest timestamp
-// strictly below ts, or base when there is none. Every record at or below
-// that offset has a timestamp below ts, so the first record at or after ts
-// lies above it.
-func (x *timeIndex) lookupBefore(ts int64) int64 {
+// lookupBefore returns the entry with the largest timestamp strictly
+// below ts, or ok == false when there is none. Every record at or below
+// that entry's offset has a timestamp below ts, so the first record at or
+// after ts lies above it.
+func (x *timeIndex) lookupBefore(ts int64) (entryTs, offset int64, ok bool) {
 	n := x.count()
 	i := sort.Search(n, func(i int) bool { return x.timestampAt(i) >= ts })
 	if i == 0 {
-		return x.base
+		return 0, x.base, false
 	}
-	return x.offsetAt(i - 1)
+	return x.timestampAt(i - 1), x.offsetAt(i - 1), true
 }
 
 // validPrefix returns how many leading entries are plausible: timestamps

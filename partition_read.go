@@ -402,13 +402,40 @@ func (p *Partition) OffsetForTime(ts time.Time) (int64, error) {
 		if s.maxTimestamp.Load() < target {
 			continue
 		}
-		from := max(s.times().lookupBefore(target), start)
+		from := max(p.timeLookup(s, target, hw), start)
 		off, found, err := p.firstAtOrAfter(from, target, hw)
 		if err != nil || found {
 			return off, err
 		}
 	}
 	return hw.offset, nil
+}
+
+// timeLookup returns the offset to start looking for target in segment s:
+// the time index's entry below target, checked against its batch (which
+// must end at the entry's offset with the entry's timestamp as its
+// largest). A damaged entry is logged and the segment searched from its
+// start, so a bad index slows the lookup but never misdirects it.
+func (p *Partition) timeLookup(s *segment, target int64, hw *position) int64 {
+	ts, off, ok := s.times().lookupBefore(target)
+	if !ok {
+		return s.base
+	}
+	if !s.acquire() {
+		return s.base
+	}
+	defer s.release()
+	limit := s.size.Load()
+	if s == hw.seg {
+		limit = hw.pos
+	}
+	var scratch []byte
+	if off < hw.offset && !s.timeEntryResolves(ts, off, limit, &scratch) {
+		p.log.opts.Logger.Warn("commitlog: time index entry does not match the data; searching the segment from its start",
+			"file", s.times().path, "timestamp", ts, "offset", off)
+		return s.base
+	}
+	return off
 }
 
 // firstAtOrAfter scans from offset from for the first record with a

@@ -2,9 +2,11 @@ package commitlog
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -516,5 +518,47 @@ func TestSyncIntervalFlushesInTheBackground(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, mustPartition(t, l2, "t", 1).EndOffset())
 		require.NoError(t, l2.Close())
+	}
+}
+
+// A time-index entry damaged in a way Open's cheap checks accept (still
+// increasing) must not misdirect OffsetForTime.
+func TestOffsetForTimeWithDamagedTimeIndex(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	l, err := Open(testDir, testOptions(mem))
+	require.NoError(t, err)
+	tp, _ := l.CreateTopic(ctx, "t", TopicConfig{SegmentBytes: 8192, IndexIntervalBytes: 300, SegmentIndexBytes: 1024})
+	p, _ := tp.Partition(0)
+	base := time.UnixMilli(1_700_000_000_000)
+	const n = 200
+	for i := 0; i < n; i++ {
+		_, err := p.Append(ctx, []Record{{Value: make([]byte, 30), Timestamp: base.Add(time.Duration(10*i) * time.Millisecond)}})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+
+	// Lower the timestamp of a middle entry of the first segment's time
+	// index to halfway to its predecessor: still increasing, but wrong.
+	path := filepath.Join(testDir, "t-0", segmentName(0, timeIndexSuffix))
+	b, err := mem.ReadFile(path)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(b)/timeEntrySize, 5)
+	k := len(b) / timeEntrySize / 2
+	prev := int64(binary.BigEndian.Uint64(b[(k-1)*timeEntrySize:]))
+	cur := int64(binary.BigEndian.Uint64(b[k*timeEntrySize:]))
+	binary.BigEndian.PutUint64(b[k*timeEntrySize:], uint64((prev+cur)/2))
+	require.NoError(t, mem.WriteFile(path, b))
+
+	l = openTest(t, mem, nil)
+	p = mustPartition(t, l, "t", 0)
+	for ms := int64(0); ms <= 10*n; ms += 3 {
+		want := (ms + 9) / 10
+		if want > n {
+			want = n
+		}
+		got, err := p.OffsetForTime(base.Add(time.Duration(ms) * time.Millisecond))
+		require.NoError(t, err)
+		require.Equal(t, want, got, "target +%dms", ms)
 	}
 }
