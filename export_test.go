@@ -9,3 +9,10 @@ func (l *Log) closeTopicsWithoutSync() {
 		}
 	}
 }
+
+// checkpointSnapshot returns the last checkpoint written (tests).
+func (p *Partition) checkpointSnapshot() checkpoint {
+	p.syncSem <- struct{}{}
+	defer func() { <-p.syncSem }()
+	return p.checkpointed
+}
