@@ -120,6 +120,11 @@ func TestDeleteTopic(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownTopic)
 	_, err = p.Append(ctx, []Record{{Value: []byte("y")}})
 	require.ErrorIs(t, err, ErrUnknownTopic, "a handle to a deleted topic says so")
+	_, err = p.Read(ctx, 0, 10)
+	require.ErrorIs(t, err, ErrUnknownTopic)
+	for _, err := range p.Scan(ctx, 0) {
+		require.ErrorIs(t, err, ErrUnknownTopic)
+	}
 	require.ErrorIs(t, l.DeleteTopic(ctx, "doomed"), ErrUnknownTopic)
 	names, err := mem.List(testDir)
 	require.NoError(t, err)

@@ -55,7 +55,7 @@ func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, erro
 func (r *batchReader) enter(i int) error {
 	s := r.segs[i]
 	if !s.acquire() {
-		return ErrClosed
+		return r.p.closedErr()
 	}
 	if r.next >= 0 && r.next != s.base {
 		s.release()
@@ -134,6 +134,17 @@ func (r *batchReader) close() {
 		r.seg.release()
 		r.seg = nil
 	}
+}
+
+// closedErr returns why the partition no longer serves reads: ErrClosed,
+// or the deletion of its topic.
+func (p *Partition) closedErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutErr != nil {
+		return p.shutErr
+	}
+	return ErrClosed
 }
 
 // checkRange returns an *OffsetOutOfRangeError unless start <= from <= end.
