@@ -527,15 +527,22 @@ func (m *MemFS) Create(name string) (File, error) {
 
 // lookupFile returns the regular file at name. REQUIRES: m.mu held.
 func (m *MemFS) lookupFile(name string) (*inode, error) {
+	node, err := m.lookupExisting("open", name)
+	if err == nil && node.dir {
+		err = pathErr("open", name, syscall.EISDIR)
+	}
+	return node, err
+}
+
+// lookupExisting returns the inode at name, or a *PathError for op
+// (ENOENT when there is none). REQUIRES: m.mu held.
+func (m *MemFS) lookupExisting(op, name string) (*inode, error) {
 	_, _, node, err := m.lookup(name)
 	if err == nil && node == nil {
 		err = syscall.ENOENT
 	}
-	if err == nil && node.dir {
-		err = syscall.EISDIR
-	}
 	if err != nil {
-		return nil, pathErr("open", name, err)
+		return nil, pathErr(op, name, err)
 	}
 	return node, nil
 }
@@ -555,12 +562,9 @@ func (m *MemFS) OpenReadWrite(name string) (File, error) {
 func (m *MemFS) Open(name string) (File, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	_, _, node, err := m.lookup(name)
-	if err == nil && node == nil {
-		err = syscall.ENOENT
-	}
+	node, err := m.lookupExisting("open", name)
 	if err != nil {
-		return nil, pathErr("open", name, err)
+		return nil, err
 	}
 	return &memFile{fs: m, ino: node, name: name, readOnly: true}, nil
 }
@@ -691,12 +695,9 @@ func (m *MemFS) MkdirAll(dir string, perm os.FileMode) error {
 func (m *MemFS) List(dir string) ([]string, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	_, _, node, err := m.lookup(dir)
-	if err == nil && node == nil {
-		err = syscall.ENOENT
-	}
+	node, err := m.lookupExisting("open", dir)
 	if err != nil {
-		return nil, pathErr("open", dir, err)
+		return nil, err
 	}
 	if !node.dir {
 		return nil, pathErr("readdirent", dir, syscall.ENOTDIR)
@@ -708,12 +709,9 @@ func (m *MemFS) List(dir string) ([]string, error) {
 func (m *MemFS) Stat(name string) (os.FileInfo, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	_, _, node, err := m.lookup(name)
-	if err == nil && node == nil {
-		err = syscall.ENOENT
-	}
+	node, err := m.lookupExisting("stat", name)
 	if err != nil {
-		return nil, pathErr("stat", name, err)
+		return nil, err
 	}
 	return memFileInfo{name: filepath.Base(name), size: int64(len(node.data)), dir: node.dir}, nil
 }
