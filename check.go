@@ -14,8 +14,8 @@ import (
 // time in proportion to the size of the log; appends and reads continue
 // meanwhile (Check verifies what is visible when it reaches a partition).
 //
-// Verified: every batch's header, CRC and records decode; offsets increase
-// across batches and segments; each segment's recorded end and largest
+// Verified: every batch's header, CRC and records decode; offsets are
+// contiguous across batches and segments; each segment's recorded end and largest
 // timestamp match its data; StartOffset <= HighWatermark <= EndOffset, and
 // under SyncAlways the high watermark is durable; every index entry points
 // at the batch it names. Indexes are derived data: one that disagrees with

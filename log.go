@@ -41,10 +41,10 @@ const lockFileName = "LOCK"
 // opts may be nil for defaults; Open copies it and never modifies it.
 //
 // Only one Log may have a directory open at a time: a second Open, in this
-// process or another, returns an error matching ErrLocked. Data that fails
-// verification returns a *CorruptionError (matching ErrCorrupt) naming the
-// file and position; Open never drops data it cannot prove was
-// unacknowledged.
+// process or another, returns an error matching ErrLocked. Open cuts only
+// the torn tail an interrupted write leaves past the last checkpoint (and
+// logs the cut); any other damage makes it fail with a *CorruptionError
+// (matching ErrCorrupt) naming the file and position.
 func Open(dir string, opts *Options) (*Log, error) {
 	if opts != nil {
 		if err := opts.Validate(); err != nil {
