@@ -57,16 +57,9 @@ func corruptionLog(t *testing.T, clean bool) (*vfs.MemFS, []batchSpec) {
 	require.NoError(t, err)
 	p, _ := tp.Partition(0)
 	rng := rand.New(rand.NewPCG(3, 4))
-	var batches []batchSpec
-	for i := 0; i < 36; i++ {
-		b := makeBatch(rng, i, 1+rng.IntN(3), 60)
-		_, err := p.Append(ctx, b.recs)
-		require.NoError(t, err)
-		batches = append(batches, b)
-		if i == 17 {
-			require.NoError(t, p.checkpoint(ctx))
-		}
-	}
+	batches := appendBatches(t, p, rng, 0, 18, 3, 60)
+	require.NoError(t, p.checkpoint(ctx))
+	batches = append(batches, appendBatches(t, p, rng, 18, 18, 3, 60)...)
 	require.GreaterOrEqual(t, len(*p.segments.Load()), 2)
 	if clean {
 		require.NoError(t, l.Close())

@@ -24,11 +24,7 @@ func fuzzLog(t testing.TB, batches int) (*vfs.MemFS, map[string][]byte) {
 	tp, err := l.CreateTopic(ctx, "f", cfg)
 	require.NoError(t, err)
 	p, _ := tp.Partition(0)
-	rng := rand.New(rand.NewPCG(9, 9))
-	for i := 0; i < batches; i++ {
-		_, err := p.Append(ctx, makeBatch(rng, i, 1+rng.IntN(3), 40).recs)
-		require.NoError(t, err)
-	}
+	appendBatches(t, p, rand.New(rand.NewPCG(9, 9)), 0, batches, 3, 40)
 	require.NoError(t, l.Close())
 	files := map[string][]byte{}
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {

@@ -113,6 +113,20 @@ func makeBatch(rng *rand.Rand, id, n, maxValue int) batchSpec {
 	return b
 }
 
+// appendBatches appends n batches made by makeBatch (ids from first on,
+// 1 to maxRecs records of values up to maxValue bytes) and returns them.
+func appendBatches(t testing.TB, p *Partition, rng *rand.Rand, first, n, maxRecs, maxValue int) []batchSpec {
+	t.Helper()
+	var out []batchSpec
+	for i := first; i < first+n; i++ {
+		b := makeBatch(rng, i, 1+rng.IntN(maxRecs), maxValue)
+		_, err := p.Append(context.Background(), b.recs)
+		require.NoError(t, err)
+		out = append(out, b)
+	}
+	return out
+}
+
 // history records what a workload attempted, what was acknowledged, and
 // what is known durable (acknowledged under SyncAlways, or acknowledged
 // before a completed flush).

@@ -184,14 +184,7 @@ func TestScanStopsAtEnd(t *testing.T) {
 	l := openTest(t, vfs.NewMem(), nil)
 	tp, _ := l.CreateTopic(ctx, "t", smallTopic)
 	p, _ := tp.Partition(0)
-	rng := rand.New(rand.NewPCG(1, 2))
-	var want []batchSpec
-	for i := 0; i < 80; i++ {
-		b := makeBatch(rng, i, 1+rng.IntN(5), 100)
-		_, err := p.Append(ctx, b.recs)
-		require.NoError(t, err)
-		want = append(want, b)
-	}
+	want := appendBatches(t, p, rand.New(rand.NewPCG(1, 2)), 0, 80, 5, 100)
 	require.Greater(t, len(*p.segments.Load()), 3, "the workload must roll segments")
 	verifyPartition(t, p, want, nil)
 
