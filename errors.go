@@ -52,7 +52,53 @@ var (
 	// ErrLocked is returned by Open when another Log, in this process or
 	// another, has the directory open.
 	ErrLocked = errors.New("commitlog: directory locked by another Log")
+	// ErrMaxBuffered is returned by Producer.TryProduce when the producer's
+	// buffer is full (ProducerConfig.MaxBufferedBytes or
+	// MaxBufferedRecords); Produce would have waited.
+	ErrMaxBuffered = errors.New("commitlog: producer buffer full")
+	// ErrOutOfOrderSequence is returned for a batch of an idempotent
+	// producer whose sequence number does not follow the last one the
+	// partition holds from that producer: a batch in between is missing.
+	// The *SequenceError carries the numbers.
+	ErrOutOfOrderSequence = errors.New("commitlog: out-of-order sequence number")
+	// ErrProducerFenced is returned for a batch of an idempotent producer
+	// whose epoch is older than one the partition has already seen for
+	// the same producer id: a newer instance has taken over that id.
+	ErrProducerFenced = errors.New("commitlog: producer fenced by a newer epoch")
 )
+
+// SequenceError reports a batch of an idempotent producer that the
+// partition refused because its sequence numbers do not follow, or its
+// epoch is older than, the producer's last batch in the partition. It
+// matches ErrOutOfOrderSequence or, when Epoch < LastEpoch,
+// ErrProducerFenced. Nothing of the batch was appended.
+type SequenceError struct {
+	Topic      string
+	Partition  int32
+	ProducerID int64
+	Epoch      int16 // the batch's producer epoch
+	LastEpoch  int16 // the epoch of the producer's last batch in the partition
+	FirstSeq   int32 // the batch's first sequence number
+	Expected   int32 // the sequence number the partition expected next
+}
+
+func (e *SequenceError) Error() string {
+	if e.Epoch < e.LastEpoch {
+		return fmt.Sprintf("commitlog: %s-%d: producer %d epoch %d is fenced: the partition holds batches of epoch %d from a newer instance; this producer must stop",
+			e.Topic, e.Partition, e.ProducerID, e.Epoch, e.LastEpoch)
+	}
+	return fmt.Sprintf("commitlog: %s-%d: producer %d epoch %d sent sequence %d, the partition expected %d: a batch in between is missing",
+		e.Topic, e.Partition, e.ProducerID, e.Epoch, e.FirstSeq, e.Expected)
+}
+
+// Is reports whether target is ErrProducerFenced (older epoch) or
+// ErrOutOfOrderSequence (anything else).
+func (e *SequenceError) Is(target error) bool {
+	if e.Epoch < e.LastEpoch {
+		return target == ErrProducerFenced
+	}
+	return target == ErrOutOfOrderSequence
+}
 
 // OffsetOutOfRangeError reports a read outside the partition's valid range.
 // Start is the partition's start offset and End its end offset (the offset

@@ -3,12 +3,14 @@ package commitlog
 import (
 	"context"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -261,5 +263,32 @@ func verifyConcurrent(t testing.TB, p *Partition, attempted []batchSpec, acked m
 		got, ok := present[id]
 		require.True(t, ok, "acknowledged batch %d (offsets %d..%d) is missing", id, res.BaseOffset, res.LastOffset)
 		require.Equal(t, res, got, "acknowledged batch %d moved", id)
+	}
+}
+
+// batchHeaders yields the header of every batch of p below its high
+// watermark, checking each batch's CRC.
+func batchHeaders(t testing.TB, p *Partition) iter.Seq[record.Header] {
+	t.Helper()
+	return func(yield func(record.Header) bool) {
+		hw := p.hw.Load()
+		var scratch []byte
+		for _, s := range *p.segments.Load() {
+			limit := s.size.Load()
+			if s == hw.seg {
+				limit = hw.pos
+			}
+			for pos := int64(0); pos < limit; {
+				_, h, err := s.batchAt(&scratch, pos, limit)
+				require.NoError(t, err)
+				if !yield(h) {
+					return
+				}
+				pos += int64(h.Size())
+			}
+			if s == hw.seg {
+				return
+			}
+		}
 	}
 }

@@ -29,6 +29,11 @@ type Log struct {
 	topics map[string]*Topic
 	closed bool
 
+	// pidMu guards the block of producer ids being handed out
+	// [pidNext, pidLimit) (see newProducerID).
+	pidMu             sync.Mutex
+	pidNext, pidLimit int64
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the scheduler goroutine
@@ -167,14 +172,15 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func openPartition(l *Log, t *Topic, id int32) (*Partition, error) {
 	dir := filepath.Join(l.dir, partitionDirName(t.name, id))
 	p := &Partition{
-		topic:   t,
-		id:      id,
-		dir:     dir,
-		log:     l,
-		cfg:     t.cfg,
-		sf:      segmentFiles{fs: l.fs, dir: dir, maxBytes: t.cfg.SegmentBytes, maxIndex: int64(t.cfg.SegmentIndexBytes)},
-		syncSem: make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		topic:     t,
+		id:        id,
+		dir:       dir,
+		log:       l,
+		cfg:       t.cfg,
+		sf:        segmentFiles{fs: l.fs, dir: dir, maxBytes: t.cfg.SegmentBytes, maxIndex: int64(t.cfg.SegmentIndexBytes)},
+		syncSem:   make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		producers: newProducerStates(),
 	}
 	if err := p.recoverPartition(); err != nil {
 		if segs := p.segments.Load(); segs != nil {

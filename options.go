@@ -170,11 +170,65 @@ type TopicConfig struct {
 	MaxBatchBytes int32
 
 	// Compression is the codec Partition.Append uses to compress batches.
-	// Default CodecNone.
+	// Any codec other than CodecNone is also pinned for Producers: they
+	// compress this topic's batches with it (and CompressionLevel) whatever
+	// their own ProducerConfig.Compression says. Default CodecNone, which
+	// leaves the choice to each Producer.
 	Compression Codec
 
 	// CompressionLevel is the codec's level; 0 is the codec's default.
 	CompressionLevel int
+
+	// LogAppendTime makes the log stamp every batch with the time it is
+	// appended, on the Log's clock, as its timestamp (Kafka's
+	// message.timestamp.type=LogAppendTime); records then read back with
+	// that time. Default false: records keep the time they were created
+	// with (CreateTime).
+	LogAppendTime bool
+
+	// CleanupPolicy says what happens to old records (Kafka's
+	// cleanup.policy). Default CleanupDelete. A topic with CleanupCompact or
+	// CleanupCompactDelete refuses records without a key: compaction keeps
+	// the latest record per key, so a keyless record could never be
+	// superseded.
+	CleanupPolicy CleanupPolicy
+}
+
+// CleanupPolicy is a topic's cleanup.policy.
+type CleanupPolicy uint8
+
+const (
+	// CleanupDelete removes whole old segments by age or size.
+	CleanupDelete CleanupPolicy = iota
+	// CleanupCompact keeps the latest record of each key.
+	CleanupCompact
+	// CleanupCompactDelete does both.
+	CleanupCompactDelete
+)
+
+func (c CleanupPolicy) String() string {
+	switch c {
+	case CleanupDelete:
+		return "delete"
+	case CleanupCompact:
+		return "compact"
+	case CleanupCompactDelete:
+		return "compact,delete"
+	}
+	return fmt.Sprintf("CleanupPolicy(%d)", uint8(c))
+}
+
+// compacted reports whether records are compacted by key.
+func (c CleanupPolicy) compacted() bool { return c == CleanupCompact || c == CleanupCompactDelete }
+
+// parseCleanupPolicy is the inverse of CleanupPolicy.String.
+func parseCleanupPolicy(s string) (CleanupPolicy, error) {
+	for c := CleanupDelete; c <= CleanupCompactDelete; c++ {
+		if c.String() == s {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown cleanup policy %q", s)
 }
 
 // Forever disables an age limit such as TopicConfig.SegmentAge.
@@ -225,6 +279,9 @@ func (c *TopicConfig) problems(prefix string) []string {
 	if c.MaxBatchBytes > 0 && c.SegmentBytes > 0 && int64(c.MaxBatchBytes) > c.SegmentBytes {
 		add("MaxBatchBytes: %d is larger than SegmentBytes %d", c.MaxBatchBytes, c.SegmentBytes)
 	}
+	if c.CleanupPolicy > CleanupCompactDelete {
+		add("CleanupPolicy: unknown policy %d (use CleanupDelete, CleanupCompact or CleanupCompactDelete)", c.CleanupPolicy)
+	}
 	if !compress.Codec(c.Compression).Valid() {
 		add("Compression: unknown codec %d", c.Compression)
 	} else if !compress.ValidLevel(compress.Codec(c.Compression), c.CompressionLevel) {
@@ -257,6 +314,141 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 	if c.Compression == CodecNone && c.CompressionLevel == 0 {
 		c.Compression = defaults.Compression
 		c.CompressionLevel = defaults.CompressionLevel
+	}
+	c.LogAppendTime = c.LogAppendTime || defaults.LogAppendTime
+	if c.CleanupPolicy == CleanupDelete {
+		c.CleanupPolicy = defaults.CleanupPolicy
+	}
+	return c
+}
+
+// Acks says when a Producer reports a record as sent.
+type Acks uint8
+
+const (
+	// AckAll reports a record once it is acknowledged under the Log's
+	// durability contract: under SyncAlways, once it is fsynced; with
+	// replicas, once every in-sync replica has it. This is the default.
+	AckAll Acks = iota
+	// AckLeader reports a record once the partition's leader has it under
+	// its durability contract. On a single Log it is the same as AckAll;
+	// the two differ once partitions have replicas.
+	AckLeader
+	// AckNone reports a record as soon as its batch is written to the
+	// partition, before the fsync SyncAlways would wait for. Offsets are
+	// filled in, but a power failure can lose records reported as sent.
+	AckNone
+)
+
+func (a Acks) String() string {
+	switch a {
+	case AckAll:
+		return "AckAll"
+	case AckLeader:
+		return "AckLeader"
+	case AckNone:
+		return "AckNone"
+	}
+	return fmt.Sprintf("Acks(%d)", uint8(a))
+}
+
+// ProducerConfig configures a Producer. The zero value is a good default:
+// idempotent, AckAll, key-hash partitioning, no linger, 1 MiB batches.
+type ProducerConfig struct {
+	// Partitioner chooses each record's partition. Default
+	// KeyHashPartitioner(): keyed records by the xxhash64 of their key,
+	// keyless ones sticky.
+	Partitioner Partitioner
+
+	// BatchBytes is the size, before compression, at which a partition's
+	// batch is closed and a new one started (Kafka's batch.size). A record
+	// larger than this gets a batch of its own. It is capped by each
+	// topic's MaxBatchBytes. Default 1 MiB.
+	BatchBytes int32
+
+	// Linger is how long a batch may wait for more records before it is
+	// sent (Kafka's linger.ms). Default 0: a batch is sent as soon as the
+	// previous batch of its partition is done, so batches grow by
+	// themselves while the log is busy and a lone record is not delayed.
+	Linger time.Duration
+
+	// MaxBufferedBytes bounds the memory of records produced but not yet
+	// reported, counted by their encoded size. Produce blocks and
+	// TryProduce fails with ErrMaxBuffered while it is reached. A single
+	// record larger than the whole buffer is still accepted, alone.
+	// Default 64 MiB.
+	MaxBufferedBytes int64
+
+	// MaxBufferedRecords bounds the number of records produced but not
+	// yet reported, as MaxBufferedBytes bounds their bytes. Default
+	// 1,000,000.
+	MaxBufferedRecords int
+
+	// Compression is the codec batches are compressed with, unless the
+	// topic pins one (TopicConfig.Compression). Default CodecNone.
+	Compression Codec
+
+	// CompressionLevel is the codec's level; 0 is the codec's default.
+	CompressionLevel int
+
+	// Acks says when a record is reported as sent. Default AckAll.
+	Acks Acks
+
+	// DisableIdempotence turns off producer ids and sequence numbers. By
+	// default every batch carries the producer's id, epoch and sequence,
+	// and each partition refuses duplicates and gaps (see Producer).
+	DisableIdempotence bool
+}
+
+const (
+	defaultBatchBytes         = 1 << 20
+	defaultMaxBufferedBytes   = 64 << 20
+	defaultMaxBufferedRecords = 1_000_000
+)
+
+// Validate reports every problem with c in one *ConfigError.
+func (c *ProducerConfig) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if c.BatchBytes < 0 {
+		add("BatchBytes: %d is negative", c.BatchBytes)
+	}
+	if c.Linger < 0 {
+		add("Linger: %v is negative", c.Linger)
+	}
+	if c.MaxBufferedBytes < 0 {
+		add("MaxBufferedBytes: %d is negative", c.MaxBufferedBytes)
+	}
+	if c.MaxBufferedRecords < 0 {
+		add("MaxBufferedRecords: %d is negative", c.MaxBufferedRecords)
+	}
+	if !compress.Codec(c.Compression).Valid() {
+		add("Compression: unknown codec %d", c.Compression)
+	} else if !compress.ValidLevel(compress.Codec(c.Compression), c.CompressionLevel) {
+		add("CompressionLevel: %d is not valid for %v", c.CompressionLevel, c.Compression)
+	}
+	if c.Acks > AckNone {
+		add("Acks: unknown value %d (use AckAll, AckLeader or AckNone)", c.Acks)
+	}
+	if len(p) > 0 {
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+// withDefaults returns a copy of c with every zero field set.
+func (c ProducerConfig) withDefaults() ProducerConfig {
+	if c.Partitioner == nil {
+		c.Partitioner = KeyHashPartitioner()
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = defaultBatchBytes
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = defaultMaxBufferedBytes
+	}
+	if c.MaxBufferedRecords == 0 {
+		c.MaxBufferedRecords = defaultMaxBufferedRecords
 	}
 	return c
 }

@@ -44,6 +44,9 @@ type Partition struct {
 	failed   error      // *DurabilityError once a write or fsync failed
 	shutErr  error      // why the partition no longer accepts appends: ErrClosed, or deleted
 	released bool       // the segments are released: nothing may touch the files
+	// producers is the idempotence state: the last batches of each
+	// producer id, to refuse gaps and recognise retried duplicates.
+	producers *producerStates
 
 	segments atomic.Pointer[[]*segment] // immutable, ascending by base
 	written  atomic.Pointer[position]   // end of what was written
@@ -153,7 +156,7 @@ func (p *Partition) appendRecords(ctx context.Context, expected int64, recs []Re
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return p.appendBatch(ctx, expected, batch)
+	return p.appendBatch(ctx, batch, appendOptions{expected: expected})
 }
 
 // build encodes recs as one batch with the topic's codec. The batch is
@@ -177,6 +180,10 @@ func (p *Partition) build(bb *batchBuilder, recs []Record) ([]byte, error) {
 			ts = now
 		} else if ts = r.Timestamp.UnixMilli(); ts < 0 {
 			return nil, fmt.Errorf("%w: record %d for %s-%d: timestamp %v is before 1970", ErrInvalidArgument, i, p.topic.name, p.id, r.Timestamp)
+		}
+		if r.Key == nil && p.cfg.CleanupPolicy.compacted() {
+			return nil, fmt.Errorf("%w: record %d for %s-%d has no key, and the topic is compacted (%v): every record needs a key",
+				ErrInvalidArgument, i, p.topic.name, p.id, p.cfg.CleanupPolicy)
 		}
 		bb.headers = bb.headers[:0]
 		for _, h := range r.Headers {
@@ -218,16 +225,40 @@ func (p *Partition) tooLarge(recs []Record, batchSize int) error {
 	return &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: batchSize, Max: int(p.cfg.MaxBatchBytes)}
 }
 
+// appendOptions says how appendBatch treats a batch.
+type appendOptions struct {
+	// expected is the end offset AppendIf requires, or -1 for any.
+	expected int64
+	// noWait returns once the batch is written, without waiting for the
+	// fsync SyncAlways acknowledges after; the caller calls syncTo.
+	noWait bool
+}
+
 // appendBatch appends one encoded batch (base offset 0, as built) and waits
 // for it to be acknowledged. The batch bytes are modified in place (base
-// offset and leader epoch, outside the CRC) and not retained.
-func (p *Partition) appendBatch(ctx context.Context, expected int64, batch []byte) (AppendResult, error) {
+// offset and leader epoch, outside the CRC; under LogAppendTime the
+// timestamp, with the CRC recomputed) and not retained.
+//
+// A batch of an idempotent producer (producer id >= 0) is checked against
+// the partition's producer state first: a duplicate of one of the
+// producer's last batches appends nothing and returns the original
+// offsets; a gap or an older epoch returns a *SequenceError.
+func (p *Partition) appendBatch(ctx context.Context, batch []byte, o appendOptions) (AppendResult, error) {
 	h, err := record.ParseHeader(batch, len(batch))
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("%w: append to %s-%d: %w", ErrInvalidArgument, p.topic.name, p.id, err)
 	}
 	if len(batch) > int(p.cfg.MaxBatchBytes) {
 		return AppendResult{}, &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: len(batch), Max: int(p.cfg.MaxBatchBytes)}
+	}
+	idempotent := h.ProducerID >= 0
+	var lastSeq int32
+	if idempotent {
+		if h.BaseSequence < 0 || h.ProducerEpoch < 0 {
+			return AppendResult{}, fmt.Errorf("%w: append to %s-%d: batch of producer %d has epoch %d and base sequence %d; both must be >= 0",
+				ErrInvalidArgument, p.topic.name, p.id, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		lastSeq = nextSequence(h.BaseSequence, h.LastOffsetDelta)
 	}
 	now := p.log.opts.now()
 
@@ -243,9 +274,25 @@ func (p *Partition) appendBatch(ctx context.Context, expected int64, batch []byt
 		return AppendResult{}, err
 	}
 	end := p.written.Load().offset
-	if expected >= 0 && expected != end {
+	if o.expected >= 0 && o.expected != end {
 		p.mu.Unlock()
-		return AppendResult{}, &ConflictError{Topic: p.topic.name, Partition: p.id, Expected: expected, Actual: end}
+		return AppendResult{}, &ConflictError{Topic: p.topic.name, Partition: p.id, Expected: o.expected, Actual: end}
+	}
+	if idempotent {
+		dup, isDup, err := p.producers.check(h.ProducerID, h.ProducerEpoch, h.BaseSequence, lastSeq)
+		if err != nil {
+			p.mu.Unlock()
+			var serr *SequenceError
+			if errors.As(err, &serr) {
+				serr.Topic, serr.Partition = p.topic.name, p.id
+			}
+			return AppendResult{}, err
+		}
+		if isDup {
+			p.mu.Unlock()
+			res := AppendResult{BaseOffset: dup.baseOffset, LastOffset: dup.lastOffset()}
+			return res, p.acknowledge(ctx, res.LastOffset+1, o)
+		}
 	}
 	if err := p.maybeRollLocked(len(batch), &h, end, now); err != nil {
 		p.mu.Unlock()
@@ -253,6 +300,11 @@ func (p *Partition) appendBatch(ctx context.Context, expected int64, batch []byt
 	}
 	record.SetBaseOffset(batch, end)
 	record.SetPartitionLeaderEpoch(batch, 0)
+	if p.cfg.LogAppendTime {
+		record.SetLogAppendTime(batch, now.UnixMilli())
+		h.MaxTimestamp = now.UnixMilli()
+		h.Attributes |= record.AttrLogAppendTime
+	}
 	h.BaseOffset = end
 	s := p.active
 	wasDirty := s.dirty
@@ -263,6 +315,11 @@ func (p *Partition) appendBatch(ctx context.Context, expected int64, batch []byt
 	}
 	if !wasDirty {
 		p.unsynced = append(p.unsynced, s)
+	}
+	if idempotent {
+		p.producers.update(h.ProducerID, h.ProducerEpoch, producerBatch{
+			firstSeq: h.BaseSequence, lastSeq: lastSeq, baseOffset: end, lastOffsetDelta: h.LastOffsetDelta,
+		}, now.UnixMilli())
 	}
 	w := &position{
 		offset:               h.NextOffset(),
@@ -281,12 +338,19 @@ func (p *Partition) appendBatch(ctx context.Context, expected int64, batch []byt
 	p.mu.Unlock()
 
 	res := AppendResult{BaseOffset: end, LastOffset: h.LastOffset()}
-	if p.log.opts.Sync == SyncAlways {
-		if err := p.syncTo(ctx, w.offset); err != nil {
-			return res, err
-		}
+	if p.cfg.LogAppendTime {
+		res.LogAppendTime = time.UnixMilli(now.UnixMilli())
 	}
-	return res, nil
+	return res, p.acknowledge(ctx, w.offset, o)
+}
+
+// acknowledge waits, under SyncAlways and unless o.noWait, until
+// everything below target is durable.
+func (p *Partition) acknowledge(ctx context.Context, target int64, o appendOptions) error {
+	if p.log.opts.Sync != SyncAlways || o.noWait {
+		return nil
+	}
+	return p.syncTo(ctx, target)
 }
 
 // writeFailedLocked classifies a failed data write. Running out of space

@@ -77,4 +77,7 @@ type AppendResult struct {
 	BaseOffset int64
 	// LastOffset is the offset of the batch's last record.
 	LastOffset int64
+	// LogAppendTime is the time the log stamped the batch with, on a topic
+	// with TopicConfig.LogAppendTime; zero otherwise.
+	LogAppendTime time.Time
 }

@@ -116,6 +116,8 @@ type topicFile struct {
 	MaxBatchBytes      int32  `json:"max_batch_bytes"`
 	Compression        string `json:"compression"`
 	CompressionLevel   int    `json:"compression_level"`
+	LogAppendTime      bool   `json:"log_append_time,omitempty"`
+	CleanupPolicy      string `json:"cleanup_policy,omitempty"`
 }
 
 func marshalTopic(name string, c TopicConfig) []byte {
@@ -134,6 +136,8 @@ func marshalTopic(name string, c TopicConfig) []byte {
 		MaxBatchBytes:      c.MaxBatchBytes,
 		Compression:        c.Compression.String(),
 		CompressionLevel:   c.CompressionLevel,
+		LogAppendTime:      c.LogAppendTime,
+		CleanupPolicy:      c.CleanupPolicy.String(),
 	})
 	if err != nil {
 		panic(err) // a struct of plain fields always marshals
@@ -163,7 +167,15 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	if err != nil {
 		return "", TopicConfig{}, bad(err.Error())
 	}
+	policy := CleanupDelete
+	if f.CleanupPolicy != "" {
+		if policy, err = parseCleanupPolicy(f.CleanupPolicy); err != nil {
+			return "", TopicConfig{}, bad(err.Error())
+		}
+	}
 	c := TopicConfig{
+		LogAppendTime:      f.LogAppendTime,
+		CleanupPolicy:      policy,
 		Partitions:         f.Partitions,
 		SegmentBytes:       f.SegmentBytes,
 		SegmentAge:         time.Duration(f.SegmentAgeMs) * time.Millisecond,

@@ -74,6 +74,14 @@ func TestTopicMetadataRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, cfg, got)
 
+	for _, policy := range []CleanupPolicy{CleanupDelete, CleanupCompact, CleanupCompactDelete} {
+		cfg.CleanupPolicy, cfg.LogAppendTime = policy, policy != CleanupDelete
+		_, got, err = unmarshalTopic("/x/topics/orders.json", marshalTopic("orders", cfg))
+		require.NoError(t, err)
+		require.Equal(t, cfg, got)
+	}
+	cfg.CleanupPolicy, cfg.LogAppendTime = CleanupDelete, false
+
 	_, _, err = unmarshalTopic("/x/topics/other.json", b)
 	require.ErrorIs(t, err, ErrCorrupt, "the file name must match the topic")
 	for i := range b {

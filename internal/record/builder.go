@@ -170,6 +170,28 @@ func (b *Builder) SetMaxTimestamp(ts int64) {
 	b.maxTSOverride, b.hasMaxTSOverride = ts, true
 }
 
+// SetBaseSequence makes the next Build write seq as the batch's
+// baseSequence instead of BuildOptions.BaseSequence, for a producer that
+// assigns sequence numbers when a batch is sent rather than when it is
+// started. It lasts until Reset.
+func (b *Builder) SetBaseSequence(seq int32) {
+	if !b.ready {
+		b.Reset(nonIdempotent)
+	}
+	b.opts.BaseSequence = seq
+}
+
+// SetCompression makes the next Build compress with codec c at level
+// instead of BuildOptions.Codec and Level, until Reset. The records stay
+// encoded as they are: building again with another codec re-encodes
+// nothing.
+func (b *Builder) SetCompression(c compress.Codec, level int) {
+	if !b.ready {
+		b.Reset(nonIdempotent)
+	}
+	b.opts.Codec, b.opts.Level = c, level
+}
+
 // Count returns the number of records appended since Reset.
 func (b *Builder) Count() int { return b.count }
 

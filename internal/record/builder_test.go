@@ -405,3 +405,26 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+func TestBuilderSetBaseSequence(t *testing.T) {
+	var b Builder
+	b.Reset(BuildOptions{ProducerID: 7, ProducerEpoch: 1, BaseSequence: 3})
+	b.Append(1, []byte("k"), []byte("v"), nil)
+	b.SetBaseSequence(42)
+	batch, err := b.Build()
+	require.NoError(t, err)
+	require.NoError(t, CheckCRC(batch))
+	h, err := ParseHeader(batch, len(batch))
+	require.NoError(t, err)
+	require.Equal(t, int32(42), h.BaseSequence)
+	require.Equal(t, int64(7), h.ProducerID)
+
+	// Reset forgets it.
+	b.Reset(BuildOptions{ProducerID: 7, ProducerEpoch: 1, BaseSequence: 3})
+	b.Append(1, nil, nil, nil)
+	batch, err = b.Build()
+	require.NoError(t, err)
+	h, err = ParseHeader(batch, len(batch))
+	require.NoError(t, err)
+	require.Equal(t, int32(3), h.BaseSequence)
+}

@@ -1,0 +1,831 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/commitlog-go/commitlog/internal/compress"
+	"github.com/commitlog-go/commitlog/internal/record"
+)
+
+// Producer sends records to the topics of one Log, in batches, as Kafka's
+// producer does. Create one with Log.NewProducer; it is safe for
+// concurrent use, and one Producer per Log is usually all a program needs.
+//
+// Records are encoded into a batch per partition as they are produced.
+// While a partition's previous batch is being appended, new records join
+// the next batch, so batches grow by themselves under load and a lone
+// record goes out at once (see ProducerConfig.Linger and BatchBytes). Each
+// batch is encoded once, compressed once, and appended as it is. A
+// partition has at most one batch being appended at a time, so records of
+// one partition are appended in the order they were produced.
+//
+// Promises. Every record passed to Produce gets exactly one call of its
+// promise, with the record and nil or the error that kept it out of the
+// log. Promises are called one at a time, never concurrently, from a
+// goroutine the Producer owns, and for the records of one partition in
+// the order they were produced. A promise must not block for long: it
+// holds up every later promise, and the buffer space of its batch is
+// released only after it returns, so a promise that calls Produce and
+// waits for buffer space can deadlock; call TryProduce from promises.
+//
+// Ownership. Produce copies the record's Key, Value and Headers into the
+// batch before it returns, so the caller may reuse those buffers at once.
+// The *Record itself belongs to the Producer until its promise is called:
+// the Producer fills in Partition, Offset and (if zero) Timestamp.
+//
+// Idempotence. Unless ProducerConfig.DisableIdempotence is set, the Producer
+// gets a producer id from the Log, never handed out before in the same
+// directory, and numbers the records of each partition: every batch
+// carries the id, epoch 0 and the sequence of its first record. The
+// partition keeps the last five batches of each producer (in memory, in
+// snapshots next to its segments, and rebuilt from the log on recovery),
+// appends a batch only if it follows the previous one, and answers a
+// repeated batch with the offsets it got the first time instead of
+// appending it again (see ErrOutOfOrderSequence). A batch that fails
+// without being appended does not consume sequence numbers, so the next
+// batch still follows.
+//
+// The Producer does not retry: appends on one Log have no network in
+// between to lose them, and the errors they can return (ErrDiskFull,
+// ErrDurability, ErrClosed) are for the caller to act on. A record whose
+// promise got an error may be produced again; it then lands after records
+// produced meanwhile.
+type Producer struct {
+	log *Log
+	cfg ProducerConfig
+	pid int64 // record.NoProducerID without idempotence
+
+	// closeMu is held shared while a record is added to a batch and
+	// exclusively by Close to set closed, so that no record is added after
+	// Close has started flushing.
+	closeMu sync.RWMutex
+	closed  bool
+	closing chan struct{} // closed by Close: wakes Produce waiting for space
+
+	topics   atomic.Pointer[map[string]*producerTopic]
+	topicsMu sync.Mutex // serializes adding to topics
+
+	// Buffer accounting: bytes and records produced but not yet reported.
+	bufBytes   atomic.Int64
+	bufRecords atomic.Int64
+	bufWaiters atomic.Int32
+	spaceMu    sync.Mutex
+	space      chan struct{} // closed and replaced when space is released
+
+	flushing atomic.Int32 // > 0 while Flush or Close wants lingering batches sent
+
+	senders sync.WaitGroup // partition senders and linger timers in flight
+	done    completer
+	wg      sync.WaitGroup // the completer goroutine
+}
+
+// producerTopic is a Producer's view of one topic.
+type producerTopic struct {
+	t          *Topic
+	mu         sync.Mutex // serializes the partitioner
+	part       TopicPartitioner
+	parts      []*producerPartition
+	batchBytes int
+	maxRecord  int // the largest record (upper bound of its encoded size) a batch can hold
+	build      record.BuildOptions
+}
+
+// producerPartition accumulates the batches of one partition.
+type producerPartition struct {
+	prod  *Producer
+	topic *producerTopic
+	p     *Partition
+
+	mu      sync.Mutex
+	open    *pendingBatch   // the batch records are added to; nil when none
+	ready   []*pendingBatch // closed batches not yet sent, oldest first
+	sending bool            // a sender goroutine runs for this partition
+	last    *pendingBatch   // the batch sent or being sent last (for Flush)
+	timer   *time.Timer     // linger timer of the open batch
+	headers []record.RecordHeader
+
+	// nextSeq is the sequence number of the next batch. Only the running
+	// sender touches it.
+	nextSeq int32
+}
+
+// pendingBatch is one batch in the making, and then its outcome.
+type pendingBatch struct {
+	pp       *producerPartition
+	b        record.Builder
+	recs     []*Record
+	promises []func(*Record, error)
+	bytes    int64     // buffer bytes accounted to the records
+	started  time.Time // when the first record was added (Linger)
+	lingered bool      // the linger timer fired
+	done     chan struct{}
+
+	base       int64     // outcome: offset of the first record
+	appendTime time.Time // outcome: the log append time, under LogAppendTime
+	err        error
+}
+
+var pendingBatchPool = sync.Pool{New: func() any { return new(pendingBatch) }}
+
+// NewProducer returns a Producer writing to this Log. It fails with a
+// *ConfigError for an invalid cfg, ErrClosed after Close, or the error of
+// allocating a producer id.
+func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	p := &Producer{
+		log:     l,
+		cfg:     cfg.withDefaults(),
+		pid:     record.NoProducerID,
+		closing: make(chan struct{}),
+		space:   make(chan struct{}),
+	}
+	if !cfg.DisableIdempotence {
+		pid, err := l.newProducerID()
+		if err != nil {
+			return nil, err
+		}
+		p.pid = pid
+	}
+	empty := map[string]*producerTopic{}
+	p.topics.Store(&empty)
+	p.done.init()
+	p.wg.Go(p.done.run)
+	return p, nil
+}
+
+// ProducerID returns the producer id the Producer's batches carry, or -1
+// when idempotence is disabled.
+func (p *Producer) ProducerID() int64 { return p.pid }
+
+// Produce adds r to the batch of its partition and returns; promise (which
+// may be nil) is called once r is appended and acknowledged as
+// ProducerConfig.Acks says, or has failed. Produce blocks only while the
+// buffer is full (MaxBufferedBytes, MaxBufferedRecords); if ctx ends
+// first, promise gets ctx's error. See Producer for the promise and
+// ownership rules.
+//
+// Errors passed to promise: ErrUnknownTopic, ErrUnknownPartition (from a
+// partitioner), ErrInvalidArgument (a keyless record on a compacted topic,
+// an empty header key, a timestamp before 1970), *RecordTooLargeError,
+// ErrClosed, and the append errors of Partition.Append. Every error names
+// the record's topic, and its partition once known.
+func (p *Producer) Produce(ctx context.Context, r *Record, promise func(*Record, error)) {
+	p.produce(ctx, r, promise, true)
+}
+
+// TryProduce is Produce, except that when the buffer is full it does not
+// wait: promise gets ErrMaxBuffered at once.
+func (p *Producer) TryProduce(ctx context.Context, r *Record, promise func(*Record, error)) {
+	p.produce(ctx, r, promise, false)
+}
+
+func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record, error), wait bool) {
+	if promise == nil {
+		promise = ignorePromise
+	}
+	if r == nil {
+		p.fail(nil, promise, fmt.Errorf("%w: Produce: nil record", ErrInvalidArgument))
+		return
+	}
+	if err := ctx.Err(); err != nil {
+		p.fail(r, promise, err)
+		return
+	}
+	pt, err := p.topic(r.Topic)
+	if err != nil {
+		p.fail(r, promise, err)
+		return
+	}
+	size, err := pt.check(r)
+	if err != nil {
+		p.fail(r, promise, err)
+		return
+	}
+	if err := p.reserve(ctx, size, wait); err != nil {
+		p.fail(r, promise, fmt.Errorf("produce to %s: %w", r.Topic, err))
+		return
+	}
+	if r.Timestamp.IsZero() {
+		r.Timestamp = p.log.opts.now()
+	}
+
+	p.closeMu.RLock()
+	if p.closed {
+		p.closeMu.RUnlock()
+		p.release(size, 1)
+		p.fail(r, promise, ErrClosed)
+		return
+	}
+	pt.mu.Lock()
+	n := pt.part.Partition(r, len(pt.parts))
+	pt.mu.Unlock()
+	if n < 0 || n >= len(pt.parts) {
+		p.closeMu.RUnlock()
+		p.release(size, 1)
+		p.fail(r, promise, fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
+			ErrUnknownPartition, n, r.Topic, len(pt.parts)))
+		return
+	}
+	r.Partition = int32(n)
+	pp := pt.parts[n]
+	start := pp.add(r, promise, size)
+	p.closeMu.RUnlock()
+	if start {
+		p.senders.Go(pp.send)
+	}
+}
+
+func ignorePromise(*Record, error) {}
+
+// fail reports a record that never entered a batch.
+func (p *Producer) fail(r *Record, promise func(*Record, error), err error) {
+	if r != nil {
+		r.Offset = -1
+	}
+	p.done.failed(r, promise, err)
+}
+
+// topic returns the Producer's state for the named topic.
+func (p *Producer) topic(name string) (*producerTopic, error) {
+	if pt := (*p.topics.Load())[name]; pt != nil {
+		return pt, nil
+	}
+	t, err := p.log.Topic(name)
+	if err != nil {
+		return nil, err
+	}
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	old := *p.topics.Load()
+	if pt := old[name]; pt != nil {
+		return pt, nil
+	}
+	pt := &producerTopic{t: t, part: p.cfg.Partitioner.ForTopic(name)}
+	cfg := t.Config()
+	pt.batchBytes = int(min(p.cfg.BatchBytes, cfg.MaxBatchBytes))
+	pt.maxRecord = int(cfg.MaxBatchBytes) - record.HeaderSize
+	codec, level := p.cfg.Compression, p.cfg.CompressionLevel
+	if cfg.Compression != CodecNone {
+		codec, level = cfg.Compression, cfg.CompressionLevel
+	}
+	pt.build = record.BuildOptions{
+		Codec:         compress.Codec(codec),
+		Level:         level,
+		ProducerID:    record.NoProducerID,
+		ProducerEpoch: record.NoEpoch,
+		BaseSequence:  record.NoSequence,
+	}
+	if p.pid >= 0 {
+		pt.build.ProducerID, pt.build.ProducerEpoch, pt.build.BaseSequence = p.pid, 0, 0
+	}
+	pt.parts = make([]*producerPartition, len(t.partitions))
+	for i, part := range t.partitions {
+		pt.parts[i] = &producerPartition{prod: p, topic: pt, p: part}
+	}
+	m := make(map[string]*producerTopic, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = pt
+	p.topics.Store(&m)
+	return pt, nil
+}
+
+// check validates r for the topic and returns the upper bound of its
+// encoded size, which the buffer accounts and the batch limits use.
+func (pt *producerTopic) check(r *Record) (int64, error) {
+	cfg := &pt.t.cfg
+	if r.Key == nil && cfg.CleanupPolicy.compacted() {
+		return 0, fmt.Errorf("%w: a record for %s has no key, and the topic is compacted (%v): every record needs a key",
+			ErrInvalidArgument, r.Topic, cfg.CleanupPolicy)
+	}
+	if !r.Timestamp.IsZero() && r.Timestamp.UnixMilli() < 0 {
+		return 0, fmt.Errorf("%w: a record for %s has timestamp %v, before 1970", ErrInvalidArgument, r.Topic, r.Timestamp)
+	}
+	// Upper bound of the encoded record, as Kafka's producer checks it:
+	// length, attributes, timestamp and offset deltas, key, value, header
+	// count, headers.
+	size := int64(5+1+10+5+5+5+5) + int64(len(r.Key)) + int64(len(r.Value))
+	for _, h := range r.Headers {
+		if h.Key == "" {
+			return 0, fmt.Errorf("%w: a record for %s has a header with an empty key", ErrInvalidArgument, r.Topic)
+		}
+		size += int64(5+5) + int64(len(h.Key)) + int64(len(h.Value))
+	}
+	if size > int64(pt.maxRecord) {
+		return 0, &RecordTooLargeError{Topic: r.Topic, Partition: -1, Index: -1, Size: int(min(size+record.HeaderSize, 1<<62)), Max: int(cfg.MaxBatchBytes)}
+	}
+	return size, nil
+}
+
+// reserve accounts size bytes and one record to the buffer, waiting for
+// space if wait is set.
+func (p *Producer) reserve(ctx context.Context, size int64, wait bool) error {
+	if p.tryReserve(size) {
+		return nil
+	}
+	if !wait {
+		return ErrMaxBuffered
+	}
+	p.bufWaiters.Add(1)
+	defer p.bufWaiters.Add(-1)
+	for {
+		p.spaceMu.Lock()
+		space := p.space
+		p.spaceMu.Unlock()
+		if p.tryReserve(size) {
+			return nil
+		}
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// tryReserve accounts size bytes and one record if they fit. A record
+// always fits an empty buffer, however large. Each counter is changed only
+// when the result fits (compare-and-swap), so a failed attempt never makes
+// the buffer look fuller than it is to others; the one transient change,
+// bytes taken back when the records limit is reached, can only fail others
+// that would fail on the records limit too.
+func (p *Producer) tryReserve(size int64) bool {
+	for {
+		b := p.bufBytes.Load()
+		if b+size > p.cfg.MaxBufferedBytes && b != 0 {
+			return false
+		}
+		if p.bufBytes.CompareAndSwap(b, b+size) {
+			break
+		}
+	}
+	for {
+		n := p.bufRecords.Load()
+		if n+1 > int64(p.cfg.MaxBufferedRecords) && n != 0 {
+			p.bufBytes.Add(-size)
+			return false
+		}
+		if p.bufRecords.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release returns buffer space and wakes producers waiting for it.
+func (p *Producer) release(size int64, records int) {
+	p.bufBytes.Add(-size)
+	p.bufRecords.Add(int64(-records))
+	if p.bufWaiters.Load() > 0 {
+		p.spaceMu.Lock()
+		close(p.space)
+		p.space = make(chan struct{})
+		p.spaceMu.Unlock()
+	}
+}
+
+// add appends r to the open batch, closing that batch first when r would
+// make it larger than the topic's batch size. It reports whether the
+// caller must start a sender for the partition. REQUIRES: closeMu shared.
+func (pp *producerPartition) add(r *Record, promise func(*Record, error), size int64) (startSender bool) {
+	pt := pp.topic
+	prod := pp.prod
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	b := pp.open
+	if b != nil && b.b.Size()+int(size) > pt.batchBytes {
+		pp.closeOpen()
+		b = nil
+	}
+	if b == nil {
+		b = pendingBatchPool.Get().(*pendingBatch)
+		b.pp = pp
+		b.b.Reset(pt.build)
+		b.done = make(chan struct{})
+		b.started = time.Time{}
+		if prod.cfg.Linger > 0 {
+			b.started = prod.log.opts.now()
+		}
+		pp.open = b
+	}
+	pp.headers = pp.headers[:0]
+	for _, h := range r.Headers {
+		// The builder only reads the key: no copy is needed.
+		pp.headers = append(pp.headers, record.RecordHeader{Key: unsafe.Slice(unsafe.StringData(h.Key), len(h.Key)), Value: h.Value})
+	}
+	b.b.Append(r.Timestamp.UnixMilli(), r.Key, r.Value, pp.headers)
+	b.recs = append(b.recs, r)
+	b.promises = append(b.promises, promise)
+	b.bytes += size
+	if b.b.Size() >= pt.batchBytes {
+		pp.closeOpen()
+	}
+	if pp.sending {
+		return false
+	}
+	if len(pp.ready) > 0 || pp.open.sendable() {
+		pp.sending = true
+		return true
+	}
+	if pp.timer == nil {
+		pp.armLinger()
+	}
+	return false
+}
+
+// closeOpen moves the open batch to the ready queue. REQUIRES: pp.mu.
+func (pp *producerPartition) closeOpen() {
+	if b := pp.detachOpen(); b != nil {
+		pp.ready = append(pp.ready, b)
+	}
+}
+
+// detachOpen removes and returns the open batch, stopping its linger
+// timer. REQUIRES: pp.mu.
+func (pp *producerPartition) detachOpen() *pendingBatch {
+	b := pp.open
+	pp.open = nil
+	if pp.timer != nil {
+		pp.timer.Stop()
+		pp.timer = nil
+		pp.prod.senders.Done() // the timer's hold on senders
+	}
+	return b
+}
+
+// sendable reports whether the open batch b may go now: without Linger
+// always; with it once the linger time has passed, or while flushing.
+// REQUIRES: pp.mu.
+func (b *pendingBatch) sendable() bool {
+	if b == nil || len(b.recs) == 0 {
+		return false
+	}
+	prod := b.pp.prod
+	return prod.cfg.Linger == 0 || b.lingered || prod.flushing.Load() > 0 ||
+		prod.log.opts.now().Sub(b.started) >= prod.cfg.Linger
+}
+
+// armLinger starts the linger timer of the open batch. The timer holds a
+// count on senders so that Close waits for it or stops it. REQUIRES: pp.mu.
+func (pp *producerPartition) armLinger() {
+	prod := pp.prod
+	b := pp.open
+	prod.senders.Add(1)
+	wait := prod.cfg.Linger - prod.log.opts.now().Sub(b.started)
+	pp.timer = time.AfterFunc(max(wait, 0), func() {
+		pp.mu.Lock()
+		if pp.open != b || pp.timer == nil {
+			pp.mu.Unlock()
+			return // closeOpen stopped it too late and released its count
+		}
+		pp.timer = nil
+		b.lingered = true
+		start := !pp.sending
+		pp.sending = true
+		pp.mu.Unlock()
+		if start {
+			pp.send()
+		}
+		prod.senders.Done()
+	})
+}
+
+// next takes the next batch to send, or returns nil (and stops sending)
+// when there is none. REQUIRES: pp.mu.
+func (pp *producerPartition) next() *pendingBatch {
+	if n := len(pp.ready); n > 0 {
+		b := pp.ready[0]
+		copy(pp.ready, pp.ready[1:])
+		pp.ready[n-1] = nil
+		pp.ready = pp.ready[:n-1]
+		return b
+	}
+	if pp.open.sendable() {
+		return pp.detachOpen()
+	}
+	if pp.open != nil && pp.timer == nil {
+		pp.armLinger()
+	}
+	pp.sending = false
+	return nil
+}
+
+// send appends the partition's batches one after the other until none is
+// ready. It runs on a goroutine counted in prod.senders.
+func (pp *producerPartition) send() {
+	for {
+		pp.mu.Lock()
+		b := pp.next()
+		if b != nil {
+			pp.last = b
+		}
+		pp.mu.Unlock()
+		if b == nil {
+			return
+		}
+		pp.deliver(b)
+	}
+}
+
+// deliver builds and appends one batch and hands it to the completer.
+func (pp *producerPartition) deliver(b *pendingBatch) {
+	prod := pp.prod
+	ctx := context.Background() // appends are bounded by the disk, not by a caller
+	b.base, b.err = -1, nil
+	if prod.pid >= 0 {
+		b.b.SetBaseSequence(pp.nextSeq)
+	}
+	batch, err := b.b.Build()
+	if err == nil && len(batch) > int(pp.p.cfg.MaxBatchBytes) && pp.topic.build.Codec != compress.None {
+		// Compression made it larger than the topic allows (incompressible
+		// data): the same records uncompressed fit, by construction.
+		b.b.SetCompression(compress.None, 0)
+		batch, err = b.b.Build()
+	}
+	if err != nil {
+		b.err = fmt.Errorf("produce to %s-%d: encode batch: %w", pp.p.topic.name, pp.p.id, err)
+		prod.done.batch(b)
+		return
+	}
+	noWait := prod.cfg.Acks == AckNone
+	res, err := pp.p.appendBatch(ctx, batch, appendOptions{expected: -1, noWait: noWait})
+	b.base, b.appendTime, b.err = res.BaseOffset, res.LogAppendTime, err
+	if err == nil && prod.pid >= 0 {
+		pp.nextSeq = nextSequence(pp.nextSeq, int32(len(b.recs)))
+	}
+	prod.done.batch(b)
+	if err == nil && noWait {
+		// The records are reported; the fsync still follows, so that
+		// consumers (who see only durable records under SyncAlways) get them.
+		if err := pp.p.acknowledge(ctx, res.LastOffset+1, appendOptions{}); err != nil {
+			prod.log.opts.Logger.Warn("commitlog: fsync after an AckNone produce failed", "topic", pp.p.topic.name, "partition", pp.p.id, "err", err)
+		}
+	}
+}
+
+// Flush sends every buffered record now, lingering or not, and waits until
+// every record produced before the call has had its promise called, or ctx
+// ends.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.flushing.Add(1)
+	defer p.flushing.Add(-1)
+	var waits []chan struct{}
+	for _, pt := range *p.topics.Load() {
+		for _, pp := range pt.parts {
+			pp.mu.Lock()
+			var last *pendingBatch
+			switch {
+			case pp.open != nil:
+				last = pp.open
+			case len(pp.ready) > 0:
+				last = pp.ready[len(pp.ready)-1]
+			default:
+				last = pp.last
+			}
+			start := false
+			if last != nil {
+				waits = append(waits, last.done)
+				if !pp.sending && (len(pp.ready) > 0 || pp.open.sendable()) {
+					pp.sending, start = true, true
+				}
+			}
+			pp.mu.Unlock()
+			if start {
+				p.senders.Go(pp.send)
+			}
+		}
+	}
+	for _, ch := range waits {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// ProduceSync produces recs and waits until every one is appended and
+// acknowledged or has failed. On return each record's Partition and Offset
+// are filled in (Offset -1 for a failed record). The error joins the
+// errors of all failed records, each naming the record's index in recs; it
+// matches every sentinel involved with errors.Is.
+//
+// ctx bounds waiting for buffer space and for the acknowledgements. If it
+// ends first, ProduceSync returns its error at once; records already
+// buffered may still be appended, and they remain the Producer's until
+// their outcome is known (Flush waits for it).
+func (p *Producer) ProduceSync(ctx context.Context, recs ...*Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	s := &syncProduce{recs: recs, done: make(chan struct{})}
+	s.remaining.Store(int64(len(recs)))
+	promise := s.promise
+	for _, r := range recs {
+		p.Produce(ctx, r, promise)
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return fmt.Errorf("ProduceSync: %w; records already buffered may still be appended", ctx.Err())
+	}
+	return errors.Join(s.errs...)
+}
+
+// syncProduce collects the outcomes of one ProduceSync call.
+type syncProduce struct {
+	recs      []*Record
+	remaining atomic.Int64
+	errs      []error // appended by promises, which run serially
+	done      chan struct{}
+}
+
+func (s *syncProduce) promise(r *Record, err error) {
+	if err != nil {
+		i := 0
+		for i < len(s.recs) && s.recs[i] != r {
+			i++
+		}
+		s.errs = append(s.errs, fmt.Errorf("record %d: %w", i, err))
+	}
+	if s.remaining.Add(-1) == 0 {
+		close(s.done)
+	}
+}
+
+// Close sends every buffered record, waits for all promises, and stops the
+// Producer's goroutines. Records produced after Close has started get
+// ErrClosed, as does everything after it. Close is idempotent; later calls
+// return nil. It returns ctx-free: appends are bounded by the disk.
+func (p *Producer) Close() error {
+	p.closeMu.Lock()
+	if p.closed {
+		p.closeMu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.closing)
+	p.closeMu.Unlock()
+
+	if err := p.Flush(context.Background()); err != nil {
+		return err
+	}
+	// Stop linger timers that did not fire: Flush sent their batches.
+	for _, pt := range *p.topics.Load() {
+		for _, pp := range pt.parts {
+			pp.mu.Lock()
+			if pp.timer != nil && pp.timer.Stop() {
+				pp.timer = nil
+				p.senders.Done()
+			}
+			pp.mu.Unlock()
+		}
+	}
+	p.senders.Wait()
+	p.done.stop()
+	p.wg.Wait()
+	return nil
+}
+
+// completer calls promises, serially, on one goroutine: batches in the
+// order senders hand them over (so per partition in produce order), and
+// records that failed before entering a batch.
+type completer struct {
+	mu       sync.Mutex
+	queue    []completion
+	spare    []completion
+	wake     chan struct{} // capacity 1
+	stopping bool
+	exited   bool
+}
+
+// completion is a finished batch, or a single record that failed before
+// entering one.
+type completion struct {
+	b       *pendingBatch
+	r       *Record
+	promise func(*Record, error)
+	err     error
+}
+
+func (c *completer) init() { c.wake = make(chan struct{}, 1) }
+
+// push queues x; false once the completer has exited.
+func (c *completer) push(x completion) bool {
+	c.mu.Lock()
+	if c.exited {
+		c.mu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, x)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// batch queues a finished batch.
+func (c *completer) batch(b *pendingBatch) {
+	if !c.push(completion{b: b}) {
+		// Unreachable: Close stops the completer only after every sender
+		// has finished.
+		c.finish(b)
+	}
+}
+
+// failed reports a record that never entered a batch. Once the Producer is
+// closed and the completer gone, the promise is called on the caller's
+// goroutine.
+func (c *completer) failed(r *Record, promise func(*Record, error), err error) {
+	if !c.push(completion{r: r, promise: promise, err: err}) {
+		promise(r, err)
+	}
+}
+
+// stop makes run return once the queue is empty.
+func (c *completer) stop() {
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *completer) run() {
+	for {
+		c.mu.Lock()
+		q := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		if len(q) == 0 && c.stopping {
+			c.exited = true
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if len(q) == 0 {
+			<-c.wake
+			continue
+		}
+		for i := range q {
+			if q[i].b != nil {
+				c.finish(q[i].b)
+			} else {
+				q[i].promise(q[i].r, q[i].err)
+			}
+			q[i] = completion{}
+		}
+		c.mu.Lock()
+		c.spare = q[:0]
+		c.mu.Unlock()
+	}
+}
+
+// finish fills in the records of a finished batch, calls their promises,
+// releases their buffer space and recycles the batch.
+func (c *completer) finish(b *pendingBatch) {
+	pp := b.pp
+	prod := pp.prod
+	for i, r := range b.recs {
+		if b.err == nil {
+			r.Offset = b.base + int64(i)
+			if !b.appendTime.IsZero() {
+				r.Timestamp = b.appendTime
+			}
+		} else {
+			r.Offset = -1
+		}
+		b.promises[i](r, b.err)
+	}
+	prod.release(b.bytes, len(b.recs))
+	close(b.done)
+	pp.mu.Lock()
+	if pp.last == b {
+		pp.last = nil
+	}
+	pp.mu.Unlock()
+	clear(b.recs)
+	clear(b.promises)
+	*b = pendingBatch{b: b.b, recs: b.recs[:0], promises: b.promises[:0]}
+	pendingBatchPool.Put(b)
+}
