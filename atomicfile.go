@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -31,8 +32,14 @@ func writeFileAtomic(fs vfs.FS, path string, data []byte) error {
 	return fs.SyncDir(filepath.Dir(path))
 }
 
-// readFile returns the whole contents of path.
+// readFile returns the whole contents of the metadata file at path.
 func readFile(fs vfs.FS, path string) ([]byte, error) {
+	return readFileMax(fs, path, maxMetadataFileSize)
+}
+
+// readFileMax returns the whole contents of path, refusing a file larger
+// than limit bytes (its size may be damaged).
+func readFileMax(fs vfs.FS, path string, limit int64) ([]byte, error) {
 	f, err := fs.Open(path)
 	if err != nil {
 		return nil, err
@@ -42,8 +49,8 @@ func readFile(fs vfs.FS, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if size > maxMetadataFileSize {
-		return nil, errors.New("file too large for a metadata file")
+	if size > limit {
+		return nil, fmt.Errorf("%d bytes, more than the %d such a file can hold", size, limit)
 	}
 	b := make([]byte, size)
 	if _, err := f.ReadAt(b, 0); err != nil && !(isEOF(err) && size == 0) {

@@ -188,7 +188,8 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 			switch {
 			case strings.HasSuffix(f, ".json"):
 				require.Error(t, out.corrupt, "%s: damaged topic metadata must refuse to open", what)
-			case strings.HasSuffix(f, indexSuffix), strings.HasSuffix(f, timeIndexSuffix), strings.HasSuffix(f, checkpointName):
+			case strings.HasSuffix(f, indexSuffix), strings.HasSuffix(f, timeIndexSuffix), strings.HasSuffix(f, checkpointName),
+				strings.HasSuffix(f, producerSnapshotSuffix):
 				intact() // derived data: checked, rebuilt, never wrong
 			default:
 				start := 0

@@ -172,15 +172,16 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func openPartition(l *Log, t *Topic, id int32) (*Partition, error) {
 	dir := filepath.Join(l.dir, partitionDirName(t.name, id))
 	p := &Partition{
-		topic:     t,
-		id:        id,
-		dir:       dir,
-		log:       l,
-		cfg:       t.cfg,
-		sf:        segmentFiles{fs: l.fs, dir: dir, maxBytes: t.cfg.SegmentBytes, maxIndex: int64(t.cfg.SegmentIndexBytes)},
-		syncSem:   make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		producers: newProducerStates(),
+		topic:       t,
+		id:          id,
+		dir:         dir,
+		log:         l,
+		cfg:         t.cfg,
+		sf:          segmentFiles{fs: l.fs, dir: dir, maxBytes: t.cfg.SegmentBytes, maxIndex: int64(t.cfg.SegmentIndexBytes)},
+		syncSem:     make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		producers:   newProducerStates(),
+		snapThrough: -1,
 	}
 	if err := p.recoverPartition(); err != nil {
 		if segs := p.segments.Load(); segs != nil {
@@ -411,6 +412,7 @@ func (l *Log) tick(checkpoint bool) {
 		var err error
 		switch {
 		case checkpoint:
+			p.expireProducers(now.UnixMilli())
 			err = p.checkpoint(l.ctx)
 		case l.opts.Sync == SyncInterval:
 			err = p.flush(l.ctx)

@@ -74,6 +74,13 @@ type Options struct {
 	// two fsyncs per changed partition. Default 1s.
 	CheckpointInterval time.Duration
 
+	// ProducerIDExpiration is how long a partition remembers an idempotent
+	// producer that has not appended (Kafka's producer.id.expiration.ms):
+	// after it, a retried batch of that producer is no longer recognised
+	// as a duplicate. Idleness is measured from the producer's last append,
+	// or after a restart from its last batch's timestamp. Default 24h.
+	ProducerIDExpiration time.Duration
+
 	// TopicDefaults supplies the value of every TopicConfig field that
 	// CreateTopic is given as zero.
 	TopicDefaults TopicConfig
@@ -89,8 +96,9 @@ type Options struct {
 }
 
 const (
-	defaultSyncInterval       = 100 * time.Millisecond
-	defaultCheckpointInterval = time.Second
+	defaultSyncInterval         = 100 * time.Millisecond
+	defaultCheckpointInterval   = time.Second
+	defaultProducerIDExpiration = 24 * time.Hour
 )
 
 // Validate reports every problem with o in one *ConfigError.
@@ -101,6 +109,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SyncInterval < 0 {
 		problems = append(problems, fmt.Sprintf("SyncInterval: %v is negative", o.SyncInterval))
+	}
+	if o.ProducerIDExpiration < 0 {
+		problems = append(problems, fmt.Sprintf("ProducerIDExpiration: %v is negative", o.ProducerIDExpiration))
 	}
 	if o.CheckpointInterval < 0 {
 		problems = append(problems, fmt.Sprintf("CheckpointInterval: %v is negative", o.CheckpointInterval))
@@ -123,6 +134,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = defaultCheckpointInterval
+	}
+	if c.ProducerIDExpiration == 0 {
+		c.ProducerIDExpiration = defaultProducerIDExpiration
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

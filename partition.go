@@ -62,6 +62,11 @@ type Partition struct {
 	syncing []syncItem
 	// checkpointed is the last checkpoint written. REQUIRES: syncSem.
 	checkpointed checkpoint
+	// snapThrough names the producer state snapshot on disk (-1: none),
+	// and snapChanges is producers.changes when it was captured (see
+	// partition_producers.go). REQUIRES: syncSem.
+	snapThrough int64
+	snapChanges uint64
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil when nobody waits
@@ -540,6 +545,7 @@ func (p *Partition) checkpoint(ctx context.Context) error {
 
 // checkpointHeld is checkpoint for a caller holding syncSem.
 func (p *Partition) checkpointHeld() error {
+	producers := p.captureProducers()
 	if err := p.flushHeld(); err != nil {
 		return err
 	}
@@ -567,6 +573,11 @@ func (p *Partition) checkpointHeld() error {
 	}
 	if err := d.seg.syncIndexes(); err != nil {
 		return p.fail("sync index", err)
+	}
+	if err := p.persistProducers(producers); err != nil {
+		// Like a checkpoint, a snapshot only shortens the next Open: the
+		// previous one stays valid.
+		return fmt.Errorf("producer state snapshot %s-%d: %w", p.topic.name, p.id, err)
 	}
 	if err := writeCheckpoint(p.log.fs, p.dir, cp); err != nil {
 		// A checkpoint is an optimisation: failing to write one leaves the

@@ -726,5 +726,8 @@ func (p *Partition) install(segs []*segment, st scanState, start int64) error {
 	p.written.Store(w)
 	p.durable.Store(&position{offset: -1, seg: a})
 	p.hw.Store(w)
+	if err := p.recoverProducers(); err != nil {
+		return err
+	}
 	return p.checkpoint(context.Background())
 }

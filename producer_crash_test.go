@@ -1,0 +1,218 @@
+package commitlog
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/vfs"
+	"github.com/stretchr/testify/require"
+)
+
+// producerCrashTopic has two partitions with tiny segments, so that a small
+// workload rolls, checkpoints and snapshots often.
+var producerCrashTopic = TopicConfig{
+	Partitions:         2,
+	SegmentBytes:       4096,
+	IndexIntervalBytes: 256,
+	SegmentIndexBytes:  1024,
+	MaxBatchBytes:      2048,
+}
+
+// producedRecord is where an acknowledged record landed.
+type producedRecord struct {
+	partition int32
+	offset    int64
+}
+
+// producerCrashWorkload produces records "r<i>" with keys through
+// idempotent producers under SyncAlways: a first producer, a clean close
+// and reopen, then a second producer, with checkpoints (and so producer
+// state snapshots) every few records. acked receives every record whose
+// promise reported success.
+func producerCrashWorkload(fs vfs.FS, acked map[int]producedRecord, mu *sync.Mutex, records int) error {
+	ctx := context.Background()
+	opts := testOptions(fs)
+	l, err := Open(testDir, opts)
+	if err != nil {
+		return err
+	}
+	defer func() { l.Close() }()
+	if _, err := l.CreateTopic(ctx, "prod", producerCrashTopic); err != nil {
+		return err
+	}
+	for phase := 0; phase < 2; phase++ {
+		if phase == 1 {
+			if err := l.Close(); err != nil {
+				return err
+			}
+			if l, err = Open(testDir, opts); err != nil {
+				return err
+			}
+		}
+		prod, err := l.NewProducer(ProducerConfig{BatchBytes: 300})
+		if err != nil {
+			return err
+		}
+		var failed error
+		for i := phase * records / 2; i < (phase+1)*records/2; i++ {
+			r := &Record{Topic: "prod", Key: []byte(strconv.Itoa(i % 5)), Value: fmt.Appendf(nil, "r%d", i)}
+			prod.Produce(ctx, r, func(r *Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed = err
+					return
+				}
+				acked[i] = producedRecord{r.Partition, r.Offset}
+			})
+			if i%6 == 5 {
+				if err := prod.Flush(ctx); err != nil {
+					return err
+				}
+				for _, p := range l.allPartitions() {
+					if err := p.checkpoint(ctx); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := prod.Close(); err != nil {
+			return err
+		}
+		if failed != nil {
+			return failed
+		}
+	}
+	return l.Close()
+}
+
+// TestProducerCrashAtEveryPoint crashes the producer workload before every
+// mutating file operation, reopens, and checks that every record whose
+// promise reported success is at its offset, that no record appears twice,
+// and that the recovered producer state still recognises each producer's
+// last batch as a duplicate and refuses a gap.
+func TestProducerCrashAtEveryPoint(t *testing.T) {
+	const records = 40
+	keeps := []vfs.CrashOptions{{KeepUnsynced: 0}, {KeepUnsynced: 0.7, Tear: true}}
+	states := 0
+	for k := 0; ; k++ {
+		mem := vfs.NewMem()
+		var mu sync.Mutex
+		acked := map[int]producedRecord{}
+		var clones []*vfs.MemFS
+		var ackedAtCrash map[int]producedRecord
+		ops := 0
+		var opsMu sync.Mutex
+		inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
+			if !op.Mutating() {
+				return nil
+			}
+			opsMu.Lock()
+			defer opsMu.Unlock()
+			if ops == k {
+				mu.Lock()
+				ackedAtCrash = make(map[int]producedRecord, len(acked))
+				for i, r := range acked {
+					ackedAtCrash[i] = r
+				}
+				mu.Unlock()
+				for i, c := range keeps {
+					c.Seed = int64(k*10 + i)
+					clones = append(clones, mem.CrashClone(c))
+				}
+			}
+			ops++
+			return nil
+		})
+		require.NoError(t, producerCrashWorkload(vfs.WithInjector(mem, inj, vfs.InjectOptions{}), acked, &mu, records))
+		if clones == nil {
+			require.Greater(t, k, 100, "the workload should have many crash points")
+			break
+		}
+		for i, clone := range clones {
+			states++
+			checkProducerRecovery(t, clone, ackedAtCrash, records, fmt.Sprintf("crash before op %d, %+v", k, keeps[i%len(keeps)]))
+		}
+	}
+	t.Logf("%d crash states recovered and checked", states)
+}
+
+func checkProducerRecovery(t *testing.T, fs *vfs.MemFS, acked map[int]producedRecord, records int, what string) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := Open(testDir, testOptions(fs))
+	require.NoError(t, err, what)
+	defer l.Close()
+	tp, err := l.Topic("prod")
+	if err != nil {
+		require.ErrorIs(t, err, ErrUnknownTopic, what)
+		require.Empty(t, acked, what)
+		return
+	}
+	found := map[int]producedRecord{}
+	for id := int32(0); id < tp.NumPartitions(); id++ {
+		p, _ := tp.Partition(id)
+		for r, err := range p.Scan(ctx, 0) {
+			require.NoError(t, err, what)
+			i, err := strconv.Atoi(string(r.Value[1:]))
+			require.NoError(t, err, what)
+			require.Less(t, i, records, what)
+			_, dup := found[i]
+			require.False(t, dup, "%s: record %d appears twice", what, i)
+			found[i] = producedRecord{id, r.Offset}
+		}
+		checkLastBatchIsDuplicate(t, p, what)
+	}
+	for i, want := range acked {
+		require.Equal(t, want, found[i], "%s: acknowledged record %d", what, i)
+	}
+	require.NoError(t, l.Check(ctx), what)
+}
+
+// checkLastBatchIsDuplicate appends the raw bytes of the partition's last
+// idempotent batch again: the partition must answer with the original
+// offsets and append nothing; and a batch leaving a gap after it must be
+// refused.
+func checkLastBatchIsDuplicate(t *testing.T, p *Partition, what string) {
+	t.Helper()
+	var last []byte
+	var scratch []byte
+	for _, s := range *p.segments.Load() {
+		for pos := int64(0); pos < s.size.Load(); {
+			b, h, err := s.batchAt(&scratch, pos, s.size.Load())
+			require.NoError(t, err, what)
+			if h.ProducerID >= 0 {
+				last = append(last[:0], b...)
+			}
+			pos += int64(h.Size())
+		}
+	}
+	if last == nil {
+		return
+	}
+	h, err := record.ParseHeader(last, len(last))
+	require.NoError(t, err)
+	end := p.EndOffset()
+	res, err := p.appendBatch(context.Background(), append([]byte(nil), last...), appendOptions{expected: -1})
+	require.NoError(t, err, "%s: resending the last batch of producer %d", what, h.ProducerID)
+	require.Equal(t, AppendResult{BaseOffset: h.BaseOffset, LastOffset: h.LastOffset()}, res, what)
+	require.Equal(t, end, p.EndOffset(), "%s: a duplicate appends nothing", what)
+
+	gap := append([]byte(nil), last...)
+	record.SetBaseOffset(gap, 0)
+	setBaseSequence(gap, nextSequence(h.BaseSequence, h.LastOffsetDelta+2))
+	_, err = p.appendBatch(context.Background(), gap, appendOptions{expected: -1})
+	require.ErrorIs(t, err, ErrOutOfOrderSequence, what)
+	require.Equal(t, end, p.EndOffset(), what)
+}
+
+// setBaseSequence rewrites a batch's base sequence and CRC.
+func setBaseSequence(batch []byte, seq int32) {
+	binary.BigEndian.PutUint32(batch[53:], uint32(seq))
+	binary.BigEndian.PutUint32(batch[17:], record.ComputeCRC(batch))
+}
