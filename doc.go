@@ -17,7 +17,9 @@
 //	    00000000000000000000.log        batches
 //	    00000000000000000000.index      offset -> byte position, sparse
 //	    00000000000000000000.timeindex  timestamp -> offset, sparse
+//	    00000000000000000000.snapshot   idempotent producers' state (checksummed)
 //	    checkpoint                      recovery point (checksummed)
+//	<dir>/producer-ids                  producer ids handed out so far
 //
 // # Usage
 //
@@ -32,6 +34,30 @@
 //
 //	recs, err := p.Read(ctx, 0, 1<<20) // owned copies; blocks until data exists
 //	for r, err := range p.Scan(ctx, 0) { ... } // zero-copy, stops at the end
+//
+// # Producing
+//
+// Most programs write through a Producer rather than Partition.Append: it
+// picks partitions (by key hash, Kafka's murmur2, sticky, round-robin,
+// manually, or a function), batches records per partition, compresses each
+// batch once, and reports each record through a promise:
+//
+//	prod, err := l.NewProducer(commitlog.ProducerConfig{}) // idempotent, AckAll
+//	defer prod.Close()                                     // flushes
+//	prod.Produce(ctx, &commitlog.Record{Topic: "orders", Key: k, Value: v},
+//		func(r *commitlog.Record, err error) { ... })         // r.Partition, r.Offset
+//	err = prod.ProduceSync(ctx, recs...)                    // waits for every record
+//
+// Batches need no linger to grow: a partition has one batch being appended
+// at a time, and records produced meanwhile join the next one, so a busy
+// producer makes large batches and an idle one sends each record at once.
+// Producers are idempotent by default: each batch carries a producer id,
+// never reused in the directory, and a per-partition sequence number, and
+// the partition refuses gaps (ErrOutOfOrderSequence) and answers a
+// repeated batch with its original offsets. That state survives restarts
+// (see Producer). A topic with a compacting CleanupPolicy refuses records
+// without a key; a topic with LogAppendTime stamps each batch with the
+// time it is appended.
 //
 // # Durability
 //
@@ -70,7 +96,9 @@
 //
 // # Concurrency
 //
-// Log, Topic and Partition are safe for concurrent use. Appends to one
+// Log, Topic, Partition and Producer are safe for concurrent use. A
+// Producer's promises run one at a time on a goroutine it owns, stopped by
+// its Close; close Producers before their Log. Appends to one
 // partition are serialized; reads never wait for appends and never block
 // them. Read, Follow and any call with a context return promptly when the
 // context ends.
@@ -81,7 +109,10 @@
 // Scan and Follow are decoded in place from a read-only mapping of the
 // segment file: their Key, Value and header values are valid only until
 // the next iteration; Record.Clone copies one. Records passed to Append
-// are not retained.
+// are not retained. Produce copies a record's key, value and headers before
+// it returns, but keeps the *Record until its promise has been called, to
+// fill in its partition and offset. A Producer's memory is bounded by
+// ProducerConfig.MaxBufferedBytes and MaxBufferedRecords.
 //
 // # Caveats
 //

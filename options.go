@@ -200,11 +200,12 @@ type TopicConfig struct {
 	// with (CreateTime).
 	LogAppendTime bool
 
-	// CleanupPolicy says what happens to old records (Kafka's
-	// cleanup.policy). Default CleanupDelete. A topic with CleanupCompact or
-	// CleanupCompactDelete refuses records without a key: compaction keeps
-	// the latest record per key, so a keyless record could never be
-	// superseded.
+	// CleanupPolicy declares what may happen to old records (Kafka's
+	// cleanup.policy); it is stored with the topic. Default CleanupDelete.
+	// A topic with CleanupCompact or CleanupCompactDelete refuses records
+	// without a key, since compaction keeps the latest record per key and
+	// a keyless record could never be superseded. This version removes no
+	// records under either policy: every segment is kept.
 	CleanupPolicy CleanupPolicy
 }
 
@@ -212,11 +213,11 @@ type TopicConfig struct {
 type CleanupPolicy uint8
 
 const (
-	// CleanupDelete removes whole old segments by age or size.
+	// CleanupDelete: old segments may be removed whole, by age or size.
 	CleanupDelete CleanupPolicy = iota
-	// CleanupCompact keeps the latest record of each key.
+	// CleanupCompact: only the latest record of each key need be kept.
 	CleanupCompact
-	// CleanupCompactDelete does both.
+	// CleanupCompactDelete: both.
 	CleanupCompactDelete
 )
 
