@@ -1,6 +1,7 @@
 // Command quickstart shows the main job of commitlog: it opens a log in a
-// temporary directory, creates a topic, appends records, reads them back,
-// closes and reopens the log, and reads them again.
+// temporary directory, creates a topic, produces records (partitioned by
+// key) and appends a batch to one partition, reads them back, closes and
+// reopens the log, and reads them again.
 package main
 
 import (
@@ -36,6 +37,28 @@ func run() error {
 	}
 	fmt.Printf("created topic %q with %d partitions in %s\n", t.Name(), t.NumPartitions(), dir)
 
+	// A Producer partitions by key, batches, and reports where each record
+	// landed once it is durable.
+	prod, err := l.NewProducer(commitlog.ProducerConfig{})
+	if err != nil {
+		return err
+	}
+	events := []*commitlog.Record{
+		{Topic: "orders", Key: []byte("order-7"), Value: []byte("created")},
+		{Topic: "orders", Key: []byte("order-8"), Value: []byte("created")},
+		{Topic: "orders", Key: []byte("order-7"), Value: []byte("paid")},
+	}
+	if err := prod.ProduceSync(ctx, events...); err != nil {
+		return err
+	}
+	for _, r := range events {
+		fmt.Printf("produced key=%s value=%s to partition %d offset %d\n", r.Key, r.Value, r.Partition, r.Offset)
+	}
+	if err := prod.Close(); err != nil {
+		return err
+	}
+
+	// Partition.Append writes one batch to a partition you choose.
 	p, err := t.Partition(0)
 	if err != nil {
 		return err
@@ -50,7 +73,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("appended %d records at offsets %d..%d (durable up to %d)\n",
+	fmt.Printf("appended %d records to partition 0 at offsets %d..%d (durable up to %d)\n",
 		len(batch), res.BaseOffset, res.LastOffset, p.DurableOffset())
 
 	recs, err := p.Read(ctx, 0, 1<<20)
