@@ -39,6 +39,13 @@ import (
 // The *Record itself belongs to the Producer until its promise is called:
 // the Producer fills in Partition, Offset and (if zero) Timestamp.
 //
+// Memory. Records wait in their batches, encoded, within
+// ProducerConfig.MaxBufferedBytes and MaxBufferedRecords. The buffers of
+// finished batches are kept for the next ones while they fit in
+// MaxBufferedBytes together with the records buffered (as Kafka's producer
+// keeps its buffer.memory), so that a busy producer does not regrow them;
+// the rest, and all of them after Close, are left to the garbage collector.
+//
 // Idempotence. Unless ProducerConfig.DisableIdempotence is set, the Producer
 // gets a producer id from the Log, never handed out before in the same
 // directory, and numbers the records of each partition: every batch
@@ -61,22 +68,35 @@ type Producer struct {
 	cfg ProducerConfig
 	pid int64 // record.NoProducerID without idempotence
 
-	// closeMu is held shared while a record is added to a batch and
-	// exclusively by Close to set closed, so that no record is added after
-	// Close has started flushing.
-	closeMu sync.RWMutex
-	closed  bool
+	// closed is set by Close before it flushes. Produce checks it again
+	// while it holds the partition's mutex to add a record to a batch, and
+	// Flush takes every partition's mutex after, so that no record is added
+	// after Close has started flushing without Close waiting for it.
+	closed  atomic.Bool
+	closeMu sync.Mutex    // serializes Close
 	closing chan struct{} // closed by Close: wakes Produce waiting for space
 
-	topics   atomic.Pointer[map[string]*producerTopic]
+	topics   atomic.Pointer[producerTopics]
 	topicsMu sync.Mutex // serializes adding to topics
 
 	// Buffer accounting: bytes and records produced but not yet reported.
 	bufBytes   atomic.Int64
 	bufRecords atomic.Int64
-	bufWaiters atomic.Int32
-	spaceMu    sync.Mutex
-	space      chan struct{} // closed and replaced when space is released
+	// waiters counts Produce calls waiting for space and Flush calls
+	// waiting for batches to finish.
+	waiters atomic.Int32
+	spaceMu sync.Mutex
+	space   chan struct{} // closed and replaced, while waiters > 0, when a batch finishes or space is released
+
+	// free holds finished batches for reuse, newest last, with the memory
+	// they keep (estimated) totalling freeBytes <= maxFreeBytes. Batches
+	// beyond it go to pendingBatchPool. Unlike the pool, free survives
+	// garbage collections, so that a busy producer does not grow fresh
+	// builder buffers up to the batch size over and over.
+	freeMu       sync.Mutex
+	free         []*pendingBatch
+	freeBytes    int64
+	maxFreeBytes int64
 
 	flushing atomic.Int32 // > 0 while Flush or Close wants lingering batches sent
 
@@ -85,8 +105,21 @@ type Producer struct {
 	wg      sync.WaitGroup // the completer goroutine
 }
 
+// producerTopics indexes a Producer's topics. It is never modified:
+// adding a topic stores a new one.
+type producerTopics struct {
+	m map[string]*producerTopic
+	// few lists the topics while there are at most fewTopics: comparing a
+	// few names, which are usually the very strings the last lookup
+	// compared, is cheaper than hashing one.
+	few []*producerTopic
+}
+
+const fewTopics = 4
+
 // producerTopic is a Producer's view of one topic.
 type producerTopic struct {
+	name       string
 	t          *Topic
 	mu         sync.Mutex // serializes the partitioner
 	part       TopicPartitioner
@@ -106,9 +139,17 @@ type producerPartition struct {
 	open    *pendingBatch   // the batch records are added to; nil when none
 	ready   []*pendingBatch // closed batches not yet sent, oldest first
 	sending bool            // a sender goroutine runs for this partition
-	last    *pendingBatch   // the batch sent or being sent last (for Flush)
 	timer   *time.Timer     // linger timer of the open batch
 	headers []record.RecordHeader
+	// created counts the batches started so far; the n-th has seq n.
+	created uint64
+	// finished is the seq of the last batch whose promises have all been
+	// called: batches of a partition finish in seq order. Flush waits for
+	// it to reach created.
+	finished atomic.Uint64
+	// sendFn runs send as a goroutine counted in prod.senders, made once so
+	// that starting a sender allocates nothing.
+	sendFn func()
 
 	// nextSeq is the sequence number of the next batch. Only the running
 	// sender touches it.
@@ -119,16 +160,22 @@ type producerPartition struct {
 type pendingBatch struct {
 	pp       *producerPartition
 	b        record.Builder
-	recs     []*Record
-	promises []func(*Record, error)
+	recs     []batchRecord
 	bytes    int64     // buffer bytes accounted to the records
 	started  time.Time // when the first record was added (Linger)
 	lingered bool      // the linger timer fired
-	done     chan struct{}
+	seq      uint64    // the batch's number in its partition, from 1 (producerPartition.created)
+	retained int64     // estimated memory the batch's buffers keep, for Producer.free
 
 	base       int64     // outcome: offset of the first record
 	appendTime time.Time // outcome: the log append time, under LogAppendTime
 	err        error
+}
+
+// batchRecord is a record of a batch and its promise.
+type batchRecord struct {
+	r       *Record
+	promise func(*Record, error)
 }
 
 var pendingBatchPool = sync.Pool{New: func() any { return new(pendingBatch) }}
@@ -153,6 +200,7 @@ func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
 		closing: make(chan struct{}),
 		space:   make(chan struct{}),
 	}
+	p.maxFreeBytes = p.cfg.MaxBufferedBytes
 	if !cfg.DisableIdempotence {
 		pid, err := l.newProducerID()
 		if err != nil {
@@ -160,8 +208,7 @@ func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
 		}
 		p.pid = pid
 	}
-	empty := map[string]*producerTopic{}
-	p.topics.Store(&empty)
+	p.topics.Store(&producerTopics{m: map[string]*producerTopic{}})
 	p.done.init()
 	p.wg.Go(p.done.run)
 	return p, nil
@@ -223,18 +270,13 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 		r.Timestamp = p.log.opts.now()
 	}
 
-	p.closeMu.RLock()
-	if p.closed {
-		p.closeMu.RUnlock()
+	if p.closed.Load() {
 		p.release(size, 1)
 		p.fail(r, promise, ErrClosed)
 		return
 	}
-	pt.mu.Lock()
-	n := pt.part.Partition(r, len(pt.parts))
-	pt.mu.Unlock()
+	n := pt.partition(r)
 	if n < 0 || n >= len(pt.parts) {
-		p.closeMu.RUnlock()
 		p.release(size, 1)
 		p.fail(r, promise, fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
 			ErrUnknownPartition, n, r.Topic, len(pt.parts)))
@@ -242,10 +284,14 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 	}
 	r.Partition = int32(n)
 	pp := pt.parts[n]
-	start := pp.add(r, promise, size)
-	p.closeMu.RUnlock()
+	added, start := pp.add(r, promise, size)
+	if !added {
+		p.release(size, 1)
+		p.fail(r, promise, ErrClosed)
+		return
+	}
 	if start {
-		p.senders.Go(pp.send)
+		pp.startSender()
 	}
 }
 
@@ -261,7 +307,7 @@ func (p *Producer) fail(r *Record, promise func(*Record, error), err error) {
 
 // topic returns the Producer's state for the named topic.
 func (p *Producer) topic(name string) (*producerTopic, error) {
-	if pt := (*p.topics.Load())[name]; pt != nil {
+	if pt := p.topics.Load().lookup(name); pt != nil {
 		return pt, nil
 	}
 	t, err := p.log.Topic(name)
@@ -270,11 +316,11 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 	}
 	p.topicsMu.Lock()
 	defer p.topicsMu.Unlock()
-	old := *p.topics.Load()
-	if pt := old[name]; pt != nil {
+	old := p.topics.Load()
+	if pt := old.lookup(name); pt != nil {
 		return pt, nil
 	}
-	pt := &producerTopic{t: t, part: p.cfg.Partitioner.ForTopic(name)}
+	pt := &producerTopic{name: name, t: t, part: p.cfg.Partitioner.ForTopic(name)}
 	cfg := t.Config()
 	pt.batchBytes = int(min(p.cfg.BatchBytes, cfg.MaxBatchBytes))
 	pt.maxRecord = int(cfg.MaxBatchBytes) - record.HeaderSize
@@ -294,15 +340,71 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 	}
 	pt.parts = make([]*producerPartition, len(t.partitions))
 	for i, part := range t.partitions {
-		pt.parts[i] = &producerPartition{prod: p, topic: pt, p: part}
+		pp := &producerPartition{prod: p, topic: pt, p: part}
+		pp.sendFn = func() {
+			defer p.senders.Done()
+			pp.send()
+		}
+		pt.parts[i] = pp
 	}
-	m := make(map[string]*producerTopic, len(old)+1)
-	for k, v := range old {
+	m := make(map[string]*producerTopic, len(old.m)+1)
+	for k, v := range old.m {
 		m[k] = v
 	}
 	m[name] = pt
-	p.topics.Store(&m)
+	ts := &producerTopics{m: m}
+	if len(m) <= fewTopics {
+		ts.few = append(append(make([]*producerTopic, 0, len(m)), old.few...), pt)
+	}
+	p.topics.Store(ts)
 	return pt, nil
+}
+
+// lookup returns the named topic, or nil.
+func (ts *producerTopics) lookup(name string) *producerTopic {
+	if len(ts.m) <= fewTopics {
+		for _, pt := range ts.few {
+			if pt.name == name {
+				return pt
+			}
+		}
+		return nil
+	}
+	return ts.m[name]
+}
+
+// partition returns the partition the topic's partitioner chooses for r,
+// calling it serially as the TopicPartitioner contract says. The built-in
+// partitioners are called without the lock when their answer does not
+// depend on their state (a keyed record under a key hash, ManualPartitioner),
+// and not at all when there is one partition and they can only answer 0.
+func (pt *producerTopic) partition(r *Record) int {
+	n := len(pt.parts)
+	switch part := pt.part.(type) {
+	case manualTopicPartitioner:
+		return part.Partition(r, n)
+	case *keyHashTopicPartitioner:
+		if r.Key != nil {
+			return part.Partition(r, n)
+		}
+		if n == 1 {
+			return 0
+		}
+	case *murmur2TopicPartitioner:
+		if r.Key != nil {
+			return part.Partition(r, n)
+		}
+		if n == 1 {
+			return 0
+		}
+	case *stickyTopicPartitioner, *roundRobinTopicPartitioner:
+		if n == 1 {
+			return 0
+		}
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.part.Partition(r, n)
 }
 
 // check validates r for the topic and returns the upper bound of its
@@ -341,8 +443,8 @@ func (p *Producer) reserve(ctx context.Context, size int64, wait bool) error {
 	if !wait {
 		return ErrMaxBuffered
 	}
-	p.bufWaiters.Add(1)
-	defer p.bufWaiters.Add(-1)
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
 	for {
 		p.spaceMu.Lock()
 		space := p.space
@@ -388,11 +490,12 @@ func (p *Producer) tryReserve(size int64) bool {
 	}
 }
 
-// release returns buffer space and wakes producers waiting for it.
+// release returns buffer space and wakes producers waiting for it, and
+// Flush calls waiting for batches to finish.
 func (p *Producer) release(size int64, records int) {
 	p.bufBytes.Add(-size)
 	p.bufRecords.Add(int64(-records))
-	if p.bufWaiters.Load() > 0 {
+	if p.waiters.Load() > 0 {
 		p.spaceMu.Lock()
 		close(p.space)
 		p.space = make(chan struct{})
@@ -400,24 +503,70 @@ func (p *Producer) release(size int64, records int) {
 	}
 }
 
+// getBatch returns a batch for reuse, or a new one.
+func (p *Producer) getBatch() *pendingBatch {
+	p.freeMu.Lock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.freeBytes -= b.retained
+		p.freeMu.Unlock()
+		return b
+	}
+	p.freeMu.Unlock()
+	return pendingBatchPool.Get().(*pendingBatch)
+}
+
+// putBatch keeps a finished, cleared batch for reuse: in free while it
+// has room, else in pendingBatchPool.
+func (p *Producer) putBatch(b *pendingBatch) {
+	p.freeMu.Lock()
+	if p.freeBytes+b.retained+p.bufBytes.Load() <= p.maxFreeBytes {
+		p.free = append(p.free, b)
+		p.freeBytes += b.retained
+		p.freeMu.Unlock()
+		return
+	}
+	p.freeMu.Unlock()
+	pendingBatchPool.Put(b)
+}
+
+// dropFree hands the batches kept for reuse to pendingBatchPool, where the
+// garbage collector may take them.
+func (p *Producer) dropFree() {
+	p.freeMu.Lock()
+	free := p.free
+	p.free, p.freeBytes, p.maxFreeBytes = nil, 0, 0
+	p.freeMu.Unlock()
+	for _, b := range free {
+		pendingBatchPool.Put(b)
+	}
+}
+
 // add appends r to the open batch, closing that batch first when r would
-// make it larger than the topic's batch size. It reports whether the
-// caller must start a sender for the partition. REQUIRES: closeMu shared.
-func (pp *producerPartition) add(r *Record, promise func(*Record, error), size int64) (startSender bool) {
+// make it larger than the topic's batch size. It reports whether it added
+// r (not once Close has started) and whether the caller must start a
+// sender for the partition.
+func (pp *producerPartition) add(r *Record, promise func(*Record, error), size int64) (added, startSender bool) {
 	pt := pp.topic
 	prod := pp.prod
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
+	if prod.closed.Load() {
+		return false, false
+	}
 	b := pp.open
 	if b != nil && b.b.Size()+int(size) > pt.batchBytes {
 		pp.closeOpen()
 		b = nil
 	}
 	if b == nil {
-		b = pendingBatchPool.Get().(*pendingBatch)
+		b = prod.getBatch()
 		b.pp = pp
 		b.b.Reset(pt.build)
-		b.done = make(chan struct{})
+		pp.created++
+		b.seq = pp.created
 		b.started = time.Time{}
 		if prod.cfg.Linger > 0 {
 			b.started = prod.log.opts.now()
@@ -430,23 +579,22 @@ func (pp *producerPartition) add(r *Record, promise func(*Record, error), size i
 		pp.headers = append(pp.headers, record.RecordHeader{Key: unsafe.Slice(unsafe.StringData(h.Key), len(h.Key)), Value: h.Value})
 	}
 	b.b.Append(r.Timestamp.UnixMilli(), r.Key, r.Value, pp.headers)
-	b.recs = append(b.recs, r)
-	b.promises = append(b.promises, promise)
+	b.recs = append(b.recs, batchRecord{r, promise})
 	b.bytes += size
 	if b.b.Size() >= pt.batchBytes {
 		pp.closeOpen()
 	}
 	if pp.sending {
-		return false
+		return true, false
 	}
 	if len(pp.ready) > 0 || pp.open.sendable() {
 		pp.sending = true
-		return true
+		return true, true
 	}
 	if pp.timer == nil {
 		pp.armLinger()
 	}
-	return false
+	return true, false
 }
 
 // closeOpen moves the open batch to the ready queue. REQUIRES: pp.mu.
@@ -526,15 +674,19 @@ func (pp *producerPartition) next() *pendingBatch {
 	return nil
 }
 
+// startSender runs send on a new goroutine counted in prod.senders.
+// REQUIRES: the caller set pp.sending.
+func (pp *producerPartition) startSender() {
+	pp.prod.senders.Add(1)
+	go pp.sendFn()
+}
+
 // send appends the partition's batches one after the other until none is
 // ready. It runs on a goroutine counted in prod.senders.
 func (pp *producerPartition) send() {
 	for {
 		pp.mu.Lock()
 		b := pp.next()
-		if b != nil {
-			pp.last = b
-		}
 		pp.mu.Unlock()
 		if b == nil {
 			return
@@ -585,37 +737,49 @@ func (pp *producerPartition) deliver(b *pendingBatch) {
 func (p *Producer) Flush(ctx context.Context) error {
 	p.flushing.Add(1)
 	defer p.flushing.Add(-1)
-	var waits []chan struct{}
-	for _, pt := range *p.topics.Load() {
+	// The batches of a partition finish in the order they were started, so
+	// waiting for the last one started waits for all.
+	type wait struct {
+		pp  *producerPartition
+		seq uint64
+	}
+	var buf [8]wait
+	waits := buf[:0]
+	for _, pt := range p.topics.Load().m {
 		for _, pp := range pt.parts {
 			pp.mu.Lock()
-			var last *pendingBatch
-			switch {
-			case pp.open != nil:
-				last = pp.open
-			case len(pp.ready) > 0:
-				last = pp.ready[len(pp.ready)-1]
-			default:
-				last = pp.last
-			}
+			seq := pp.created
 			start := false
-			if last != nil {
-				waits = append(waits, last.done)
+			if pp.finished.Load() < seq {
+				waits = append(waits, wait{pp, seq})
 				if !pp.sending && (len(pp.ready) > 0 || pp.open.sendable()) {
 					pp.sending, start = true, true
 				}
 			}
 			pp.mu.Unlock()
 			if start {
-				p.senders.Go(pp.send)
+				pp.startSender()
 			}
 		}
 	}
-	for _, ch := range waits {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
+	if len(waits) == 0 {
+		return nil
+	}
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
+	for _, w := range waits {
+		for w.pp.finished.Load() < w.seq {
+			p.spaceMu.Lock()
+			ch := p.space
+			p.spaceMu.Unlock()
+			if w.pp.finished.Load() >= w.seq {
+				break
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	return nil
@@ -676,11 +840,11 @@ func (s *syncProduce) promise(r *Record, err error) {
 // return nil. It returns ctx-free: appends are bounded by the disk.
 func (p *Producer) Close() error {
 	p.closeMu.Lock()
-	if p.closed {
+	if p.closed.Load() {
 		p.closeMu.Unlock()
 		return nil
 	}
-	p.closed = true
+	p.closed.Store(true)
 	close(p.closing)
 	p.closeMu.Unlock()
 
@@ -688,7 +852,7 @@ func (p *Producer) Close() error {
 		return err
 	}
 	// Stop linger timers that did not fire: Flush sent their batches.
-	for _, pt := range *p.topics.Load() {
+	for _, pt := range p.topics.Load().m {
 		for _, pp := range pt.parts {
 			pp.mu.Lock()
 			if pp.timer != nil && pp.timer.Stop() {
@@ -701,6 +865,7 @@ func (p *Producer) Close() error {
 	p.senders.Wait()
 	p.done.stop()
 	p.wg.Wait()
+	p.dropFree()
 	return nil
 }
 
@@ -776,17 +941,20 @@ func (c *completer) run() {
 	for {
 		c.mu.Lock()
 		q := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		if len(q) == 0 && c.stopping {
-			c.exited = true
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
 		if len(q) == 0 {
+			stopping := c.stopping
+			c.exited = stopping
+			c.mu.Unlock()
+			if stopping {
+				return
+			}
 			<-c.wake
 			continue
 		}
+		// Swap in the spare buffer, so that pushes go on while q is
+		// worked through; q becomes the spare after.
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
 		for i := range q {
 			if q[i].b != nil {
 				c.finish(q[i].b)
@@ -806,7 +974,8 @@ func (c *completer) run() {
 func (c *completer) finish(b *pendingBatch) {
 	pp := b.pp
 	prod := pp.prod
-	for i, r := range b.recs {
+	for i, br := range b.recs {
+		r := br.r
 		if b.err == nil {
 			r.Offset = b.base + int64(i)
 			if !b.appendTime.IsZero() {
@@ -815,17 +984,18 @@ func (c *completer) finish(b *pendingBatch) {
 		} else {
 			r.Offset = -1
 		}
-		b.promises[i](r, b.err)
+		br.promise(r, b.err)
 	}
-	prod.release(b.bytes, len(b.recs))
-	close(b.done)
-	pp.mu.Lock()
-	if pp.last == b {
-		pp.last = nil
+	pp.finished.Store(b.seq)
+	prod.release(b.bytes, len(b.recs)) // wakes Flush too
+	// Estimate the memory the batch keeps: the builder's buffer (twice,
+	// when compressed: the output has one of its own) and the slices.
+	kept := int64(b.b.Size())
+	if pp.topic.build.Codec != compress.None {
+		kept *= 2
 	}
-	pp.mu.Unlock()
+	kept += int64(cap(b.recs)) * int64(unsafe.Sizeof(batchRecord{}))
 	clear(b.recs)
-	clear(b.promises)
-	*b = pendingBatch{b: b.b, recs: b.recs[:0], promises: b.promises[:0]}
-	pendingBatchPool.Put(b)
+	*b = pendingBatch{b: b.b, recs: b.recs[:0], retained: max(b.retained, kept)}
+	prod.putBatch(b)
 }
