@@ -73,6 +73,6 @@ func ExampleProducer_ProduceSync_errors() {
 	)
 	fmt.Println(err)
 	// Output:
-	// record 1: commitlog: invalid argument: a record for profiles has no key, and the topic is compacted (compact): every record needs a key
+	// record 1: commitlog: invalid argument: a record for profiles-0 has no key, and the topic is compacted (compact): every record needs a key
 	// record 2: commitlog: unknown topic: nope
 }

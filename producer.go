@@ -252,37 +252,34 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 		p.fail(r, promise, err)
 		return
 	}
+	if p.closed.Load() {
+		p.fail(r, promise, ErrClosed)
+		return
+	}
 	pt, err := p.topic(r.Topic)
 	if err != nil {
 		p.fail(r, promise, err)
 		return
 	}
+	n := pt.partition(r)
+	if n < 0 || n >= len(pt.parts) {
+		p.fail(r, promise, fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
+			ErrUnknownPartition, n, r.Topic, len(pt.parts)))
+		return
+	}
+	r.Partition = int32(n)
 	size, err := pt.check(r)
 	if err != nil {
 		p.fail(r, promise, err)
 		return
 	}
 	if err := p.reserve(ctx, size, wait); err != nil {
-		p.fail(r, promise, fmt.Errorf("produce to %s: %w", r.Topic, err))
+		p.fail(r, promise, fmt.Errorf("produce to %s-%d: %w", r.Topic, n, err))
 		return
 	}
 	if r.Timestamp.IsZero() {
 		r.Timestamp = p.log.opts.now()
 	}
-
-	if p.closed.Load() {
-		p.release(size, 1)
-		p.fail(r, promise, ErrClosed)
-		return
-	}
-	n := pt.partition(r)
-	if n < 0 || n >= len(pt.parts) {
-		p.release(size, 1)
-		p.fail(r, promise, fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
-			ErrUnknownPartition, n, r.Topic, len(pt.parts)))
-		return
-	}
-	r.Partition = int32(n)
 	pp := pt.parts[n]
 	added, start := pp.add(r, promise, size)
 	if !added {
@@ -412,11 +409,11 @@ func (pt *producerTopic) partition(r *Record) int {
 func (pt *producerTopic) check(r *Record) (int64, error) {
 	cfg := &pt.t.cfg
 	if r.Key == nil && cfg.CleanupPolicy.compacted() {
-		return 0, fmt.Errorf("%w: a record for %s has no key, and the topic is compacted (%v): every record needs a key",
-			ErrInvalidArgument, r.Topic, cfg.CleanupPolicy)
+		return 0, fmt.Errorf("%w: a record for %s-%d has no key, and the topic is compacted (%v): every record needs a key",
+			ErrInvalidArgument, r.Topic, r.Partition, cfg.CleanupPolicy)
 	}
 	if !r.Timestamp.IsZero() && r.Timestamp.UnixMilli() < 0 {
-		return 0, fmt.Errorf("%w: a record for %s has timestamp %v, before 1970", ErrInvalidArgument, r.Topic, r.Timestamp)
+		return 0, fmt.Errorf("%w: a record for %s-%d has timestamp %v, before 1970", ErrInvalidArgument, r.Topic, r.Partition, r.Timestamp)
 	}
 	// Upper bound of the encoded record, as Kafka's producer checks it:
 	// length, attributes, timestamp and offset deltas, key, value, header
@@ -424,12 +421,12 @@ func (pt *producerTopic) check(r *Record) (int64, error) {
 	size := int64(5+1+10+5+5+5+5) + int64(len(r.Key)) + int64(len(r.Value))
 	for _, h := range r.Headers {
 		if h.Key == "" {
-			return 0, fmt.Errorf("%w: a record for %s has a header with an empty key", ErrInvalidArgument, r.Topic)
+			return 0, fmt.Errorf("%w: a record for %s-%d has a header with an empty key", ErrInvalidArgument, r.Topic, r.Partition)
 		}
 		size += int64(5+5) + int64(len(h.Key)) + int64(len(h.Value))
 	}
 	if size > int64(pt.maxRecord) {
-		return 0, &RecordTooLargeError{Topic: r.Topic, Partition: -1, Index: -1, Size: int(min(size+record.HeaderSize, 1<<62)), Max: int(cfg.MaxBatchBytes)}
+		return 0, &RecordTooLargeError{Topic: r.Topic, Partition: r.Partition, Index: -1, Size: int(min(size+record.HeaderSize, 1<<62)), Max: int(cfg.MaxBatchBytes)}
 	}
 	return size, nil
 }

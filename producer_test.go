@@ -208,6 +208,7 @@ func TestProduceErrorsNameTheRecord(t *testing.T) {
 	var tooLarge *RecordTooLargeError
 	require.ErrorAs(t, err, &tooLarge)
 	require.Equal(t, "t", tooLarge.Topic)
+	require.Equal(t, int32(0), tooLarge.Partition)
 	require.Equal(t, int64(-1), big.Offset)
 
 	err = errOf(&Record{Topic: "t", Partition: 3, Value: []byte("v")})
@@ -216,6 +217,7 @@ func TestProduceErrorsNameTheRecord(t *testing.T) {
 
 	err = errOf(&Record{Topic: "t", Value: []byte("v"), Headers: []Header{{Key: ""}}})
 	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.ErrorContains(t, err, "t-0", "validation errors name topic and partition")
 	err = errOf(&Record{Topic: "t", Value: []byte("v"), Timestamp: time.UnixMilli(-5)})
 	require.ErrorIs(t, err, ErrInvalidArgument)
 
