@@ -361,16 +361,7 @@ func TestBuiltinPartitionersInRange(t *testing.T) {
 		}
 		return r
 	}
-	for _, tc := range []struct {
-		name string
-		p    Partitioner
-	}{
-		{"KeyHash", KeyHashPartitioner()},
-		{"Murmur2", Murmur2Partitioner()},
-		{"Sticky", StickyPartitioner()},
-		{"RoundRobin", RoundRobinPartitioner()},
-		{"Manual", ManualPartitioner()},
-	} {
+	for _, tc := range builtinPartitioners() {
 		for _, n := range []int{1, 2, 3, 7, 64} {
 			tp := tc.p.ForTopic("t")
 			for range 5000 {
@@ -399,16 +390,7 @@ func TestPartitionerAllocs(t *testing.T) {
 	key := []byte("0123456789abcdef")
 	keyed := &Record{Key: key, Value: key}
 	keyless := &Record{Value: key}
-	for _, tc := range []struct {
-		name string
-		p    Partitioner
-	}{
-		{"KeyHash", KeyHashPartitioner()},
-		{"Murmur2", Murmur2Partitioner()},
-		{"Sticky", StickyPartitioner()},
-		{"RoundRobin", RoundRobinPartitioner()},
-		{"Manual", ManualPartitioner()},
-	} {
+	for _, tc := range builtinPartitioners() {
 		tp := tc.p.ForTopic("t")
 		allocs := testing.AllocsPerRun(1000, func() {
 			tp.Partition(keyed, 12)
@@ -457,5 +439,23 @@ func BenchmarkStickyPartitioner(b *testing.B) {
 	}
 	if sum < 0 {
 		b.Fatal("negative partition")
+	}
+}
+
+// builtinPartitioners returns a fresh instance of every built-in
+// Partitioner, by name.
+func builtinPartitioners() []struct {
+	name string
+	p    Partitioner
+} {
+	return []struct {
+		name string
+		p    Partitioner
+	}{
+		{"KeyHash", KeyHashPartitioner()},
+		{"Murmur2", Murmur2Partitioner()},
+		{"Sticky", StickyPartitioner()},
+		{"RoundRobin", RoundRobinPartitioner()},
+		{"Manual", ManualPartitioner()},
 	}
 }
