@@ -25,6 +25,11 @@ func BenchmarkProduce(b *testing.B) {
 	b.Run("value=100", func(b *testing.B) {
 		benchProduce(b, benchRecords(produceBenchRecords, 100), CodecNone)
 	})
+	b.Run("value=1024", func(b *testing.B) {
+		// Bandwidth: encoding overlaps the previous batch's write here,
+		// unlike in a loop of Partition.Append (see BenchmarkAppendBandwidth).
+		benchProduce(b, benchRecords(produceBenchRecords/10, 1024), CodecNone)
+	})
 	b.Run("lz4-json", func(b *testing.B) {
 		benchProduce(b, jsonRecords(produceBenchRecords), CodecLZ4)
 	})
