@@ -149,7 +149,7 @@ func (p *Partition) recoverProducers() error {
 // Recovery has already checked those batches.
 func (p *Partition) replayProducers(st *producerStates, from, end int64) error {
 	segs := *p.segments.Load()
-	i := max(0, sortSearchSegments(segs, from))
+	i := max(0, segmentHolding(segs, from))
 	var scratch []byte
 	for ; i < len(segs) && from < end; i++ {
 		s := segs[i]
@@ -179,24 +179,6 @@ func (p *Partition) replayProducers(st *producerStates, from, end int64) error {
 		}
 	}
 	return nil
-}
-
-// sortSearchSegments returns the index of the last segment whose base is
-// at or below offset, or -1.
-func sortSearchSegments(segs []*segment, offset int64) int {
-	i, found := slices.BinarySearchFunc(segs, offset, func(s *segment, off int64) int {
-		switch {
-		case s.base < off:
-			return -1
-		case s.base > off:
-			return 1
-		}
-		return 0
-	})
-	if found {
-		return i
-	}
-	return i - 1
 }
 
 // expireProducers forgets producers idle for longer than

@@ -34,14 +34,17 @@ type batchReader struct {
 	header  record.Header // the header of the batch last returned
 }
 
+// segmentHolding returns the index of the last segment of segs (ascending
+// by base) whose base is at or below offset, or -1 if there is none.
+func segmentHolding(segs []*segment, offset int64) int {
+	return sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+}
+
 // newBatchReader positions a reader at the batch holding offset from (or
 // the first batch after it) under the high watermark hw.
 func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, error) {
 	r := &batchReader{p: p, hw: hw, segs: *p.segments.Load(), from: from, next: -1}
-	i := sort.Search(len(r.segs), func(i int) bool { return r.segs[i].base > from }) - 1
-	if i < 0 {
-		i = 0
-	}
+	i := max(0, segmentHolding(r.segs, from))
 	if err := r.enter(i); err != nil {
 		return nil, err
 	}

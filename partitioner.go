@@ -111,6 +111,41 @@ func (p *keyHashTopicPartitioner) Partition(r *Record, n int) int {
 	return int(xxhash.Sum64(r.Key) % uint64(n))
 }
 
+// partitionWithoutState is implemented by the built-in partitioners: it
+// returns the partition when the answer depends on no state of theirs (a
+// keyed record under a key hash, a manual partition, a single partition),
+// so that the producer may call it without serializing; ok is false when
+// Partition must be called instead, serially.
+type partitionWithoutState interface {
+	partitionWithoutState(r *Record, n int) (p int, ok bool)
+}
+
+func (p *keyHashTopicPartitioner) partitionWithoutState(r *Record, n int) (int, bool) {
+	if r.Key != nil && n >= 1 {
+		return int(xxhash.Sum64(r.Key) % uint64(n)), true
+	}
+	return 0, n == 1
+}
+
+func (p *murmur2TopicPartitioner) partitionWithoutState(r *Record, n int) (int, bool) {
+	if r.Key != nil && n >= 1 {
+		return murmur2Partition(r.Key, n), true
+	}
+	return 0, n == 1
+}
+
+func (p *stickyTopicPartitioner) partitionWithoutState(_ *Record, n int) (int, bool) {
+	return 0, n == 1
+}
+
+func (p *roundRobinTopicPartitioner) partitionWithoutState(_ *Record, n int) (int, bool) {
+	return 0, n == 1
+}
+
+func (manualTopicPartitioner) partitionWithoutState(r *Record, _ int) (int, bool) {
+	return int(r.Partition), true
+}
+
 type murmur2Partitioner struct{}
 
 func (murmur2Partitioner) ForTopic(string) TopicPartitioner {

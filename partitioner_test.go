@@ -459,3 +459,24 @@ func builtinPartitioners() []struct {
 		{"Manual", ManualPartitioner()},
 	}
 }
+
+// The producer calls partitionWithoutState without serializing; it must
+// agree with Partition wherever it answers.
+func TestPartitionWithoutStateAgrees(t *testing.T) {
+	for _, tc := range builtinPartitioners() {
+		for _, n := range []int{1, 2, 7} {
+			tp := tc.p.ForTopic("t")
+			fast, ok := tp.(partitionWithoutState)
+			require.True(t, ok, tc.name)
+			for _, key := range [][]byte{nil, {}, []byte("k1"), []byte("user-42")} {
+				r := &Record{Key: key, Partition: int32(n - 1)}
+				if p, ok := fast.partitionWithoutState(r, n); ok {
+					require.Equal(t, tp.Partition(r, n), p, "%s n=%d key=%q", tc.name, n, key)
+				} else {
+					stateful := n > 1 && (key == nil || tc.name == "Sticky" || tc.name == "RoundRobin")
+					require.True(t, stateful, "%s n=%d key=%q: only a stateful answer needs the lock", tc.name, n, key)
+				}
+			}
+		}
+	}
+}

@@ -123,6 +123,7 @@ type producerTopic struct {
 	t          *Topic
 	mu         sync.Mutex // serializes the partitioner
 	part       TopicPartitioner
+	stateless  partitionWithoutState // part, if a built-in partitioner; else nil
 	parts      []*producerPartition
 	batchBytes int
 	maxRecord  int // the largest record (upper bound of its encoded size) a batch can hold
@@ -318,6 +319,7 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 		return pt, nil
 	}
 	pt := &producerTopic{name: name, t: t, part: p.cfg.Partitioner.ForTopic(name)}
+	pt.stateless, _ = pt.part.(partitionWithoutState)
 	cfg := t.Config()
 	pt.batchBytes = int(min(p.cfg.BatchBytes, cfg.MaxBatchBytes))
 	pt.maxRecord = int(cfg.MaxBatchBytes) - record.HeaderSize
@@ -371,32 +373,13 @@ func (ts *producerTopics) lookup(name string) *producerTopic {
 }
 
 // partition returns the partition the topic's partitioner chooses for r,
-// calling it serially as the TopicPartitioner contract says. The built-in
-// partitioners are called without the lock when their answer does not
-// depend on their state (a keyed record under a key hash, ManualPartitioner),
-// and not at all when there is one partition and they can only answer 0.
+// calling it serially as the TopicPartitioner contract says, unless it is
+// a built-in one whose answer for r depends on no state of its own.
 func (pt *producerTopic) partition(r *Record) int {
 	n := len(pt.parts)
-	switch part := pt.part.(type) {
-	case manualTopicPartitioner:
-		return part.Partition(r, n)
-	case *keyHashTopicPartitioner:
-		if r.Key != nil {
-			return part.Partition(r, n)
-		}
-		if n == 1 {
-			return 0
-		}
-	case *murmur2TopicPartitioner:
-		if r.Key != nil {
-			return part.Partition(r, n)
-		}
-		if n == 1 {
-			return 0
-		}
-	case *stickyTopicPartitioner, *roundRobinTopicPartitioner:
-		if n == 1 {
-			return 0
+	if pt.stateless != nil {
+		if i, ok := pt.stateless.partitionWithoutState(r, n); ok {
+			return i
 		}
 	}
 	pt.mu.Lock()
