@@ -2,6 +2,9 @@ package commitlog
 
 import (
 	"bytes"
+	"cmp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -80,4 +83,21 @@ type AppendResult struct {
 	// LogAppendTime is the time the log stamped the batch with, on a topic
 	// with TopicConfig.LogAppendTime; zero otherwise.
 	LogAppendTime time.Time
+}
+
+// TopicPartition names one partition of one topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// String returns "topic-partition", Kafka's usual spelling.
+func (tp TopicPartition) String() string { return tp.Topic + "-" + strconv.Itoa(int(tp.Partition)) }
+
+// compareTopicPartitions orders by topic, then partition.
+func compareTopicPartitions(a, b TopicPartition) int {
+	if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Partition, b.Partition)
 }
