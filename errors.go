@@ -65,7 +65,36 @@ var (
 	// whose epoch is older than one the partition has already seen for
 	// the same producer id: a newer instance has taken over that id.
 	ErrProducerFenced = errors.New("commitlog: producer fenced by a newer epoch")
+	// ErrFenced is returned to a consumer-group member acting on what it
+	// no longer owns: it was evicted for not polling within
+	// MaxPollInterval, replaced by a consumer with the same InstanceID, or
+	// tried to commit a partition that is not assigned to it. The
+	// *FencedError says which. After an eviction, the next Poll rejoins.
+	ErrFenced = errors.New("commitlog: fenced")
+	// ErrGroupNotEmpty is returned by group administration that needs the
+	// group to have no members (resetting or deleting its offsets, or a
+	// manually assigned consumer committing for it): close the group's
+	// consumers first.
+	ErrGroupNotEmpty = errors.New("commitlog: consumer group has members")
+	// ErrUnknownGroup is returned for a consumer group that has neither
+	// members nor committed offsets.
+	ErrUnknownGroup = errors.New("commitlog: unknown consumer group")
 )
+
+// FencedError reports why a consumer-group member was fenced. It matches
+// ErrFenced.
+type FencedError struct {
+	Group    string
+	MemberID string
+	Reason   string // e.g. "evicted: no Poll within MaxPollInterval (5m0s)"
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("commitlog: group %q member %s fenced: %s", e.Group, e.MemberID, e.Reason)
+}
+
+// Is reports whether target is ErrFenced.
+func (e *FencedError) Is(target error) bool { return target == ErrFenced }
 
 // SequenceError reports a batch of an idempotent producer that the
 // partition refused because its sequence numbers do not follow, or its
@@ -100,7 +129,8 @@ func (e *SequenceError) Is(target error) bool {
 	return target == ErrOutOfOrderSequence
 }
 
-// OffsetOutOfRangeError reports a read outside the partition's valid range.
+// OffsetOutOfRangeError reports a read outside the partition's valid range,
+// or (Offset -1) a consumer with ResetNone and no committed offset.
 // Start is the partition's start offset and End its end offset (the offset
 // the next appended record will get); valid read positions are [Start, End].
 type OffsetOutOfRangeError struct {
@@ -112,6 +142,10 @@ type OffsetOutOfRangeError struct {
 }
 
 func (e *OffsetOutOfRangeError) Error() string {
+	if e.Offset < 0 {
+		return fmt.Sprintf("commitlog: no committed offset for %s-%d and AutoOffsetReset is ResetNone: Seek to an offset in [%d, %d]",
+			e.Topic, e.Partition, e.Start, e.End)
+	}
 	return fmt.Sprintf("commitlog: offset %d out of range for %s-%d: valid offsets are [%d, %d]",
 		e.Offset, e.Topic, e.Partition, e.Start, e.End)
 }

@@ -34,6 +34,11 @@ type Log struct {
 	pidMu             sync.Mutex
 	pidNext, pidLimit int64
 
+	// offsets holds consumer groups' committed offsets and groups is the
+	// consumer-group coordinator.
+	offsets *offsetStore
+	groups  *coordinator
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the scheduler goroutine
@@ -70,7 +75,12 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, opts: o, fs: fs, lock: lock, topics: map[string]*Topic{}}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	if err := l.load(); err != nil {
+	l.offsets = newOffsetStore(l)
+	l.groups = newCoordinator(l, l.offsets)
+	if err := l.load(); err == nil {
+		err = l.offsets.load()
+	}
+	if err != nil {
 		l.closeTopics()
 		lock.Close()
 		return nil, err
@@ -278,14 +288,31 @@ func (l *Log) Topic(name string) (*Topic, error) {
 	return t, nil
 }
 
+// partition returns the partition tp names.
+func (l *Log) partition(tp TopicPartition) (*Partition, error) {
+	t, err := l.Topic(tp.Topic)
+	if err != nil {
+		return nil, err
+	}
+	return t.Partition(tp.Partition)
+}
+
 // Topics returns the names of the topics, sorted. Internal topics (names
-// starting with "__") are not listed.
-func (l *Log) Topics() []string {
+// starting with "__", such as __consumer_offsets) are not listed; see
+// InternalTopics.
+func (l *Log) Topics() []string { return l.topicNames(false) }
+
+// InternalTopics returns the names of the internal topics that exist,
+// sorted: __consumer_offsets once a consumer group has committed. They can
+// be read like any topic, but only the Log writes to them.
+func (l *Log) InternalTopics() []string { return l.topicNames(true) }
+
+func (l *Log) topicNames(internal bool) []string {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	names := make([]string, 0, len(l.topics))
 	for n := range l.topics {
-		if !strings.HasPrefix(n, "__") {
+		if strings.HasPrefix(n, "__") == internal {
 			names = append(names, n)
 		}
 	}
@@ -300,6 +327,9 @@ func (l *Log) Topics() []string {
 // Errors: ErrUnknownTopic, ErrClosed, the context's error, or a
 // file-system error.
 func (l *Log) DeleteTopic(ctx context.Context, name string) error {
+	if strings.HasPrefix(name, "__") {
+		return fmt.Errorf("%w: topic %s is internal and cannot be deleted", ErrInvalidArgument, name)
+	}
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -320,6 +350,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	for _, p := range t.partitions {
 		p.shut(fmt.Errorf("%w: %s was deleted", ErrUnknownTopic, name))
 	}
+	l.groups.topicDeleted(name)
 	// The metadata file goes first: the commit point.
 	if err := l.fs.Remove(filepath.Join(l.dir, topicsDir, name+topicFileSuffix)); err != nil {
 		return err
@@ -350,6 +381,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
+	l.groups.close()
 	l.cancel()
 	l.wg.Wait()
 	err := l.closeTopics()

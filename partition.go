@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -70,6 +71,10 @@ type Partition struct {
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil when nobody waits
+	// watchers are signalled (without blocking) whenever the high
+	// watermark moves or the partition closes: consumers waiting on many
+	// partitions at once. Copy-on-write under waitMu.
+	watchers atomic.Pointer[[]chan<- struct{}]
 	done   chan struct{} // closed by close
 }
 
@@ -126,6 +131,9 @@ func (p *Partition) DurableOffset() int64 { return p.durable.Load().offset }
 // context's error. If ctx ends while waiting for the fsync, the batch may
 // still become durable: the outcome is unknown, as with any timeout.
 func (p *Partition) Append(ctx context.Context, recs []Record) (AppendResult, error) {
+	if err := p.topic.refuseWrites(); err != nil {
+		return AppendResult{}, err
+	}
 	return p.appendRecords(ctx, -1, recs)
 }
 
@@ -136,6 +144,9 @@ func (p *Partition) Append(ctx context.Context, recs []Record) (AppendResult, er
 func (p *Partition) AppendIf(ctx context.Context, expectedEnd int64, recs []Record) (AppendResult, error) {
 	if expectedEnd < 0 {
 		return AppendResult{}, fmt.Errorf("%w: AppendIf: expected end offset %d is negative", ErrInvalidArgument, expectedEnd)
+	}
+	if err := p.topic.refuseWrites(); err != nil {
+		return AppendResult{}, err
 	}
 	return p.appendRecords(ctx, expectedEnd, recs)
 }
@@ -591,12 +602,34 @@ func (p *Partition) checkpointHeld() error {
 // publishHW moves the high watermark and wakes waiting readers.
 func (p *Partition) publishHW(w *position) {
 	p.hw.Store(w)
+	p.wakeAll()
+}
+
+// watch makes the partition signal ch, without blocking, whenever its
+// high watermark moves or it closes. ch should have a buffer of one.
+func (p *Partition) watch(ch chan<- struct{}) {
 	p.waitMu.Lock()
-	if p.waitCh != nil {
-		close(p.waitCh)
-		p.waitCh = nil
+	defer p.waitMu.Unlock()
+	var ws []chan<- struct{}
+	if old := p.watchers.Load(); old != nil {
+		ws = slices.Clone(*old)
 	}
-	p.waitMu.Unlock()
+	ws = append(ws, ch)
+	p.watchers.Store(&ws)
+}
+
+// unwatch undoes one watch(ch).
+func (p *Partition) unwatch(ch chan<- struct{}) {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	old := p.watchers.Load()
+	if old == nil {
+		return
+	}
+	if i := slices.Index(*old, ch); i >= 0 {
+		ws := slices.Delete(slices.Clone(*old), i, i+1)
+		p.watchers.Store(&ws)
+	}
 }
 
 // hwChanged returns a channel closed at the next move of the high
@@ -668,7 +701,7 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 	return errors.Join(errs...)
 }
 
-// wakeAll wakes every waiting reader (on close).
+// wakeAll wakes every waiting reader and watcher.
 func (p *Partition) wakeAll() {
 	p.waitMu.Lock()
 	if p.waitCh != nil {
@@ -676,6 +709,14 @@ func (p *Partition) wakeAll() {
 		p.waitCh = nil
 	}
 	p.waitMu.Unlock()
+	if ws := p.watchers.Load(); ws != nil {
+		for _, ch := range *ws {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // segmentWriteError is a failed data write; clean reports that nothing of

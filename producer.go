@@ -312,6 +312,9 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.refuseWrites(); err != nil {
+		return nil, err
+	}
 	p.topicsMu.Lock()
 	defer p.topicsMu.Unlock()
 	old := p.topics.Load()

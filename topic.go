@@ -40,6 +40,18 @@ func (t *Topic) Partition(id int32) (*Partition, error) {
 	return t.partitions[id], nil
 }
 
+// internal reports whether t is an internal topic (name starting with
+// "__"), written only by the Log itself.
+func (t *Topic) internal() bool { return strings.HasPrefix(t.name, "__") }
+
+// refuseWrites returns an error for appends to an internal topic.
+func (t *Topic) refuseWrites() error {
+	if t.internal() {
+		return fmt.Errorf("%w: topic %s is internal: only the Log writes to it", ErrInvalidArgument, t.name)
+	}
+	return nil
+}
+
 // Topic names follow Kafka's rules (kafka-semantics.md; Kafka's Topic.validate).
 const maxTopicNameLength = 249
 

@@ -1,0 +1,752 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Consumer reads records from partitions, either assigned manually
+// (ConsumerConfig.Partitions) or shared among the members of a consumer
+// group (ConsumerConfig.Group and Topics). Create one with Log.NewConsumer
+// and Close it when done.
+//
+// Positions and commits follow Kafka: a partition's position is the offset
+// of the next record Poll returns, and a committed offset is the position to
+// resume from — the last processed offset + 1 (CommitRecords does the +1).
+// A partition without a committed offset starts where AutoOffsetReset says
+// (default: its start, unlike Kafka).
+//
+// Delivery is at-least-once. With auto-commit (the default), Poll commits
+// the positions of the records returned by earlier Polls, so processing each
+// Poll's records before calling Poll again never loses a record; handing
+// records to other goroutines and polling on does (use ProcessPartitions,
+// or disable auto-commit and CommitRecords what was processed). After a
+// crash or a rebalance, records since the last commit are delivered again.
+//
+// Concurrency: all methods are safe for concurrent use. Polls run one at a
+// time (a second waits for the first). Rebalance callbacks run inside Poll
+// or Close, on the caller's goroutine; see ConsumerConfig.OnAssigned for
+// what they may call.
+type Consumer struct {
+	log    *Log
+	cfg    ConsumerConfig
+	wake   chan struct{} // signalled by partitions and the coordinator
+	poll   chan struct{} // held by the running Poll or Close
+	// closing is set when Close starts (Poll stops); closed when it has
+	// finished (every method refuses).
+	closing, closed atomic.Bool
+
+	// inCallback is set while a rebalance callback runs, so that a Poll
+	// or Close from inside it fails instead of deadlocking.
+	inCallback atomic.Bool
+	// mu guards everything below.
+	mu             sync.Mutex
+	member         *groupMember // nil without membership, or after being fenced
+	parts          map[TopicPartition]*consumedPartition
+	order          []*consumedPartition // sorted; Poll starts at rr
+	rr             int
+	committed      map[TopicPartition]int64 // the last offsets this consumer committed
+	lastAutoCommit time.Time
+}
+
+// consumedPartition is a consumer's state for one assigned partition.
+// REQUIRES: Consumer.mu.
+type consumedPartition struct {
+	tp     TopicPartition
+	p      *Partition
+	pos    int64 // the next offset to return; -1 until initialised
+	paused bool
+	cur    fetchCursor
+}
+
+// NewConsumer returns a Consumer configured by cfg. The topics and
+// partitions it names must exist. A group member joins its group at once;
+// its partitions are assigned during its first Poll.
+//
+// Errors: *ConfigError, ErrUnknownTopic, ErrUnknownPartition, ErrClosed,
+// or (ErrInvalidConfig) a Balancer that differs from the group's.
+func (l *Log) NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	for _, t := range cfg.Topics {
+		if _, err := l.Topic(t); err != nil {
+			return nil, err
+		}
+	}
+	c := &Consumer{
+		log: l, cfg: cfg,
+		wake:      make(chan struct{}, 1),
+		poll:      make(chan struct{}, 1),
+		parts:     map[TopicPartition]*consumedPartition{},
+		committed: map[TopicPartition]int64{},
+	}
+	c.lastAutoCommit = l.opts.now()
+	for _, tp := range cfg.Partitions {
+		p, err := l.partition(tp)
+		if err != nil {
+			return nil, err
+		}
+		c.addLocked(tp, p)
+	}
+	if len(cfg.Topics) > 0 {
+		m, err := l.groups.join(&c.cfg, c.wake)
+		if err != nil {
+			c.dropAll()
+			return nil, err
+		}
+		c.member = m
+	}
+	return c, nil
+}
+
+// addLocked starts consuming tp. REQUIRES: mu, or c not yet shared.
+func (c *Consumer) addLocked(tp TopicPartition, p *Partition) {
+	if c.parts[tp] != nil {
+		return
+	}
+	cp := &consumedPartition{tp: tp, p: p, pos: -1}
+	c.parts[tp] = cp
+	i, _ := slices.BinarySearchFunc(c.order, tp, func(x *consumedPartition, t TopicPartition) int {
+		return compareTopicPartitions(x.tp, t)
+	})
+	c.order = slices.Insert(c.order, i, cp)
+	delete(c.committed, tp)
+	p.watch(c.wake)
+}
+
+// dropLocked stops consuming tps. REQUIRES: mu.
+func (c *Consumer) dropLocked(tps []TopicPartition) {
+	for _, tp := range tps {
+		cp := c.parts[tp]
+		if cp == nil {
+			continue
+		}
+		cp.cur.close()
+		cp.p.unwatch(c.wake)
+		delete(c.parts, tp)
+		c.order = slices.DeleteFunc(c.order, func(x *consumedPartition) bool { return x == cp })
+	}
+}
+
+func (c *Consumer) dropAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(slices.Collect(maps.Keys(c.parts)))
+}
+
+// MemberID returns the consumer's member id in its group, or "" without
+// membership (manual assignment, or fenced and not yet rejoined).
+func (c *Consumer) MemberID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.member == nil {
+		return ""
+	}
+	return c.member.id
+}
+
+// errCallbackReentry is returned by Poll and Close called from a
+// rebalance callback.
+var errCallbackReentry = fmt.Errorf("%w: Poll and Close cannot be called from a rebalance callback", ErrInvalidArgument)
+
+// acquirePoll takes the right to poll, waiting for a running Poll.
+func (c *Consumer) acquirePoll(ctx context.Context) error {
+	select {
+	case c.poll <- struct{}{}:
+		return nil
+	default:
+	}
+	if c.inCallback.Load() {
+		return errCallbackReentry
+	}
+	select {
+	case c.poll <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Poll returns the next records of the consumer's partitions: at most
+// MaxPollRecords records and FetchMaxBytes bytes, in offset order within
+// each partition, as soon as any exist (or, with FetchMinBytes above 1,
+// once that many bytes are there or FetchMaxWait has passed since the first
+// record). It blocks until then, or until ctx ends (returning ctx's error).
+//
+// Poll also does the consumer's group work, on the calling goroutine:
+// auto-commit when due, and rebalance callbacks. While Poll waits the
+// member counts as alive; between Polls MaxPollInterval runs.
+//
+// The records and their slices are the caller's. Errors: the context's,
+// ErrClosed, a *FencedError once after the member was evicted or replaced
+// (OnLost has been called; the next Poll rejoins the group), an
+// *OffsetOutOfRangeError under ResetNone, a *CorruptionError, or
+// ErrUnknownTopic for a manually assigned partition whose topic was
+// deleted. A Poll that has records returns them and reports a partition's
+// error on the next call.
+func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
+	if c.closing.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.acquirePoll(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-c.poll }()
+	if c.closing.Load() {
+		return nil, ErrClosed
+	}
+	if err := c.rejoin(); err != nil {
+		return nil, err
+	}
+	m := c.currentMember()
+	if m != nil {
+		c.log.groups.polling(m, true)
+		defer c.log.groups.polling(m, false)
+	}
+	c.autoCommitIfDue(ctx)
+
+	var (
+		buf     pollBuffer
+		timer   *time.Timer
+		timeout <-chan time.Time
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if len(buf.recs) == 0 {
+			if err := c.reconcile(ctx); err != nil {
+				return nil, err
+			}
+		}
+		err := c.collect(&buf)
+		if len(buf.recs) > 0 {
+			if err != nil || buf.bytes >= c.cfg.FetchMinBytes || c.closing.Load() || ctx.Err() != nil {
+				return buf.records(), nil
+			}
+			if timer == nil {
+				timer = time.NewTimer(c.cfg.FetchMaxWait)
+				timeout = timer.C
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		if c.closing.Load() {
+			return nil, ErrClosed
+		}
+		select {
+		case <-c.wake:
+			if len(buf.recs) > 0 && m != nil && c.log.groups.hasWork(m) {
+				return buf.records(), nil // rebalance work waits for the next Poll
+			}
+		case <-timeout:
+			return buf.records(), nil
+		case <-ctx.Done():
+			if len(buf.recs) > 0 {
+				return buf.records(), nil
+			}
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// collect adds records from the unpaused partitions to buf, starting at a
+// different partition each time for fairness. It returns the first error
+// of a partition; the others still fill buf.
+func (c *Consumer) collect(buf *pollBuffer) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first error
+	n := len(c.order)
+	if n == 0 {
+		return nil
+	}
+	c.rr = (c.rr + 1) % n
+	for i := range n {
+		if len(buf.recs) >= c.cfg.MaxPollRecords || (len(buf.recs) > 0 && buf.bytes >= c.cfg.FetchMaxBytes) {
+			break
+		}
+		cp := c.order[(c.rr+i)%n]
+		if cp.paused {
+			continue
+		}
+		if cp.pos < 0 {
+			if err := c.initPositionLocked(cp); err != nil {
+				first = cmpErr(first, err)
+				continue
+			}
+		}
+		err := cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)
+		var oor *OffsetOutOfRangeError
+		if errors.As(err, &oor) && c.cfg.AutoOffsetReset != ResetNone {
+			c.log.opts.Logger.Warn("commitlog: consumer position out of range; resetting", "topic", cp.tp.Topic,
+				"partition", cp.tp.Partition, "position", cp.pos, "reset", c.cfg.AutoOffsetReset.String(), "err", err)
+			cp.cur.close()
+			cp.pos = c.resetOffset(cp.p)
+			err = cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)
+		}
+		if err != nil {
+			first = cmpErr(first, err)
+		}
+	}
+	return first
+}
+
+func cmpErr(first, err error) error {
+	if first == nil {
+		return err
+	}
+	return first
+}
+
+// initPositionLocked sets cp's position from the group's committed offset
+// or, without one, from AutoOffsetReset. REQUIRES: mu.
+func (c *Consumer) initPositionLocked(cp *consumedPartition) error {
+	if c.cfg.Group != "" {
+		if co, ok := c.log.offsets.committed(c.cfg.Group, cp.tp); ok {
+			cp.pos = co.Offset
+			c.committed[cp.tp] = co.Offset
+			return nil
+		}
+	}
+	if c.cfg.AutoOffsetReset == ResetNone {
+		return &OffsetOutOfRangeError{Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: -1,
+			Start: cp.p.StartOffset(), End: cp.p.HighWatermark()}
+	}
+	cp.pos = c.resetOffset(cp.p)
+	return nil
+}
+
+func (c *Consumer) resetOffset(p *Partition) int64 {
+	if c.cfg.AutoOffsetReset == ResetLatest {
+		return p.HighWatermark()
+	}
+	return p.StartOffset()
+}
+
+// Records returns an iterator over the consumer's records, polling as
+// needed, until ctx ends or Poll fails: then it yields the error and stops.
+// Stopping the loop early (break) rewinds each partition to its first
+// record not yet yielded, so no record is skipped. Records are the
+// caller's, as with Poll.
+func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		for {
+			recs, err := c.Poll(ctx)
+			if err != nil {
+				yield(Record{}, err)
+				return
+			}
+			for i := range recs {
+				if !yield(recs[i], nil) {
+					c.rewind(recs[i+1:])
+					return
+				}
+			}
+		}
+	}
+}
+
+// rewind moves each partition's position back to the first of recs (which
+// were polled but not delivered) in it.
+func (c *Consumer) rewind(recs []Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[TopicPartition]bool{}
+	for _, r := range recs {
+		tp := TopicPartition{r.Topic, r.Partition}
+		if seen[tp] {
+			continue
+		}
+		seen[tp] = true
+		if cp := c.parts[tp]; cp != nil && cp.pos > r.Offset {
+			cp.cur.close()
+			cp.pos = r.Offset
+		}
+	}
+}
+
+// currentMember returns the consumer's membership, or nil.
+func (c *Consumer) currentMember() *groupMember {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.member
+}
+
+// rejoin joins the group again after the member was fenced.
+func (c *Consumer) rejoin() error {
+	if len(c.cfg.Topics) == 0 || c.currentMember() != nil {
+		return nil
+	}
+	m, err := c.log.groups.join(&c.cfg, c.wake)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.member = m
+	c.mu.Unlock()
+	return nil
+}
+
+// reconcile runs the member's steps towards its target assignment: revoke
+// (commit, OnRevoked, release) and gain (OnAssigned), and reports a loss.
+func (c *Consumer) reconcile(ctx context.Context) error {
+	m := c.currentMember()
+	if m == nil {
+		return nil
+	}
+	gc := c.log.groups
+	for {
+		st, lost, err := gc.nextStep(m)
+		if len(lost) > 0 {
+			c.mu.Lock()
+			c.dropLocked(lost)
+			c.mu.Unlock()
+			c.callback(ctx, m, c.cfg.OnLost, lost)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.member = nil
+			c.mu.Unlock()
+			return err
+		}
+		switch {
+		case len(st.revoke) > 0:
+			if !c.cfg.DisableAutoCommit {
+				if err := c.commitPositions(ctx, st.revoke); err != nil {
+					c.log.opts.Logger.Warn("commitlog: commit before revoke failed", "group", c.cfg.Group, "err", err)
+				}
+			}
+			c.callback(ctx, m, c.cfg.OnRevoked, st.revoke)
+			c.mu.Lock()
+			c.dropLocked(st.revoke)
+			c.mu.Unlock()
+			gc.release(m, st.revoke, st.epoch)
+		case len(st.gain) > 0:
+			c.mu.Lock()
+			for _, tp := range st.gain {
+				if p, err := c.log.partition(tp); err == nil {
+					c.addLocked(tp, p)
+				}
+			}
+			c.mu.Unlock()
+			c.callback(ctx, m, c.cfg.OnAssigned, st.gain)
+		default:
+			return nil
+		}
+	}
+}
+
+// callback calls fn (if set) with a copy of tps. Its time counts against
+// MaxPollInterval.
+func (c *Consumer) callback(ctx context.Context, m *groupMember, fn func(context.Context, *Consumer, []TopicPartition), tps []TopicPartition) {
+	if fn == nil || len(tps) == 0 {
+		return
+	}
+	gc := c.log.groups
+	gc.polling(m, false)
+	c.inCallback.Store(true)
+	defer func() {
+		c.inCallback.Store(false)
+		gc.polling(m, true)
+	}()
+	fn(ctx, c, slices.Clone(tps))
+}
+
+// autoCommitIfDue commits the positions of records returned by earlier
+// Polls when AutoCommitInterval has passed since the last auto-commit.
+func (c *Consumer) autoCommitIfDue(ctx context.Context) {
+	if c.cfg.DisableAutoCommit || c.cfg.Group == "" {
+		return
+	}
+	now := c.log.opts.now()
+	c.mu.Lock()
+	due := now.Sub(c.lastAutoCommit) >= c.cfg.AutoCommitInterval
+	if due {
+		c.lastAutoCommit = now
+	}
+	c.mu.Unlock()
+	if due {
+		if err := c.commitPositions(ctx, nil); err != nil && ctx.Err() == nil {
+			c.log.opts.Logger.Warn("commitlog: auto-commit failed", "group", c.cfg.Group, "err", err)
+		}
+	}
+}
+
+// Close ends the consumer. A group member commits its positions (with
+// auto-commit), calls OnRevoked for its partitions and leaves the group at
+// once, so they move to other members without waiting for a timeout; a
+// static member (InstanceID) keeps them reserved for SessionTimeout
+// instead. A member that was evicted calls OnLost and commits nothing.
+// Close wakes a waiting Poll and waits for it to return. It is idempotent;
+// later calls of other methods return ErrClosed.
+//
+// Close called while a rebalance callback runs returns an error instead of
+// deadlocking: call it after the callback (and its Poll) returned.
+func (c *Consumer) Close() error {
+	if c.inCallback.Load() {
+		return errCallbackReentry
+	}
+	if c.closing.Swap(true) {
+		return nil
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	c.poll <- struct{}{}
+	defer func() { <-c.poll }()
+	defer c.closed.Store(true)
+	ctx := context.Background()
+	var err error
+	if m := c.currentMember(); m != nil {
+		gc := c.log.groups
+		owned, lost, fenced := gc.leaving(m)
+		if fenced != nil {
+			c.callback(ctx, m, c.cfg.OnLost, lost)
+		} else {
+			if !c.cfg.DisableAutoCommit {
+				err = c.commitPositions(ctx, nil)
+			}
+			c.callback(ctx, m, c.cfg.OnRevoked, owned)
+			gc.leave(m)
+		}
+		c.mu.Lock()
+		c.member = nil
+		c.mu.Unlock()
+	} else if c.cfg.Group != "" && !c.cfg.DisableAutoCommit {
+		err = c.commitPositions(ctx, nil)
+	}
+	c.dropAll()
+	if errors.Is(err, ErrClosed) {
+		err = nil // the Log closed first: nothing can be committed
+	}
+	return err
+}
+
+// Assignment returns the partitions the consumer reads now, sorted.
+func (c *Consumer) Assignment() []TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]TopicPartition, len(c.order))
+	for i, cp := range c.order {
+		out[i] = cp.tp
+	}
+	return out
+}
+
+// assigned returns tp's state, or an error if tp is not assigned.
+// REQUIRES: mu.
+func (c *Consumer) assignedLocked(tp TopicPartition) (*consumedPartition, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	cp := c.parts[tp]
+	if cp == nil {
+		return nil, fmt.Errorf("%w: %v is not assigned to this consumer", ErrInvalidArgument, tp)
+	}
+	return cp, nil
+}
+
+// Seek sets the position of tp, which must be assigned, to offset: the
+// next Poll returns records from there. An offset outside the partition's
+// range is handled by AutoOffsetReset at that Poll, as in Kafka.
+func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: Seek %v to negative offset %d", ErrInvalidArgument, tp, offset)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp, err := c.assignedLocked(tp)
+	if err != nil {
+		return err
+	}
+	cp.cur.close()
+	cp.pos = offset
+	return nil
+}
+
+// SeekToTime sets the position of tp to the first record with a timestamp
+// at or after t (or to the high watermark if there is none yet).
+func (c *Consumer) SeekToTime(tp TopicPartition, t time.Time) error {
+	p, err := c.log.partition(tp)
+	if err != nil {
+		return err
+	}
+	off, err := p.OffsetForTime(t)
+	if err != nil {
+		return err
+	}
+	return c.Seek(tp, off)
+}
+
+// Position returns the offset of the next record Poll will return from tp,
+// which must be assigned. Before the partition's first Poll, it resolves
+// the starting position (committed offset, or AutoOffsetReset).
+func (c *Consumer) Position(tp TopicPartition) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp, err := c.assignedLocked(tp)
+	if err != nil {
+		return 0, err
+	}
+	if cp.pos < 0 {
+		if err := c.initPositionLocked(cp); err != nil {
+			return 0, err
+		}
+	}
+	return cp.pos, nil
+}
+
+// Pause stops Poll from returning records of tps, which must be assigned,
+// until Resume. Positions are kept; a paused partition that is revoked and
+// assigned again comes back resumed (Kafka's rule).
+func (c *Consumer) Pause(tps ...TopicPartition) error { return c.setPaused(tps, true) }
+
+// Resume undoes Pause.
+func (c *Consumer) Resume(tps ...TopicPartition) error { return c.setPaused(tps, false) }
+
+func (c *Consumer) setPaused(tps []TopicPartition, paused bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tp := range tps {
+		if _, err := c.assignedLocked(tp); err != nil {
+			return err
+		}
+	}
+	for _, tp := range tps {
+		c.parts[tp].paused = paused
+	}
+	if !paused {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Paused returns the paused partitions, sorted.
+func (c *Consumer) Paused() []TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []TopicPartition
+	for _, cp := range c.order {
+		if cp.paused {
+			out = append(out, cp.tp)
+		}
+	}
+	return out
+}
+
+// errNoGroup is returned by commit methods of a consumer without a Group.
+var errNoGroup = fmt.Errorf("%w: the consumer has no Group to commit to (set ConsumerConfig.Group)", ErrInvalidArgument)
+
+// Commit commits the positions of every assigned partition — the records
+// returned by every Poll so far count as processed — and returns once the
+// commit is durable. Positions equal to what this consumer last committed
+// are skipped.
+//
+// Errors: a *FencedError if a partition is no longer this member's, an
+// *OffsetOutOfRangeError, ErrGroupNotEmpty for a manually assigned
+// consumer of a group that has members, ErrClosed, the context's error.
+func (c *Consumer) Commit(ctx context.Context) error { return c.commitPositions(ctx, nil) }
+
+// commitPositions commits the positions of tps (nil: every assigned
+// partition) that changed since this consumer's last commit.
+func (c *Consumer) commitPositions(ctx context.Context, tps []TopicPartition) error {
+	c.mu.Lock()
+	offsets := map[TopicPartition]int64{}
+	for _, cp := range c.order {
+		if cp.pos >= 0 && (tps == nil || slices.Contains(tps, cp.tp)) {
+			if last, ok := c.committed[cp.tp]; !ok || last != cp.pos {
+				offsets[cp.tp] = cp.pos
+			}
+		}
+	}
+	c.mu.Unlock()
+	return c.CommitOffsets(ctx, offsets)
+}
+
+// CommitOffsets commits offsets: for each partition, the offset of the
+// next record to consume (the last processed offset + 1). A group member
+// may commit only partitions assigned to it. The commit is one atomic
+// batch, durable when CommitOffsets returns; an offset may not be above
+// its partition's high watermark, and data below it that is not yet
+// durable is fsynced first, so a committed offset never points past data
+// a crash could lose. Errors as for Commit.
+func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition]int64) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.cfg.Group == "" {
+		return errNoGroup
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	m := c.currentMember()
+	if m == nil && len(c.cfg.Topics) > 0 {
+		return &FencedError{Group: c.cfg.Group, Reason: "not a member of the group (evicted; the next Poll rejoins)"}
+	}
+	if err := c.log.groups.commit(ctx, c.cfg.Group, m, offsets); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for tp, off := range offsets {
+		c.committed[tp] = off
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// CommitRecords commits, for each partition among recs, the offset after
+// its last record there: recs count as processed. Errors as for Commit.
+func (c *Consumer) CommitRecords(ctx context.Context, recs ...Record) error {
+	offsets := map[TopicPartition]int64{}
+	for i := range recs {
+		tp := TopicPartition{recs[i].Topic, recs[i].Partition}
+		if next := recs[i].Offset + 1; next > offsets[tp] {
+			offsets[tp] = next
+		}
+	}
+	return c.CommitOffsets(ctx, offsets)
+}
+
+// Committed returns the group's committed offsets for tps (nil: the
+// assigned partitions); partitions without one are absent from the map.
+func (c *Consumer) Committed(ctx context.Context, tps ...TopicPartition) (map[TopicPartition]int64, error) {
+	if c.cfg.Group == "" {
+		return nil, errNoGroup
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if tps == nil {
+		tps = c.Assignment()
+	}
+	out := map[TopicPartition]int64{}
+	for _, tp := range tps {
+		if co, ok := c.log.offsets.committed(c.cfg.Group, tp); ok {
+			out[tp] = co.Offset
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,168 @@
+package commitlog
+
+import (
+	"io"
+	"time"
+
+	"github.com/commitlog-go/commitlog/internal/record"
+)
+
+// pollBuffer collects the records of one Poll. Keys, values and header
+// values are copied into one arena, so a Poll costs a few allocations
+// whatever the number of records; the records are the caller's.
+type pollBuffer struct {
+	recs  []Record
+	spans []span // key and value of each record
+	arena []byte
+	bytes int // keys, values and headers collected
+}
+
+func (b *pollBuffer) put(v []byte) span {
+	if v == nil {
+		return span{n: -1}
+	}
+	b.arena = append(b.arena, v...)
+	return span{off: len(b.arena) - len(v), n: len(v)}
+}
+
+// add copies rr, a record of tp.
+func (b *pollBuffer) add(tp *TopicPartition, rr *record.Record, size int) {
+	b.recs = append(b.recs, Record{
+		Topic:     tp.Topic,
+		Partition: tp.Partition,
+		Offset:    rr.Offset,
+		Timestamp: time.UnixMilli(rr.Timestamp),
+		Headers:   copyHeaders(rr.Headers),
+	})
+	b.spans = append(b.spans, b.put(rr.Key), b.put(rr.Value))
+	b.bytes += size
+}
+
+// records resolves the copied slices and returns the records.
+func (b *pollBuffer) records() []Record {
+	for i := range b.recs {
+		b.recs[i].Key = b.spans[2*i].in(b.arena)
+		b.recs[i].Value = b.spans[2*i+1].in(b.arena)
+	}
+	return b.recs
+}
+
+// recordSize is what a record counts against FetchMaxBytes.
+func recordSize(rr *record.Record) int {
+	n := len(rr.Key) + len(rr.Value)
+	for _, h := range rr.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// fetchCursor reads one partition for a consumer from its position on. It
+// keeps its place inside a batch across Polls, so a batch larger than one
+// Poll is checked and decoded once; while it is inside a batch or has
+// records left below the high watermark it holds a reference to the
+// segment it reads. An idle consumer, caught up, holds nothing.
+type fetchCursor struct {
+	r       *batchReader // nil when none is open
+	it      record.Iter
+	inBatch bool
+	header  record.Header // of the batch being returned
+	pending record.Record // a record that did not fit the last Poll
+	hasPend bool
+}
+
+// close releases what the cursor holds. The position is the consumer's.
+func (f *fetchCursor) close() {
+	if f.r != nil {
+		f.r.close()
+		f.r = nil
+	}
+	f.inBatch, f.hasPend = false, false
+}
+
+// fill adds records of cp from its position on to b, until b holds
+// maxRecords records or maxBytes bytes (but at least one record) or cp has
+// nothing more visible, and advances cp's position. Errors: an
+// *OffsetOutOfRangeError when the position is outside the partition's
+// range, *CorruptionError, ErrClosed or ErrUnknownTopic.
+func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, maxBytes int) error {
+	p := cp.p
+	for len(b.recs) < maxRecords {
+		if f.inBatch {
+			var rr *record.Record
+			switch {
+			case f.hasPend:
+				rr = &f.pending
+			case f.it.Next():
+				rr = f.it.Record()
+			default:
+				if err := f.it.Err(); err != nil {
+					path := f.r.seg.path
+					f.close()
+					return &CorruptionError{Path: path, Offset: f.header.BaseOffset, Err: err}
+				}
+				f.inBatch = false
+				cp.pos = max(cp.pos, f.header.NextOffset())
+				continue
+			}
+			if rr.Offset < cp.pos {
+				f.hasPend = false
+				continue
+			}
+			size := recordSize(rr)
+			if len(b.recs) > 0 && b.bytes+size > maxBytes {
+				if !f.hasPend {
+					f.pending, f.hasPend = *rr, true
+				}
+				return nil
+			}
+			f.hasPend = false
+			b.add(&cp.tp, rr, size)
+			cp.pos = rr.Offset + 1
+			if b.bytes >= maxBytes {
+				return nil
+			}
+			continue
+		}
+		if f.r == nil {
+			hw := p.hw.Load()
+			if err := p.checkRange(cp.pos); err != nil {
+				return err
+			}
+			if cp.pos >= hw.offset {
+				return nil
+			}
+			r, err := p.newBatchReader(cp.pos, hw)
+			if err != nil {
+				return err
+			}
+			f.r = r
+		}
+		batch, h, err := f.r.nextBatch()
+		if err == io.EOF {
+			// Everything below the reader's high watermark is read; a
+			// new reader sees what was appended since.
+			cp.pos = max(cp.pos, f.r.hw.offset)
+			f.r.close()
+			f.r = nil
+			if p.hw.Load().offset > cp.pos {
+				continue
+			}
+			return nil
+		}
+		if err != nil {
+			f.close()
+			return err
+		}
+		if h.Control() {
+			cp.pos = max(cp.pos, h.NextOffset())
+			continue
+		}
+		if err := f.it.Reset(batch, maxDecompressedBatch); err != nil {
+			path := f.r.seg.path
+			f.close()
+			return &CorruptionError{Path: path, Offset: h.BaseOffset, Err: err}
+		}
+		f.header, f.inBatch = *h, true
+	}
+	return nil
+}

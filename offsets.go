@@ -1,0 +1,352 @@
+package commitlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf16"
+)
+
+// Committed offsets live in the internal topic __consumer_offsets, in
+// Kafka's record schema (kafka-semantics.md §7.9.2), so they are exactly as
+// durable as the data and recovering them is replaying that topic:
+//
+//	key   (version 1): int16 version, string group, string topic, int32 partition
+//	value (version 3): int16 version, int64 offset, int32 leader epoch (-1),
+//	                   string metadata, int64 commit timestamp (Unix ms)
+//
+// where a string is an int16 length and that many bytes. A nil value (a
+// tombstone) deletes the offset. A group's offsets all go to partition
+// abs(javaHashCode(group)) % partitions, as Kafka places them, so the
+// order of one group's commits is the order of its records.
+const offsetsTopicName = "__consumer_offsets"
+
+const (
+	offsetKeyVersion   = 1
+	offsetValueVersion = 3
+	// offsetsSegmentBytes is the segment size of __consumer_offsets: small,
+	// because its records are small and compaction keeps only the latest
+	// per key.
+	offsetsSegmentBytes = 16 << 20
+)
+
+// committedOffset is a group's committed offset for one partition: the
+// offset of the next record to consume.
+type committedOffset struct {
+	Offset   int64
+	Metadata string
+	Time     time.Time // when it was committed
+}
+
+// offsetStore holds every group's committed offsets, materialised from
+// __consumer_offsets. Writes go through the group coordinator, which
+// decides whether a commit is allowed.
+type offsetStore struct {
+	log *Log
+
+	// createMu serializes the creation of the topic.
+	createMu sync.Mutex
+	// mu guards topic and groups.
+	mu     sync.RWMutex
+	topic  *Topic
+	groups map[string]map[TopicPartition]committedOffset
+}
+
+func newOffsetStore(l *Log) *offsetStore {
+	return &offsetStore{log: l, groups: map[string]map[TopicPartition]committedOffset{}}
+}
+
+// load replays __consumer_offsets, if it exists, into memory. It runs in
+// Open, before the Log is shared.
+func (s *offsetStore) load() error {
+	t := s.log.topics[offsetsTopicName]
+	if t == nil {
+		return nil
+	}
+	s.topic = t
+	for _, p := range t.partitions {
+		for r, err := range p.Scan(context.Background(), p.StartOffset()) {
+			if err != nil {
+				return err
+			}
+			group, tp, ok, err := decodeOffsetKey(r.Key)
+			if err == nil && ok {
+				err = s.applyRecord(group, tp, r.Value)
+			}
+			if err != nil {
+				return &CorruptionError{Path: p.dir, Offset: r.Offset, Reason: "committed-offset record: " + err.Error()}
+			}
+		}
+	}
+	return nil
+}
+
+// applyRecord applies one decoded record. REQUIRES: s.mu, or exclusive
+// access during load.
+func (s *offsetStore) applyRecord(group string, tp TopicPartition, value []byte) error {
+	if value == nil {
+		s.forget(group, tp)
+		return nil
+	}
+	c, err := decodeOffsetValue(value)
+	if err != nil {
+		return err
+	}
+	s.set(group, tp, c)
+	return nil
+}
+
+func (s *offsetStore) set(group string, tp TopicPartition, c committedOffset) {
+	g := s.groups[group]
+	if g == nil {
+		g = map[TopicPartition]committedOffset{}
+		s.groups[group] = g
+	}
+	g[tp] = c
+}
+
+func (s *offsetStore) forget(group string, tp TopicPartition) {
+	if g := s.groups[group]; g != nil {
+		delete(g, tp)
+		if len(g) == 0 {
+			delete(s.groups, group)
+		}
+	}
+}
+
+// committed returns group's committed offset for tp.
+func (s *offsetStore) committed(group string, tp TopicPartition) (committedOffset, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.groups[group][tp]
+	return c, ok
+}
+
+// groupOffsets returns a copy of every committed offset of group.
+func (s *offsetStore) groupOffsets(group string) map[TopicPartition]committedOffset {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.groups[group])
+}
+
+// groupNames returns the groups with committed offsets.
+func (s *offsetStore) groupNames() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Collect(maps.Keys(s.groups))
+}
+
+// offsetWrite is one entry of a commit: an offset, or (delete) a tombstone.
+type offsetWrite struct {
+	tp     TopicPartition
+	offset int64
+	delete bool
+}
+
+// write appends one batch with writes for group and applies it to memory,
+// without waiting for durability; the caller then calls wait with the
+// returned target. The group coordinator calls it with its commit lock
+// held, so the order in which commits are checked, written and applied is
+// one order.
+func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWrite) (*Partition, int64, error) {
+	t, err := s.ensureTopic(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	p := t.partitions[offsetsPartitionFor(group, len(t.partitions))]
+	now := s.log.opts.now()
+	recs := make([]Record, len(writes))
+	for i, w := range writes {
+		recs[i] = Record{Key: encodeOffsetKey(group, w.tp), Timestamp: now}
+		if !w.delete {
+			recs[i].Value = encodeOffsetValue(w.offset, "", now)
+		}
+	}
+	bb := builderPool.Get().(*batchBuilder)
+	defer builderPool.Put(bb)
+	batch, err := p.build(bb, recs)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := p.appendBatch(ctx, batch, appendOptions{expected: -1, noWait: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	s.mu.Lock()
+	for _, w := range writes {
+		if w.delete {
+			s.forget(group, w.tp)
+		} else {
+			s.set(group, w.tp, committedOffset{Offset: w.offset, Time: time.UnixMilli(now.UnixMilli())})
+		}
+	}
+	s.mu.Unlock()
+	return p, res.LastOffset + 1, nil
+}
+
+// wait returns once a write ending below target in p is acknowledged
+// under the Log's durability contract.
+func (s *offsetStore) wait(ctx context.Context, p *Partition, target int64) error {
+	return p.acknowledge(ctx, target, appendOptions{})
+}
+
+// ensureTopic returns __consumer_offsets, creating it on first use.
+func (s *offsetStore) ensureTopic(ctx context.Context) (*Topic, error) {
+	s.mu.RLock()
+	t := s.topic
+	s.mu.RUnlock()
+	if t != nil {
+		return t, nil
+	}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if s.topic != nil {
+		return s.topic, nil
+	}
+	t, err := s.log.createTopic(ctx, offsetsTopicName, TopicConfig{
+		Partitions:    s.log.opts.OffsetsTopicPartitions,
+		SegmentBytes:  offsetsSegmentBytes,
+		CleanupPolicy: CleanupCompact,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commitlog: create %s: %w", offsetsTopicName, err)
+	}
+	s.mu.Lock()
+	s.topic = t
+	s.mu.Unlock()
+	return t, nil
+}
+
+// offsetsPartitionFor is Kafka's GroupMetadataManager.partitionFor:
+// Utils.abs(group.hashCode()) % n, with Java's String.hashCode over UTF-16
+// code units and Utils.abs mapping MinInt32 to 0.
+func offsetsPartitionFor(group string, n int) int {
+	var h int32
+	for _, u := range utf16.Encode([]rune(group)) {
+		h = 31*h + int32(u)
+	}
+	switch {
+	case h == -1<<31:
+		h = 0
+	case h < 0:
+		h = -h
+	}
+	return int(h) % n
+}
+
+var errOffsetRecord = errors.New("malformed")
+
+func appendKafkaString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// encodeOffsetKey encodes an offset-commit key. The group and topic are at
+// most 32767 bytes (ConsumerConfig.Validate and topic naming ensure it).
+func encodeOffsetKey(group string, tp TopicPartition) []byte {
+	b := make([]byte, 0, 2+2+len(group)+2+len(tp.Topic)+4)
+	b = binary.BigEndian.AppendUint16(b, offsetKeyVersion)
+	b = appendKafkaString(b, group)
+	b = appendKafkaString(b, tp.Topic)
+	return binary.BigEndian.AppendUint32(b, uint32(tp.Partition))
+}
+
+func encodeOffsetValue(offset int64, metadata string, at time.Time) []byte {
+	b := make([]byte, 0, 2+8+4+2+len(metadata)+8)
+	b = binary.BigEndian.AppendUint16(b, offsetValueVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(offset))
+	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // leader epoch: -1, unknown
+	b = appendKafkaString(b, metadata)
+	return binary.BigEndian.AppendUint64(b, uint64(at.UnixMilli()))
+}
+
+// offsetReader decodes Kafka's big-endian primitives, remembering the
+// first error.
+type offsetReader struct {
+	b   []byte
+	err error
+}
+
+func (r *offsetReader) take(n int) []byte {
+	if r.err != nil || len(r.b) < n {
+		r.err = fmt.Errorf("%w: %d bytes short", errOffsetRecord, n-len(r.b))
+		r.b = nil
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *offsetReader) int16() int16 { return int16(binary.BigEndian.Uint16(r.take(2))) }
+func (r *offsetReader) int32() int32 { return int32(binary.BigEndian.Uint32(r.take(4))) }
+func (r *offsetReader) int64() int64 { return int64(binary.BigEndian.Uint64(r.take(8))) }
+
+func (r *offsetReader) string() string {
+	n := r.int16()
+	if n < 0 {
+		if r.err == nil {
+			r.err = fmt.Errorf("%w: negative string length %d", errOffsetRecord, n)
+		}
+		return ""
+	}
+	return string(r.take(int(n)))
+}
+
+func (r *offsetReader) done() error {
+	if r.err == nil && len(r.b) > 0 {
+		r.err = fmt.Errorf("%w: %d trailing bytes", errOffsetRecord, len(r.b))
+	}
+	return r.err
+}
+
+// decodeOffsetKey decodes a key of __consumer_offsets. ok is false for
+// Kafka's group-metadata keys (version 2), which carry no offset.
+func decodeOffsetKey(b []byte) (group string, tp TopicPartition, ok bool, err error) {
+	r := offsetReader{b: b}
+	switch v := r.int16(); {
+	case r.err != nil:
+		return "", tp, false, fmt.Errorf("key: %w", r.err)
+	case v == 2:
+		return "", tp, false, nil
+	case v != 0 && v != 1:
+		return "", tp, false, fmt.Errorf("key: %w: unknown version %d", errOffsetRecord, v)
+	}
+	group = r.string()
+	tp.Topic = r.string()
+	tp.Partition = r.int32()
+	if err := r.done(); err != nil {
+		return "", tp, false, fmt.Errorf("key: %w", err)
+	}
+	return group, tp, true, nil
+}
+
+// decodeOffsetValue decodes the value versions Kafka has written before
+// its flexible version 4: 0 and 2 (offset, metadata, commit time), 1 (the
+// same plus an expiry time) and 3 (with a leader epoch).
+func decodeOffsetValue(b []byte) (committedOffset, error) {
+	r := offsetReader{b: b}
+	v := r.int16()
+	if r.err == nil && (v < 0 || v > 3) {
+		return committedOffset{}, fmt.Errorf("value: %w: unknown version %d", errOffsetRecord, v)
+	}
+	var c committedOffset
+	c.Offset = r.int64()
+	if v == 3 {
+		r.int32() // leader epoch
+	}
+	c.Metadata = r.string()
+	c.Time = time.UnixMilli(r.int64())
+	if v == 1 {
+		r.int64() // expiry time
+	}
+	if err := r.done(); err != nil {
+		return committedOffset{}, fmt.Errorf("value: %w", err)
+	}
+	return c, nil
+}
