@@ -81,6 +81,11 @@ func RoundRobinBalancer() Balancer { return roundRobinBalancer{} }
 //     their Owned as possible. An owned partition counts only if it exists,
 //     the member subscribes to its topic, and no earlier member (in the
 //     given order) claims it too.
+//
+// With identical subscriptions the result keeps as many owned partitions as
+// any balanced assignment can. With different subscriptions stickiness is
+// greedy: partitions move only to restore balance, one at a time, but the
+// number of moves is not minimized.
 func StickyBalancer() Balancer { return stickyBalancer{} }
 
 // CooperativeStickyBalancer returns the "cooperative-sticky" balancer
@@ -159,13 +164,15 @@ func (b stickyBalancer) Cooperative() bool { return b.cooperative }
 //     member with the fewest (ties: member order). This keeps the most owned
 //     partitions that any balanced assignment can keep.
 //  3. Otherwise (heterogeneous), the unassigned partitions, in sorted order,
-//     go to the eligible member with the fewest, and then, while some member
-//     can give a partition to an eligible member holding at least two
-//     fewer, the most-loaded such member (ties: member order) gives its
-//     highest-numbered partition of the topic whose least-loaded subscriber
-//     holds the fewest (ties: topic order) to that subscriber (ties: member
-//     order). Each such move lowers the sum of squared counts by at least 2,
-//     so the loop ends, and when it ends goal 1 holds.
+//     go to the eligible member with the fewest (ties: member order). Then,
+//     while goal 1 is violated, one partition moves: the giver is the
+//     most-loaded member (ties: member order) holding a partition that an
+//     eligible member with at least two fewer could take; of its topics with
+//     such a receiver it picks the one whose least-loaded subscriber holds
+//     the fewest (ties: topic order), and gives its highest-numbered
+//     partition of that topic to that topic's least-loaded subscriber (ties:
+//     member order). Each move lowers the sum of the squared counts by at
+//     least 2, so the loop ends, and it ends only when goal 1 holds.
 func (b stickyBalancer) Balance(members []BalancerMember, partitions map[string]int32) map[string][]TopicPartition {
 	g := newBalanceGroup(members, partitions)
 	owner := make([]int, g.total)
@@ -288,27 +295,63 @@ func (h *memberHeap) pop() int {
 // stickyHeterogeneous completes owner for arbitrary subscriptions: step 3 of
 // stickyBalancer.Balance.
 func stickyHeterogeneous(g *balanceGroup, owner, count []int) {
-	// leastLoaded returns the first subscriber of topic t with the fewest
-	// partitions. floor is a lower bound on those counts: the scan stops at
-	// the first subscriber that holds floor.
-	leastLoaded := func(t, floor int) int {
-		best := g.subscribers[t][0]
+	// firstWith returns the first subscriber of topic t holding c partitions.
+	firstWith := func(t, c int) int {
 		for _, m := range g.subscribers[t] {
-			if count[m] < count[best] || m == best {
-				best = m
-				if count[m] <= floor {
-					break
+			if count[m] == c {
+				return m
+			}
+		}
+		return -1 // unreachable: callers pass a count some subscriber holds
+	}
+	// minCount[t] is the fewest partitions a subscriber of topic t holds, and
+	// atMin[t] how many of its subscribers hold that many.
+	minCount := make([]int, len(g.topics))
+	atMin := make([]int, len(g.topics))
+	scan := func(t int) {
+		minCount[t], atMin[t] = count[g.subscribers[t][0]], 0
+		for _, m := range g.subscribers[t] {
+			switch c := count[m]; {
+			case c < minCount[t]:
+				minCount[t], atMin[t] = c, 1
+			case c == minCount[t]:
+				atMin[t]++
+			}
+		}
+	}
+	// dec and inc record that member m's count has just gone down or up by
+	// one. inc rescans only a topic whose last least-loaded subscriber was m.
+	dec := func(m int) {
+		c := count[m]
+		for _, t := range g.subs[m] {
+			switch {
+			case c < minCount[t]:
+				minCount[t], atMin[t] = c, 1
+			case c == minCount[t]:
+				atMin[t]++
+			}
+		}
+	}
+	inc := func(m int) {
+		for _, t := range g.subs[m] {
+			if count[m]-1 == minCount[t] {
+				if atMin[t]--; atMin[t] == 0 {
+					scan(t)
 				}
 			}
 		}
-		return best
+	}
+
+	for t := range g.topics {
+		scan(t)
 	}
 	for t := range g.topics {
 		for p := g.base[t]; p < g.base[t]+g.counts[t]; p++ {
 			if owner[p] < 0 {
-				m := leastLoaded(t, 0)
+				m := firstWith(t, minCount[t])
 				owner[p] = m
 				count[m]++
+				inc(m)
 			}
 		}
 	}
@@ -326,21 +369,16 @@ func stickyHeterogeneous(g *balanceGroup, owner, count []int) {
 			held[m][k]++
 		}
 	}
-	// minMember[t] is topic t's first least-loaded subscriber, kept up to date
-	// across moves.
-	minMember := make([]int, len(g.topics))
-	for t := range minMember {
-		minMember[t] = leastLoaded(t, 0)
-	}
 	// bestMove returns member m's best move: the topic (as an index into
-	// g.subs[m]) whose least-loaded subscriber holds the fewest, if that
-	// subscriber holds at least two fewer than m; k is -1 if m has no move.
+	// g.subs[m]) whose least-loaded subscriber holds the fewest (ties: topic
+	// order), if that subscriber holds at least two fewer than m; k is -1 if
+	// m has no move.
 	bestMove := func(m int) (k int) {
 		k = -1
 		limit := count[m] - 1 // a receiver must hold fewer than limit
 		for i, t := range g.subs[m] {
-			if held[m][i] > 0 && count[minMember[t]] < limit {
-				k, limit = i, count[minMember[t]]
+			if held[m][i] > 0 && minCount[t] < limit {
+				k, limit = i, minCount[t]
 			}
 		}
 		return k
@@ -359,31 +397,19 @@ func stickyHeterogeneous(g *balanceGroup, owner, count []int) {
 			return
 		}
 		t := g.subs[from][k]
-		to := minMember[t]
+		to := firstWith(t, minCount[t])
 		p := g.base[t] + g.counts[t] - 1
 		for owner[p] != from {
 			p--
 		}
 		owner[p] = to
-		count[from]--
-		count[to]++
 		held[from][k]--
 		j, _ := slices.BinarySearch(g.subs[to], t)
 		held[to][j]++
-		// Only the minima of topics that from or to subscribe to can change.
-		// Where to was the least loaded, holding c = count[to]-1, nobody now
-		// holds fewer than c: from still holds more than c.
-		for _, u := range g.subs[to] {
-			if minMember[u] == to {
-				minMember[u] = leastLoaded(u, count[to]-1)
-			}
-		}
-		// Elsewhere the least loaded is unchanged or is now from.
-		for _, u := range g.subs[from] {
-			if cur := minMember[u]; count[from] < count[cur] || count[from] == count[cur] && from < cur {
-				minMember[u] = from
-			}
-		}
+		count[from]--
+		dec(from)
+		count[to]++
+		inc(to)
 	}
 }
 
@@ -434,7 +460,7 @@ func newBalanceGroup(members []BalancerMember, partitions map[string]int32) *bal
 	g.subs = make([][]int, len(g.ids))
 	g.subscribers = make([][]int, len(g.topics))
 	for m, i := range g.member {
-		var subs []int
+		subs := make([]int, 0, len(members[i].Topics))
 		for _, topic := range members[i].Topics {
 			if t, ok := g.topicIndex[topic]; ok {
 				subs = append(subs, t)

@@ -35,10 +35,10 @@ import (
 // or Close, on the caller's goroutine; see ConsumerConfig.OnAssigned for
 // what they may call.
 type Consumer struct {
-	log    *Log
-	cfg    ConsumerConfig
-	wake   chan struct{} // signalled by partitions and the coordinator
-	poll   chan struct{} // held by the running Poll or Close
+	log  *Log
+	cfg  ConsumerConfig
+	wake chan struct{} // signalled by partitions and the coordinator
+	poll chan struct{} // held by the running Poll or Close
 	// closing is set when Close starts (Poll stops); closed when it has
 	// finished (every method refuses).
 	closing, closed atomic.Bool

@@ -77,7 +77,8 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.offsets = newOffsetStore(l)
 	l.groups = newCoordinator(l, l.offsets)
-	if err := l.load(); err == nil {
+	err = l.load()
+	if err == nil {
 		err = l.offsets.load()
 	}
 	if err != nil {

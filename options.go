@@ -107,9 +107,9 @@ type Options struct {
 }
 
 const (
-	defaultSyncInterval         = 100 * time.Millisecond
-	defaultCheckpointInterval   = time.Second
-	defaultProducerIDExpiration = 24 * time.Hour
+	defaultSyncInterval           = 100 * time.Millisecond
+	defaultCheckpointInterval     = time.Second
+	defaultProducerIDExpiration   = 24 * time.Hour
 	defaultOffsetsTopicPartitions = 4
 )
 

@@ -75,7 +75,7 @@ type Partition struct {
 	// watermark moves or the partition closes: consumers waiting on many
 	// partitions at once. Copy-on-write under waitMu.
 	watchers atomic.Pointer[[]chan<- struct{}]
-	done   chan struct{} // closed by close
+	done     chan struct{} // closed by close
 }
 
 // position is a point in the partition: the offset after the last batch
