@@ -46,6 +46,8 @@ type Consumer struct {
 	// inCallback is set while a rebalance callback runs, so that a Poll
 	// or Close from inside it fails instead of deadlocking.
 	inCallback atomic.Bool
+	// procMu is held while ProcessPartitions runs.
+	procMu sync.Mutex
 	// mu guards everything below.
 	mu             sync.Mutex
 	member         *groupMember // nil without membership, or after being fenced
@@ -54,6 +56,7 @@ type Consumer struct {
 	rr             int
 	committed      map[TopicPartition]int64 // the last offsets this consumer committed
 	lastAutoCommit time.Time
+	proc           *processor // the running ProcessPartitions, or nil
 }
 
 // consumedPartition is a consumer's state for one assigned partition.
@@ -380,6 +383,13 @@ func (c *Consumer) rewind(recs []Record) {
 	}
 }
 
+// processor returns the running ProcessPartitions, or nil.
+func (c *Consumer) processor() *processor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proc
+}
+
 // currentMember returns the consumer's membership, or nil.
 func (c *Consumer) currentMember() *groupMember {
 	c.mu.Lock()
@@ -412,6 +422,10 @@ func (c *Consumer) reconcile(ctx context.Context) error {
 	gc := c.log.groups
 	for {
 		st, lost, err := gc.nextStep(m)
+		if pr := c.processor(); pr != nil && len(lost) > 0 {
+			c.outsidePoll(m, func() { pr.stop(lost) })
+			pr.forget(lost)
+		}
 		if len(lost) > 0 {
 			c.mu.Lock()
 			c.dropLocked(lost)
@@ -426,7 +440,11 @@ func (c *Consumer) reconcile(ctx context.Context) error {
 		}
 		switch {
 		case len(st.revoke) > 0:
-			if !c.cfg.DisableAutoCommit {
+			pr := c.processor()
+			if pr != nil {
+				c.outsidePoll(m, func() { pr.stop(st.revoke) })
+			}
+			if !c.cfg.DisableAutoCommit || pr != nil {
 				if err := c.commitPositions(ctx, st.revoke); err != nil {
 					c.log.opts.Logger.Warn("commitlog: commit before revoke failed", "group", c.cfg.Group, "err", err)
 				}
@@ -457,14 +475,19 @@ func (c *Consumer) callback(ctx context.Context, m *groupMember, fn func(context
 	if fn == nil || len(tps) == 0 {
 		return
 	}
+	c.outsidePoll(m, func() {
+		c.inCallback.Store(true)
+		defer c.inCallback.Store(false)
+		fn(ctx, c, slices.Clone(tps))
+	})
+}
+
+// outsidePoll runs fn as time outside Poll: MaxPollInterval runs.
+func (c *Consumer) outsidePoll(m *groupMember, fn func()) {
 	gc := c.log.groups
 	gc.polling(m, false)
-	c.inCallback.Store(true)
-	defer func() {
-		c.inCallback.Store(false)
-		gc.polling(m, true)
-	}()
-	fn(ctx, c, slices.Clone(tps))
+	defer gc.polling(m, true)
+	fn()
 }
 
 // autoCommitIfDue commits the positions of records returned by earlier
@@ -508,6 +531,8 @@ func (c *Consumer) Close() error {
 	case c.wake <- struct{}{}:
 	default:
 	}
+	c.procMu.Lock() // a running ProcessPartitions finishes first
+	c.procMu.Unlock()
 	c.poll <- struct{}{}
 	defer func() { <-c.poll }()
 	defer c.closed.Store(true)
@@ -668,13 +693,28 @@ func (c *Consumer) Commit(ctx context.Context) error { return c.commitPositions(
 
 // commitPositions commits the positions of tps (nil: every assigned
 // partition) that changed since this consumer's last commit.
+//
+// While ProcessPartitions runs, the offsets of processed records are
+// committed instead of positions.
 func (c *Consumer) commitPositions(ctx context.Context, tps []TopicPartition) error {
+	var processed map[TopicPartition]int64
+	if pr := c.processor(); pr != nil {
+		processed = pr.processed(tps)
+	}
 	c.mu.Lock()
 	offsets := map[TopicPartition]int64{}
 	for _, cp := range c.order {
-		if cp.pos >= 0 && (tps == nil || slices.Contains(tps, cp.tp)) {
-			if last, ok := c.committed[cp.tp]; !ok || last != cp.pos {
-				offsets[cp.tp] = cp.pos
+		pos := cp.pos
+		if processed != nil {
+			m, ok := processed[cp.tp]
+			if !ok {
+				continue
+			}
+			pos = m
+		}
+		if pos >= 0 && (tps == nil || slices.Contains(tps, cp.tp)) {
+			if last, ok := c.committed[cp.tp]; !ok || last != pos {
+				offsets[cp.tp] = pos
 			}
 		}
 	}

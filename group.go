@@ -570,6 +570,13 @@ func (gc *coordinator) checkCommit(group string, m *groupMember, writes []offset
 	return nil
 }
 
+// checkEmpty returns ErrGroupNotEmpty if group has members.
+func (gc *coordinator) checkEmpty(group string) error {
+	gc.commitMu.Lock()
+	defer gc.commitMu.Unlock()
+	return gc.checkCommit(group, nil, nil)
+}
+
 // writeAdmin writes offsets or tombstones for a group that must have no
 // members (administration).
 func (gc *coordinator) writeAdmin(ctx context.Context, group string, writes []offsetWrite) error {

@@ -289,6 +289,13 @@ func (l *Log) Topic(name string) (*Topic, error) {
 	return t, nil
 }
 
+// isClosed reports whether Close has been called.
+func (l *Log) isClosed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed
+}
+
 // partition returns the partition tp names.
 func (l *Log) partition(tp TopicPartition) (*Partition, error) {
 	t, err := l.Topic(tp.Topic)

@@ -1,0 +1,106 @@
+package commitlog
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/commitlog-go/commitlog/internal/vfs"
+	"github.com/stretchr/testify/require"
+)
+
+func TestGroupAdminDescribeListResetDelete(t *testing.T) {
+	clock := newClock()
+	opts := testOptions(vfs.NewMem())
+	opts.now = clock.Now
+	l := openTest(t, nil, opts)
+	all := groupTopic(t, l, 3)
+	require.Empty(t, l.ListGroups())
+	_, err := l.DescribeGroup("g")
+	require.ErrorIs(t, err, ErrUnknownGroup)
+
+	a := newTestConsumer(t, l, ConsumerConfig{Group: "g", Topics: []string{"t"}, DisableAutoCommit: true, MaxPollRecords: 1})
+	pollN(t, a, 1)
+	require.NoError(t, a.CommitOffsets(context.Background(), map[TopicPartition]int64{all[0]: 40, all[1]: 100}))
+	require.Equal(t, []string{"g"}, l.ListGroups())
+
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	require.Equal(t, "g", d.Name)
+	require.Equal(t, GroupStable, d.State)
+	require.Equal(t, "cooperative-sticky", d.Balancer)
+	require.Len(t, d.Members, 1)
+	require.Equal(t, a.MemberID(), d.Members[0].ID)
+	require.Equal(t, all, d.Members[0].Assigned)
+	require.Equal(t, all, d.Members[0].Owned)
+	require.Equal(t, []PartitionLag{
+		{TopicPartition: all[0], Committed: 40, CommittedAt: time.UnixMilli(clock.Now().UnixMilli()), HighWatermark: 100, Lag: 60, Owner: a.MemberID()},
+		{TopicPartition: all[1], Committed: 100, CommittedAt: time.UnixMilli(clock.Now().UnixMilli()), HighWatermark: 100, Lag: 0, Owner: a.MemberID()},
+		{TopicPartition: all[2], Committed: -1, HighWatermark: 100, Lag: -1, Owner: a.MemberID()},
+	}, d.Partitions)
+
+	// Resets and deletion are refused while the group has members.
+	_, err = l.ResetGroupOffsets(context.Background(), "g", EarliestOffset())
+	require.ErrorIs(t, err, ErrGroupNotEmpty)
+	require.ErrorIs(t, l.DeleteGroup(context.Background(), "g"), ErrGroupNotEmpty)
+	require.NoError(t, a.Close())
+
+	d, err = l.DescribeGroup("g")
+	require.NoError(t, err)
+	require.Equal(t, GroupEmpty, d.State)
+	require.Empty(t, d.Members)
+
+	got, err := l.ResetGroupOffsets(context.Background(), "g", EarliestOffset())
+	require.NoError(t, err)
+	require.Equal(t, map[TopicPartition]int64{all[0]: 0, all[1]: 0}, got)
+	got, err = l.ResetGroupOffsets(context.Background(), "g", LatestOffset(), all[2])
+	require.NoError(t, err)
+	require.Equal(t, map[TopicPartition]int64{all[2]: 100}, got)
+	got, err = l.ResetGroupOffsets(context.Background(), "g", ExactOffset(1000), all[0])
+	require.NoError(t, err)
+	require.Equal(t, map[TopicPartition]int64{all[0]: 100}, got, "clamped to the high watermark")
+	got, err = l.ResetGroupOffsets(context.Background(), "g", ExactOffset(7), all[0])
+	require.NoError(t, err)
+	require.Equal(t, int64(7), got[all[0]])
+	p := mustPartition(t, l, "t", 1)
+	_, err = p.Append(context.Background(), []Record{{Value: []byte("later"), Timestamp: clock.Now().Add(time.Hour)}})
+	require.NoError(t, err)
+	got, err = l.ResetGroupOffsets(context.Background(), "g", OffsetAtTime(clock.Now().Add(time.Minute)), all[1])
+	require.NoError(t, err)
+	require.Equal(t, int64(100), got[all[1]])
+	_, err = l.ResetGroupOffsets(context.Background(), "g", EarliestOffset(), TopicPartition{"t", 9})
+	require.ErrorIs(t, err, ErrUnknownPartition)
+	_, err = l.ResetGroupOffsets(context.Background(), "empty", EarliestOffset())
+	require.ErrorIs(t, err, ErrUnknownGroup)
+
+	// A new member starts from the reset offsets.
+	b := newTestConsumer(t, l, ConsumerConfig{Group: "g", Topics: []string{"t"}})
+	for _, tp := range all {
+		pos, err := waitPosition(t, b, tp)
+		require.NoError(t, err)
+		require.Equal(t, map[int32]int64{0: 7, 1: 100, 2: 100}[tp.Partition], pos)
+	}
+	require.NoError(t, b.Close())
+
+	require.NoError(t, l.DeleteGroup(context.Background(), "g"))
+	require.Empty(t, l.ListGroups())
+	require.ErrorIs(t, l.DeleteGroup(context.Background(), "g"), ErrUnknownGroup)
+
+	// Deletion is durable.
+	require.NoError(t, l.Close())
+	l = openTest(t, nil, opts)
+	require.Empty(t, l.ListGroups())
+}
+
+// waitPosition polls until tp is assigned to c, then returns its position.
+func waitPosition(t *testing.T, c *Consumer, tp TopicPartition) (int64, error) {
+	t.Helper()
+	for {
+		if pos, err := c.Position(tp); err == nil {
+			return pos, nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // a Poll with an ended context only does group work
+		c.reconcile(ctx)
+	}
+}
