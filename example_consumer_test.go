@@ -1,0 +1,73 @@
+package commitlog_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+
+	"github.com/commitlog-go/commitlog"
+)
+
+// A Consumer in a group reads from the group's committed offsets on, and
+// commits what it has processed; the next member of the group resumes
+// there.
+func ExampleConsumer() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "commitlog-example-")
+	defer os.RemoveAll(dir)
+	l, err := commitlog.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.CreateTopic(ctx, "events", commitlog.TopicConfig{}); err != nil {
+		log.Fatal(err)
+	}
+	p, _ := l.Topic("events")
+	part, _ := p.Partition(0)
+	for i := range 5 {
+		if _, err := part.Append(ctx, []commitlog.Record{{Value: []byte("event-" + strconv.Itoa(i))}}); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	c, err := l.NewConsumer(commitlog.ConsumerConfig{Group: "audit", Topics: []string{"events"}, MaxPollRecords: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	recs, err := c.Poll(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range recs {
+		fmt.Println("first member:", string(r.Value))
+	}
+	// Commit what was processed (offset of the last record + 1), and leave.
+	if err := c.CommitRecords(ctx, recs...); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	c, err = l.NewConsumer(commitlog.ConsumerConfig{Group: "audit", Topics: []string{"events"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	recs, err = c.Poll(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range recs {
+		fmt.Println("next member:", string(r.Value), "at offset", r.Offset)
+	}
+	// Output:
+	// first member: event-0
+	// first member: event-1
+	// first member: event-2
+	// next member: event-3 at offset 3
+	// next member: event-4 at offset 4
+}
