@@ -20,6 +20,7 @@
 //	    00000000000000000000.snapshot   idempotent producers' state (checksummed)
 //	    checkpoint                      recovery point (checksummed)
 //	<dir>/producer-ids                  producer ids handed out so far
+//	<dir>/__consumer_offsets-<n>/       consumer groups' committed offsets
 //
 // # Usage
 //
@@ -59,6 +60,39 @@
 // without a key; a topic with LogAppendTime stamps each batch with the
 // time it is appended.
 //
+// # Consuming
+//
+// A Consumer reads partitions assigned to it manually
+// (ConsumerConfig.Partitions) or as a member of a consumer group
+// (ConsumerConfig.Group and Topics), whose in-process coordinator shares
+// the topics' partitions among the members:
+//
+//	c, err := l.NewConsumer(commitlog.ConsumerConfig{Group: "billing", Topics: []string{"orders"}})
+//	defer c.Close()                  // commits, calls OnRevoked, leaves the group at once
+//	for {
+//		recs, err := c.Poll(ctx) // blocks until records exist; records are the caller's
+//		...                      // process them before the next Poll
+//	}
+//
+// It follows Kafka: positions and committed offsets are the offset of the
+// next record to read (CommitRecords adds the 1); auto-commit (every 5s,
+// before partitions are revoked, and on Close) commits the positions of
+// records returned by earlier Polls, so processing each Poll's records
+// before the next gives at-least-once delivery. Committed offsets are
+// records of the internal compacted topic __consumer_offsets, in Kafka's
+// schema, as durable as data, and never ahead of durable data. Where this
+// package differs from Kafka, on purpose: a new group starts at the
+// partitions' start (ResetEarliest), not their end; a member is alive while
+// it waits in Poll (there are no heartbeats) and evicted only when it stays
+// out of Poll longer than MaxPollInterval; Close leaves at once; rebalances
+// are cooperative by default and computed by the coordinator (KIP-848's
+// model), and a member may commit only partitions it owns at that moment,
+// so a stale member's commits fail with ErrFenced. Callbacks (OnAssigned,
+// OnRevoked, OnLost) run inside Poll and Close. ProcessPartitions runs a
+// goroutine per partition and commits only processed records. Group
+// membership lives in memory; Log.ListGroups, DescribeGroup,
+// ResetGroupOffsets and DeleteGroup administer groups.
+//
 // # Durability
 //
 // Options.Sync chooses what an acknowledgement (Append returning nil)
@@ -96,9 +130,11 @@
 //
 // # Concurrency
 //
-// Log, Topic, Partition and Producer are safe for concurrent use. A
-// Producer's promises run one at a time on a goroutine it owns, stopped by
-// its Close; close Producers before their Log. Appends to one
+// Log, Topic, Partition, Producer and Consumer are safe for concurrent
+// use. A Producer's promises run one at a time on a goroutine it owns,
+// stopped by its Close; close Producers and Consumers before their Log.
+// A Consumer's Polls run one at a time, and its rebalance callbacks run on
+// the goroutine calling Poll or Close. Appends to one
 // partition are serialized; reads never wait for appends and never block
 // them. Read, Follow and any call with a context return promptly when the
 // context ends.
@@ -112,7 +148,10 @@
 // are not retained. Produce copies a record's key, value and headers before
 // it returns, but keeps the *Record until its promise has been called, to
 // fill in its partition and offset. A Producer's memory is bounded by
-// ProducerConfig.MaxBufferedBytes and MaxBufferedRecords.
+// ProducerConfig.MaxBufferedBytes and MaxBufferedRecords. Records returned
+// by Poll are owned by the caller and share one allocation per Poll; a
+// Consumer's memory is bounded by MaxPollRecords and FetchMaxBytes, and an
+// idle Consumer holds no segment data.
 //
 // # Caveats
 //
