@@ -121,8 +121,11 @@ func (gc *coordinator) join(cfg *ConsumerConfig, wake chan<- struct{}) (*groupMe
 		g: g, id: "member-" + strconv.FormatUint(gc.nextID, 10), instanceID: cfg.InstanceID,
 		topics: cfg.Topics, wake: wake, maxPoll: cfg.MaxPollInterval, session: cfg.SessionTimeout,
 		target: map[TopicPartition]bool{}, owned: map[TopicPartition]bool{},
-		epoch: -1, revokedEpoch: -1, polling: true,
+		epoch: -1, revokedEpoch: -1,
+		// A consumer that never polls is evicted like one that stopped.
+		deadline: gc.log.opts.now().Add(cfg.MaxPollInterval),
 	}
+	gc.armLocked(m.deadline)
 	if old := g.staticMember(cfg.InstanceID); old != nil {
 		// KIP-345: the new consumer takes the old one's place and its
 		// assignment, without a rebalance unless the subscription changed.
@@ -476,6 +479,21 @@ func (gc *coordinator) close() {
 	for _, g := range gc.groups {
 		for _, m := range g.members {
 			m.wakeUp()
+		}
+	}
+}
+
+// topicCreated rebalances the groups subscribed to a topic created under
+// a name that was deleted while they subscribed to it.
+func (gc *coordinator) topicCreated(name string) {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	for _, g := range gc.groups {
+		for _, m := range g.members {
+			if slices.Contains(m.topics, name) {
+				gc.rebalanceLocked(g)
+				break
+			}
 		}
 	}
 }

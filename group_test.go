@@ -326,4 +326,41 @@ func TestGroupTopicDeletedWhileSubscribed(t *testing.T) {
 	require.Equal(t, "u", recs[0].Topic)
 	require.Equal(t, []TopicPartition{{"u", 0}}, c.Assignment())
 	require.GreaterOrEqual(t, tr.index("A lost t-0"), 0, "%v", tr.list())
+
+	// Created again: the subscription picks it up.
+	_, err = l.CreateTopic(context.Background(), "t", TopicConfig{})
+	require.NoError(t, err)
+	fillTopic(t, l, "t", 3)
+	recs = pollN(t, c, 1)
+	require.Equal(t, []TopicPartition{{"t", 0}, {"u", 0}}, c.Assignment())
+}
+
+func TestGroupMemberThatNeverPollsIsEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := openTest(t, vfs.NewMem(), nil)
+		all := groupTopic(t, l, 2)
+		cfg := ConsumerConfig{Group: "g", Topics: []string{"t"}, MaxPollRecords: 1, MaxPollInterval: time.Minute}
+		a := newTestConsumer(t, l, cfg)
+		idle := newTestConsumer(t, l, cfg) // joins, never polls
+		pollN(t, a, 1)
+		require.Len(t, a.Assignment(), 1, "the idle member has a target")
+		ctx, cancel := context.WithCancel(context.Background())
+		aDone := make(chan struct{})
+		go func() { // A waits in Poll: alive
+			defer close(aDone)
+			for ctx.Err() == nil {
+				a.Poll(ctx)
+			}
+		}()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		cancel()
+		<-aDone
+		require.Equal(t, all, a.Assignment())
+		_, err := idle.Poll(context.Background())
+		require.ErrorIs(t, err, ErrFenced)
+		require.NoError(t, a.Close())
+		require.NoError(t, idle.Close())
+		l.Close()
+	})
 }

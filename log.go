@@ -272,6 +272,9 @@ func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*T
 	l.mu.Lock()
 	l.topics[name] = t
 	l.mu.Unlock()
+	if l.groups != nil {
+		l.groups.topicCreated(name)
+	}
 	return t, nil
 }
 
