@@ -549,6 +549,16 @@ func (gc *coordinator) commit(ctx context.Context, group string, m *groupMember,
 		}
 		writes = append(writes, offsetWrite{tp: tp, offset: off})
 	}
+	return gc.write(ctx, group, m, writes)
+}
+
+// write checks that m (nil: a committer without membership) may commit
+// for group, and writes; the check and the write are one step under
+// commitMu. It returns once the write is acknowledged.
+func (gc *coordinator) write(ctx context.Context, group string, m *groupMember, writes []offsetWrite) error {
+	if len(writes) == 0 {
+		return nil
+	}
 	gc.commitMu.Lock()
 	if err := gc.checkCommit(group, m, writes); err != nil {
 		gc.commitMu.Unlock()
@@ -593,23 +603,4 @@ func (gc *coordinator) checkEmpty(group string) error {
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
 	return gc.checkCommit(group, nil, nil)
-}
-
-// writeAdmin writes offsets or tombstones for a group that must have no
-// members (administration).
-func (gc *coordinator) writeAdmin(ctx context.Context, group string, writes []offsetWrite) error {
-	if len(writes) == 0 {
-		return nil
-	}
-	gc.commitMu.Lock()
-	if err := gc.checkCommit(group, nil, writes); err != nil {
-		gc.commitMu.Unlock()
-		return err
-	}
-	p, target, err := gc.offsets.write(ctx, group, writes)
-	gc.commitMu.Unlock()
-	if err != nil {
-		return err
-	}
-	return gc.offsets.wait(ctx, p, target)
 }

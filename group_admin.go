@@ -238,7 +238,7 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, to OffsetSpec
 		out[tp] = off
 		writes = append(writes, offsetWrite{tp: tp, offset: off})
 	}
-	if err := l.groups.writeAdmin(ctx, group, writes); err != nil {
+	if err := l.groups.write(ctx, group, nil, writes); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -269,5 +269,5 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 		// with members.
 		return l.groups.checkEmpty(group)
 	}
-	return l.groups.writeAdmin(ctx, group, writes)
+	return l.groups.write(ctx, group, nil, writes)
 }
