@@ -683,7 +683,8 @@ var errNoGroup = fmt.Errorf("%w: the consumer has no Group to commit to (set Con
 
 // Commit commits the positions of every assigned partition — the records
 // returned by every Poll so far count as processed — and returns once the
-// commit is durable. Positions equal to what this consumer last committed
+// commit is acknowledged under the Log's durability contract (under
+// SyncAlways, the default: fsynced). Positions equal to what this consumer last committed
 // are skipped.
 //
 // Errors: a *FencedError if a partition is no longer this member's, an
@@ -725,7 +726,8 @@ func (c *Consumer) commitPositions(ctx context.Context, tps []TopicPartition) er
 // CommitOffsets commits offsets: for each partition, the offset of the
 // next record to consume (the last processed offset + 1). A group member
 // may commit only partitions assigned to it. The commit is one atomic
-// batch, durable when CommitOffsets returns; an offset may not be above
+// batch, acknowledged as an append is (under SyncAlways, fsynced) when
+// CommitOffsets returns; an offset may not be above
 // its partition's high watermark, and data below it that is not yet
 // durable is fsynced first, so a committed offset never points past data
 // a crash could lose. Errors as for Commit.

@@ -589,7 +589,9 @@ type ConsumerConfig struct {
 	// OnAssigned is called with the partitions the member has gained, from
 	// Poll, before any of their records is returned. The slice is the
 	// callback's to keep. Callbacks are called serially, from the
-	// goroutine calling Poll or Close; they may call Commit, CommitOffsets,
+	// goroutine calling Poll or Close, with that Poll's context (Close:
+	// context.Background()), which may have ended already: a commit that
+	// must happen needs a context of its own. They may call Commit, CommitOffsets,
 	// Committed, Seek, Position, Pause, Resume and Assignment, but not
 	// Poll or Close (which return an error there), and they must not wait
 	// for another goroutine that is itself waiting for this consumer's
