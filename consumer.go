@@ -279,6 +279,22 @@ func (c *Consumer) collect(buf *pollBuffer) error {
 		return nil
 	}
 	c.rr = (c.rr + 1) % n
+	// Size the records for what is visible (up to MaxPollRecords) at
+	// once: growing them by append copies them ~log(n) times, and past 256
+	// elements append grows by 1.25x.
+	if cap(buf.recs) == 0 {
+		var avail int64
+		for _, cp := range c.order {
+			if !cp.paused && cp.pos >= 0 {
+				avail += max(0, cp.p.hw.Load().offset-cp.pos)
+			}
+		}
+		if avail > 0 {
+			want := min(avail, int64(c.cfg.MaxPollRecords))
+			buf.recs = make([]Record, 0, want)
+			buf.spans = make([]span, 0, 2*want)
+		}
+	}
 	for i := range n {
 		if len(buf.recs) >= c.cfg.MaxPollRecords || (len(buf.recs) > 0 && buf.bytes >= c.cfg.FetchMaxBytes) {
 			break

@@ -2,8 +2,10 @@ package commitlog
 
 import (
 	"io"
+	"slices"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/compress"
 	"github.com/commitlog-go/commitlog/internal/record"
 )
 
@@ -15,6 +17,28 @@ type pollBuffer struct {
 	spans []span // key and value of each record
 	arena []byte
 	bytes int // keys, values and headers collected
+}
+
+// reserve makes room in the arena for the keys and values this Poll will
+// still copy, estimated when it starts reading the uncompressed batch h
+// (from offset from on): the records it can still take (the capacity Poll
+// gave recs: what is visible, up to MaxPollRecords), sized like h's
+// records, but never more than limit, the encoded bytes left up to the
+// high watermark in the segment being read (which bound them), nor than
+// maxBytes in all.
+func (b *pollBuffer) reserve(h *record.Header, from int64, maxRecords, maxBytes int, limit int64) {
+	count := int64(h.RecordCount)
+	if count <= 0 || h.Codec() != compress.None {
+		return
+	}
+	left := int64(cap(b.recs) - len(b.recs))
+	if left <= 0 {
+		left = min(h.LastOffset()-from+1, int64(maxRecords-len(b.recs)))
+	}
+	need := min(int64(h.Size())*left/count, limit, int64(maxBytes-b.bytes))
+	if need > 0 && int64(cap(b.arena)-len(b.arena)) < need {
+		b.arena = slices.Grow(b.arena, int(need))
+	}
 }
 
 func (b *pollBuffer) put(v []byte) span {
@@ -86,6 +110,9 @@ func (f *fetchCursor) close() {
 // range, *CorruptionError, ErrClosed or ErrUnknownTopic.
 func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, maxBytes int) error {
 	p := cp.p
+	if f.inBatch {
+		b.reserve(&f.header, cp.pos, maxRecords, maxBytes, int64(f.header.Size())+f.r.limit-f.r.pos)
+	}
 	for len(b.recs) < maxRecords {
 		if f.inBatch {
 			var rr *record.Record
@@ -144,6 +171,11 @@ func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, max
 			cp.pos = max(cp.pos, f.r.hw.offset)
 			f.r.close()
 			f.r = nil
+			// Caught up: hold nothing of what was read (the last batch
+			// may sit in the reader's buffer). The decompression buffer
+			// stays for the next batch: it is bounded by the batch size.
+			f.it.Release()
+			f.pending = record.Record{}
 			if p.hw.Load().offset > cp.pos {
 				continue
 			}
@@ -163,6 +195,7 @@ func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, max
 			return &CorruptionError{Path: path, Offset: h.BaseOffset, Err: err}
 		}
 		f.header, f.inBatch = *h, true
+		b.reserve(h, cp.pos, maxRecords, maxBytes, int64(len(batch))+f.r.limit-f.r.pos)
 	}
 	return nil
 }

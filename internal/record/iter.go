@@ -76,6 +76,11 @@ func (it *Iter) Reset(batch []byte, maxDecompressed int) error {
 	return nil
 }
 
+// Release forgets the current batch, so that the Iter no longer keeps its
+// memory alive, and keeps the reusable buffers. The next Reset starts
+// again.
+func (it *Iter) Release() { it.clear() }
+
 // clear forgets the current batch, keeping the reusable buffers.
 func (it *Iter) clear() {
 	it.hdr = Header{}

@@ -380,3 +380,17 @@ func BenchmarkIter(b *testing.B) {
 		})
 	}
 }
+
+func TestIterReleaseForgetsTheBatch(t *testing.T) {
+	var it Iter
+	require.NoError(t, it.Reset(buildGoldenA(t), 1<<20))
+	require.True(t, it.Next())
+	it.Release()
+	require.Nil(t, it.batch, "the batch is no longer referenced")
+	require.Nil(t, it.data)
+	require.Equal(t, Header{}, *it.Header())
+	require.Equal(t, Record{}, *it.Record())
+	require.False(t, it.Next(), "a released Iter yields nothing until Reset")
+	require.NoError(t, it.Reset(buildGoldenA(t), 1<<20))
+	require.True(t, it.Next())
+}
