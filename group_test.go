@@ -364,3 +364,72 @@ func TestGroupMemberThatNeverPollsIsEvicted(t *testing.T) {
 		l.Close()
 	})
 }
+
+// reverseBalancer is a user-supplied balancer: range, with the members in
+// reverse order.
+type reverseBalancer struct{ broken bool }
+
+func (reverseBalancer) Name() string      { return "reverse" }
+func (reverseBalancer) Cooperative() bool { return true }
+func (b reverseBalancer) Balance(members []BalancerMember, partitions map[string]int32) map[string][]TopicPartition {
+	rev := slices.Clone(members)
+	slices.Reverse(rev)
+	out := RangeBalancer().Balance(rev, partitions)
+	if b.broken {
+		for id := range out {
+			out[id] = nil // assigns nothing: invalid
+		}
+	}
+	return out
+}
+
+func TestGroupUserSuppliedBalancer(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	all := groupTopic(t, l, 4)
+	cfg := ConsumerConfig{Group: "g", Topics: []string{"t"}, MaxPollRecords: 1, Balancer: reverseBalancer{}}
+	a := newTestConsumer(t, l, cfg)
+	b := newTestConsumer(t, l, cfg)
+	bDone := pollAsync(b)
+	pollN(t, a, 1)
+	require.NoError(t, <-bDone)
+	// Reversed: the second member gets the first half.
+	require.Equal(t, all[:2], b.Assignment())
+	require.Equal(t, all[2:], a.Assignment())
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	require.Equal(t, "reverse", d.Balancer)
+
+	// A balancer breaking its contract is caught, logged, and replaced by
+	// range for that rebalance: every partition still has an owner.
+	broken := ConsumerConfig{Group: "h", Topics: []string{"t"}, MaxPollRecords: 1, Balancer: reverseBalancer{broken: true}}
+	c := newTestConsumer(t, l, broken)
+	pollN(t, c, 1)
+	require.Equal(t, all, c.Assignment())
+}
+
+func TestConsumerAutoCommitsEarlierPollsOnInterval(t *testing.T) {
+	clock := newClock()
+	opts := testOptions(vfs.NewMem())
+	opts.now = clock.Now
+	l := openTest(t, nil, opts)
+	groupTopic(t, l, 1)
+	tp := TopicPartition{"t", 0}
+	c := newTestConsumer(t, l, ConsumerConfig{Group: "g", Topics: []string{"t"}, MaxPollRecords: 10, AutoCommitInterval: 5 * time.Second})
+	committed := func() map[TopicPartition]int64 {
+		got, err := c.Committed(context.Background(), tp)
+		require.NoError(t, err)
+		return got
+	}
+	pollN(t, c, 10)
+	pollN(t, c, 10)
+	require.Empty(t, committed(), "not yet due")
+	clock.Advance(5 * time.Second)
+	pollN(t, c, 10) // commits what the two earlier Polls returned, then fetches
+	require.Equal(t, map[TopicPartition]int64{tp: 20}, committed())
+	clock.Advance(4 * time.Second)
+	pollN(t, c, 10)
+	require.Equal(t, map[TopicPartition]int64{tp: 20}, committed(), "not due again yet")
+	clock.Advance(time.Second)
+	pollN(t, c, 10)
+	require.Equal(t, map[TopicPartition]int64{tp: 40}, committed())
+}
