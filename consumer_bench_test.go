@@ -51,18 +51,6 @@ func cbOpenAt(tb testing.TB, dir string, opts *Options, partitions int32) (*Log,
 	return l, t
 }
 
-// cbValues returns n records with random values of size bytes, no key.
-func cbValues(n, size int) []Record {
-	buf := make([]byte, n*size)
-	rand.Read(buf)
-	recs := make([]Record, n)
-	ts := time.Now()
-	for i := range recs {
-		recs[i] = Record{Value: buf[i*size : (i+1)*size : (i+1)*size], Timestamp: ts}
-	}
-	return recs
-}
-
 // cbFill appends batches of recs to p until it holds at least n records.
 func cbFill(tb testing.TB, p *Partition, recs []Record, n int64) {
 	tb.Helper()
@@ -100,7 +88,7 @@ func BenchmarkConsumerPoll(b *testing.B) {
 	ctx := context.Background()
 	_, t := cbOpen(b, &Options{Sync: SyncNever, CheckpointInterval: time.Hour}, 1)
 	p, _ := t.Partition(0)
-	cbFill(b, p, cbValues(1000, 100), total)
+	cbFill(b, p, benchRecords(1000, 100), total)
 	end := p.EndOffset()
 	// Warm the mapping: the first pass would count page faults.
 	if next := cbScan(b, p, 0, int(end)); next != end {
@@ -348,7 +336,7 @@ func benchGroupRebalance(b *testing.B, disableAutoCommit bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l, t := cbOpen(b, &Options{Sync: SyncNever, CheckpointInterval: time.Hour}, partitions)
-	recs := cbValues(perPartition, 100)
+	recs := benchRecords(perPartition, 100)
 	for id := range int32(partitions) {
 		p, _ := t.Partition(id)
 		if _, err := p.Append(ctx, recs); err != nil {
@@ -545,7 +533,7 @@ func benchProduceConsume(b *testing.B, policy SyncPolicy, yield bool) {
 			}
 		})
 
-		recs := cbValues(1, 100)
+		recs := benchRecords(1, 100)
 		value := recs[0].Value
 		tick := time.NewTicker(interval)
 		n := 0
@@ -648,7 +636,7 @@ func newIdleLog(tb testing.TB, fs vfs.FS, size int64) *idleLog {
 	}
 	_, t := cbOpenAt(tb, dir, opts, 1)
 	p, _ := t.Partition(0)
-	recs := cbValues(100, 1024)
+	recs := benchRecords(100, 1024)
 	cbFill(tb, p, recs, size/1024)
 	return &idleLog{l: p.log, p: p}
 }
