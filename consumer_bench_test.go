@@ -2,7 +2,6 @@ package commitlog
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
