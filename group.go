@@ -498,6 +498,14 @@ func (gc *coordinator) topicCreated(name string) {
 	}
 }
 
+// forgetTopic deletes every group's committed offsets for a deleted
+// topic.
+func (gc *coordinator) forgetTopic(ctx context.Context, name string) error {
+	gc.commitMu.Lock()
+	defer gc.commitMu.Unlock()
+	return gc.offsets.forgetTopics(ctx, func(t string) bool { return t == name })
+}
+
 // topicDeleted rebalances the groups subscribed to a deleted topic.
 func (gc *coordinator) topicDeleted(name string) {
 	gc.commitMu.Lock()

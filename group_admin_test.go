@@ -104,3 +104,38 @@ func waitPosition(t *testing.T, c *Consumer, tp TopicPartition) (int64, error) {
 		c.reconcile(ctx)
 	}
 }
+
+func TestDeletedTopicTakesItsCommittedOffsets(t *testing.T) {
+	fs := vfs.NewMem()
+	l := openTest(t, fs, nil)
+	groupTopic(t, l, 2)
+	_, err := l.CreateTopic(context.Background(), "u", TopicConfig{})
+	require.NoError(t, err)
+	fillTopic(t, l, "u", 10)
+	c := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: []TopicPartition{{"t", 0}, {"t", 1}, {"u", 0}}})
+	pollN(t, c, 210)
+	require.NoError(t, c.Close())
+	require.NoError(t, l.DeleteTopic(context.Background(), "t"))
+	_, err = l.CreateTopic(context.Background(), "t", TopicConfig{Partitions: 2})
+	require.NoError(t, err)
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	require.Equal(t, []PartitionLag{{TopicPartition: TopicPartition{"u", 0}, Committed: 10, CommittedAt: d.Partitions[0].CommittedAt,
+		HighWatermark: 10}}, d.Partitions, "a re-created topic does not inherit the old one's offsets")
+
+	// Interrupted: the topic's metadata is gone but its offsets are not.
+	// Open finishes the job, durably.
+	c = newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: []TopicPartition{{"t", 0}}})
+	require.NoError(t, c.CommitOffsets(context.Background(), map[TopicPartition]int64{{"t", 0}: 0}))
+	require.NoError(t, c.Close())
+	require.NoError(t, l.Close())
+	require.NoError(t, fs.Remove(testDir+"/topics/t.json"))
+	for range 2 {
+		l = openTest(t, fs, nil)
+		d, err = l.DescribeGroup("g")
+		require.NoError(t, err)
+		require.Len(t, d.Partitions, 1)
+		require.Equal(t, "u", d.Partitions[0].Topic)
+		require.NoError(t, l.Close())
+	}
+}

@@ -81,6 +81,10 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err == nil {
 		err = l.offsets.load()
 	}
+	if err == nil {
+		// Offsets of topics deleted by an interrupted DeleteTopic.
+		err = l.offsets.forgetTopics(l.ctx, func(t string) bool { return l.topics[t] == nil })
+	}
 	if err != nil {
 		l.closeTopics()
 		lock.Close()
@@ -331,9 +335,11 @@ func (l *Log) topicNames(internal bool) []string {
 	return names
 }
 
-// DeleteTopic deletes a topic and all its data. The deletion is durable
-// when DeleteTopic returns. Handles to the topic's partitions fail with
-// ErrUnknownTopic afterwards.
+// DeleteTopic deletes a topic and all its data, and consumer groups'
+// committed offsets for it (as Kafka does), so a topic created later under
+// the same name starts afresh. The deletion is durable when DeleteTopic
+// returns. Handles to the topic's partitions fail with ErrUnknownTopic
+// afterwards, and group members lose its partitions (OnLost).
 //
 // Errors: ErrUnknownTopic, ErrClosed, the context's error, or a
 // file-system error.
@@ -374,7 +380,11 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	return l.fs.SyncDir(l.dir)
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return err
+	}
+	// Committed offsets go last; if this is interrupted, Open finishes it.
+	return l.groups.forgetTopic(ctx, name)
 }
 
 // Close flushes every partition, writes checkpoints so that the next Open

@@ -189,6 +189,34 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 	return p, res.LastOffset + 1, nil
 }
 
+// forgetTopics deletes, durably, every group's committed offsets for the
+// topics gone reports as deleted, so that a topic created later under the
+// same name does not inherit them. The caller serializes it with commits.
+func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) bool) error {
+	s.mu.RLock()
+	byGroup := map[string][]offsetWrite{}
+	for group, offsets := range s.groups {
+		for tp := range offsets {
+			if gone(tp.Topic) {
+				byGroup[group] = append(byGroup[group], offsetWrite{tp: tp, delete: true})
+			}
+		}
+	}
+	s.mu.RUnlock()
+	for _, group := range slices.Sorted(maps.Keys(byGroup)) {
+		writes := byGroup[group]
+		slices.SortFunc(writes, func(a, b offsetWrite) int { return compareTopicPartitions(a.tp, b.tp) })
+		p, target, err := s.write(ctx, group, writes)
+		if err == nil {
+			err = s.wait(ctx, p, target)
+		}
+		if err != nil {
+			return fmt.Errorf("commitlog: delete committed offsets of group %q for deleted topics: %w", group, err)
+		}
+	}
+	return nil
+}
+
 // wait returns once a write ending below target in p is acknowledged
 // under the Log's durability contract.
 func (s *offsetStore) wait(ctx context.Context, p *Partition, target int64) error {
