@@ -431,8 +431,8 @@ func (l *Log) allPartitions() []*Partition {
 }
 
 // runScheduler is the Log's one background goroutine: it fsyncs under
-// SyncInterval, writes recovery checkpoints, and rolls segments that have
-// reached their age even when no append arrives.
+// SyncInterval, writes recovery checkpoints, enforces retention, and rolls
+// segments that have reached their age even when no append arrives.
 func (l *Log) runScheduler() {
 	period := l.opts.CheckpointInterval
 	if l.opts.Sync == SyncInterval {
@@ -466,7 +466,10 @@ func (l *Log) tick(checkpoint bool) {
 		switch {
 		case checkpoint:
 			p.expireProducers(now.UnixMilli())
-			err = p.checkpoint(l.ctx)
+			err = p.enforceRetention(l.ctx, now)
+			if err == nil {
+				err = p.checkpoint(l.ctx)
+			}
 		case l.opts.Sync == SyncInterval:
 			err = p.flush(l.ctx)
 		}

@@ -222,9 +222,22 @@ type TopicConfig struct {
 	// cleanup.policy); it is stored with the topic. Default CleanupDelete.
 	// A topic with CleanupCompact or CleanupCompactDelete refuses records
 	// without a key, since compaction keeps the latest record per key and
-	// a keyless record could never be superseded. This version removes no
-	// records under either policy: every segment is kept.
+	// a keyless record could never be superseded. Retention (Retention,
+	// RetentionBytes) applies under CleanupDelete and
+	// CleanupCompactDelete; this version does not compact yet.
 	CleanupPolicy CleanupPolicy
+
+	// Retention is how long records are kept (Kafka's retention.ms): a
+	// whole segment is deleted once the newest timestamp in it is older
+	// than this, on the Log's clock. Default 7 days; Forever keeps
+	// everything.
+	Retention time.Duration
+
+	// RetentionBytes bounds each partition's size (Kafka's
+	// retention.bytes): whole segments are deleted, oldest first, while
+	// the partition without them would still hold at least this many
+	// bytes. Default 0: no bound.
+	RetentionBytes int64
 }
 
 // CleanupPolicy is a topic's cleanup.policy.
@@ -264,13 +277,15 @@ func parseCleanupPolicy(s string) (CleanupPolicy, error) {
 	return 0, fmt.Errorf("unknown cleanup policy %q", s)
 }
 
-// Forever disables an age limit such as TopicConfig.SegmentAge.
+// Forever disables an age limit such as TopicConfig.SegmentAge or
+// Retention.
 const Forever time.Duration = -1
 
 const (
 	defaultPartitions         = 1
 	defaultSegmentBytes       = 1 << 30
 	defaultSegmentAge         = 7 * 24 * time.Hour
+	defaultRetention          = 7 * 24 * time.Hour
 	defaultIndexIntervalBytes = 4096
 	defaultSegmentIndexBytes  = 10 << 20
 	defaultMaxBatchBytes      = 1<<20 + 12
@@ -296,6 +311,12 @@ func (c *TopicConfig) problems(prefix string) []string {
 	}
 	if c.SegmentBytes != 0 && (c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32) {
 		add("SegmentBytes: %d is outside [%d, %d] (index positions are 32-bit, as in Kafka)", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
+	}
+	if c.Retention < 0 && c.Retention != Forever {
+		add("Retention: %v is negative (use Forever to keep everything)", c.Retention)
+	}
+	if c.RetentionBytes < 0 {
+		add("RetentionBytes: %d is negative (0 means no bound)", c.RetentionBytes)
 	}
 	if c.SegmentAge < 0 && c.SegmentAge != Forever {
 		add("SegmentAge: %v is negative (use Forever to disable)", c.SegmentAge)
@@ -338,6 +359,8 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 	c.Partitions = int32(pick(int64(c.Partitions), int64(defaults.Partitions), defaultPartitions))
 	c.SegmentBytes = pick(c.SegmentBytes, defaults.SegmentBytes, defaultSegmentBytes)
 	c.SegmentAge = time.Duration(pick(int64(c.SegmentAge), int64(defaults.SegmentAge), int64(defaultSegmentAge)))
+	c.Retention = time.Duration(pick(int64(c.Retention), int64(defaults.Retention), int64(defaultRetention)))
+	c.RetentionBytes = pick(c.RetentionBytes, defaults.RetentionBytes, 0)
 	c.IndexIntervalBytes = int32(pick(int64(c.IndexIntervalBytes), int64(defaults.IndexIntervalBytes), defaultIndexIntervalBytes))
 	c.SegmentIndexBytes = int32(pick(int64(c.SegmentIndexBytes), int64(defaults.SegmentIndexBytes), defaultSegmentIndexBytes))
 	c.MaxBatchBytes = int32(pick(int64(c.MaxBatchBytes), int64(defaults.MaxBatchBytes), defaultMaxBatchBytes))

@@ -16,6 +16,7 @@ func TestTopicConfigDefaults(t *testing.T) {
 		IndexIntervalBytes: 4096,
 		SegmentIndexBytes:  10 << 20,
 		MaxBatchBytes:      1<<20 + 12,
+		Retention:          7 * 24 * time.Hour,
 	}, c)
 
 	// Log-wide defaults fill what the topic leaves zero.
@@ -39,11 +40,14 @@ func TestTopicConfigValidate(t *testing.T) {
 		SegmentIndexBytes:  10,
 		MaxBatchBytes:      -1,
 		Compression:        9,
+		Retention:          -2,
+		RetentionBytes:     -1,
 	}).Validate()
 	var cerr *ConfigError
 	require.ErrorAs(t, err, &cerr)
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	require.Len(t, cerr.Problems, 7, "%v", cerr.Problems)
+	require.Len(t, cerr.Problems, 9, "%v", cerr.Problems)
+	require.NoError(t, (&TopicConfig{Retention: Forever}).Validate())
 	require.Error(t, (&TopicConfig{Compression: CodecGzip, CompressionLevel: 42}).Validate())
 	require.Error(t, (&TopicConfig{SegmentBytes: 1 << 31}).Validate(), "positions in the index are 32-bit")
 	require.NoError(t, (&TopicConfig{SegmentAge: Forever}).Validate())

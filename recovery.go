@@ -252,6 +252,28 @@ func (p *Partition) recoverPartition() error {
 	if reason != "" {
 		p.log.opts.Logger.Warn("commitlog: checkpoint damaged; scanning every segment", "dir", p.dir, "reason", reason)
 	}
+	if haveCP {
+		// Segments wholly below the log start offset were deleted by
+		// retention, whose removals a crash may have kept only some of
+		// (the checkpoint with the new start was written first).
+		n := 0
+		for n+1 < len(bases) && bases[n+1] <= cp.logStartOffset {
+			n++
+		}
+		for _, base := range bases[:n] {
+			for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+				if err := fs.Remove(filepath.Join(p.dir, segmentName(base, suffix))); err != nil && !isNotExist(err) {
+					return err
+				}
+			}
+			dirChanged = true
+		}
+		if n > 0 {
+			p.log.opts.Logger.Info("commitlog: removed segments below the log start offset left by an interrupted retention pass",
+				"dir", p.dir, "segments", n, "start", cp.logStartOffset)
+			bases = bases[n:]
+		}
+	}
 	if len(bases) == 0 {
 		start := int64(0)
 		if haveCP {

@@ -3,9 +3,10 @@ package commitlog
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"iter"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
@@ -86,8 +87,9 @@ func TestDeleteRecordsRefusesInternalTopics(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidArgument)
 }
 
-// TestDeleteRecordsCrashAtEveryPoint crashes a workload of appends and
-// DeleteRecords calls before every mutating file operation: the recovered
+// TestDeleteRecordsCrashAtEveryPoint crashes a workload of appends,
+// DeleteRecords calls and retention passes removing the segments below the
+// start, before every mutating file operation: the recovered
 // start offset is never below the last DeleteRecords that returned, never
 // above the last one called, and every record from it on is intact.
 func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
@@ -109,7 +111,7 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 			for i := range 5 {
 				var batch []Record
 				for j := range 10 {
-					batch = append(batch, Record{Value: fmt.Appendf(nil, "%d", round*50+i*10+j)})
+					batch = append(batch, Record{Value: retentionValue(int64(round*50 + i*10 + j))})
 				}
 				if _, err := part.Append(ctx, batch); err != nil {
 					return err
@@ -125,6 +127,10 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 			mu.Lock()
 			pr.acked = before
 			mu.Unlock()
+			// Retention removes the segments wholly below the start.
+			if err := l.EnforceRetention(ctx); err != nil {
+				return err
+			}
 			if round == 1 {
 				if err := l.Close(); err != nil {
 					return err
@@ -186,7 +192,7 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 			for r, err := range p.Scan(context.Background(), start) {
 				require.NoError(t, err, what)
 				require.Equal(t, next, r.Offset, what)
-				require.Equal(t, strconv.FormatInt(r.Offset, 10), string(r.Value), what)
+				require.Equal(t, string(retentionValue(r.Offset)), string(r.Value), what)
 				next++
 			}
 			require.NoError(t, l.Check(context.Background()), what)
@@ -194,4 +200,167 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 		}
 	}
 	t.Logf("%d crash states checked", states)
+}
+
+// retentionLog opens a log on the injected clock with a topic of tiny
+// segments (about 10 batches of 10 records each) and the given retention.
+func retentionLog(t *testing.T, retention time.Duration, retentionBytes int64) (*Log, *Partition, *fixedClock) {
+	clock := newClock()
+	opts := testOptions(vfs.NewMem())
+	opts.now = clock.Now
+	l := openTest(t, nil, opts)
+	cfg := smallTopic
+	cfg.Retention, cfg.RetentionBytes = retention, retentionBytes
+	_, err := l.CreateTopic(context.Background(), "t", cfg)
+	require.NoError(t, err)
+	return l, mustPartition(t, l, "t", 0), clock
+}
+
+// appendAt appends n batches of 10 records stamped ts, of about 1 KiB
+// (four to a segment of smallTopic); values are retentionValue(offset).
+func appendAt(t *testing.T, p *Partition, n int, ts time.Time) {
+	for range n {
+		base := p.EndOffset()
+		var batch []Record
+		for j := range 10 {
+			batch = append(batch, Record{Value: retentionValue(base + int64(j)), Timestamp: ts})
+		}
+		_, err := p.Append(context.Background(), batch)
+		require.NoError(t, err)
+	}
+}
+
+func retentionValue(offset int64) []byte {
+	return fmt.Appendf(nil, "%-80d", offset)
+}
+
+func segmentBases(p *Partition) []int64 {
+	var out []int64
+	for _, s := range *p.segments.Load() {
+		out = append(out, s.base)
+	}
+	return out
+}
+
+func TestRetentionByTimeIsStrictAndSparesTheActiveSegment(t *testing.T) {
+	l, p, clock := retentionLog(t, time.Hour, 0)
+	ctx := context.Background()
+	t0 := clock.Now()
+	appendAt(t, p, 40, t0)                    // several segments, all stamped t0
+	appendAt(t, p, 2, t0.Add(30*time.Minute)) // the newest, in the last segment
+	bases := segmentBases(p)
+	require.Greater(t, len(bases), 3)
+
+	clock.Advance(time.Hour) // exactly the retention: nothing is older than it
+	require.NoError(t, l.EnforceRetention(ctx))
+	require.Equal(t, bases, segmentBases(p))
+	require.Equal(t, int64(0), p.StartOffset())
+
+	clock.Advance(time.Millisecond)
+	require.NoError(t, l.EnforceRetention(ctx))
+	after := segmentBases(p)
+	require.Less(t, len(after), len(bases))
+	require.Equal(t, after[0], p.StartOffset())
+	// The segments left: the one with the newer records (the active one),
+	// or ones the durable end still names.
+	for _, s := range (*p.segments.Load())[:len(after)-1] {
+		require.Equal(t, p.durable.Load().seg, s, "only the durable end's segment may stay expired")
+	}
+	_, err := p.Read(ctx, 0, 1<<20)
+	var oor *OffsetOutOfRangeError
+	require.ErrorAs(t, err, &oor)
+	for _, b := range bases[:len(bases)-len(after)] {
+		_, err := l.fs.Stat(fmt.Sprintf("%s/t-0/%020d.log", testDir, b))
+		require.True(t, isNotExist(err), "segment %d's file is removed", b)
+	}
+	next := p.StartOffset()
+	for r, err := range p.Scan(ctx, p.StartOffset()) {
+		require.NoError(t, err)
+		require.Equal(t, next, r.Offset)
+		next++
+	}
+	require.Equal(t, p.EndOffset(), next)
+	require.NoError(t, l.Check(ctx))
+}
+
+func TestRetentionBySize(t *testing.T) {
+	l, p, clock := retentionLog(t, Forever, 8000)
+	ctx := context.Background()
+	appendAt(t, p, 60, clock.Now())
+	var total int64
+	for _, s := range *p.segments.Load() {
+		total += s.size.Load()
+	}
+	require.Greater(t, total, int64(12000))
+	require.NoError(t, l.EnforceRetention(ctx, "t"))
+	segs := *p.segments.Load()
+	total = 0
+	for _, s := range segs {
+		total += s.size.Load()
+	}
+	require.GreaterOrEqual(t, total, int64(8000), "never below the bound")
+	require.Less(t, total-segs[0].size.Load(), int64(8000), "the oldest left is needed to stay at the bound")
+	require.ErrorIs(t, l.EnforceRetention(ctx, "nope"), ErrUnknownTopic)
+}
+
+func TestRetentionNeverAboveTheHighWatermark(t *testing.T) {
+	clock := newClock()
+	opts := testOptions(vfs.NewMem())
+	opts.now = clock.Now
+	opts.Sync = SyncInterval
+	opts.SyncInterval = time.Hour // the high watermark is the written end
+	l := openTest(t, nil, opts)
+	cfg := smallTopic
+	cfg.Retention = time.Minute
+	_, err := l.CreateTopic(context.Background(), "t", cfg)
+	require.NoError(t, err)
+	p := mustPartition(t, l, "t", 0)
+	appendAt(t, p, 30, clock.Now())
+	clock.Advance(time.Hour)
+	require.NoError(t, l.EnforceRetention(context.Background()))
+	// Nothing written but not yet durable goes: the checkpoint must name
+	// the durable end's segment.
+	require.Equal(t, int64(0), p.StartOffset())
+	require.Equal(t, p.durable.Load().seg, (*p.segments.Load())[0])
+	require.NoError(t, p.flush(context.Background()))
+	require.NoError(t, l.EnforceRetention(context.Background()))
+	require.Greater(t, p.StartOffset(), int64(0))
+	require.LessOrEqual(t, p.StartOffset(), p.DurableOffset())
+	require.Equal(t, p.durable.Load().seg, (*p.segments.Load())[0])
+}
+
+func TestRetentionRemovesSegmentsBelowDeleteRecords(t *testing.T) {
+	l, p, clock := retentionLog(t, Forever, 0)
+	ctx := context.Background()
+	appendAt(t, p, 30, clock.Now())
+	bases := segmentBases(p)
+	_, err := p.DeleteRecords(ctx, bases[2]+3)
+	require.NoError(t, err)
+	require.NoError(t, l.EnforceRetention(ctx))
+	require.Equal(t, bases[2:], segmentBases(p))
+	require.Equal(t, bases[2]+3, p.StartOffset(), "the start stays where DeleteRecords put it")
+}
+
+func TestRetentionLetsAReaderFinishADeletedSegment(t *testing.T) {
+	l, p, clock := retentionLog(t, time.Minute, 0)
+	ctx := context.Background()
+	appendAt(t, p, 30, clock.Now())
+	next, stop := iter.Pull2(p.Scan(ctx, 0))
+	defer stop()
+	r, err, ok := next()
+	require.True(t, ok)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), r.Offset)
+	clock.Advance(time.Hour)
+	appendAt(t, p, 10, clock.Now())
+	require.NoError(t, l.EnforceRetention(ctx))
+	require.Greater(t, p.StartOffset(), int64(0))
+	// The reader, inside the first (deleted) segment, reads on.
+	for want := int64(1); want < 10; want++ {
+		r, err, ok := next()
+		require.True(t, ok)
+		require.NoError(t, err)
+		require.Equal(t, want, r.Offset)
+		require.Equal(t, string(retentionValue(want)), string(r.Value))
+	}
 }

@@ -130,6 +130,11 @@ type topicFile struct {
 	CompressionLevel   int    `json:"compression_level"`
 	LogAppendTime      bool   `json:"log_append_time,omitempty"`
 	CleanupPolicy      string `json:"cleanup_policy,omitempty"`
+	// RetentionMs is -1 for Forever. Absent (topics created before
+	// retention existed) it reads as Forever: nothing is deleted that
+	// was created without a retention.
+	RetentionMs    *int64 `json:"retention_ms,omitempty"`
+	RetentionBytes int64  `json:"retention_bytes,omitempty"`
 }
 
 func marshalTopic(name string, c TopicConfig) []byte {
@@ -137,7 +142,13 @@ func marshalTopic(name string, c TopicConfig) []byte {
 	if c.SegmentAge != Forever {
 		age = c.SegmentAge.Milliseconds()
 	}
+	retention := int64(-1)
+	if c.Retention != Forever {
+		retention = c.Retention.Milliseconds()
+	}
 	line, err := json.Marshal(topicFile{
+		RetentionMs:        &retention,
+		RetentionBytes:     c.RetentionBytes,
 		Version:            topicFormatVersion,
 		Name:               name,
 		Partitions:         c.Partitions,
@@ -199,6 +210,10 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	}
 	if f.SegmentAgeMs < 0 {
 		c.SegmentAge = Forever
+	}
+	c.Retention, c.RetentionBytes = Forever, f.RetentionBytes
+	if f.RetentionMs != nil && *f.RetentionMs >= 0 {
+		c.Retention = time.Duration(*f.RetentionMs) * time.Millisecond
 	}
 	if err := c.Validate(); err != nil || c.Partitions <= 0 || c.SegmentBytes <= 0 || c.MaxBatchBytes <= 0 || c.SegmentIndexBytes <= 0 {
 		return "", TopicConfig{}, bad(fmt.Sprintf("holds an invalid configuration (%v)", err))
