@@ -53,9 +53,11 @@ func (l *Log) EnforceRetention(ctx context.Context, topics ...string) error {
 	return errors.Join(errs...)
 }
 
-// expiredSegments returns how many of the leading segments retention
-// deletes now. REQUIRES: p.mu.
-func (p *Partition) expiredSegmentsLocked(segs []*segment, now time.Time) int {
+// expiredSegmentsLocked returns how many of the leading segments
+// retention deletes now. With anyDurable, the segment holding the durable
+// end counts as deletable too (for a first look, before a flush moves the
+// durable end). REQUIRES: p.mu.
+func (p *Partition) expiredSegmentsLocked(segs []*segment, now time.Time, anyDurable bool) int {
 	hw, durable, start := p.hw.Load(), p.durable.Load(), p.start.Load()
 	byTime := p.cfg.CleanupPolicy != CleanupCompact && p.cfg.Retention != Forever
 	bySize := p.cfg.CleanupPolicy != CleanupCompact && p.cfg.RetentionBytes > 0
@@ -66,7 +68,7 @@ func (p *Partition) expiredSegmentsLocked(segs []*segment, now time.Time) int {
 	k := 0
 	for ; k < len(segs)-1; k++ {
 		s, next := segs[k], segs[k+1]
-		if next.base > hw.offset || s == hw.seg || s == durable.seg || s == p.active {
+		if next.base > hw.offset || s == hw.seg || s == durable.seg && !anyDurable || s == p.active {
 			break
 		}
 		size := s.size.Load()
@@ -81,32 +83,80 @@ func (p *Partition) expiredSegmentsLocked(segs []*segment, now time.Time) int {
 	return k
 }
 
+// activeExpiredLocked reports whether the active segment holds records,
+// all of them visible, and all older than the retention. REQUIRES: p.mu.
+func (p *Partition) activeExpiredLocked(now time.Time) bool {
+	a := p.active
+	hw := p.hw.Load()
+	return p.cfg.CleanupPolicy != CleanupCompact && p.cfg.Retention != Forever &&
+		a.size.Load() > 0 && hw.seg == a && hw.pos == a.size.Load() &&
+		now.UnixMilli()-a.maxTimestamp.Load() > p.cfg.Retention.Milliseconds()
+}
+
+// rollExpiredActiveLocked rolls the active segment and moves the written
+// end (and, where it follows it, the high watermark) to the new
+// segment's start, so that the old one no longer holds the end and can be
+// deleted. REQUIRES: p.mu, syncSem.
+func (p *Partition) rollExpiredActiveLocked() error {
+	end := p.written.Load().offset
+	if err := p.rollLocked(end); err != nil {
+		return err
+	}
+	w := &position{offset: end, seg: p.active, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	p.written.Store(w)
+	if p.log.opts.Sync != SyncAlways {
+		p.publishHW(w)
+	}
+	return nil
+}
+
 // enforceRetention deletes the segments retention allows.
 func (p *Partition) enforceRetention(ctx context.Context, now time.Time) error {
 	p.mu.Lock()
-	n := 0
+	work := false
 	if p.shutErr == nil && p.failed == nil {
-		n = p.expiredSegmentsLocked(*p.segments.Load(), now)
+		segs := *p.segments.Load()
+		n := p.expiredSegmentsLocked(segs, now, true)
+		work = n > 0 || n == len(segs)-1 && p.activeExpiredLocked(now)
 	}
 	p.mu.Unlock()
-	if n == 0 {
+	if !work {
 		return nil // the common case costs no lock beyond this
 	}
 	return p.withSyncSem(ctx, func() error {
+		// Durable first: the checkpoint written below must name the
+		// segment of the durable end, which must not be deleted.
+		if err := p.flushHeld(); err != nil {
+			return err
+		}
 		p.mu.Lock()
-		if p.shutErr != nil {
-			p.mu.Unlock()
-			return p.shutErr
-		}
-		if p.failed != nil {
-			p.mu.Unlock()
-			return p.failed
-		}
 		segs := *p.segments.Load()
-		n := p.expiredSegmentsLocked(segs, now)
+		n := p.expiredSegmentsLocked(segs, now, false)
+		if n == len(segs)-1 && p.activeExpiredLocked(now) {
+			// Everything but the active segment goes, and the active
+			// segment has expired too: roll it so it can follow
+			// (Kafka rolls an expired active segment the same way).
+			if err := p.rollExpiredActiveLocked(); err != nil {
+				p.mu.Unlock()
+				return err
+			}
+			p.mu.Unlock()
+			// The new segment's files become durable, and with them the
+			// durable end moves into it.
+			if err := p.flushHeld(); err != nil {
+				return err
+			}
+			p.mu.Lock()
+			segs = *p.segments.Load()
+			n = p.expiredSegmentsLocked(segs, now, false)
+		}
 		if n == 0 {
 			p.mu.Unlock()
 			return nil
+		}
+		if p.shutErr != nil {
+			p.mu.Unlock()
+			return p.shutErr
 		}
 		gone := segs[:n:n]
 		kept := append([]*segment(nil), segs[n:]...)
@@ -116,8 +166,8 @@ func (p *Partition) enforceRetention(ctx context.Context, now time.Time) error {
 		}
 		p.mu.Unlock()
 		// The checkpoint records the new start before the files go: a
-		// crash in between leaves segments below the start, which the
-		// next pass removes.
+		// crash in between leaves segments below the start, which Open
+		// removes.
 		if err := p.checkpointHeld(); err != nil {
 			return err
 		}

@@ -97,7 +97,10 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 	type progress struct{ acked, called int64 }
 	workload := func(fs vfs.FS, mu *sync.Mutex, pr *progress) error {
 		ctx := context.Background()
-		l, err := Open(testDir, testOptions(fs))
+		clock := newClock()
+		opts := testOptions(fs)
+		opts.now = clock.Now
+		l, err := Open(testDir, opts)
 		if err != nil {
 			return err
 		}
@@ -135,13 +138,28 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 				if err := l.Close(); err != nil {
 					return err
 				}
-				if l, err = Open(testDir, testOptions(fs)); err != nil {
+				if l, err = Open(testDir, opts); err != nil {
 					return err
 				}
 				p, _ = l.Topic("t")
 				part, _ = p.Partition(0)
 			}
 		}
+		// Everything expires: retention deletes every segment, rolling the
+		// active one first.
+		mu.Lock()
+		pr.called = part.EndOffset()
+		mu.Unlock()
+		clock.Advance(8 * 24 * time.Hour)
+		if err := l.EnforceRetention(ctx); err != nil {
+			return err
+		}
+		if part.StartOffset() != part.EndOffset() {
+			return fmt.Errorf("retention left [%d, %d)", part.StartOffset(), part.EndOffset())
+		}
+		mu.Lock()
+		pr.acked = part.EndOffset()
+		mu.Unlock()
 		return l.Close()
 	}
 	states := 0
@@ -303,7 +321,7 @@ func TestRetentionBySize(t *testing.T) {
 	require.ErrorIs(t, l.EnforceRetention(ctx, "nope"), ErrUnknownTopic)
 }
 
-func TestRetentionNeverAboveTheHighWatermark(t *testing.T) {
+func TestRetentionMakesDataDurableBeforeDeleting(t *testing.T) {
 	clock := newClock()
 	opts := testOptions(vfs.NewMem())
 	opts.now = clock.Now
@@ -317,16 +335,15 @@ func TestRetentionNeverAboveTheHighWatermark(t *testing.T) {
 	p := mustPartition(t, l, "t", 0)
 	appendAt(t, p, 30, clock.Now())
 	clock.Advance(time.Hour)
+	require.Less(t, p.DurableOffset(), p.HighWatermark(), "written, not yet durable")
 	require.NoError(t, l.EnforceRetention(context.Background()))
-	// Nothing written but not yet durable goes: the checkpoint must name
-	// the durable end's segment.
-	require.Equal(t, int64(0), p.StartOffset())
-	require.Equal(t, p.durable.Load().seg, (*p.segments.Load())[0])
-	require.NoError(t, p.flush(context.Background()))
-	require.NoError(t, l.EnforceRetention(context.Background()))
+	// The pass made the data durable first (the checkpoint it writes
+	// names the durable end's segment), then deleted below the high
+	// watermark only.
+	require.Equal(t, p.HighWatermark(), p.DurableOffset())
 	require.Greater(t, p.StartOffset(), int64(0))
-	require.LessOrEqual(t, p.StartOffset(), p.DurableOffset())
-	require.Equal(t, p.durable.Load().seg, (*p.segments.Load())[0])
+	require.LessOrEqual(t, p.StartOffset(), p.HighWatermark())
+	require.Equal(t, p.durable.Load().seg, (*p.segments.Load())[len(*p.segments.Load())-1])
 }
 
 func TestRetentionRemovesSegmentsBelowDeleteRecords(t *testing.T) {
@@ -362,5 +379,48 @@ func TestRetentionLetsAReaderFinishADeletedSegment(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, r.Offset)
 		require.Equal(t, string(retentionValue(want)), string(r.Value))
+	}
+}
+
+func TestRetentionRollsAnExpiredActiveSegment(t *testing.T) {
+	for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			mem := vfs.NewMem()
+			clock := newClock()
+			opts := testOptions(mem)
+			opts.now, opts.Sync = clock.Now, policy
+			l := openTest(t, nil, opts)
+			cfg := smallTopic
+			cfg.Retention = time.Hour
+			_, err := l.CreateTopic(context.Background(), "t", cfg)
+			require.NoError(t, err)
+			p := mustPartition(t, l, "t", 0)
+			ctx := context.Background()
+			appendAt(t, p, 6, clock.Now()) // two segments, the active one holding the newest
+			clock.Advance(30 * time.Minute)
+			appendAt(t, p, 1, clock.Now())
+			clock.Advance(time.Hour)
+			require.NoError(t, l.EnforceRetention(ctx))
+			require.Equal(t, p.StartOffset(), (*p.segments.Load())[0].base)
+			require.Greater(t, p.StartOffset(), int64(0), "the sealed, expired segment went")
+			clock.Advance(time.Hour) // now the active segment has expired too
+			require.NoError(t, l.EnforceRetention(ctx))
+			require.Equal(t, int64(70), p.StartOffset(), "everything expired is gone")
+			require.Equal(t, int64(70), p.EndOffset())
+			require.Equal(t, []int64{70}, segmentBases(p))
+			require.NoError(t, l.Check(ctx))
+			appendAt(t, p, 1, clock.Now())
+			recs, err := p.Read(ctx, 70, 1<<20)
+			require.NoError(t, err)
+			require.Len(t, recs, 10)
+			// Durable: a crash keeps the new start.
+			crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})
+			l2, err := Open(testDir, testOptions(crashed))
+			require.NoError(t, err)
+			p2 := mustPartition(t, l2, "t", 0)
+			require.Equal(t, int64(70), p2.StartOffset())
+			require.NoError(t, l2.Check(ctx))
+			require.NoError(t, l2.Close())
+		})
 	}
 }
