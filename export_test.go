@@ -16,3 +16,13 @@ func (p *Partition) checkpointSnapshot() checkpoint {
 	defer func() { <-p.syncSem }()
 	return p.checkpointed
 }
+
+// waitDeletions waits until the deleter has removed every segment queued
+// so far (tests).
+func (l *Log) waitDeletions() {
+	l.delMu.Lock()
+	defer l.delMu.Unlock()
+	for l.delPending > 0 {
+		l.delIdle.Wait()
+	}
+}

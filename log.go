@@ -39,6 +39,16 @@ type Log struct {
 	offsets *offsetStore
 	groups  *coordinator
 
+	// The deleter removes the files of segments retention deleted (see
+	// retention.go). delMu guards the queue and closed flag; delIdle is
+	// signalled when the queue has been worked off.
+	delMu      sync.Mutex
+	delQueue   []segmentDeletion
+	delPending int // queued or being worked on
+	delClosed  bool
+	delWake    chan struct{}
+	delIdle    *sync.Cond
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the scheduler goroutine
@@ -73,7 +83,8 @@ func Open(dir string, opts *Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("commitlog: lock %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, opts: o, fs: fs, lock: lock, topics: map[string]*Topic{}}
+	l := &Log{dir: dir, opts: o, fs: fs, lock: lock, topics: map[string]*Topic{}, delWake: make(chan struct{}, 1)}
+	l.delIdle = sync.NewCond(&l.delMu)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.offsets = newOffsetStore(l)
 	l.groups = newCoordinator(l, l.offsets)
@@ -91,6 +102,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		return nil, err
 	}
 	l.wg.Go(l.runScheduler)
+	l.wg.Go(l.runDeleter)
 	return l, nil
 }
 

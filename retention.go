@@ -24,7 +24,8 @@ import (
 
 // EnforceRetention runs a retention pass over every partition of the
 // named topics (none named: every topic), as the Log's scheduler does on
-// each checkpoint tick, and returns once the deletions are durable.
+// each checkpoint tick, and returns once the new start offsets are
+// durable; the files of deleted segments are removed in the background.
 //
 // Errors: ErrUnknownTopic, ErrClosed, the context's error, or a
 // file-system error (joined, one per partition).
@@ -171,20 +172,87 @@ func (p *Partition) enforceRetention(ctx context.Context, now time.Time) error {
 		if err := p.checkpointHeld(); err != nil {
 			return err
 		}
-		var errs []error
-		for _, s := range gone {
-			for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-				if err := p.log.fs.Remove(filepath.Join(p.dir, segmentName(s.base, suffix))); err != nil && !isNotExist(err) {
-					errs = append(errs, err)
-				}
-			}
-			s.release() // the files close when the last reader lets go
-		}
-		if err := p.log.fs.SyncDir(p.dir); err != nil {
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
+		p.log.deleteSegments(p, gone)
+		return nil
 	})
+}
+
+// segmentDeletion is a batch of segments retention took out of a
+// partition, whose files are yet to be removed.
+type segmentDeletion struct {
+	p    *Partition
+	segs []*segment
+}
+
+// deleteSegments hands segments taken out of p to the Log's deleter.
+// Removing files is the slow part of retention (about 100 µs per file on
+// ext4 here: 300 ms for 1,000 segments), and nothing waits for it: the
+// new start is durable already, readers of the segments keep them open,
+// and Open removes any left by a crash. After Close, it runs inline.
+func (l *Log) deleteSegments(p *Partition, segs []*segment) {
+	l.delMu.Lock()
+	if !l.delClosed {
+		l.delQueue = append(l.delQueue, segmentDeletion{p, segs})
+		l.delPending++
+		l.delMu.Unlock()
+		select {
+		case l.delWake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	l.delMu.Unlock()
+	p.removeDeletedSegments(segs)
+}
+
+// runDeleter is the Log's goroutine removing deleted segments' files. On
+// Close it finishes the queue.
+func (l *Log) runDeleter() {
+	for {
+		l.delMu.Lock()
+		queue := l.delQueue
+		l.delQueue = nil
+		if len(queue) == 0 && l.ctx.Err() != nil {
+			l.delClosed = true
+		}
+		closed := l.delClosed
+		l.delMu.Unlock()
+		for _, d := range queue {
+			d.p.removeDeletedSegments(d.segs)
+		}
+		l.delMu.Lock()
+		if l.delPending -= len(queue); l.delPending == 0 {
+			l.delIdle.Broadcast()
+		}
+		l.delMu.Unlock()
+		if closed {
+			return
+		}
+		if len(queue) == 0 {
+			select {
+			case <-l.delWake:
+			case <-l.ctx.Done():
+			}
+		}
+	}
+}
+
+// removeDeletedSegments removes the files of segments retention took out of p,
+// and drops p's reference to them: they close when their last reader
+// lets go. A failure is logged: the files are below the start offset, and
+// the next Open removes them.
+func (p *Partition) removeDeletedSegments(segs []*segment) {
+	for _, s := range segs {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := p.log.fs.Remove(filepath.Join(p.dir, segmentName(s.base, suffix))); err != nil && !isNotExist(err) {
+				p.log.opts.Logger.Warn("commitlog: removing a deleted segment's file failed; the next Open retries", "err", err)
+			}
+		}
+		s.release()
+	}
+	if err := p.log.fs.SyncDir(p.dir); err != nil && !isNotExist(err) {
+		p.log.opts.Logger.Warn("commitlog: syncing a directory after removing segments failed", "dir", p.dir, "err", err)
+	}
 }
 
 // DeleteRecords makes the records below offset before unreadable by moving
