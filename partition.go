@@ -56,6 +56,10 @@ type Partition struct {
 	hw       atomic.Pointer[position]   // high watermark: what readers see
 	start    atomic.Int64               // log start offset
 
+	// lastRetention is when retention last looked at the partition (Unix
+	// ms, 0: never) and retentionDeleted the segments it deleted.
+	lastRetention, retentionDeleted atomic.Int64
+
 	// syncSem is held by the one goroutine running an fsync round (group
 	// commit: appenders that arrive meanwhile are covered by the next
 	// round). It also serializes checkpoints and close.

@@ -113,6 +113,7 @@ func (p *Partition) rollExpiredActiveLocked() error {
 
 // enforceRetention deletes the segments retention allows.
 func (p *Partition) enforceRetention(ctx context.Context, now time.Time) error {
+	p.lastRetention.Store(now.UnixMilli())
 	p.mu.Lock()
 	work := false
 	if p.shutErr == nil && p.failed == nil {
@@ -172,6 +173,7 @@ func (p *Partition) enforceRetention(ctx context.Context, now time.Time) error {
 		if err := p.checkpointHeld(); err != nil {
 			return err
 		}
+		p.retentionDeleted.Add(int64(len(gone)))
 		p.log.deleteSegments(p, gone)
 		return nil
 	})

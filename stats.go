@@ -1,0 +1,56 @@
+package commitlog
+
+import (
+	"slices"
+	"time"
+)
+
+// PartitionStats describes a partition at one moment.
+type PartitionStats struct {
+	Topic     string
+	Partition int32
+	// StartOffset, HighWatermark and EndOffset are as the methods of the
+	// same names return them.
+	StartOffset, HighWatermark, EndOffset int64
+	// Bytes is the size of the partition's data files, and Segments
+	// their number.
+	Bytes    int64
+	Segments int
+	// LastRetention is when a retention pass last looked at the
+	// partition (zero: not since Open), and RetentionDeleted how many
+	// segments retention has deleted since Open.
+	LastRetention    time.Time
+	RetentionDeleted int64
+}
+
+// Stats returns the partition's statistics. It takes no lock that
+// appends or reads wait for.
+func (p *Partition) Stats() PartitionStats {
+	st := PartitionStats{
+		Topic: p.topic.name, Partition: p.id,
+		StartOffset: p.StartOffset(), HighWatermark: p.HighWatermark(), EndOffset: p.EndOffset(),
+		RetentionDeleted: p.retentionDeleted.Load(),
+	}
+	for _, s := range *p.segments.Load() {
+		st.Bytes += s.size.Load()
+		st.Segments++
+	}
+	if ms := p.lastRetention.Load(); ms != 0 {
+		st.LastRetention = time.UnixMilli(ms)
+	}
+	return st
+}
+
+// Stats returns the statistics of every partition of every topic,
+// internal ones included, sorted by topic and partition.
+func (l *Log) Stats() []PartitionStats {
+	parts := l.allPartitions()
+	out := make([]PartitionStats, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, p.Stats())
+	}
+	slices.SortFunc(out, func(a, b PartitionStats) int {
+		return compareTopicPartitions(TopicPartition{a.Topic, a.Partition}, TopicPartition{b.Topic, b.Partition})
+	})
+	return out
+}
