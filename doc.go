@@ -93,6 +93,18 @@
 // membership lives in memory; Log.ListGroups, DescribeGroup,
 // ResetGroupOffsets and DeleteGroup administer groups.
 //
+// # Retention
+//
+// A topic keeps records for TopicConfig.Retention (7 days, as Kafka; use
+// Forever to keep everything) and, with RetentionBytes, up to a size per
+// partition. The Log's scheduler (and Log.EnforceRetention) deletes whole
+// segments, oldest first, never holding records at or above the high
+// watermark; Partition.DeleteRecords moves a partition's start offset
+// durably. Reads below the start fail with an *OffsetOutOfRangeError;
+// a reader inside a deleted segment finishes its read. Compaction
+// (CleanupCompact) is not performed yet: compacted topics keep every
+// record.
+//
 // # Durability
 //
 // Options.Sync chooses what an acknowledgement (Append returning nil)
