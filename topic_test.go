@@ -1,6 +1,8 @@
 package commitlog
 
 import (
+	"fmt"
+	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +83,23 @@ func TestTopicMetadataRoundTrip(t *testing.T) {
 		require.Equal(t, cfg, got)
 	}
 	cfg.CleanupPolicy, cfg.LogAppendTime = CleanupDelete, false
+
+	for _, r := range []struct {
+		age   time.Duration
+		bytes int64
+	}{{Forever, 0}, {time.Hour, 1 << 30}, {7 * 24 * time.Hour, 0}} {
+		cfg.Retention, cfg.RetentionBytes = r.age, r.bytes
+		_, got, err = unmarshalTopic("/x/topics/orders.json", marshalTopic("orders", cfg))
+		require.NoError(t, err)
+		require.Equal(t, cfg, got)
+	}
+	// A topic stored before retention existed keeps everything.
+	line := []byte(`{"version":1,"name":"orders","partitions":1,"segment_bytes":1073741824,"segment_age_ms":-1,` +
+		`"index_interval_bytes":4096,"segment_index_bytes":10485760,"max_batch_bytes":1048588,"compression":"none","compression_level":0}`)
+	old := fmt.Appendf(line, "\ncrc32c %08x\n", crc32.Checksum(line, castagnoli))
+	_, got, err = unmarshalTopic("/x/topics/orders.json", old)
+	require.NoError(t, err)
+	require.Equal(t, Forever, got.Retention)
 
 	_, _, err = unmarshalTopic("/x/topics/other.json", b)
 	require.ErrorIs(t, err, ErrCorrupt, "the file name must match the topic")
