@@ -159,7 +159,7 @@ func (c *Consumer) MemberID() string {
 
 // errCallbackReentry is returned by Poll and Close called from a
 // rebalance callback.
-var errCallbackReentry = fmt.Errorf("%w: Poll and Close cannot be called from a rebalance callback", ErrInvalidArgument)
+var errCallbackReentry = fmt.Errorf("%w: Poll and Close cannot be called while a rebalance callback runs: call them after the callback (and its Poll) has returned", ErrInvalidArgument)
 
 // acquirePoll takes the right to poll, waiting for a running Poll.
 func (c *Consumer) acquirePoll(ctx context.Context) error {
