@@ -11,15 +11,17 @@ import (
 
 // checkpointFile is the per-partition file recording how far the data is
 // known to be on disk and where the log starts. It is replaced atomically
-// (writeFileAtomic) and protected by a CRC-32C; 100 bytes, big-endian:
+// (writeFileAtomic) and protected by a CRC-32C; 108 bytes, big-endian:
 //
-//	magic "CLCP" | version u16 = 1 | reserved u16 = 0
+//	magic "CLCP" | version u16 = 2 | reserved u16 = 0
 //	recoveryOffset i64 | segmentBase i64 | position i64
 //	maxTimestamp i64 | offsetOfMaxTimestamp i64 | bytesSinceIndex i64
 //	offsetEntries i64 | timeEntries i64
 //	logStartOffset i64 | activeBase i64 | activeCreated i64 (Unix ms, -1 unknown)
-//	crc32c u32 (over the preceding 96 bytes)
+//	cleanerOffset i64
+//	crc32c u32 (over the preceding 104 bytes)
 //
+// Version 1 (100 bytes) lacks cleanerOffset, which then reads as 0.
 // The recovery point — offset recoveryOffset, at byte position of the
 // segment with base segmentBase — was fsynced, together with the index
 // files of that segment and every segment before it, before the checkpoint
@@ -30,14 +32,17 @@ import (
 // index entries of that segment below the point: if fewer of them pass
 // their checks on Open, the segment's indexes are rebuilt from its start. activeCreated carries the creation time
 // of the active segment (activeBase) across restarts, so that age-based
-// rolling survives them. A missing or damaged checkpoint only costs a full
+// rolling survives them. cleanerOffset is where compaction's dirty part
+// begins: the records below it were compacted (Kafka's
+// cleaner-offset-checkpoint). A missing or damaged checkpoint only costs a full
 // scan on the next Open.
 const (
 	checkpointName    = "checkpoint"
 	checkpointMagic   = "CLCP"
-	checkpointVersion = 1
-	checkpointSize    = 100
-	checkpointFields  = 11
+	checkpointVersion = 2
+	checkpointSize    = 108
+	checkpointFields  = 12
+	checkpointSizeV1  = 100
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -54,12 +59,13 @@ type checkpoint struct {
 	logStartOffset       int64
 	activeBase           int64
 	activeCreated        int64
+	cleanerOffset        int64
 }
 
 func (c *checkpoint) fields() [checkpointFields]*int64 {
 	return [...]*int64{&c.recoveryOffset, &c.segmentBase, &c.position, &c.maxTimestamp,
 		&c.offsetOfMaxTimestamp, &c.bytesSinceIndex, &c.offsetEntries, &c.timeEntries,
-		&c.logStartOffset, &c.activeBase, &c.activeCreated}
+		&c.logStartOffset, &c.activeBase, &c.activeCreated, &c.cleanerOffset}
 }
 
 func (c *checkpoint) marshal() []byte {
@@ -75,22 +81,29 @@ func (c *checkpoint) marshal() []byte {
 
 func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 	var c checkpoint
-	if len(b) != checkpointSize {
+	if len(b) != checkpointSize && len(b) != checkpointSizeV1 {
 		return c, fmt.Errorf("size %d, want %d", len(b), checkpointSize)
 	}
 	if string(b[:4]) != checkpointMagic {
 		return c, fmt.Errorf("bad magic %q", b[:4])
 	}
-	if got, want := crc32.Checksum(b[:checkpointSize-4], castagnoli), binary.BigEndian.Uint32(b[checkpointSize-4:]); got != want {
+	n := len(b)
+	if got, want := crc32.Checksum(b[:n-4], castagnoli), binary.BigEndian.Uint32(b[n-4:]); got != want {
 		return c, fmt.Errorf("crc32c %08x, stored %08x", got, want)
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != checkpointVersion {
-		return c, fmt.Errorf("unknown version %d", v)
+	fields := c.fields()
+	k := len(fields)
+	switch v := binary.BigEndian.Uint16(b[4:]); {
+	case v == checkpointVersion && n == checkpointSize:
+	case v == 1 && n == checkpointSizeV1:
+		k-- // no cleanerOffset
+	default:
+		return c, fmt.Errorf("unknown version %d (%d bytes)", v, n)
 	}
-	for i, f := range c.fields() {
+	for i, f := range fields[:k] {
 		*f = int64(binary.BigEndian.Uint64(b[8+8*i:]))
 	}
-	if c.recoveryOffset < 0 || c.segmentBase < 0 || c.position < 0 || c.logStartOffset < 0 ||
+	if c.recoveryOffset < 0 || c.cleanerOffset < 0 || c.segmentBase < 0 || c.position < 0 || c.logStartOffset < 0 ||
 		c.bytesSinceIndex < 0 || c.offsetEntries < 0 || c.timeEntries < 0 ||
 		c.segmentBase > c.recoveryOffset || c.activeBase < c.segmentBase {
 		return c, fmt.Errorf("inconsistent fields %+v", c)

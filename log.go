@@ -49,6 +49,10 @@ type Log struct {
 	delWake    chan struct{}
 	delIdle    *sync.Cond
 
+	// cleanWake wakes the cleaner goroutine, which compacts the
+	// partitions that are due (see compaction.go).
+	cleanWake chan struct{}
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the scheduler goroutine
@@ -83,7 +87,8 @@ func Open(dir string, opts *Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("commitlog: lock %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, opts: o, fs: fs, lock: lock, topics: map[string]*Topic{}, delWake: make(chan struct{}, 1)}
+	l := &Log{dir: dir, opts: o, fs: fs, lock: lock, topics: map[string]*Topic{},
+		delWake: make(chan struct{}, 1), cleanWake: make(chan struct{}, 1)}
 	l.delIdle = sync.NewCond(&l.delMu)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.offsets = newOffsetStore(l)
@@ -103,6 +108,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	l.wg.Go(l.runScheduler)
 	l.wg.Go(l.runDeleter)
+	l.wg.Go(l.runCleaner)
 	return l, nil
 }
 
@@ -481,6 +487,12 @@ func (l *Log) tick(checkpoint bool) {
 			err = p.enforceRetention(l.ctx, now)
 			if err == nil {
 				err = p.checkpoint(l.ctx)
+			}
+			if p.cfg.CleanupPolicy.compacted() {
+				select {
+				case l.cleanWake <- struct{}{}:
+				default:
+				}
 			}
 		case l.opts.Sync == SyncInterval:
 			err = p.flush(l.ctx)

@@ -92,6 +92,14 @@ type Options struct {
 	// count. Default 4.
 	OffsetsTopicPartitions int32
 
+	// CompactionMapBytes bounds the memory of one compaction's key map,
+	// the offset of the latest record of each key, at 24 bytes per key
+	// (Kafka's log.cleaner.dedupe.buffer.size). A partition with more
+	// distinct keys in its uncompacted part than fit is compacted in
+	// several passes. Default 32 MiB (1.39 million keys per pass);
+	// minimum 1 MiB.
+	CompactionMapBytes int64
+
 	// TopicDefaults supplies the value of every TopicConfig field that
 	// CreateTopic is given as zero.
 	TopicDefaults TopicConfig
@@ -111,6 +119,8 @@ const (
 	defaultCheckpointInterval     = time.Second
 	defaultProducerIDExpiration   = 24 * time.Hour
 	defaultOffsetsTopicPartitions = 4
+	defaultCompactionMapBytes     = 32 << 20
+	minCompactionMapBytes         = 1 << 20
 )
 
 // Validate reports every problem with o in one *ConfigError.
@@ -127,6 +137,9 @@ func (o *Options) Validate() error {
 	}
 	if o.OffsetsTopicPartitions < 0 || o.OffsetsTopicPartitions > maxPartitions {
 		problems = append(problems, fmt.Sprintf("OffsetsTopicPartitions: %d is outside [1, %d]", o.OffsetsTopicPartitions, maxPartitions))
+	}
+	if o.CompactionMapBytes != 0 && o.CompactionMapBytes < minCompactionMapBytes {
+		problems = append(problems, fmt.Sprintf("CompactionMapBytes: %d is below the minimum %d", o.CompactionMapBytes, minCompactionMapBytes))
 	}
 	if o.CheckpointInterval < 0 {
 		problems = append(problems, fmt.Sprintf("CheckpointInterval: %v is negative", o.CheckpointInterval))
@@ -152,6 +165,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.ProducerIDExpiration == 0 {
 		c.ProducerIDExpiration = defaultProducerIDExpiration
+	}
+	if c.CompactionMapBytes == 0 {
+		c.CompactionMapBytes = defaultCompactionMapBytes
 	}
 	if c.OffsetsTopicPartitions == 0 {
 		c.OffsetsTopicPartitions = defaultOffsetsTopicPartitions
@@ -224,8 +240,31 @@ type TopicConfig struct {
 	// without a key, since compaction keeps the latest record per key and
 	// a keyless record could never be superseded. Retention (Retention,
 	// RetentionBytes) applies under CleanupDelete and
-	// CleanupCompactDelete; this version does not compact yet.
+	// CleanupCompactDelete; compaction (see Log.Compact) under
+	// CleanupCompact and CleanupCompactDelete.
 	CleanupPolicy CleanupPolicy
+
+	// DeleteRetention is how long compaction keeps a tombstone (a record
+	// with a key and a nil Value) after the first cleaning that kept it
+	// (Kafka's delete.retention.ms), so that consumers reading behind get
+	// to see the delete. Default 24 hours; Forever keeps tombstones.
+	DeleteRetention time.Duration
+
+	// MinCompactionLag is how long a record stays uncompacted after its
+	// timestamp (Kafka's min.compaction.lag.ms): a consumer that keeps up
+	// within this lag sees every record. Default 0.
+	MinCompactionLag time.Duration
+
+	// MaxCompactionLag bounds how long a record can stay uncompacted
+	// (Kafka's max.compaction.lag.ms): past it, the Log's cleaner compacts
+	// the partition whatever its dirty ratio, and rolls an active segment
+	// this old so that its records become cleanable. Default 0: no bound.
+	MaxCompactionLag time.Duration
+
+	// MinCleanableDirtyRatio is the share of a partition's bytes that must
+	// be uncompacted (dirty) before the Log's cleaner compacts it (Kafka's
+	// min.cleanable.dirty.ratio). Default 0.5; at most 1.
+	MinCleanableDirtyRatio float64
 
 	// Retention is how long records are kept (Kafka's retention.ms): a
 	// whole segment is deleted once the newest timestamp in it is older
@@ -282,16 +321,18 @@ func parseCleanupPolicy(s string) (CleanupPolicy, error) {
 const Forever time.Duration = -1
 
 const (
-	defaultPartitions         = 1
-	defaultSegmentBytes       = 1 << 30
-	defaultSegmentAge         = 7 * 24 * time.Hour
-	defaultRetention          = 7 * 24 * time.Hour
-	defaultIndexIntervalBytes = 4096
-	defaultSegmentIndexBytes  = 10 << 20
-	defaultMaxBatchBytes      = 1<<20 + 12
-	minSegmentBytes           = 4096
-	minSegmentIndexBytes      = 1024
-	maxPartitions             = 100_000
+	defaultPartitions             = 1
+	defaultSegmentBytes           = 1 << 30
+	defaultSegmentAge             = 7 * 24 * time.Hour
+	defaultRetention              = 7 * 24 * time.Hour
+	defaultDeleteRetention        = 24 * time.Hour
+	defaultMinCleanableDirtyRatio = 0.5
+	defaultIndexIntervalBytes     = 4096
+	defaultSegmentIndexBytes      = 10 << 20
+	defaultMaxBatchBytes          = 1<<20 + 12
+	minSegmentBytes               = 4096
+	minSegmentIndexBytes          = 1024
+	maxPartitions                 = 100_000
 )
 
 // Validate reports every problem with c in one *ConfigError. Zero fields
@@ -333,6 +374,21 @@ func (c *TopicConfig) problems(prefix string) []string {
 	if c.MaxBatchBytes > 0 && c.SegmentBytes > 0 && int64(c.MaxBatchBytes) > c.SegmentBytes {
 		add("MaxBatchBytes: %d is larger than SegmentBytes %d", c.MaxBatchBytes, c.SegmentBytes)
 	}
+	if c.DeleteRetention < 0 && c.DeleteRetention != Forever {
+		add("DeleteRetention: %v is negative (use Forever to keep tombstones)", c.DeleteRetention)
+	}
+	if c.MinCompactionLag < 0 {
+		add("MinCompactionLag: %v is negative", c.MinCompactionLag)
+	}
+	if c.MaxCompactionLag < 0 {
+		add("MaxCompactionLag: %v is negative (0 means no bound)", c.MaxCompactionLag)
+	}
+	if c.MaxCompactionLag > 0 && c.MaxCompactionLag < c.MinCompactionLag {
+		add("MaxCompactionLag: %v is below MinCompactionLag %v", c.MaxCompactionLag, c.MinCompactionLag)
+	}
+	if c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1 || math.IsNaN(c.MinCleanableDirtyRatio) {
+		add("MinCleanableDirtyRatio: %v is outside (0, 1]", c.MinCleanableDirtyRatio)
+	}
 	if c.CleanupPolicy > CleanupCompactDelete {
 		add("CleanupPolicy: unknown policy %d (use CleanupDelete, CleanupCompact or CleanupCompactDelete)", c.CleanupPolicy)
 	}
@@ -361,6 +417,15 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 	c.SegmentAge = time.Duration(pick(int64(c.SegmentAge), int64(defaults.SegmentAge), int64(defaultSegmentAge)))
 	c.Retention = time.Duration(pick(int64(c.Retention), int64(defaults.Retention), int64(defaultRetention)))
 	c.RetentionBytes = pick(c.RetentionBytes, defaults.RetentionBytes, 0)
+	c.DeleteRetention = time.Duration(pick(int64(c.DeleteRetention), int64(defaults.DeleteRetention), int64(defaultDeleteRetention)))
+	c.MinCompactionLag = time.Duration(pick(int64(c.MinCompactionLag), int64(defaults.MinCompactionLag), 0))
+	c.MaxCompactionLag = time.Duration(pick(int64(c.MaxCompactionLag), int64(defaults.MaxCompactionLag), 0))
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = defaults.MinCleanableDirtyRatio
+	}
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = defaultMinCleanableDirtyRatio
+	}
 	c.IndexIntervalBytes = int32(pick(int64(c.IndexIntervalBytes), int64(defaults.IndexIntervalBytes), defaultIndexIntervalBytes))
 	c.SegmentIndexBytes = int32(pick(int64(c.SegmentIndexBytes), int64(defaults.SegmentIndexBytes), defaultSegmentIndexBytes))
 	c.MaxBatchBytes = int32(pick(int64(c.MaxBatchBytes), int64(defaults.MaxBatchBytes), defaultMaxBatchBytes))

@@ -10,13 +10,15 @@ import (
 func TestTopicConfigDefaults(t *testing.T) {
 	c := TopicConfig{}.resolve(TopicConfig{})
 	require.Equal(t, TopicConfig{
-		Partitions:         1,
-		SegmentBytes:       1 << 30,
-		SegmentAge:         7 * 24 * time.Hour,
-		IndexIntervalBytes: 4096,
-		SegmentIndexBytes:  10 << 20,
-		MaxBatchBytes:      1<<20 + 12,
-		Retention:          7 * 24 * time.Hour,
+		Partitions:             1,
+		SegmentBytes:           1 << 30,
+		SegmentAge:             7 * 24 * time.Hour,
+		IndexIntervalBytes:     4096,
+		SegmentIndexBytes:      10 << 20,
+		MaxBatchBytes:          1<<20 + 12,
+		Retention:              7 * 24 * time.Hour,
+		DeleteRetention:        24 * time.Hour,
+		MinCleanableDirtyRatio: 0.5,
 	}, c)
 
 	// Log-wide defaults fill what the topic leaves zero.
@@ -51,6 +53,18 @@ func TestTopicConfigValidate(t *testing.T) {
 	require.Error(t, (&TopicConfig{Compression: CodecGzip, CompressionLevel: 42}).Validate())
 	require.Error(t, (&TopicConfig{SegmentBytes: 1 << 31}).Validate(), "positions in the index are 32-bit")
 	require.NoError(t, (&TopicConfig{SegmentAge: Forever}).Validate())
+
+	err = (&TopicConfig{
+		DeleteRetention:        -2,
+		MinCompactionLag:       -1,
+		MaxCompactionLag:       -1,
+		MinCleanableDirtyRatio: 1.5,
+	}).Validate()
+	require.ErrorAs(t, err, &cerr)
+	require.Len(t, cerr.Problems, 4, "%v", cerr.Problems)
+	require.Error(t, (&TopicConfig{MinCompactionLag: time.Hour, MaxCompactionLag: time.Minute}).Validate(), "max below min")
+	require.NoError(t, (&TopicConfig{DeleteRetention: Forever, MinCleanableDirtyRatio: 1}).Validate())
+	require.Error(t, (&Options{CompactionMapBytes: 1000}).Validate())
 }
 
 func TestSyncPolicyString(t *testing.T) {

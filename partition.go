@@ -60,6 +60,15 @@ type Partition struct {
 	// ms, 0: never) and retentionDeleted the segments it deleted.
 	lastRetention, retentionDeleted atomic.Int64
 
+	// cleanMu is held by the compaction pass running on the partition
+	// (compaction.go); cleanerPoint is where the uncompacted part starts,
+	// and lastCleaning when a pass last ran (Unix ms, 0: never).
+	// tombstoneHorizon is the earliest delete horizon of the tombstones
+	// compaction kept (Unix ms; 0: none known), when a pass is due even
+	// without new records.
+	cleanMu                                      sync.Mutex
+	cleanerPoint, lastCleaning, tombstoneHorizon atomic.Int64
+
 	// syncSem is held by the one goroutine running an fsync round (group
 	// commit: appenders that arrive meanwhile are covered by the next
 	// round). It also serializes checkpoints and close.
@@ -424,7 +433,19 @@ func (p *Partition) maybeRollLocked(batchLen int, h *record.Header, end int64, n
 // agedLocked reports whether the active segment is older than SegmentAge.
 func (p *Partition) agedLocked(now time.Time) bool {
 	s := p.active
-	return p.cfg.SegmentAge > 0 && s.size.Load() > 0 && now.Sub(s.created) >= p.cfg.SegmentAge
+	age := p.rollAge()
+	return age > 0 && s.size.Load() > 0 && now.Sub(s.created) >= age
+}
+
+// rollAge is the age at which the active segment rolls: SegmentAge, or a
+// compacted topic's MaxCompactionLag when that is shorter, since only
+// sealed segments are compacted (Kafka does the same). 0 or less: never.
+func (p *Partition) rollAge() time.Duration {
+	age := p.cfg.SegmentAge
+	if lag := p.cfg.MaxCompactionLag; p.cfg.CleanupPolicy.compacted() && lag > 0 && (age <= 0 || lag < age) {
+		age = lag
+	}
+	return age
 }
 
 // rollLocked seals the active segment and starts a new one at base. If the
@@ -589,6 +610,7 @@ func (p *Partition) checkpointHeld() error {
 		timeEntries:          int64(d.timeEntries),
 		logStartOffset:       p.start.Load(),
 		activeCreated:        -1,
+		cleanerOffset:        p.cleanerPoint.Load(),
 	}
 	p.mu.Lock()
 	cp.activeBase = p.active.base
@@ -596,7 +618,7 @@ func (p *Partition) checkpointHeld() error {
 		cp.activeCreated = p.active.created.UnixMilli()
 	}
 	p.mu.Unlock()
-	if cp == p.checkpointed {
+	if cp == p.checkpointed && p.snapThrough >= 0 {
 		return nil
 	}
 	if err := d.seg.syncIndexes(); err != nil {
@@ -675,11 +697,26 @@ func (p *Partition) rollIfAged(now time.Time) error {
 
 // close flushes, checkpoints and releases the partition's segments, as
 // the Log closes.
-func (p *Partition) close() error { return p.shutdown(ErrClosed, true) }
+func (p *Partition) close() error {
+	err := p.shutdown(ErrClosed, true)
+	p.waitCompaction()
+	return err
+}
 
 // shut releases the partition without flushing, as its topic is deleted;
 // later calls fail with reason.
-func (p *Partition) shut(reason error) { p.shutdown(reason, false) }
+func (p *Partition) shut(reason error) {
+	p.shutdown(reason, false)
+	p.waitCompaction()
+}
+
+// waitCompaction returns once no compaction pass runs on the partition: a
+// pass stops at its next batch once the partition is shut, and removes
+// its unfinished files.
+func (p *Partition) waitCompaction() {
+	p.cleanMu.Lock()
+	p.cleanMu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
+}
 
 func (p *Partition) shutdown(reason error, persist bool) error {
 	p.syncSem <- struct{}{}

@@ -58,7 +58,7 @@ func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, erro
 func (r *batchReader) enter(i int) error {
 	s := r.segs[i]
 	if !s.acquire() {
-		return r.p.closedErr()
+		return r.resume()
 	}
 	if r.next >= 0 && r.next != s.base {
 		s.release()
@@ -66,13 +66,45 @@ func (r *batchReader) enter(i int) error {
 			Reason: fmt.Sprintf("segment starts at offset %d but the previous one ends at %d", s.base, r.next)}
 	}
 	r.i, r.seg, r.pos, r.next = i, s, 0, s.base
-	switch {
+	r.setLimit()
+	return nil
+}
+
+func (r *batchReader) setLimit() {
+	switch s := r.seg; {
 	case s == r.hw.seg:
 		r.limit = r.hw.pos
 	case s.base < r.hw.seg.base:
 		r.limit = s.size.Load()
 	default:
 		r.limit = 0
+	}
+}
+
+// resume goes on from the offset the reader has reached after the segment
+// it was to enter left the partition: compaction replaced it (its records
+// are in the segment that took its place), or retention deleted it. It
+// takes the partition's current segments and seeks as newBatchReader
+// does. The high watermark's segment is never replaced or deleted, so the
+// reader's limit stays right.
+func (r *batchReader) resume() error {
+	from := r.from
+	if r.next >= 0 {
+		from = max(from, r.next)
+	}
+	if start := r.p.start.Load(); from < start {
+		return &OffsetOutOfRangeError{Topic: r.p.topic.name, Partition: r.p.id, Offset: from, Start: start, End: r.p.written.Load().offset}
+	}
+	segs := *r.p.segments.Load()
+	i := max(0, segmentHolding(segs, from))
+	if !segs[i].acquire() {
+		return r.p.closedErr()
+	}
+	r.segs, r.i, r.seg, r.from = segs, i, segs[i], from
+	r.setLimit()
+	r.pos, r.next = 0, r.seg.base
+	if r.pos = r.seekInSegment(from); r.pos > 0 {
+		r.next = -1
 	}
 	return nil
 }

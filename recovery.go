@@ -223,6 +223,13 @@ func (p *Partition) recoverPartition() error {
 	if err != nil {
 		return err
 	}
+	if swapped, err := p.recoverSwaps(names); err != nil {
+		return err
+	} else if swapped {
+		if names, err = fs.List(p.dir); err != nil {
+			return err
+		}
+	}
 	logs := map[int64]bool{}
 	var bases []int64
 	for _, n := range names {
@@ -458,6 +465,12 @@ func (p *Partition) recoverPartition() error {
 	p.dirDirty = dirChanged
 	if haveCP {
 		p.checkpointed = cp
+		p.cleanerPoint.Store(min(cp.cleanerOffset, st.next))
+	}
+	if p.cfg.CleanupPolicy.compacted() && p.cfg.DeleteRetention != Forever {
+		// Horizons written before the restart are not known, but none is
+		// later than this.
+		p.tombstoneHorizon.Store(p.log.opts.now().Add(p.cfg.DeleteRetention).UnixMilli())
 	}
 	ok = true
 	return p.install(segs, st, start)

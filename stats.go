@@ -21,6 +21,12 @@ type PartitionStats struct {
 	// segments retention has deleted since Open.
 	LastRetention    time.Time
 	RetentionDeleted int64
+	// DirtyRatio is, for a compacted topic, the share of the bytes of the
+	// compactable segments that are not compacted yet (what
+	// MinCleanableDirtyRatio is compared with), and LastCleaning when a
+	// compaction pass last ran (zero: not since Open).
+	DirtyRatio   float64
+	LastCleaning time.Time
 }
 
 // Stats returns the partition's statistics. It takes no lock that
@@ -37,6 +43,13 @@ func (p *Partition) Stats() PartitionStats {
 	}
 	if ms := p.lastRetention.Load(); ms != 0 {
 		st.LastRetention = time.UnixMilli(ms)
+	}
+	if p.cfg.CleanupPolicy.compacted() {
+		c := p.cleanableSegments(p.log.opts.now(), false)
+		st.DirtyRatio = c.dirtyRatio()
+	}
+	if ms := p.lastCleaning.Load(); ms != 0 {
+		st.LastCleaning = time.UnixMilli(ms)
 	}
 	return st
 }

@@ -135,6 +135,11 @@ type topicFile struct {
 	// was created without a retention.
 	RetentionMs    *int64 `json:"retention_ms,omitempty"`
 	RetentionBytes int64  `json:"retention_bytes,omitempty"`
+	// Compaction settings; absent, they read as the defaults.
+	DeleteRetentionMs      int64   `json:"delete_retention_ms,omitempty"`
+	MinCompactionLagMs     int64   `json:"min_compaction_lag_ms,omitempty"`
+	MaxCompactionLagMs     int64   `json:"max_compaction_lag_ms,omitempty"`
+	MinCleanableDirtyRatio float64 `json:"min_cleanable_dirty_ratio,omitempty"`
 }
 
 func marshalTopic(name string, c TopicConfig) []byte {
@@ -147,20 +152,24 @@ func marshalTopic(name string, c TopicConfig) []byte {
 		retention = c.Retention.Milliseconds()
 	}
 	line, err := json.Marshal(topicFile{
-		RetentionMs:        &retention,
-		RetentionBytes:     c.RetentionBytes,
-		Version:            topicFormatVersion,
-		Name:               name,
-		Partitions:         c.Partitions,
-		SegmentBytes:       c.SegmentBytes,
-		SegmentAgeMs:       age,
-		IndexIntervalBytes: c.IndexIntervalBytes,
-		SegmentIndexBytes:  c.SegmentIndexBytes,
-		MaxBatchBytes:      c.MaxBatchBytes,
-		Compression:        c.Compression.String(),
-		CompressionLevel:   c.CompressionLevel,
-		LogAppendTime:      c.LogAppendTime,
-		CleanupPolicy:      c.CleanupPolicy.String(),
+		RetentionMs:            &retention,
+		DeleteRetentionMs:      durationMs(c.DeleteRetention),
+		MinCompactionLagMs:     c.MinCompactionLag.Milliseconds(),
+		MaxCompactionLagMs:     c.MaxCompactionLag.Milliseconds(),
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+		RetentionBytes:         c.RetentionBytes,
+		Version:                topicFormatVersion,
+		Name:                   name,
+		Partitions:             c.Partitions,
+		SegmentBytes:           c.SegmentBytes,
+		SegmentAgeMs:           age,
+		IndexIntervalBytes:     c.IndexIntervalBytes,
+		SegmentIndexBytes:      c.SegmentIndexBytes,
+		MaxBatchBytes:          c.MaxBatchBytes,
+		Compression:            c.Compression.String(),
+		CompressionLevel:       c.CompressionLevel,
+		LogAppendTime:          c.LogAppendTime,
+		CleanupPolicy:          c.CleanupPolicy.String(),
 	})
 	if err != nil {
 		panic(err) // a struct of plain fields always marshals
@@ -215,6 +224,16 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	if f.RetentionMs != nil && *f.RetentionMs >= 0 {
 		c.Retention = time.Duration(*f.RetentionMs) * time.Millisecond
 	}
+	c.DeleteRetention = defaultDeleteRetention
+	if f.DeleteRetentionMs != 0 {
+		c.DeleteRetention = msDuration(f.DeleteRetentionMs)
+	}
+	c.MinCompactionLag = msDuration(f.MinCompactionLagMs)
+	c.MaxCompactionLag = msDuration(f.MaxCompactionLagMs)
+	c.MinCleanableDirtyRatio = f.MinCleanableDirtyRatio
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = defaultMinCleanableDirtyRatio
+	}
 	if err := c.Validate(); err != nil || c.Partitions <= 0 || c.SegmentBytes <= 0 || c.MaxBatchBytes <= 0 || c.SegmentIndexBytes <= 0 {
 		return "", TopicConfig{}, bad(fmt.Sprintf("holds an invalid configuration (%v)", err))
 	}
@@ -222,4 +241,25 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 		return "", TopicConfig{}, bad(fmt.Sprintf("names topic %q, not the one its file name says", f.Name))
 	}
 	return f.Name, c, nil
+}
+
+// durationMs is d in whole milliseconds for the topic file: Forever is -1,
+// and a positive duration below a millisecond is rounded up to one, so
+// that it does not read back as zero (the default).
+func durationMs(d time.Duration) int64 {
+	if d == Forever {
+		return -1
+	}
+	if d > 0 && d < time.Millisecond {
+		return 1
+	}
+	return d.Milliseconds()
+}
+
+// msDuration is the inverse of durationMs.
+func msDuration(ms int64) time.Duration {
+	if ms < 0 {
+		return Forever
+	}
+	return time.Duration(ms) * time.Millisecond
 }

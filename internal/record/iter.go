@@ -21,6 +21,9 @@ type Iter struct {
 	// data holds the encoded records: batch[HeaderSize:] or buf.
 	data []byte
 	pos  int
+	// start is where the current record (the last one Next decoded) begins
+	// in data; it ends at pos.
+	start int
 	// n is the number of records decoded so far.
 	n int
 	// buf is the decompression buffer, kept across Resets.
@@ -85,7 +88,7 @@ func (it *Iter) Release() { it.clear() }
 func (it *Iter) clear() {
 	it.hdr = Header{}
 	it.batch, it.data = nil, nil
-	it.pos, it.n = 0, 0
+	it.pos, it.start, it.n = 0, 0, 0
 	it.rec = Record{}
 	it.offsetDelta, it.tsDelta = 0, 0
 	it.done = false
@@ -109,6 +112,20 @@ func (it *Iter) Header() *Header { return &it.hdr }
 // into the batch or the decompression buffer: valid until the next Next or
 // Reset.
 func (it *Iter) Record() *Record { return &it.rec }
+
+// RawRecord returns the encoded bytes of the current record, the one Record
+// returns, as they are in the batch: its varint length prefix, then its body.
+// The slice points into the batch or the decompression buffer, with its
+// capacity clipped to its length, and is valid until the next Next or Reset.
+// It is nil when there is no current record: before the first Next, and
+// after Next returned false. Concatenating the RawRecord of every record
+// yields the batch's (decompressed) records section.
+func (it *Iter) RawRecord() []byte {
+	if it.err != nil || it.done || it.n == 0 {
+		return nil
+	}
+	return it.data[it.start:it.pos:it.pos]
+}
 
 // Err returns the error that ended the iteration, or nil if it ended at the
 // end of the batch (or has not ended).
@@ -137,6 +154,7 @@ func (it *Iter) Next() bool {
 	if it.pos == len(it.data) {
 		return it.fail("header declares %d records, found %d", it.hdr.RecordCount, it.n)
 	}
+	it.start = it.pos
 	rest := it.data[it.pos:]
 	length, n := readVarint32(rest)
 	if n <= 0 {
