@@ -692,7 +692,7 @@ func (p *Partition) rollIfAged(now time.Time) error {
 	if p.shutErr != nil || p.failed != nil || !p.agedLocked(now) {
 		return nil
 	}
-	return p.rollLocked(p.written.Load().offset)
+	return p.rollIdleLocked()
 }
 
 // close flushes, checkpoints and releases the partition's segments, as

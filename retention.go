@@ -94,11 +94,12 @@ func (p *Partition) activeExpiredLocked(now time.Time) bool {
 		now.UnixMilli()-a.maxTimestamp.Load() > p.cfg.Retention.Milliseconds()
 }
 
-// rollExpiredActiveLocked rolls the active segment and moves the written
-// end (and, where it follows it, the high watermark) to the new
-// segment's start, so that the old one no longer holds the end and can be
-// deleted. REQUIRES: p.mu, syncSem.
-func (p *Partition) rollExpiredActiveLocked() error {
+// rollIdleLocked rolls the active segment, which no append is filling
+// (it has expired, or reached its age), and moves the written end (and,
+// where it follows it, the high watermark) to the new segment's start, so
+// that the old one no longer holds the end and can be deleted or
+// compacted. REQUIRES: p.mu.
+func (p *Partition) rollIdleLocked() error {
 	end := p.written.Load().offset
 	if err := p.rollLocked(end); err != nil {
 		return err
@@ -138,7 +139,7 @@ func (p *Partition) enforceRetention(ctx context.Context, now time.Time) error {
 			// Everything but the active segment goes, and the active
 			// segment has expired too: roll it so it can follow
 			// (Kafka rolls an expired active segment the same way).
-			if err := p.rollExpiredActiveLocked(); err != nil {
+			if err := p.rollIdleLocked(); err != nil {
 				p.mu.Unlock()
 				return err
 			}
