@@ -101,9 +101,41 @@
 // segments, oldest first, never holding records at or above the high
 // watermark; Partition.DeleteRecords moves a partition's start offset
 // durably. Reads below the start fail with an *OffsetOutOfRangeError;
-// a reader inside a deleted segment finishes its read. Compaction
-// (CleanupCompact) is not performed yet: compacted topics keep every
-// record.
+// a reader inside a deleted segment finishes its read. Retention ages a
+// segment by the newest record timestamp in it: the time records were
+// created, or the time they were appended for a topic with LogAppendTime.
+//
+// # Compaction
+//
+// A topic with CleanupPolicy CleanupCompact (or CleanupCompactDelete, which
+// adds retention) keeps at least the latest record of each key, as
+// Kafka's log compaction does: a changelog, or a key-value store's
+// history. The Log's cleaner compacts a partition once the share of its
+// bytes not yet compacted exceeds MinCleanableDirtyRatio (0.5), or once
+// its oldest uncompacted record has waited MaxCompactionLag;
+// Log.Compact compacts whatever is cleanable at once. The guarantees are
+// Kafka's:
+//
+//   - Offsets never change. Removed records leave gaps; a read at a
+//     removed offset returns the next record that remains.
+//   - Order never changes, and the active segment (the one appends go to)
+//     is never compacted, nor are records younger than MinCompactionLag:
+//     a consumer that keeps up within that lag sees every record.
+//   - A consumer reading from the start sees at least the latest record
+//     of every key. A tombstone (a record with a nil Value) deletes its
+//     key: it stays for DeleteRetention (24 hours) after the first
+//     compaction that kept it, so consumers behind get to see it, and then
+//     goes too.
+//   - Records keep their timestamps, headers and batch codecs; a rewritten
+//     batch keeps its producer id and sequence numbers, and idempotent
+//     producers' state is unaffected.
+//
+// Compaction rewrites sealed segments into new files and swaps them in
+// crash-safely: after a crash, Open finds either the old segments or the
+// new ones. Readers inside a replaced segment finish their read. Memory is
+// bounded by Options.CompactionMapBytes (32 MiB: 1.39 million distinct keys
+// per pass; more keys take more passes). Records without a key are
+// refused on compacted topics.
 //
 // # Durability
 //
