@@ -65,7 +65,9 @@ func (it *Iter) Reset(batch []byte, maxDecompressed int) error {
 	}
 	it.batch = batch
 	records := batch[HeaderSize:]
-	if c := h.Codec(); c == compress.None {
+	if c := h.Codec(); c == compress.None || h.RecordCount == 0 && len(records) == 0 {
+		// An empty batch (what Kafka's cleaner leaves to keep a producer's
+		// state) may keep its codec bits with no payload to decompress.
 		it.data = records
 	} else {
 		out, err := compress.Decompress(it.buf[:0], c, records, maxDecompressed)

@@ -394,3 +394,16 @@ func TestIterReleaseForgetsTheBatch(t *testing.T) {
 	require.NoError(t, it.Reset(buildGoldenA(t), 1<<20))
 	require.True(t, it.Next())
 }
+
+// An empty batch with codec bits and no payload, as Kafka's cleaner can
+// leave, iterates as empty instead of failing to decompress nothing.
+func TestIterEmptyCompressedBatch(t *testing.T) {
+	b := AppendFiller(nil, 10, 14, 1000, 0)
+	binary.BigEndian.PutUint16(b[offAttributes:], uint16(compress.Zstd))
+	binary.BigEndian.PutUint32(b[offCRC:], ComputeCRC(b))
+	var it Iter
+	require.NoError(t, it.Validate(b, 1<<20))
+	require.NoError(t, it.Reset(b, 1<<20))
+	require.False(t, it.Next())
+	require.NoError(t, it.Err())
+}
