@@ -12,7 +12,8 @@ import (
 // Check verifies every invariant of every partition and returns nil, or
 // an error joining every problem found. It reads all the data, so it takes
 // time in proportion to the size of the log; appends and reads continue
-// meanwhile (Check verifies what is visible when it reaches a partition).
+// meanwhile (Check verifies what is visible when it reaches a partition),
+// and compaction of the partition being checked waits.
 //
 // Verified: every batch's header, CRC and records decode; offsets are
 // contiguous across batches and segments; each segment's recorded end and largest
@@ -48,8 +49,11 @@ func (l *Log) Check(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// check verifies one partition; see Log.Check.
+// check verifies one partition; see Log.Check. It holds off compaction,
+// whose swaps would take segments away mid-check.
 func (p *Partition) check(ctx context.Context) error {
+	p.cleanMu.Lock()
+	defer p.cleanMu.Unlock()
 	var errs []error
 	problem := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s-%d: "+format, append([]any{p.topic.name, p.id}, args...)...))
