@@ -93,6 +93,23 @@ func TestTopicMetadataRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, cfg, got)
 	}
+	cfg.Retention, cfg.RetentionBytes = 7*24*time.Hour, 0
+
+	cfg.CleanupPolicy = CleanupCompact
+	for _, c := range []struct {
+		deleteRetention, minLag, maxLag time.Duration
+		ratio                           float64
+	}{{Forever, 0, 0, 0.5}, {time.Millisecond, time.Minute, time.Hour, 0.01}, {24 * time.Hour, 0, 7 * 24 * time.Hour, 1}} {
+		cfg.DeleteRetention, cfg.MinCompactionLag, cfg.MaxCompactionLag, cfg.MinCleanableDirtyRatio = c.deleteRetention, c.minLag, c.maxLag, c.ratio
+		_, got, err = unmarshalTopic("/x/topics/orders.json", marshalTopic("orders", cfg))
+		require.NoError(t, err)
+		require.Equal(t, cfg, got)
+	}
+	cfg.DeleteRetention = 300 * time.Microsecond
+	_, got, err = unmarshalTopic("/x/topics/orders.json", marshalTopic("orders", cfg))
+	require.NoError(t, err)
+	require.Equal(t, time.Millisecond, got.DeleteRetention, "below a millisecond rounds up, not to the default")
+
 	// A topic stored before retention existed keeps everything.
 	line := []byte(`{"version":1,"name":"orders","partitions":1,"segment_bytes":1073741824,"segment_age_ms":-1,` +
 		`"index_interval_bytes":4096,"segment_index_bytes":10485760,"max_batch_bytes":1048588,"compression":"none","compression_level":0}`)
@@ -100,6 +117,8 @@ func TestTopicMetadataRoundTrip(t *testing.T) {
 	_, got, err = unmarshalTopic("/x/topics/orders.json", old)
 	require.NoError(t, err)
 	require.Equal(t, Forever, got.Retention)
+	require.Equal(t, 24*time.Hour, got.DeleteRetention, "compaction settings read as the defaults")
+	require.Equal(t, 0.5, got.MinCleanableDirtyRatio)
 
 	_, _, err = unmarshalTopic("/x/topics/other.json", b)
 	require.ErrorIs(t, err, ErrCorrupt, "the file name must match the topic")
