@@ -70,11 +70,16 @@ func (r *batchReader) enter(i int) error {
 	return nil
 }
 
+// setLimit computes the visible limit of the current segment: the high
+// watermark's position in its segment, all of a segment below the high
+// watermark (sealed: before the high watermark's segment, or compaction's
+// replacement of that segment, sealed and compacted since the reader
+// took the high watermark), nothing above it.
 func (r *batchReader) setLimit() {
 	switch s := r.seg; {
 	case s == r.hw.seg:
 		r.limit = r.hw.pos
-	case s.base < r.hw.seg.base:
+	case s.base < r.hw.offset:
 		r.limit = s.size.Load()
 	default:
 		r.limit = 0
@@ -85,8 +90,7 @@ func (r *batchReader) setLimit() {
 // it was to enter left the partition: compaction replaced it (its records
 // are in the segment that took its place), or retention deleted it. It
 // takes the partition's current segments and seeks as newBatchReader
-// does. The high watermark's segment is never replaced or deleted, so the
-// reader's limit stays right.
+// does.
 func (r *batchReader) resume() error {
 	from := r.from
 	if r.next >= 0 {
@@ -136,7 +140,7 @@ func (r *batchReader) seekInSegment(from int64) int64 {
 func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
 	for {
 		if r.pos >= r.limit {
-			if r.seg.base >= r.hw.seg.base || r.i+1 >= len(r.segs) {
+			if r.seg == r.hw.seg || r.i+1 >= len(r.segs) || r.segs[r.i+1].base >= r.hw.offset {
 				return nil, nil, io.EOF
 			}
 			r.seg.release()
