@@ -354,6 +354,7 @@ type cleaner struct {
 	it       record.Iter
 	retainer record.Retainer
 	keep     []bool
+	recs     []mappedRecord
 	filler   []byte
 	held     []byte
 	// minHorizon is the earliest delete horizon of the tombstones the
@@ -421,13 +422,20 @@ func (cl *cleaner) buildMap(m *offsetMap) (int64, error) {
 			if err := cl.it.Reset(b, maxDecompressedBatch); err != nil {
 				return false, &CorruptionError{Path: s.path, Offset: h.BaseOffset, Reason: "batch read by compaction", Err: err}
 			}
+			// Hash and touch every key before putting any, so that the
+			// map's cache misses overlap.
+			cl.recs = cl.recs[:0]
 			for cl.it.Next() {
 				if r := cl.it.Record(); r.Key != nil && r.Offset >= c.firstDirty {
-					m.put(r.Key, r.Offset)
+					cl.recs = append(cl.recs, mappedRecord{h: m.hash(r.Key), offset: r.Offset})
 				}
 			}
 			if err := cl.it.Err(); err != nil {
 				return false, &CorruptionError{Path: s.path, Offset: h.BaseOffset, Reason: "batch read by compaction", Err: err}
+			}
+			m.touch(cl.recs)
+			for i := range cl.recs {
+				m.putHash(cl.recs[i].h, cl.recs[i].offset)
 			}
 			return true, nil
 		})
@@ -471,19 +479,27 @@ func (cl *cleaner) groups(end int64) [][]*segment {
 	return out
 }
 
+// mappedRecord is what compaction needs of a record to decide on it.
+type mappedRecord struct {
+	h         keyHash
+	offset    int64
+	keyless   bool
+	tombstone bool
+}
+
 // retain reports whether compaction keeps record r of a batch with header
 // h, and whether keeping it needs h to get a delete horizon.
-func (cl *cleaner) retain(r *record.Record, h *record.Header) (keep, horizon bool) {
+func (cl *cleaner) retain(r *mappedRecord, h *record.Header) (keep, horizon bool) {
 	switch {
-	case r.Offset < cl.c.start || r.Key == nil:
+	case r.offset < cl.c.start || r.keyless:
 		return false, false
-	case r.Offset >= cl.mapped:
+	case r.offset >= cl.mapped:
 		return true, false
 	}
-	if latest, ok := cl.m.get(r.Key); ok && r.Offset < latest {
+	if latest, ok := cl.m.getHash(r.h); ok && r.offset < latest {
 		return false, false
 	}
-	if r.Value != nil {
+	if !r.tombstone {
 		return true, false
 	}
 	if h.HasDeleteHorizon() {
@@ -630,20 +646,32 @@ func (cl *cleaner) clean(s *segment, b []byte, h *record.Header) ([]byte, error)
 	if err := cl.it.Reset(b, maxDecompressedBatch); err != nil {
 		return nil, corrupt(err)
 	}
-	cl.keep = cl.keep[:0]
-	kept, horizon, tombstones := 0, false, false
+	// Hash every key first and look them up after, so that the map's
+	// cache misses overlap.
+	cl.recs = cl.recs[:0]
 	for cl.it.Next() {
 		r := cl.it.Record()
+		mr := mappedRecord{offset: r.Offset, keyless: r.Key == nil, tombstone: r.Value == nil}
+		if !mr.keyless && r.Offset < cl.mapped {
+			mr.h = cl.m.hash(r.Key)
+		}
+		cl.recs = append(cl.recs, mr)
+	}
+	if err := cl.it.Err(); err != nil {
+		return nil, corrupt(err)
+	}
+	cl.m.touch(cl.recs)
+	cl.keep = cl.keep[:0]
+	kept, horizon, tombstones := 0, false, false
+	for i := range cl.recs {
+		r := &cl.recs[i]
 		k, hz := cl.retain(r, h)
 		cl.keep = append(cl.keep, k)
 		if k {
 			kept++
-			tombstones = tombstones || r.Value == nil && r.Offset < cl.mapped
+			tombstones = tombstones || r.tombstone && r.offset < cl.mapped
 		}
 		horizon = horizon || hz
-	}
-	if err := cl.it.Err(); err != nil {
-		return nil, corrupt(err)
 	}
 	deleteHorizon := int64(-1)
 	if horizon {
@@ -698,7 +726,8 @@ type cleanedWriter struct {
 const cleanedWriteBuffer = 1 << 20
 
 func newCleanedWriter(sf segmentFiles, base, interval int64) (*cleanedWriter, error) {
-	w := &cleanedWriter{sf: sf, base: base, interval: interval, st: emptyScanState(base)}
+	w := &cleanedWriter{sf: sf, base: base, interval: interval, st: emptyScanState(base),
+		buf: make([]byte, 0, cleanedWriteBuffer+1<<16)}
 	f, err := sf.fs.Create(w.path(logSuffix, cleanedSuffix))
 	if err != nil {
 		return nil, err

@@ -41,6 +41,7 @@ type offsetMap struct {
 	limit int   // capacity: the most keys held
 	last  int64 // largest offset put, -1 when empty
 	d     xxhash.Digest
+	sink  int64 // what touch loads, kept so the loads are not optimized away
 }
 
 // newOffsetMap returns a map using at most maxBytes of memory (24 bytes per
@@ -59,21 +60,45 @@ func newOffsetMap(maxBytes int64, want int) *offsetMap {
 	}
 }
 
-// find hashes key and returns the index of its slot, or of the empty slot
-// where it belongs, with the two hash halves.
-func (m *offsetMap) find(key []byte) (i int, lo, hi uint64) {
-	lo = xxhash.Sum64(key)
+// keyHash is a key's 128-bit hash: xxhash64 of the key, and xxhash64 of
+// the key with offsetMapSeed.
+type keyHash struct{ lo, hi uint64 }
+
+// hash returns key's hash.
+func (m *offsetMap) hash(key []byte) keyHash {
 	m.d.ResetWithSeed(offsetMapSeed)
 	m.d.Write(key)
-	hi = m.d.Sum64()
-	// The slot comes from hi: the partitioner puts keys with equal lo%n in
-	// one partition, so lo's low bits are correlated within a partition.
-	// Multiply-high maps hi onto [0, len) using its high bits.
-	h, _ := bits.Mul64(hi, uint64(len(m.slots)))
-	for i = int(h); ; {
+	return keyHash{lo: xxhash.Sum64(key), hi: m.d.Sum64()}
+}
+
+// home returns the slot where h's probe starts. It comes from hi: the
+// partitioner puts keys with equal lo%n in one partition, so lo's low
+// bits are correlated within a partition. Multiply-high maps hi onto
+// [0, len) using its high bits.
+func (m *offsetMap) home(h keyHash) int {
+	i, _ := bits.Mul64(h.hi, uint64(len(m.slots)))
+	return int(i)
+}
+
+// touch loads the home slots of hs, so that the cache misses of later
+// puts or gets of them are paid at once, overlapping, rather than one
+// after another: the map is larger than the caches, and a lone miss costs
+// ~100 ns. Callers hash a batch's keys, touch them, then look them up.
+func (m *offsetMap) touch(hs []mappedRecord) {
+	var sink int64
+	for i := range hs {
+		sink ^= m.slots[m.home(hs[i].h)].off
+	}
+	m.sink = sink
+}
+
+// find returns the index of h's slot, or of the empty slot where it
+// belongs.
+func (m *offsetMap) find(h keyHash) int {
+	for i := m.home(h); ; {
 		s := &m.slots[i]
-		if s.off == 0 || (s.lo == lo && s.hi == hi) {
-			return i, lo, hi
+		if s.off == 0 || (s.lo == h.lo && s.hi == h.hi) {
+			return i
 		}
 		if i++; i == len(m.slots) {
 			i = 0
@@ -85,27 +110,31 @@ func (m *offsetMap) find(key []byte) (i int, lo, hi uint64) {
 // key replaces the offset. Offsets must be non-negative and are put in
 // increasing order. REQUIRES: room() > 0 or key already in the map (put
 // panics otherwise, rather than exceed the load factor).
-func (m *offsetMap) put(key []byte, offset int64) {
+func (m *offsetMap) put(key []byte, offset int64) { m.putHash(m.hash(key), offset) }
+
+// putHash is put for a key with hash h.
+func (m *offsetMap) putHash(h keyHash, offset int64) {
 	if offset < 0 {
 		panic("commitlog: offsetMap.put of a negative offset")
 	}
-	i, lo, hi := m.find(key)
-	s := &m.slots[i]
+	s := &m.slots[m.find(h)]
 	if s.off == 0 {
 		if m.n >= m.limit {
 			panic("commitlog: offsetMap.put of a new key into a full map")
 		}
 		m.n++
-		s.lo, s.hi = lo, hi
+		s.lo, s.hi = h.lo, h.hi
 	}
 	s.off = offset + 1
 	m.last = max(m.last, offset)
 }
 
 // get returns the latest offset put for key, and whether key was put.
-func (m *offsetMap) get(key []byte) (int64, bool) {
-	i, _, _ := m.find(key)
-	off := m.slots[i].off
+func (m *offsetMap) get(key []byte) (int64, bool) { return m.getHash(m.hash(key)) }
+
+// getHash is get for a key with hash h.
+func (m *offsetMap) getHash(h keyHash) (int64, bool) {
+	off := m.slots[m.find(h)].off
 	return off - 1, off != 0
 }
 
