@@ -305,3 +305,41 @@ func TestCompactRefusesTopicsThatDoNotCompact(t *testing.T) {
 	require.ErrorIs(t, l.Compact(context.Background(), "nope"), ErrUnknownTopic)
 	require.NoError(t, l.Compact(context.Background()), "no compacted topics: nothing to do")
 }
+
+// While appends run, a pass rests after each slice of work so that it
+// works CompactionDutyCycle of the time; with no appends it never rests.
+func TestCompactionPacesItselfWhileAppendsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		l, err := Open(testDir, &Options{CheckpointInterval: time.Hour, CompactionDutyCycle: 0.2, fs: vfs.NewMem()})
+		require.NoError(t, err)
+		defer l.Close()
+		tp, err := l.CreateTopic(ctx, "c", compactTopic)
+		require.NoError(t, err)
+		p, _ := tp.Partition(0)
+		cl := &cleaner{p: p, ctx: ctx, paceStart: time.Now(), paceEnds: l.appendedEnds()}
+
+		time.Sleep(10 * time.Millisecond) // a slice of work, in virtual time
+		start := time.Now()
+		require.NoError(t, cl.pace(pacingSlice))
+		require.Zero(t, time.Since(start), "nothing appended: no rest")
+
+		time.Sleep(10 * time.Millisecond)
+		_, err = p.Append(ctx, []Record{{Key: []byte("k"), Value: []byte("v")}})
+		require.NoError(t, err)
+		start = time.Now()
+		require.NoError(t, cl.pace(pacingSlice/2))
+		require.Zero(t, time.Since(start), "rests only after a whole slice")
+		require.NoError(t, cl.pace(pacingSlice/2))
+		require.Equal(t, 40*time.Millisecond, time.Since(start), "10 ms of work at a 0.2 duty cycle rests 40 ms")
+
+		cancelled, cancel := context.WithCancel(ctx)
+		cl.ctx = cancelled
+		time.Sleep(10 * time.Millisecond)
+		_, err = p.Append(ctx, []Record{{Key: []byte("k"), Value: []byte("v")}})
+		require.NoError(t, err)
+		cancel()
+		require.ErrorIs(t, cl.pace(pacingSlice), context.Canceled, "a rest ends with the pass's context")
+		require.NoError(t, l.Close())
+	})
+}

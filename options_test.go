@@ -65,6 +65,8 @@ func TestTopicConfigValidate(t *testing.T) {
 	require.Error(t, (&TopicConfig{MinCompactionLag: time.Hour, MaxCompactionLag: time.Minute}).Validate(), "max below min")
 	require.NoError(t, (&TopicConfig{DeleteRetention: Forever, MinCleanableDirtyRatio: 1}).Validate())
 	require.Error(t, (&Options{CompactionMapBytes: 1000}).Validate())
+	require.Error(t, (&Options{CompactionDutyCycle: 1.5}).Validate())
+	require.NoError(t, (&Options{CompactionDutyCycle: 1}).Validate())
 }
 
 func TestSyncPolicyString(t *testing.T) {
