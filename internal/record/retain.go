@@ -150,6 +150,8 @@ func (r *Retainer) tooLarge(total int64) error {
 
 // appendRecord appends one record with the given body size (as
 // recordBodySize computes it), exactly as Builder.Append encodes it.
+// Builder.Append keeps its own copy inline: calling this costs its hot
+// loop about 5% (BenchmarkBuild/none).
 func appendRecord(buf []byte, body int64, offsetDelta int32, tsDelta int64, key, value []byte, headers []RecordHeader) []byte {
 	buf = binary.AppendVarint(buf, body)
 	buf = append(buf, 0) // record attributes: unused
