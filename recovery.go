@@ -146,7 +146,10 @@ func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64,
 //     field is implausible (the header was cut short or never written; a
 //     cut that keeps the length zeroes everything up to the claimed end);
 //   - the end the batch's length field claims (at least two bytes of run,
-//     since a record's last byte, its header count, is naturally zero); or
+//     since a record's last byte, its header count, is naturally zero; a
+//     single zero byte from a sector boundary to that end counts when
+//     some other value there makes the CRC hold: a cut that lost only
+//     the last byte); or
 //   - the end of the file.
 //
 // A flipped bit changes no byte to or from a whole run of zeros, so it is
@@ -185,6 +188,13 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 			return true, nil
 		case claimedEnd > 0 && e >= claimedEnd && (claimedEnd-a >= 2 || a == q):
 			return true, nil
+		case claimedEnd > 0 && e >= claimedEnd && a%sectorSize == 0 && lastByteRestores(region[:claimedEnd-q]):
+			// One zero byte, the batch's last, just past a sector
+			// boundary: a cut there loses exactly that byte (a record's
+			// last byte is zero only without headers or when its last
+			// header value is empty). It was cut if some other value
+			// there makes the CRC hold.
+			return true, nil
 		}
 		// The next start is the first sector boundary past this run: a start
 		// inside the run would find the same end and meet no condition
@@ -192,6 +202,22 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 		a = (max(a, e-1)/sectorSize + 1) * sectorSize
 	}
 	return false, nil
+}
+
+// lastByteRestores reports whether some nonzero value of the last byte of
+// batch, which is zero, makes its CRC hold.
+func lastByteRestores(batch []byte) bool {
+	if len(batch) < record.HeaderSize || batch[len(batch)-1] != 0 {
+		return false
+	}
+	b := append([]byte(nil), batch...)
+	for v := 1; v < 256; v++ {
+		b[len(b)-1] = byte(v)
+		if record.CheckCRC(b) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // cutShort reports whether the batch at q was cut short by a crash: it
