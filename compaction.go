@@ -97,7 +97,7 @@ func (l *Log) Compact(ctx context.Context, topics ...string) error {
 	}
 	var errs []error
 	for _, p := range parts {
-		if _, err := p.compact(ctx, l.opts.now(), true); err != nil {
+		if err := p.compact(ctx, l.opts.now()); err != nil {
 			errs = append(errs, fmt.Errorf("compact %s-%d: %w", p.topic.name, p.id, err))
 		}
 	}
@@ -131,7 +131,7 @@ func (l *Log) runCleaner() {
 		}
 		slices.SortStableFunc(work, func(a, b due) int { return cmp.Compare(b.ratio, a.ratio) })
 		for _, w := range work {
-			_, err := w.p.compact(l.ctx, now, false)
+			err := w.p.compact(l.ctx, now)
 			if err != nil && l.ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, errSwapStale) {
 				l.opts.Logger.Warn("commitlog: compaction failed", "topic", w.p.topic.name, "partition", w.p.id, "err", err)
 			}
@@ -251,28 +251,14 @@ func (p *Partition) firstDirtyTimestamp(c *cleanable) (int64, bool) {
 	return 0, false
 }
 
-// compactionResult says what a pass did.
-type compactionResult struct {
-	groups   int   // segment groups rewritten
-	replaced int   // segments replaced
-	end      int64 // the new cleaner point
-}
-
 // compact runs one compaction pass over p; see the comment at the top of
-// this file. Without force it does nothing unless compactionDue.
-func (p *Partition) compact(ctx context.Context, now time.Time, force bool) (compactionResult, error) {
-	var res compactionResult
+// this file. Whether a pass is due (compactionDue) is the caller's call.
+func (p *Partition) compact(ctx context.Context, now time.Time) error {
 	if !p.cfg.CleanupPolicy.compacted() {
-		return res, nil
+		return nil
 	}
 	p.cleanMu.Lock()
 	defer p.cleanMu.Unlock()
-	if !force {
-		c := p.cleanableSegments(now, false)
-		if !p.compactionDue(&c, now) {
-			return res, nil
-		}
-	}
 	var c cleanable
 	err := p.withSyncSem(ctx, func() error {
 		if err := p.checkpointHeld(); err != nil {
@@ -295,7 +281,7 @@ func (p *Partition) compact(ctx context.Context, now time.Time, force bool) (com
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer func() {
 		for _, s := range c.segs {
@@ -311,34 +297,28 @@ func (p *Partition) compact(ctx context.Context, now time.Time, force bool) (com
 	end := c.firstDirty
 	if c.end > c.firstDirty {
 		if end, err = cl.buildMap(m); err != nil {
-			return res, err
+			return err
 		}
 	}
 	cl.m, cl.mapped = m, end
 	for _, g := range cl.groups(end) {
-		changed, err := cl.rewrite(g)
+		err := cl.rewrite(g)
 		if errors.Is(err, errSwapStale) {
 			// Retention deleted segments of the group meanwhile: what it
 			// left is compacted by a later pass.
-			return res, nil
+			return nil
 		}
 		if err != nil {
-			return res, err
-		}
-		if changed {
-			res.groups++
-			res.replaced += len(g)
+			return err
 		}
 	}
-	res.end = end
 	p.tombstoneHorizon.Store(cl.minHorizon)
-	err = p.withSyncSem(ctx, func() error {
+	return p.withSyncSem(ctx, func() error {
 		if end > p.cleanerPoint.Load() {
 			p.cleanerPoint.Store(end)
 		}
 		return p.checkpointHeld()
 	})
-	return res, err
 }
 
 // cleaner is the state of one compaction pass.
@@ -356,7 +336,6 @@ type cleaner struct {
 	keep     []bool
 	recs     []mappedRecord
 	filler   []byte
-	held     []byte
 	// minHorizon is the earliest delete horizon of the tombstones the
 	// pass kept (0: none).
 	minHorizon int64
@@ -568,10 +547,10 @@ func (cl *cleaner) retain(r *mappedRecord, h *record.Header) (keep, horizon bool
 }
 
 // rewrite writes group g anew without what compaction removes and swaps
-// it in, unless nothing changes. It reports whether it swapped. The new
+// it in, unless nothing changes. The new
 // files are started at the first change (at once for a merge), with the
 // unchanged batches before it copied as they are.
-func (cl *cleaner) rewrite(g []*segment) (bool, error) {
+func (cl *cleaner) rewrite(g []*segment) error {
 	p := cl.p
 	var w *cleanedWriter
 	swapped := false
@@ -607,7 +586,7 @@ func (cl *cleaner) rewrite(g []*segment) (bool, error) {
 	}
 	if len(g) > 1 {
 		if err := begin(0, 0); err != nil {
-			return false, err
+			return err
 		}
 	}
 	var fill struct {
@@ -626,29 +605,25 @@ func (cl *cleaner) rewrite(g []*segment) (bool, error) {
 	}
 	for si, s := range g {
 		if err := cl.stopped(); err != nil {
-			return false, err
+			return err
 		}
 		size := s.size.Load()
 		for pos := int64(0); pos < size; {
 			b, h, err := s.batchAt(&cl.scratch, pos, size)
 			if err != nil {
-				return false, &CorruptionError{Path: s.path, FilePosition: pos, Offset: -1, Reason: "batch read by compaction", Err: err}
+				return &CorruptionError{Path: s.path, FilePosition: pos, Offset: -1, Reason: "batch read by compaction", Err: err}
 			}
 			out, err := cl.clean(s, b, &h)
 			if err != nil {
-				return false, err
+				return err
 			}
 			if err := cl.pace(len(b)); err != nil {
-				return false, err
+				return err
 			}
 			if w == nil && (out == nil || len(out) != len(b) || &out[0] != &b[0]) {
-				if out != nil {
-					// begin reuses the scratch out may live in.
-					cl.held = append(cl.held[:0], out...)
-					out = cl.held
-				}
+				// out is nil or the Retainer's: begin's reads cannot clobber it.
 				if err := begin(si, pos); err != nil {
-					return false, err
+					return err
 				}
 			}
 			pos += int64(len(b))
@@ -658,7 +633,7 @@ func (cl *cleaner) rewrite(g []*segment) (bool, error) {
 			if out == nil { // every record goes
 				if fill.on && h.LastOffset()-fill.base > math.MaxInt32 {
 					if err := flushFill(); err != nil {
-						return false, err
+						return err
 					}
 				}
 				if !fill.on {
@@ -668,27 +643,27 @@ func (cl *cleaner) rewrite(g []*segment) (bool, error) {
 				continue
 			}
 			if err := flushFill(); err != nil {
-				return false, err
+				return err
 			}
 			if err := w.add(out); err != nil {
-				return false, err
+				return err
 			}
 		}
 	}
 	if w == nil {
-		return false, nil
+		return nil
 	}
 	if err := flushFill(); err != nil {
-		return false, err
+		return err
 	}
 	if err := w.finish(); err != nil {
-		return false, err
+		return err
 	}
 	if err := p.swapIn(cl.ctx, g, w); err != nil {
-		return false, err
+		return err
 	}
 	swapped = true
-	return true, nil
+	return nil
 }
 
 // clean returns batch b as compaction leaves it: b itself when every
@@ -782,7 +757,6 @@ type cleanedWriter struct {
 	buf      []byte // data not yet written, ending at size
 	size     int64  // bytes added
 	st       scanState
-	lastBase int64
 }
 
 const cleanedWriteBuffer = 1 << 20

@@ -548,33 +548,6 @@ func TestCompactionCrashAtEveryPoint(t *testing.T) {
 	}
 }
 
-// logRecorder is a slog handler keeping every message.
-type logRecorder struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (w *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	w.mu.Lock()
-	w.msgs = append(w.msgs, r.Level.String()+" "+r.Message)
-	w.mu.Unlock()
-	return nil
-}
-func (w *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return w }
-func (w *logRecorder) WithGroup(string) slog.Handler      { return w }
-
-func (w *logRecorder) logged(substr string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, m := range w.msgs {
-		if strings.Contains(m, substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestCompactionSwapRecovery builds the states a crash can leave a
 // compaction swap in and checks that Open rolls back or completes each:
 // a finished ".cleaned" set (also with an index file already renamed to

@@ -15,23 +15,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// warnRecorder is a slog handler that keeps warning and error messages.
-type warnRecorder struct {
+// logRecorder is a slog handler that keeps every message.
+type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
 }
 
-func (w *warnRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (w *warnRecorder) Handle(_ context.Context, r slog.Record) error {
+func (w *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (w *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	w.mu.Lock()
 	w.msgs = append(w.msgs, r.Message)
 	w.mu.Unlock()
 	return nil
 }
-func (w *warnRecorder) WithAttrs([]slog.Attr) slog.Handler { return w }
-func (w *warnRecorder) WithGroup(string) slog.Handler      { return w }
+func (w *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *logRecorder) WithGroup(string) slog.Handler      { return w }
 
-func (w *warnRecorder) logged(substr string) bool {
+func (w *logRecorder) logged(substr string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, m := range w.msgs {
@@ -75,14 +75,14 @@ type flipOutcome struct {
 	corrupt  error // the first error matching ErrCorrupt, from Open, a read or Check
 	records  []Record
 	checkErr error // Check's result when everything before it succeeded
-	warnings *warnRecorder
+	warnings *logRecorder
 }
 
 // exerciseFlipped opens fs, reads everything (a scan, and a Read at every
 // offset, which uses the offset index), and runs Check twice.
 func exerciseFlipped(t *testing.T, fs *vfs.MemFS) flipOutcome {
 	ctx := context.Background()
-	out := flipOutcome{warnings: &warnRecorder{}}
+	out := flipOutcome{warnings: &logRecorder{}}
 	opts := testOptions(fs)
 	opts.Logger = slog.New(out.warnings)
 	fail := func(err error) bool {

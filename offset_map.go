@@ -37,9 +37,8 @@ type offsetSlot struct {
 // hashing reuses a digest held in the map.
 type offsetMap struct {
 	slots []offsetSlot
-	n     int   // distinct keys held
-	limit int   // capacity: the most keys held
-	last  int64 // largest offset put, -1 when empty
+	n     int // distinct keys held
+	limit int // capacity: the most keys held
 	d     xxhash.Digest
 	sink  int64 // what touch loads, kept so the loads are not optimized away
 }
@@ -56,7 +55,6 @@ func newOffsetMap(maxBytes int64, want int) *offsetMap {
 	return &offsetMap{
 		slots: make([]offsetSlot, slots),
 		limit: int(slots * offsetMapLoadNum / offsetMapLoadDenom),
-		last:  -1,
 	}
 }
 
@@ -126,7 +124,6 @@ func (m *offsetMap) putHash(h keyHash, offset int64) {
 		s.lo, s.hi = h.lo, h.hi
 	}
 	s.off = offset + 1
-	m.last = max(m.last, offset)
 }
 
 // get returns the latest offset put for key, and whether key was put.
@@ -146,12 +143,3 @@ func (m *offsetMap) len() int { return m.n }
 
 // capacity returns the most keys the map holds (90% of its slots).
 func (m *offsetMap) capacity() int { return m.limit }
-
-// latest returns the largest offset put, or -1 when the map is empty.
-func (m *offsetMap) latest() int64 { return m.last }
-
-// reset empties the map, keeping its memory.
-func (m *offsetMap) reset() {
-	clear(m.slots)
-	m.n, m.last = 0, -1
-}

@@ -95,7 +95,7 @@ func TestIdempotenceAcrossReopen(t *testing.T) {
 				fs = crashed
 			}
 			if how != "open" {
-				logs := &warnRecorder{}
+				logs := &logRecorder{}
 				opts := testOptions(fs)
 				opts.Logger = slog.New(logs)
 				l, err = Open(testDir, opts)
