@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// machineFacts describes the machine a run measured.
+type machineFacts struct {
+	CPU        string
+	CPUs       int
+	Memory     int64
+	Kernel     string
+	FileSystem string
+	GoVersion  string
+}
+
+// machineLimits are what the hardware allows, measured in the same run as
+// the systems, as medians over scale.LimitRounds rounds.
+type machineLimits struct {
+	MemcpyMBps float64 // copying between two 64 MiB buffers
+	WriteMBps  float64 // sequential 1 MiB writes into a new file, no fsync
+	FsyncP50   float64 // µs: append 100 bytes to a file, then fdatasync it
+	FsyncP99   float64
+}
+
+func describeMachine(dir string) machineFacts {
+	m := machineFacts{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), CPU: "unknown CPU"}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) >= 2 && fields[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(fields[1], 10, 64)
+				m.Memory = kb << 10
+			}
+		}
+		f.Close()
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
+	}
+	m.FileSystem = fileSystemName(dir)
+	return m
+}
+
+func fileSystemName(dir string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return "unknown file system"
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("file system 0x%x", st.Type)
+}
+
+func measureLimits(root string, sc scale) (machineLimits, error) {
+	var lim machineLimits
+	var memcpy, write, p50, p99 []float64
+	for range sc.LimitRounds {
+		memcpy = append(memcpy, measureMemcpy())
+		w, err := measureWrite(root, sc.LimitBytes)
+		if err != nil {
+			return lim, err
+		}
+		write = append(write, w)
+		a, b, err := measureFsync(root, sc.LatencyOps)
+		if err != nil {
+			return lim, err
+		}
+		p50, p99 = append(p50, a), append(p99, b)
+	}
+	lim.MemcpyMBps, lim.WriteMBps = median(memcpy), median(write)
+	lim.FsyncP50, lim.FsyncP99 = median(p50), median(p99)
+	return lim, nil
+}
+
+// measureMemcpy copies between two 64 MiB buffers for about half a second.
+func measureMemcpy() float64 {
+	const size = 64 << 20
+	src, dst := make([]byte, size), make([]byte, size)
+	rand.Read(src)
+	copy(dst, src) // fault the pages in
+	var n int64
+	start := time.Now()
+	for time.Since(start) < 500*time.Millisecond {
+		copy(dst, src)
+		n += size
+	}
+	return float64(n) / time.Since(start).Seconds() / 1e6
+}
+
+// measureWrite writes volume bytes of random data into a new file in 1 MiB
+// writes, without fsync, then removes the file.
+func measureWrite(root string, volume int64) (float64, error) {
+	buf := make([]byte, 1<<20)
+	rand.Read(buf)
+	path := filepath.Join(root, "limit-write")
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	start := time.Now()
+	for n := int64(0); n < volume; n += int64(len(buf)) {
+		if _, err := f.Write(buf); err != nil {
+			return 0, err
+		}
+	}
+	return float64(volume) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// measureFsync appends 100 bytes to a file and fdatasyncs it, ops times,
+// and returns the p50 and p99 in µs.
+func measureFsync(root string, ops int) (p50, p99 float64, err error) {
+	path := filepath.Join(root, "limit-fsync")
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	buf := make([]byte, 100)
+	lat := make([]time.Duration, 0, ops)
+	for range ops {
+		t0 := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0, err
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return 0, 0, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	p50, p99 = percentiles(lat)
+	return p50, p99, nil
+}
+
+// evictFromCache writes back and drops from the page cache every file
+// under dir, so that the next read of them comes from the disk.
+func evictFromCache(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fd := int(f.Fd())
+		if err := unix.Fsync(fd); err != nil {
+			return err
+		}
+		return unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+	})
+}
+
+// residentFraction returns the fraction of the pages of the files under dir
+// that are in the page cache.
+func residentFraction(dir string) float64 {
+	page := int64(os.Getpagesize())
+	var resident, total int64
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil || info.Size() == 0 {
+			return nil
+		}
+		data, err := unix.Mmap(int(f.Fd()), 0, int(info.Size()), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return nil
+		}
+		defer unix.Munmap(data)
+		vec := make([]byte, (info.Size()+page-1)/page)
+		if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&data[0])), uintptr(len(data)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			return nil
+		}
+		for _, v := range vec {
+			resident += int64(v & 1)
+		}
+		total += int64(len(vec))
+		return nil
+	})
+	if total == 0 {
+		return 0
+	}
+	return float64(resident) / float64(total)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

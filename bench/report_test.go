@@ -1,0 +1,69 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSummariseMedianAndSpread(t *testing.T) {
+	ms := []measurement{
+		{result: result{Records: 100, Bytes: 3e6, Seconds: 1}},
+		{result: result{Records: 100, Bytes: 1e6, Seconds: 1}},
+		{result: result{Records: 100, Bytes: 2e6, Seconds: 1, Capped: true}},
+	}
+	s := summarise(ms, metricOf(workloads[0]))
+	require.Equal(t, 2.0, s.median)
+	require.Equal(t, 1.0, s.lo)
+	require.Equal(t, 3.0, s.hi)
+	require.True(t, s.capped)
+}
+
+// TestMarkdownTargets checks the targets table against hand-computed
+// verdicts: W1 at 2× the best peer but 0.5× the write bandwidth, W3lat at
+// 1.05× the bare fdatasync, W5 inside its bounds, W6 no faster than the
+// single durable rate and below a peer.
+func TestMarkdownTargets(t *testing.T) {
+	w := func(name string) workload { w, _ := workloadByName(name); return w }
+	r := &runResults{
+		plan:   runPlan{scale: fullScale, reps: 1, workloads: []workload{w("W1"), w("W3lat"), w("W5"), w("W6")}},
+		limits: machineLimits{MemcpyMBps: 10000, WriteMBps: 2000, FsyncP50: 100, FsyncP99: 200},
+		runs: map[string]map[string][]measurement{
+			"commitlog": {
+				"W1":    {{result: result{Records: 1e6, Bytes: 1000e6, Seconds: 1, PeakRSS: 40 << 20}}},
+				"W3lat": {{result: result{Records: 2000, Seconds: 0.21, P50: 105, P99: 150}}},
+				"W5":    {{result: result{Records: 30000, Seconds: 3, P50: 8, P99: 60}}},
+				"W6":    {{result: result{Records: 28572, Seconds: 3}}},
+			},
+			"pebble": {
+				"W1": {{result: result{Records: 1e6, Bytes: 500e6, Seconds: 1}}},
+				"W5": {{result: result{Skipped: errNoTail.Error()}}},
+				"W6": {{result: result{Records: 30000, Seconds: 3}}},
+			},
+		},
+	}
+	md := r.markdown()
+	for _, want := range []string{
+		"| W1 ≥ 1.5× the best peer | 1,000 vs pebble 500 MB/s: 2.00× | yes |",
+		"| W1 ≥ 0.7× new-file write bandwidth | 1,000 vs 2,000 MB/s: 0.50× | **no** |",
+		"| W3lat p50 ≤ 1.1× bare fdatasync p50 | 105 µs vs 100 µs: 1.05× | yes |",
+		"| W5 p50 ≤ 20 µs | 8.00 µs | yes |",
+		"| W6 ≥ 20× the single-goroutine durable rate | 9,524 vs 9,524 records/s: 1.0× | **no** |",
+		"| W6 ≥ every peer | 9,524 vs pebble 10,000 records/s | **no** |",
+		"| W1 peak RSS ≤ 64 MiB | 40.0 MiB | yes |",
+		"| pebble | n/a: " + errNoTail.Error() + " |",
+	} {
+		require.Contains(t, md, want)
+	}
+	require.NotContains(t, md, "Failed runs")
+}
+
+func TestNum(t *testing.T) {
+	for v, want := range map[float64]string{
+		1234567: "1,234,567", 999.6: "1,000", 12.34: "12.3", 1.234: "1.23", -4321: "-4,321",
+	} {
+		require.Equal(t, want, num(v), "%v", v)
+	}
+	require.True(t, strings.HasPrefix(formatBytes(3<<20), "3.0 MiB"))
+}

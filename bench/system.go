@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+// store is one system opened on a directory, used as a single-partition
+// log. Methods other than appendOne are called from one goroutine.
+type store interface {
+	// appendBatch writes recs as one batch: one call, transaction, commit
+	// or round of publishes. Opened durable, it returns once they are
+	// durable; otherwise a client that acknowledges asynchronously may
+	// return before the acknowledgement (flush waits for it). recs and its
+	// slices are reused after the call returns.
+	appendBatch(ctx context.Context, recs []rec) error
+	// appendOne writes one record and returns once it is acknowledged
+	// (durably when opened durable). It is safe for concurrent use.
+	appendOne(ctx context.Context, r rec) error
+	// flush waits until everything appended is acknowledged.
+	flush(ctx context.Context) error
+	// read calls fn with the value of every record from the first, until n
+	// were read or the log has no more, and returns how many it read. The
+	// value is valid only during the call.
+	read(ctx context.Context, n int64, fn func(value []byte)) (int64, error)
+	close() error
+}
+
+// tailer is a store with a tail API: a consumer woken by new records.
+type tailer interface {
+	// tail calls ready once it is consuming, then fn with the value of
+	// every record appended after that, until ctx ends.
+	tail(ctx context.Context, ready func(), fn func(value []byte)) error
+}
+
+// storeOptions says how a run opens a store.
+type storeOptions struct {
+	durable bool   // every acknowledged append is on disk
+	codec   string // compression for the client runs: "", "lz4" or "zstd"
+}
+
+// system is one of the compared systems.
+type system struct {
+	name  string
+	usage string // how the harness uses it, for the report
+	keys  bool   // records carry the 16-byte key
+	// client marks this library's Producer/Consumer runs (W7).
+	client bool
+	open   func(ctx context.Context, dir string, o storeOptions) (store, error)
+}
+
+// errNoTail is reported by the tail workload for systems without a tail
+// API.
+var errNoTail = errors.New("no tail API: a reader can only poll")
+
+var systems = []system{
+	{name: "commitlog", keys: true, open: openCommitlog,
+		usage: "partition API: `Partition.Append` per batch, `Scan` to read, `Follow` to tail; `SyncNever`, or `SyncAlways` when durable"},
+	{name: "commitlog-client", keys: true, client: true, open: openCommitlogClient,
+		usage: "`Producer` (async `Produce`, `Flush` at the end) and `Consumer` (manual assignment, `Poll`)"},
+	{name: "tidwall/wal", open: openTidwall,
+		usage: "`WriteBatch` per batch, `Read(index)` with `NoCopy`; `NoSync`, or sync per batch when durable; no keys"},
+	{name: "pebble", open: openPebble,
+		usage: "8-byte big-endian sequence keys, one `Batch.Commit` per batch (`NoSync`/`Sync`), iterator to read; values carry no key"},
+	{name: "bbolt", open: openBbolt,
+		usage: "8-byte big-endian sequence keys in one bucket (`FillPercent` 1.0), one `Update` per batch, `Batch` for concurrent single appends, cursor to read; `NoSync` unless durable"},
+	{name: "nats", open: openNATS,
+		usage: "embedded nats-server, JetStream file store, in-process connection; async publish (acks awaited per batch), ordered consumer to read and tail; durable = `SyncAlways`; no keys"},
+	{name: "kfake", keys: true, open: openKfake,
+		usage: "kfake broker with `DataDir` on loopback TCP, franz-go client (async `Produce`, `Flush`; consumer from the start); durable = `SyncWrites` with acks=all"},
+}
+
+func systemNames() []string {
+	var names []string
+	for _, s := range systems {
+		names = append(names, s.name)
+	}
+	return names
+}
+
+func systemByName(name string) (system, bool) {
+	for _, s := range systems {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return system{}, false
+}
+
+// runs reports whether the system takes part in the workload.
+func (s system) runs(w workload) bool {
+	if s.client {
+		return w.Client
+	}
+	if w.Client {
+		return false
+	}
+	return w.Peers || s.name == "commitlog"
+}
