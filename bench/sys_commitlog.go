@@ -127,16 +127,11 @@ func openCommitlogClient(ctx context.Context, dir string, o storeOptions) (store
 		l.Close()
 		return nil, fmt.Errorf("unknown codec %q", o.codec)
 	}
-	return c, nil
-}
-
-func (c *commitlogClient) producer() (*commitlog.Producer, error) {
-	if c.prod != nil {
-		return c.prod, nil
+	if c.prod, err = l.NewProducer(commitlog.ProducerConfig{Compression: c.codec}); err != nil {
+		l.Close()
+		return nil, err
 	}
-	var err error
-	c.prod, err = c.log.NewProducer(commitlog.ProducerConfig{Compression: c.codec})
-	return c.prod, err
+	return c, nil
 }
 
 func (c *commitlogClient) promise(r *commitlog.Record, err error) {
@@ -161,14 +156,10 @@ func (c *commitlogClient) firstErr() error {
 // then it waits for them): the Producer forms its own batches. flush waits
 // for the acknowledgements.
 func (c *commitlogClient) appendBatch(ctx context.Context, recs []rec) error {
-	prod, err := c.producer()
-	if err != nil {
-		return err
-	}
 	for _, r := range recs {
 		cr := c.pool.Get().(*commitlog.Record)
 		cr.Topic, cr.Key, cr.Value = benchTopic, r.key, r.value
-		prod.Produce(ctx, cr, c.promise)
+		c.prod.Produce(ctx, cr, c.promise)
 	}
 	if c.durable {
 		return c.flush(ctx)
@@ -177,17 +168,10 @@ func (c *commitlogClient) appendBatch(ctx context.Context, recs []rec) error {
 }
 
 func (c *commitlogClient) appendOne(ctx context.Context, r rec) error {
-	prod, err := c.producer()
-	if err != nil {
-		return err
-	}
-	return prod.ProduceSync(ctx, &commitlog.Record{Topic: benchTopic, Key: r.key, Value: r.value})
+	return c.prod.ProduceSync(ctx, &commitlog.Record{Topic: benchTopic, Key: r.key, Value: r.value})
 }
 
 func (c *commitlogClient) flush(ctx context.Context) error {
-	if c.prod == nil {
-		return nil
-	}
 	if err := c.prod.Flush(ctx); err != nil {
 		return err
 	}
@@ -245,9 +229,5 @@ func (c *commitlogClient) tail(ctx context.Context, ready func(), fn func([]byte
 }
 
 func (c *commitlogClient) close() error {
-	var err error
-	if c.prod != nil {
-		err = c.prod.Close()
-	}
-	return errors.Join(err, c.log.Close())
+	return errors.Join(c.prod.Close(), c.log.Close())
 }
