@@ -35,8 +35,8 @@ type stats struct {
 	rss               int64
 	cpu               float64
 	disk              int64
-	capped            bool
-	records           int64
+	capped            int   // runs stopped at Scale.WriteCap
+	cappedRecords     int64 // the fewest records a capped run wrote
 	resident          float64
 	open              float64
 	mbpsWithOpen      float64 // kindRead: MB/s counting the time to open
@@ -65,8 +65,12 @@ func summarise(ms []measurement, met metric) stats {
 		if t := m.Seconds + m.Open; t > 0 {
 			withOpen = append(withOpen, float64(m.Bytes)/t/1e6)
 		}
-		s.capped = s.capped || m.Capped
-		s.records = max(s.records, m.Records)
+		if m.Capped {
+			if s.capped == 0 || m.Records < s.cappedRecords {
+				s.cappedRecords = m.Records
+			}
+			s.capped++
+		}
 	}
 	s.median, s.lo, s.hi = median(vals), slices.Min(vals), slices.Max(vals)
 	s.rate, s.mbps, s.p50, s.p99 = median(rates), median(mbps), median(p50), median(p99)
@@ -257,7 +261,7 @@ func cell(s stats) string {
 		return "n/a: no tail API"
 	}
 	c := num(s.median)
-	if s.capped {
+	if s.capped > 0 {
 		c += " (capped)"
 	}
 	return c
@@ -400,8 +404,8 @@ func (r *runResults) workloadTable(b *strings.Builder, w workload) {
 		}
 		spread := num(s.lo) + "–" + num(s.hi)
 		value := num(s.median)
-		if s.capped {
-			value += fmt.Sprintf(" (capped at %s records)", num(float64(s.records)))
+		if s.capped > 0 {
+			value += fmt.Sprintf(" (%d of %d runs capped, at %s records or more)", s.capped, s.runs, num(float64(s.cappedRecords)))
 		}
 		if w.Cold {
 			value += fmt.Sprintf(" (%.0f%% cached at start)", 100*s.resident)

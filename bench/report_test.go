@@ -17,7 +17,8 @@ func TestSummariseMedianAndSpread(t *testing.T) {
 	require.Equal(t, 2.0, s.median)
 	require.Equal(t, 1.0, s.lo)
 	require.Equal(t, 3.0, s.hi)
-	require.True(t, s.capped)
+	require.Equal(t, 1, s.capped)
+	require.Equal(t, int64(100), s.cappedRecords)
 }
 
 // TestMarkdownTargets checks the targets table against hand-computed
