@@ -104,9 +104,8 @@ func (s *commitlogStore) close() error { return s.log.Close() }
 type commitlogClient struct {
 	log     *commitlog.Log
 	prod    *commitlog.Producer
-	pool    sync.Pool // *commitlog.Record, owned by the Producer until its promise
-	mu      sync.Mutex
-	err     error // the first error a promise reported
+	pool    sync.Pool  // *commitlog.Record, owned by the Producer until its promise
+	errs    firstError // the first error a promise reported
 	codec   commitlog.Codec
 	durable bool
 }
@@ -135,21 +134,9 @@ func openCommitlogClient(ctx context.Context, dir string, o storeOptions) (store
 }
 
 func (c *commitlogClient) promise(r *commitlog.Record, err error) {
-	if err != nil {
-		c.mu.Lock()
-		if c.err == nil {
-			c.err = err
-		}
-		c.mu.Unlock()
-	}
+	c.errs.set(err)
 	*r = commitlog.Record{}
 	c.pool.Put(r)
-}
-
-func (c *commitlogClient) firstErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
 }
 
 // appendBatch produces the records without waiting (except when durable:
@@ -164,7 +151,7 @@ func (c *commitlogClient) appendBatch(ctx context.Context, recs []rec) error {
 	if c.durable {
 		return c.flush(ctx)
 	}
-	return c.firstErr()
+	return c.errs.get()
 }
 
 func (c *commitlogClient) appendOne(ctx context.Context, r rec) error {
@@ -175,7 +162,7 @@ func (c *commitlogClient) flush(ctx context.Context) error {
 	if err := c.prod.Flush(ctx); err != nil {
 		return err
 	}
-	return c.firstErr()
+	return c.errs.get()
 }
 
 func (c *commitlogClient) consumer(reset commitlog.OffsetReset) (*commitlog.Consumer, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -19,8 +18,7 @@ type kfakeStore struct {
 	client  *kgo.Client // producer
 	seeds   []string
 	durable bool
-	mu      sync.Mutex
-	err     error // the first async produce error
+	errs    firstError // the first async produce error
 }
 
 func openKfake(_ context.Context, dir string, o storeOptions) (store, error) {
@@ -56,19 +54,7 @@ func (s *kfakeStore) consumer() (*kgo.Client, error) {
 }
 
 func (s *kfakeStore) promise(_ *kgo.Record, err error) {
-	if err != nil {
-		s.mu.Lock()
-		if s.err == nil {
-			s.err = err
-		}
-		s.mu.Unlock()
-	}
-}
-
-func (s *kfakeStore) firstErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+	s.errs.set(err)
 }
 
 // appendBatch produces without waiting for the acknowledgements, except
@@ -80,7 +66,7 @@ func (s *kfakeStore) appendBatch(ctx context.Context, recs []rec) error {
 	if s.durable {
 		return s.flush(ctx)
 	}
-	return s.firstErr()
+	return s.errs.get()
 }
 
 func (s *kfakeStore) appendOne(ctx context.Context, r rec) error {
@@ -91,7 +77,7 @@ func (s *kfakeStore) flush(ctx context.Context) error {
 	if err := s.client.Flush(ctx); err != nil {
 		return err
 	}
-	return s.firstErr()
+	return s.errs.get()
 }
 
 func (s *kfakeStore) read(ctx context.Context, n int64, fn func([]byte)) (int64, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,11 +18,10 @@ const natsSubject = "bench"
 // publishes whose acknowledgements are awaited per batch, and an ordered
 // consumer to read and tail. Messages have no keys.
 type natsStore struct {
-	srv *server.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	mu  sync.Mutex
-	err error // the first async publish error
+	srv  *server.Server
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	errs firstError // the first async publish error
 }
 
 func openNATS(ctx context.Context, dir string, o storeOptions) (store, error) {
@@ -49,11 +47,7 @@ func openNATS(ctx context.Context, dir string, o storeOptions) (store, error) {
 		return nil, err
 	}
 	s.js, err = jetstream.New(s.nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-		s.mu.Lock()
-		if s.err == nil {
-			s.err = err
-		}
-		s.mu.Unlock()
+		s.errs.set(err)
 	}))
 	if err == nil {
 		_, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -65,12 +59,6 @@ func openNATS(ctx context.Context, dir string, o storeOptions) (store, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func (s *natsStore) firstErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
 }
 
 func (s *natsStore) appendBatch(ctx context.Context, recs []rec) error {
@@ -93,7 +81,7 @@ func (s *natsStore) flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.firstErr()
+	return s.errs.get()
 }
 
 func (s *natsStore) read(ctx context.Context, n int64, fn func([]byte)) (int64, error) {

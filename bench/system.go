@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"sync"
 )
 
 // store is one system opened on a directory, used as a single-partition
@@ -96,4 +97,28 @@ func (s system) runs(w workload) bool {
 		return false
 	}
 	return w.Peers || s.name == "commitlog"
+}
+
+// firstError keeps the first error reported by asynchronous
+// acknowledgements (promises, error handlers), from any goroutine.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	if err == nil {
+		return
+	}
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
