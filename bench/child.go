@@ -59,9 +59,12 @@ func runChild(spec string) error {
 	ctx := context.Background()
 	var res result
 	var err error
+	var src *recordSource // what the run appends, made before anything is measured
 	if w.Kind == kindRead {
 		// Measured before the store opens, so opening cannot warm it.
 		res.Resident = residentFraction(t.Dir)
+	} else {
+		src = newRecordSource(t.Seed, w.ValueSize, w.Codec != "")
 	}
 	opened := time.Now()
 	st, err := sys.open(ctx, t.Dir, storeOptions{durable: w.Durable, codec: w.Codec})
@@ -74,10 +77,9 @@ func runChild(spec string) error {
 		st.close()
 		return err
 	}
-	src := newRecordSource(t.Seed, w.ValueSize, w.Codec != "")
 	switch w.Kind {
 	case kindWrite:
-		err = runWrite(ctx, st, src, t.Scale, w.Durable, sys.keys, &res)
+		err = runWrite(ctx, st, src, t.Scale, sys.keys, &res)
 	case kindLatency:
 		err = runLatency(ctx, st, src, t.Scale, &res)
 	case kindRead:
@@ -163,7 +165,7 @@ func payload(r rec, keys bool) int64 {
 
 // runWrite appends sc.Records records in batches of sc.Batch, stopping
 // early (Capped) after sc.WriteCap, and waits for the acknowledgements.
-func runWrite(ctx context.Context, st store, src *recordSource, sc scale, durable, keys bool, res *result) error {
+func runWrite(ctx context.Context, st store, src *recordSource, sc scale, keys bool, res *result) error {
 	start := time.Now()
 	for res.Records < int64(sc.Records) {
 		if time.Since(start) > sc.WriteCap {
