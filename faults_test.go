@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -71,51 +73,136 @@ func checkReopened(t *testing.T, fs *vfs.MemFS, attempted []batchSpec, acked map
 	})
 }
 
-// A full disk fails the append with ErrDiskFull, leaves nothing of it
-// visible, and appends work again once there is space — without reopening.
+// A full disk fails the append that needs space with ErrDiskFull, leaves
+// nothing of it visible, and appends work again once there is space —
+// without reopening. Space a segment reserved before the disk filled
+// still takes appends.
 func TestDiskFullThenSpace(t *testing.T) {
 	ctx := context.Background()
-	mem := vfs.NewMem()
-	var full bool
-	inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
-		if full && op == vfs.OpWrite {
-			return syscall.ENOSPC
-		}
-		return nil
-	})
-	l := openTest(t, vfs.WithInjector(mem, inj, vfs.InjectOptions{ShortWrites: true}), nil)
+	disk := newFullDisk(vfs.NewMem())
+	l := openTest(t, disk, nil)
 	tp, err := l.CreateTopic(ctx, "t", smallTopic)
 	require.NoError(t, err)
 	p, _ := tp.Partition(0)
 	_, err = p.Append(ctx, []Record{{Value: []byte("before")}})
 	require.NoError(t, err)
 
-	full = true
-	_, err = p.Append(ctx, []Record{{Value: make([]byte, 1500)}})
+	disk.setFull(true)
+	_, err = p.Append(ctx, []Record{{Value: make([]byte, 2500)}})
+	require.NoError(t, err, "the segment reserved space for this batch before the disk filled")
+	// The next batch does not fit the segment (4 KiB): it needs a new
+	// segment, and space nobody reserved.
+	_, err = p.Append(ctx, []Record{{Value: make([]byte, 2500)}})
 	require.ErrorIs(t, err, ErrDiskFull)
 	require.ErrorIs(t, err, syscall.ENOSPC)
 	require.NotErrorIs(t, err, ErrDurability)
-	require.Equal(t, int64(1), p.EndOffset(), "nothing of the failed batch is visible")
+	require.Equal(t, int64(2), p.EndOffset(), "nothing of the failed batch is visible")
 	recs, err := p.Read(ctx, 0, 1<<20)
 	require.NoError(t, err, "reads keep working")
-	require.Len(t, recs, 1)
+	require.Len(t, recs, 2)
 
-	full = false
+	disk.setFull(false)
 	res, err := p.Append(ctx, []Record{{Value: []byte("after")}})
 	require.NoError(t, err, "appends resume once there is space")
-	require.Equal(t, int64(1), res.BaseOffset)
-	// Roll a few segments while the disk fills and frees again.
+	require.Equal(t, int64(2), res.BaseOffset)
+	// Roll a few segments while the disk fills and frees again: every
+	// batch needs a segment of its own.
 	for i := 0; i < 20; i++ {
-		full = i%3 == 1
-		_, err := p.Append(ctx, []Record{{Value: make([]byte, 700)}})
+		full := i%3 == 1
+		disk.setFull(full)
+		_, err := p.Append(ctx, []Record{{Value: make([]byte, 2500)}})
 		if full {
 			require.ErrorIs(t, err, ErrDiskFull, "append %d", i)
 		} else {
 			require.NoError(t, err, "append %d", i)
 		}
 	}
-	full = false
+	disk.setFull(false)
 	require.NoError(t, l.Check(ctx))
+}
+
+// fullDisk is a file system that can run out of space. When full, it
+// refuses to reserve space, and writes fail with ENOSPC past what each
+// file has allocated (its size, or more where Allocate reserved it),
+// after writing what fits, as a real file system does.
+type fullDisk struct {
+	vfs.FS
+	mu       sync.Mutex
+	full     bool
+	reserved map[string]int64 // reserved end of each file, by path
+}
+
+func newFullDisk(fs vfs.FS) *fullDisk { return &fullDisk{FS: fs, reserved: map[string]int64{}} }
+
+func (d *fullDisk) setFull(full bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.full = full
+}
+
+func (d *fullDisk) Create(name string) (vfs.File, error) {
+	f, err := d.FS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	delete(d.reserved, name)
+	d.mu.Unlock()
+	return &fullDiskFile{File: f, disk: d, name: name}, nil
+}
+
+func (d *fullDisk) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := d.FS.OpenReadWrite(name)
+	if err != nil {
+		return nil, err
+	}
+	return &fullDiskFile{File: f, disk: d, name: name}, nil
+}
+
+type fullDiskFile struct {
+	vfs.File
+	disk *fullDisk
+	name string
+}
+
+func (f *fullDiskFile) Allocate(off, n int64) error {
+	f.disk.mu.Lock()
+	defer f.disk.mu.Unlock()
+	if f.disk.full {
+		return &os.PathError{Op: "fallocate", Path: f.name, Err: syscall.ENOSPC}
+	}
+	if err := f.File.Allocate(off, n); err != nil {
+		return err
+	}
+	f.disk.reserved[f.name] = max(f.disk.reserved[f.name], off+n)
+	return nil
+}
+
+func (f *fullDiskFile) WriteAt(p []byte, off int64) (int, error) {
+	f.disk.mu.Lock()
+	full, allocated := f.disk.full, f.disk.reserved[f.name]
+	f.disk.mu.Unlock()
+	if size, err := f.File.Size(); err == nil {
+		allocated = max(allocated, size)
+	}
+	if !full || off+int64(len(p)) <= allocated {
+		return f.File.WriteAt(p, off)
+	}
+	n := 0
+	if fits := allocated - off; fits > 0 {
+		n, _ = f.File.WriteAt(p[:fits], off)
+	}
+	return n, &os.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
+}
+
+func (f *fullDiskFile) Truncate(size int64) error {
+	if err := f.File.Truncate(size); err != nil {
+		return err
+	}
+	f.disk.mu.Lock()
+	defer f.disk.mu.Unlock()
+	f.disk.reserved[f.name] = min(f.disk.reserved[f.name], size) // the blocks past the size are freed
+	return nil
 }
 
 // A failed fsync fails the partition: the append in flight and every later

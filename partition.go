@@ -73,6 +73,11 @@ type Partition struct {
 	// commit: appenders that arrive meanwhile are covered by the next
 	// round). It also serializes checkpoints and close.
 	syncSem chan struct{}
+	// roundDone is closed when the fsync round an appender leads ends
+	// (nil: none is led); the appenders waiting for it then check whether
+	// it covered them (see syncTo).
+	roundMu   sync.Mutex
+	roundDone chan struct{}
 	// syncing is the list flush swaps with unsynced. REQUIRES: syncSem.
 	syncing []syncItem
 	// checkpointed is the last checkpoint written. REQUIRES: syncSem.
@@ -338,7 +343,7 @@ func (p *Partition) appendBatch(ctx context.Context, batch []byte, o appendOptio
 	h.BaseOffset = end
 	s := p.active
 	wasDirty := s.dirty
-	if err := s.append(batch, &h, int64(p.cfg.IndexIntervalBytes), now); err != nil {
+	if err := s.append(batch, &h, int64(p.cfg.IndexIntervalBytes), now, p.log.opts.Sync == SyncAlways); err != nil {
 		err = p.writeFailedLocked(err)
 		p.mu.Unlock()
 		return AppendResult{}, err
@@ -489,27 +494,70 @@ func (p *Partition) removeSegmentFiles(base int64) {
 }
 
 // syncTo returns once everything below offset target is fsynced, running
-// fsync rounds as needed (group commit).
+// fsync rounds as needed (group commit). One appender at a time leads a
+// round; the others wait for it to end, all released at once, and those
+// it did not cover lead or join the next.
 func (p *Partition) syncTo(ctx context.Context, target int64) error {
 	for {
 		if p.durable.Load().offset >= target {
 			return nil
 		}
-		select {
-		case p.syncSem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		p.roundMu.Lock()
+		if running := p.roundDone; running != nil {
+			p.roundMu.Unlock()
+			select {
+			case <-running:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		if p.durable.Load().offset >= target {
-			<-p.syncSem
-			return nil
-		}
-		err := p.flushHeld()
-		<-p.syncSem
+		done := make(chan struct{})
+		p.roundDone = done
+		p.roundMu.Unlock()
+		err := p.leadRound(ctx, target)
+		p.roundMu.Lock()
+		p.roundDone = nil
+		p.roundMu.Unlock()
+		close(done)
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// leadRoundYields bounds how often a round's leader yields to let
+// appenders in before it fsyncs.
+const leadRoundYields = 8
+
+// leadRound runs one fsync round for syncTo, unless a checkpoint or flush
+// holding syncSem has already made target durable.
+func (p *Partition) leadRound(ctx context.Context, target int64) error {
+	select {
+	case p.syncSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.syncSem }()
+	if p.durable.Load().offset >= target {
+		return nil
+	}
+	// The appenders the last round released are runnable, about to append
+	// and wait again. Yield until they have appended (the written end stops
+	// moving), so that this round covers them rather than leaving them to
+	// the next: measured with 64 appenders on 2 CPUs, 59 instead of 33
+	// batches per round, and 194,000 instead of 113,000 appends/s. A lone
+	// appender pays one yield.
+	w := p.written.Load()
+	for range leadRoundYields {
+		runtime.Gosched()
+		next := p.written.Load()
+		if next == w {
+			break
+		}
+		w = next
+	}
+	return p.flushHeld()
 }
 
 // flushHeld runs one fsync round: it makes everything written so far
@@ -527,6 +575,13 @@ func (p *Partition) flushHeld() error {
 		return err
 	}
 	w := p.written.Load()
+	// Everything below w is written before this round fsyncs: the batches
+	// staged since the last round go in one write (see segment.stage).
+	if err := p.active.writeStaged(); err != nil {
+		err = p.failLocked("write", err)
+		p.mu.Unlock()
+		return err
+	}
 	items := p.syncing[:0]
 	for _, s := range p.unsynced {
 		items = append(items, syncItem{seg: s, indexes: s.sealed})
@@ -735,9 +790,13 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 		}
 	}
 	p.mu.Lock()
-	// Trim the active segment's preallocated indexes, so that a closed
-	// directory holds exact-size index files, as Kafka's does.
+	// Give back the space reserved past the active segment's end and trim
+	// its preallocated indexes, so that a closed directory holds exact-size
+	// files, as Kafka's does.
 	if persist && p.failed == nil {
+		if err := p.active.releaseReserved(); err != nil {
+			errs = append(errs, err)
+		}
 		if err := p.active.offsets().trim(); err != nil {
 			errs = append(errs, err)
 		}

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -554,4 +557,100 @@ func TestOffsetForTimeWithDamagedTimeIndex(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, got, "target +%dms", ms)
 	}
+}
+
+// Under SyncAlways, batches appended while no fsync round runs are staged
+// and written by the next round in one write; under the other policies
+// every batch is written as it is appended. Either way every batch reads
+// back in order, before and after reopening.
+func TestSyncAlwaysStagesBatchesForTheRound(t *testing.T) {
+	ctx := context.Background()
+	for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			mem := vfs.NewMem()
+			var logWrites atomic.Int64
+			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+				if op == vfs.OpWrite && strings.HasSuffix(path, logSuffix) {
+					logWrites.Add(1)
+				}
+				return nil
+			}), vfs.InjectOptions{})
+			opts := testOptions(fs)
+			opts.Sync = policy
+			l := openTest(t, fs, opts)
+			tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+			require.NoError(t, err)
+			p, _ := tp.Partition(0)
+			for i := range 3 {
+				bb := new(batchBuilder)
+				batch, err := p.build(bb, []Record{{Value: []byte{byte('a' + i)}}})
+				require.NoError(t, err)
+				_, err = p.appendBatch(ctx, batch, appendOptions{expected: -1, noWait: true})
+				require.NoError(t, err)
+			}
+			require.NoError(t, p.syncTo(ctx, 3))
+			want := int64(3)
+			if policy == SyncAlways {
+				want = 1
+			}
+			require.Equal(t, want, logWrites.Load(), "writes to the segment file")
+			require.Equal(t, int64(3), p.DurableOffset())
+			requireValues(t, p, "a", "b", "c")
+			require.NoError(t, l.Close())
+
+			l = openTest(t, fs, opts)
+			requireValues(t, mustPartition(t, l, "t", 0), "a", "b", "c")
+		})
+	}
+}
+
+// A failed write of the staged batches fails the partition like a failed
+// fsync: the appends waiting for the round get ErrDurability, and what was
+// acknowledged before survives a power failure.
+func TestStagedWriteFailureFailsPartition(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	var failWrites atomic.Bool
+	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if failWrites.Load() && op == vfs.OpWrite && strings.HasSuffix(path, logSuffix) {
+			return syscall.EIO
+		}
+		return nil
+	}), vfs.InjectOptions{ShortWrites: true})
+	l, err := Open(testDir, testOptions(fs))
+	require.NoError(t, err)
+	tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	_, err = p.Append(ctx, []Record{{Value: []byte("kept")}})
+	require.NoError(t, err)
+
+	failWrites.Store(true)
+	_, err = p.Append(ctx, []Record{{Value: []byte("lost")}})
+	var derr *DurabilityError
+	require.ErrorAs(t, err, &derr)
+	require.ErrorIs(t, err, syscall.EIO)
+	require.Equal(t, "write", derr.Op)
+	failWrites.Store(false)
+	_, err = p.Append(ctx, []Record{{Value: []byte("refused")}})
+	require.ErrorIs(t, err, ErrDurability)
+	require.Equal(t, int64(1), p.HighWatermark(), "the failed round's batch never becomes visible")
+	l.Close()
+
+	l, err = Open(testDir, testOptions(mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})))
+	require.NoError(t, err)
+	defer l.Close()
+	requireValues(t, mustPartition(t, l, "t", 0), "kept")
+}
+
+// requireValues checks that p holds exactly the records with values want.
+func requireValues(t *testing.T, p *Partition, want ...string) {
+	t.Helper()
+	recs, err := p.Read(context.Background(), p.StartOffset(), 1<<20)
+	require.NoError(t, err)
+	var got []string
+	for _, r := range recs {
+		got = append(got, string(r.Value))
+	}
+	require.Equal(t, want, got)
 }

@@ -72,6 +72,18 @@ type segment struct {
 	dirty                bool // data written but not fsynced
 	indexDirty           bool // index files changed and not fsynced since sealing
 
+	// Staged batches (see stage): appended, but not yet written to the
+	// file; pendingPos is the file position of pending[0]. The file has
+	// disk space reserved up to reserved; noReserve records that its file
+	// system cannot reserve. REQUIRES: the partition's append lock.
+	pending    []byte
+	pendingPos int64
+	reserved   int64
+	noReserve  bool
+	// maxBytes is SegmentBytes: no need to reserve past it, as the
+	// segment rolls there.
+	maxBytes int64
+
 	refs atomic.Int32
 }
 
@@ -96,7 +108,7 @@ type segmentFiles struct {
 
 // createSegment creates the files of a new, empty segment.
 func createSegment(sf segmentFiles, base int64) (*segment, error) {
-	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix))}
+	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix)), maxBytes: sf.maxBytes}
 	f, err := sf.fs.Create(s.path)
 	if err != nil {
 		return nil, err
@@ -120,7 +132,7 @@ func createSegment(sf segmentFiles, base int64) (*segment, error) {
 // openSegment opens the files of an existing segment. Index files are
 // created if missing; their contents are validated by the caller.
 func openSegment(sf segmentFiles, base int64, active bool) (*segment, error) {
-	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix))}
+	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix)), maxBytes: sf.maxBytes}
 	f, err := sf.fs.OpenReadWrite(s.path)
 	if err != nil {
 		return nil, err
@@ -288,22 +300,28 @@ func (s *segment) batchAt(scratch *[]byte, pos, limit int64) ([]byte, record.Hea
 	return b, h, nil
 }
 
-// append writes batch (whose base offset is already stamped) at the end of
+const (
+	// maxStagedBytes bounds the batches a segment stages between fsync
+	// rounds. Larger batches are written at once: the copy would cost
+	// more than the write it saves.
+	maxStagedBytes = 64 << 10
+	// reserveStep is how far ahead of the end a segment that stages
+	// reserves disk space.
+	reserveStep = 1 << 20
+)
+
+// append adds batch (whose base offset is already stamped) at the end of
 // the data file and maintains the indexes, following Kafka's
-// LogSegment.append. REQUIRES: the partition's append lock.
-func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time) error {
+// LogSegment.append. With stage, a small batch may be staged in memory
+// instead of written (see stage); the partition's next fsync round writes
+// it, and nothing may read it before. REQUIRES: the partition's append
+// lock.
+func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, stage bool) error {
 	pos := s.size.Load()
-	if n, err := s.file.WriteAt(batch, pos); err != nil {
-		clean := true
-		if n > 0 {
-			// Never leave a partial batch behind: a later append starts at pos
-			// again anyway, and a crash would otherwise find a torn batch.
-			if terr := s.file.Truncate(pos); terr != nil {
-				clean = false
-				err = errors.Join(err, fmt.Errorf("truncate after failed write: %w", terr))
-			}
+	if !stage || !s.stage(batch, pos) {
+		if err := s.writeBatch(batch, pos); err != nil {
+			return err
 		}
-		return &segmentWriteError{err: err, clean: clean}
 	}
 	if pos == 0 {
 		s.created = now
@@ -328,12 +346,110 @@ func (s *segment) append(batch []byte, h *record.Header, interval int64, now tim
 	return nil
 }
 
+// stage copies batch, to be written at pos, into the staged batches, and
+// reports whether it did. It stages only what fits in maxStagedBytes and
+// in disk space reserved ahead with Allocate, so that writing it later
+// cannot fail for lack of space: a full disk still fails the append that
+// meets it, with nothing assigned. REQUIRES: the append lock.
+//
+// Staging is group commit's write coalescing. Under SyncAlways each
+// appender waits for an fsync round anyway; one write of the staged
+// batches per round costs a fraction of one write per batch, which
+// appenders would otherwise make one after another under the append lock.
+func (s *segment) stage(batch []byte, pos int64) bool {
+	if len(s.pending)+len(batch) > maxStagedBytes {
+		return false
+	}
+	end := pos + int64(len(batch))
+	if end > s.reserved {
+		if s.noReserve {
+			return false
+		}
+		from := max(s.reserved, pos)
+		n := max(end-from, min(reserveStep, s.maxBytes-from))
+		err := s.file.Allocate(from, n)
+		if errors.Is(err, errors.ErrUnsupported) {
+			s.noReserve = true
+		}
+		if err != nil {
+			// Written at once instead: where space has run out, that
+			// write fails cleanly with ErrDiskFull.
+			return false
+		}
+		s.reserved = from + n
+	}
+	if len(s.pending) == 0 {
+		s.pendingPos = pos
+	}
+	s.pending = append(s.pending, batch...)
+	return true
+}
+
+// writeStaged writes the staged batches to the file. A failure loses
+// batches that were assigned offsets, so it is never clean: the partition
+// fails. REQUIRES: the append lock.
+func (s *segment) writeStaged() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	_, err := s.file.WriteAt(s.pending, s.pendingPos)
+	s.pending = s.pending[:0]
+	if err != nil {
+		return &segmentWriteError{err: fmt.Errorf("write staged batches: %w", err)}
+	}
+	return nil
+}
+
+// writeBatch writes batch at pos, after the staged batches, which come
+// before it. A failed write of batch itself leaves nothing of it behind
+// (clean), so the append can fail without failing the partition.
+func (s *segment) writeBatch(batch []byte, pos int64) error {
+	if err := s.writeStaged(); err != nil {
+		return err
+	}
+	if n, err := s.file.WriteAt(batch, pos); err != nil {
+		clean := true
+		if n > 0 {
+			// Never leave a partial batch behind: a later append starts at pos
+			// again anyway, and a crash would otherwise find a torn batch.
+			if terr := s.file.Truncate(pos); terr != nil {
+				clean = false
+				err = errors.Join(err, fmt.Errorf("truncate after failed write: %w", terr))
+			}
+		}
+		return &segmentWriteError{err: err, clean: clean}
+	}
+	return nil
+}
+
+// releaseReserved gives back the disk space reserved past the end of the
+// file. REQUIRES: the append lock.
+func (s *segment) releaseReserved() error {
+	end := s.size.Load()
+	if len(s.pending) > 0 {
+		end = s.pendingPos // the file ends where the staged batches start
+	}
+	if s.reserved <= end {
+		return nil
+	}
+	s.reserved = 0
+	return s.file.Truncate(end)
+}
+
 // indexFull reports whether either index has no room for another entry.
 func (s *segment) indexFull() bool { return s.offsets().full() || s.times().full() }
 
-// seal makes the segment read-only: it adds the final time-index entry and
-// trims both index files to their entries. REQUIRES: the append lock.
+// seal makes the segment read-only: it writes the staged batches, adds
+// the final time-index entry, trims both index files to their entries and
+// gives back the disk space reserved past the end. REQUIRES: the append
+// lock.
 func (s *segment) seal() error {
+	if err := s.writeStaged(); err != nil {
+		return err
+	}
+	if err := s.releaseReserved(); err != nil {
+		return err
+	}
 	if s.maxTimestamp.Load() >= 0 {
 		if err := s.times().maybeAdd(s.maxTimestamp.Load(), s.offsetOfMaxTimestamp); err != nil {
 			return err
