@@ -19,8 +19,11 @@ type SyncPolicy uint8
 const (
 	// SyncAlways acknowledges an append only after its bytes, and any file
 	// or directory entry needed to find them, have been fsynced. Concurrent
-	// appenders share one fsync (group commit). Consumers see a record only
-	// once it is durable. This is the default.
+	// appenders share one write and one fsync (group commit): batches of up
+	// to 64 KiB wait in memory for the next fsync round, which writes them
+	// together, within disk space reserved ahead (fallocate) so that a full
+	// disk still fails the append that meets it with ErrDiskFull. Consumers
+	// see a record only once it is durable. This is the default.
 	SyncAlways SyncPolicy = iota
 	// SyncInterval acknowledges an append once it is written to the
 	// operating system, and fsyncs every Options.SyncInterval. A power
