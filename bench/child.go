@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -35,6 +36,9 @@ type result struct {
 	Bytes    int64   // payload bytes (values, plus keys where the system has keys)
 	Seconds  float64 // length of the measured phase
 	P50, P99 float64 // latency percentiles in µs (kindLatency, kindTail)
+	// BareP50 and BareP99 (µs) are the bare append + fdatasync timed
+	// interleaved with a durable kindLatency run (see runLatency).
+	BareP50, BareP99 float64
 	Capped   bool    // a write run stopped at Scale.WriteCap before all records
 	Missing  int64   // kindTail: records produced that the consumer never saw
 	Resident float64 // kindRead: fraction of the data in the page cache at the start
@@ -81,7 +85,7 @@ func runChild(spec string) error {
 	case kindWrite:
 		err = runWrite(ctx, st, src, t.Scale, sys.keys, &res)
 	case kindLatency:
-		err = runLatency(ctx, st, src, t.Scale, &res)
+		err = runLatency(ctx, st, src, t.Scale, w.Durable, t.Dir, &res)
 	case kindRead:
 		err = runRead(ctx, st, t.Expect, sys.keys, &res)
 	case kindTail:
@@ -188,21 +192,57 @@ func runWrite(ctx context.Context, st store, src *recordSource, sc scale, keys b
 	return nil
 }
 
-// runLatency times sc.LatencyOps single-record appends, one after another.
-func runLatency(ctx context.Context, st store, src *recordSource, sc scale, res *result) error {
+// latencyBlock is how many durable appends of the system, and then of the
+// bare probe, a durable latency run times in turn.
+const latencyBlock = 100
+
+// runLatency times sc.LatencyOps single-record appends. A durable run also
+// times as many bare appends with fdatasync (fsyncProbe, on a file beside
+// dir), interleaved with the system's in blocks of latencyBlock, so that
+// the reference shares the process and the minute with what it is
+// compared with: this machine's fsync latency drifts by half from one
+// minute to the next.
+func runLatency(ctx context.Context, st store, src *recordSource, sc scale, durable bool, dir string, res *result) error {
 	lat := make([]time.Duration, 0, sc.LatencyOps)
-	start := time.Now()
-	for range sc.LatencyOps {
-		r := src.record()
-		t0 := time.Now()
-		if err := st.appendOne(ctx, r); err != nil {
+	var bare []time.Duration
+	var probe *fsyncProbe
+	if durable {
+		var err error
+		if probe, err = newFsyncProbe(filepath.Join(filepath.Dir(dir), "bare-fsync-"+strconv.Itoa(os.Getpid()))); err != nil {
 			return err
 		}
-		lat = append(lat, time.Since(t0))
+		defer probe.close()
+		bare = make([]time.Duration, 0, sc.LatencyOps)
 	}
-	res.Seconds = time.Since(start).Seconds()
+	var spent time.Duration
+	for len(lat) < sc.LatencyOps {
+		n := min(latencyBlock, sc.LatencyOps-len(lat))
+		for range n {
+			r := src.record()
+			t0 := time.Now()
+			if err := st.appendOne(ctx, r); err != nil {
+				return err
+			}
+			d := time.Since(t0)
+			lat = append(lat, d)
+			spent += d
+		}
+		if probe != nil {
+			for range n {
+				d, err := probe.once()
+				if err != nil {
+					return fmt.Errorf("bare fdatasync: %w", err)
+				}
+				bare = append(bare, d)
+			}
+		}
+	}
+	res.Seconds = spent.Seconds()
 	res.Records = int64(len(lat))
 	res.P50, res.P99 = percentiles(lat)
+	if probe != nil {
+		res.BareP50, res.BareP99 = percentiles(bare)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"bufio"
 	"crypto/rand"
 	"fmt"
@@ -143,30 +144,55 @@ func measureWrite(root string, volume int64) (float64, error) {
 	return float64(volume) / time.Since(start).Seconds() / 1e6, nil
 }
 
-// measureFsync appends 100 bytes to a file and fdatasyncs it, ops times,
-// and returns the p50 and p99 in µs.
+// measureFsync times ops bare durable appends (see fsyncProbe).
 func measureFsync(root string, ops int) (p50, p99 float64, err error) {
-	path := filepath.Join(root, "limit-fsync")
-	f, err := os.Create(path)
+	probe, err := newFsyncProbe(filepath.Join(root, "limit-fsync"))
 	if err != nil {
 		return 0, 0, err
 	}
-	defer os.Remove(path)
-	defer f.Close()
-	buf := make([]byte, 100)
+	defer probe.close()
 	lat := make([]time.Duration, 0, ops)
 	for range ops {
-		t0 := time.Now()
-		if _, err := f.Write(buf); err != nil {
+		d, err := probe.once()
+		if err != nil {
 			return 0, 0, err
 		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
-			return 0, 0, err
-		}
-		lat = append(lat, time.Since(t0))
+		lat = append(lat, d)
 	}
 	p50, p99 = percentiles(lat)
 	return p50, p99, nil
+}
+
+// fsyncProbe measures the bare cost of one durable append: 100 bytes
+// appended to a file of its own, then fdatasync.
+type fsyncProbe struct {
+	f   *os.File
+	buf []byte
+}
+
+func newFsyncProbe(path string) (*fsyncProbe, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &fsyncProbe{f: f, buf: make([]byte, 100)}, nil
+}
+
+// once appends and fdatasyncs once, and returns how long that took.
+func (p *fsyncProbe) once() (time.Duration, error) {
+	t0 := time.Now()
+	if _, err := p.f.Write(p.buf); err != nil {
+		return 0, err
+	}
+	if err := unix.Fdatasync(int(p.f.Fd())); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// close closes and removes the probe's file.
+func (p *fsyncProbe) close() error {
+	return errors.Join(p.f.Close(), os.Remove(p.f.Name()))
 }
 
 // evictFromCache writes back and drops from the page cache every file

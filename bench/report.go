@@ -32,6 +32,7 @@ type stats struct {
 	median, lo, hi    float64 // of the workload's metric
 	rate, mbps        float64 // medians
 	p50, p99          float64
+	bareP50, bareP99  float64 // the bare fdatasync timed in the same processes (0: none)
 	rss               int64
 	cpu               float64
 	disk              int64
@@ -54,12 +55,13 @@ func summarise(ms []measurement, met metric) stats {
 		s.skipped = ms[0].Skipped
 		return s
 	}
-	var vals, rates, mbps, p50, p99, rss, cpu, disk, res, open, withOpen []float64
+	var vals, rates, mbps, p50, p99, bareP50, bareP99, rss, cpu, disk, res, open, withOpen []float64
 	for _, m := range ms {
 		vals = append(vals, met.value(m))
 		rates = append(rates, m.rate())
 		mbps = append(mbps, m.mbps())
 		p50, p99 = append(p50, m.P50), append(p99, m.P99)
+		bareP50, bareP99 = append(bareP50, m.BareP50), append(bareP99, m.BareP99)
 		rss, cpu, disk = append(rss, float64(m.PeakRSS)), append(cpu, m.CPU), append(disk, float64(m.DiskBytes))
 		res, open = append(res, m.Resident), append(open, m.Open)
 		if t := m.Seconds + m.Open; t > 0 {
@@ -74,6 +76,7 @@ func summarise(ms []measurement, met metric) stats {
 	}
 	s.median, s.lo, s.hi = median(vals), slices.Min(vals), slices.Max(vals)
 	s.rate, s.mbps, s.p50, s.p99 = median(rates), median(mbps), median(p50), median(p99)
+	s.bareP50, s.bareP99 = median(bareP50), median(bareP99)
 	s.rss, s.cpu, s.disk, s.resident = int64(median(rss)), median(cpu), int64(median(disk)), median(res)
 	s.open, s.mbpsWithOpen = median(open), median(withOpen)
 	return s
@@ -137,6 +140,8 @@ func (r *runResults) limit(w workload, s stats) (value float64, what string, ok 
 	case w.Kind == kindWrite && w.Durable:
 		// One fdatasync per batch of Scale.Batch records.
 		return float64(r.plan.scale.Batch) * 1e6 / l.FsyncP50, "one fdatasync per batch", true
+	case w.Kind == kindLatency && s.bareP50 > 0:
+		return s.bareP50, "bare fdatasync p50, timed interleaved in the same processes", true
 	case w.Kind == kindLatency:
 		return l.FsyncP50, "bare fdatasync p50", true
 	case w.Kind == kindRead:
@@ -250,7 +255,7 @@ func (r *runResults) summaryTable(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, " %.2f× |", own.median/lim)
 	}
-	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 the new-file write bandwidth; W3 one fdatasync p50 per batch of %d; W3lat the bare fdatasync p50; W4 memcpy bandwidth; W6 the system's own single-goroutine durable rate (W3lat).\n\n", r.plan.scale.Batch)
+	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 the new-file write bandwidth; W3 one fdatasync p50 per batch of %d; W3lat the bare fdatasync p50 timed interleaved with it in the same processes; W4 memcpy bandwidth; W6 the system's own single-goroutine durable rate (W3lat).\n\n", r.plan.scale.Batch)
 }
 
 func cell(s stats) string {
@@ -319,12 +324,13 @@ func (r *runResults) targets(b *strings.Builder) {
 	vsLimit("W1", 0.7)
 	vsLimit("W2", 0.9)
 	vsPeer("W3", 1.5)
-	if _, st, ok := get("W3lat"); ok {
+	if w, st, ok := get("W3lat"); ok {
 		own := st["commitlog"]
+		bare, _, _ := r.limit(w, own)
 		ts = append(ts, target{
 			what:     "W3lat p50 ≤ 1.1× bare fdatasync p50",
-			measured: fmt.Sprintf("%s µs vs %s µs: %.2f×", num(own.p50), num(r.limits.FsyncP50), own.p50/r.limits.FsyncP50),
-			met:      own.p50 <= 1.1*r.limits.FsyncP50,
+			measured: fmt.Sprintf("%s µs vs %s µs: %.2f×", num(own.p50), num(bare), own.p50/bare),
+			met:      own.p50 <= 1.1*bare,
 		})
 	}
 	vsPeer("W4warm", 1)
@@ -379,7 +385,9 @@ func (r *runResults) workloadTable(b *strings.Builder, w workload) {
 	best, _ := bestPeer(w, st)
 	fmt.Fprintf(b, "### %s — %s\n\n", w.Name, w.Title)
 	switch w.Kind {
-	case kindLatency, kindTail:
+	case kindLatency:
+		fmt.Fprintf(b, "| system | p50 µs | spread | p99 µs | ÷ best peer (p50) | bare fdatasync p50 / p99 µs, same processes | ÷ bare p50 | peak RSS | CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	case kindTail:
 		fmt.Fprintf(b, "| system | p50 µs | spread | p99 µs | ÷ best peer (p50) | ÷ limit | peak RSS | CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	case kindGroup:
 		fmt.Fprintf(b, "| system | records/s | spread | ÷ best peer | × single-goroutine durable rate | peak RSS | CPU s | disk |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -411,7 +419,9 @@ func (r *runResults) workloadTable(b *strings.Builder, w workload) {
 			value += fmt.Sprintf(" (%.0f%% cached at start)", 100*s.resident)
 		}
 		switch w.Kind {
-		case kindLatency, kindTail:
+		case kindLatency:
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s / %s | %s | %s | %.2f |\n", name, value, spread, num(s.p99), vsBest, num(s.bareP50), num(s.bareP99), vsLimit, formatBytes(s.rss), s.cpu)
+		case kindTail:
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %.2f |\n", name, value, spread, num(s.p99), vsBest, vsLimit, formatBytes(s.rss), s.cpu)
 		case kindGroup:
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.2f | %s |\n", name, value, spread, vsBest, vsLimit, formatBytes(s.rss), s.cpu, formatBytes(s.disk))
