@@ -36,15 +36,16 @@ type result struct {
 	Bytes    int64   // payload bytes (values, plus keys where the system has keys)
 	Seconds  float64 // length of the measured phase
 	P50, P99 float64 // latency percentiles in µs (kindLatency, kindTail)
-	// BareP50 and BareP99 (µs) are the bare append + fdatasync timed
-	// interleaved with a durable kindLatency run (see runLatency).
-	BareP50, BareP99 float64
 	Capped   bool    // a write run stopped at Scale.WriteCap before all records
 	Missing  int64   // kindTail: records produced that the consumer never saw
 	Resident float64 // kindRead: fraction of the data in the page cache at the start
 	Open     float64 // seconds the system took to open (not part of Seconds)
 	Skipped  string  // why the system cannot run the workload
 	PeakRSS  int64   // the process's peak resident set size, bytes (VmHWM)
+
+	// BareP50 and BareP99 (µs) are the bare append + fdatasync timed
+	// interleaved with a durable kindLatency run (see runLatency).
+	BareP50, BareP99 float64
 }
 
 func runChild(spec string) error {

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"errors"
 	"bufio"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
