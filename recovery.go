@@ -782,8 +782,11 @@ func (p *Partition) install(segs []*segment, st scanState, start int64) error {
 	p.segments.Store(&segs)
 	p.start.Store(start)
 	a := p.active
+	// The entry counts go into the checkpoint written below: the next Open
+	// keeps that many entries of each index.
 	w := &position{offset: st.next, seg: a, pos: a.size.Load(), maxTimestamp: st.maxTimestamp,
-		offsetOfMaxTimestamp: st.offsetOfMaxTimestamp, bytesSinceIndex: st.bytesSinceIndex}
+		offsetOfMaxTimestamp: st.offsetOfMaxTimestamp, bytesSinceIndex: st.bytesSinceIndex,
+		offsetEntries: a.offsets().count(), timeEntries: a.times().count()}
 	p.written.Store(w)
 	p.durable.Store(&position{offset: -1, seg: a})
 	p.hw.Store(w)
