@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -217,17 +219,10 @@ func TestFsyncFailureFailsPartition(t *testing.T) {
 		}
 		return nil
 	})
-	fs := vfs.WithInjector(mem, inj, vfs.InjectOptions{})
-	l, err := Open(testDir, testOptions(fs))
-	require.NoError(t, err)
-	tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
-	require.NoError(t, err)
-	p, _ := tp.Partition(0)
-	_, err = p.Append(ctx, []Record{{Value: []byte("kept")}})
-	require.NoError(t, err)
+	l, p := openWithKeptRecord(t, vfs.WithInjector(mem, inj, vfs.InjectOptions{}))
 
 	failSync = true
-	_, err = p.Append(ctx, []Record{{Value: []byte("lost")}})
+	_, err := p.Append(ctx, []Record{{Value: []byte("lost")}})
 	var derr *DurabilityError
 	require.ErrorAs(t, err, &derr)
 	require.ErrorIs(t, err, ErrDurability)
@@ -256,4 +251,52 @@ func TestFsyncFailureFailsPartition(t *testing.T) {
 	require.Equal(t, "kept", string(recs[0].Value))
 	_, err = p.Append(ctx, []Record{{Value: []byte("new")}})
 	require.NoError(t, err, "reopening clears the failed state")
+}
+
+// A failed write of the staged batches fails the partition like a failed
+// fsync: the appends waiting for the round get ErrDurability, and what was
+// acknowledged before survives a power failure.
+func TestStagedWriteFailureFailsPartition(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	var failWrites atomic.Bool
+	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if failWrites.Load() && op == vfs.OpWrite && strings.HasSuffix(path, logSuffix) {
+			return syscall.EIO
+		}
+		return nil
+	}), vfs.InjectOptions{ShortWrites: true})
+	l, p := openWithKeptRecord(t, fs)
+
+	failWrites.Store(true)
+	_, err := p.Append(ctx, []Record{{Value: []byte("lost")}})
+	var derr *DurabilityError
+	require.ErrorAs(t, err, &derr)
+	require.ErrorIs(t, err, syscall.EIO)
+	require.Equal(t, "write", derr.Op)
+	failWrites.Store(false)
+	_, err = p.Append(ctx, []Record{{Value: []byte("refused")}})
+	require.ErrorIs(t, err, ErrDurability)
+	require.Equal(t, int64(1), p.HighWatermark(), "the failed round's batch never becomes visible")
+	l.Close()
+
+	l, err = Open(testDir, testOptions(mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})))
+	require.NoError(t, err)
+	defer l.Close()
+	requireValues(t, mustPartition(t, l, "t", 0), "kept")
+}
+
+// openWithKeptRecord opens a Log on fs (closed by the caller) with a topic
+// "t" whose partition holds one acknowledged record, "kept".
+func openWithKeptRecord(t *testing.T, fs vfs.FS) (*Log, *Partition) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := Open(testDir, testOptions(fs))
+	require.NoError(t, err)
+	tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	_, err = p.Append(ctx, []Record{{Value: []byte("kept")}})
+	require.NoError(t, err)
+	return l, p
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -602,45 +601,6 @@ func TestSyncAlwaysStagesBatchesForTheRound(t *testing.T) {
 			requireValues(t, mustPartition(t, l, "t", 0), "a", "b", "c")
 		})
 	}
-}
-
-// A failed write of the staged batches fails the partition like a failed
-// fsync: the appends waiting for the round get ErrDurability, and what was
-// acknowledged before survives a power failure.
-func TestStagedWriteFailureFailsPartition(t *testing.T) {
-	ctx := context.Background()
-	mem := vfs.NewMem()
-	var failWrites atomic.Bool
-	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
-		if failWrites.Load() && op == vfs.OpWrite && strings.HasSuffix(path, logSuffix) {
-			return syscall.EIO
-		}
-		return nil
-	}), vfs.InjectOptions{ShortWrites: true})
-	l, err := Open(testDir, testOptions(fs))
-	require.NoError(t, err)
-	tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
-	require.NoError(t, err)
-	p, _ := tp.Partition(0)
-	_, err = p.Append(ctx, []Record{{Value: []byte("kept")}})
-	require.NoError(t, err)
-
-	failWrites.Store(true)
-	_, err = p.Append(ctx, []Record{{Value: []byte("lost")}})
-	var derr *DurabilityError
-	require.ErrorAs(t, err, &derr)
-	require.ErrorIs(t, err, syscall.EIO)
-	require.Equal(t, "write", derr.Op)
-	failWrites.Store(false)
-	_, err = p.Append(ctx, []Record{{Value: []byte("refused")}})
-	require.ErrorIs(t, err, ErrDurability)
-	require.Equal(t, int64(1), p.HighWatermark(), "the failed round's batch never becomes visible")
-	l.Close()
-
-	l, err = Open(testDir, testOptions(mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})))
-	require.NoError(t, err)
-	defer l.Close()
-	requireValues(t, mustPartition(t, l, "t", 0), "kept")
 }
 
 // requireValues checks that p holds exactly the records with values want.
