@@ -32,6 +32,11 @@ type batchReader struct {
 	next    int64 // offset the next batch must start at; -1 when not known
 	scratch []byte
 	header  record.Header // the header of the batch last returned
+	// ahead checks CRCs ahead of the reader in a long read of a mapped
+	// segment, when running; segRead counts the bytes read in the current
+	// segment, which decides when it starts.
+	ahead   verifyAhead
+	segRead int64
 }
 
 // segmentHolding returns the index of the last segment of segs (ascending
@@ -65,7 +70,7 @@ func (r *batchReader) enter(i int) error {
 		return &CorruptionError{Path: s.path, Offset: r.next,
 			Reason: fmt.Sprintf("segment starts at offset %d but the previous one ends at %d", s.base, r.next)}
 	}
-	r.i, r.seg, r.pos, r.next = i, s, 0, s.base
+	r.i, r.seg, r.pos, r.next, r.segRead = i, s, 0, s.base, 0
 	r.setLimit()
 	return nil
 }
@@ -104,7 +109,7 @@ func (r *batchReader) resume() error {
 	if !segs[i].acquire() {
 		return r.p.closedErr()
 	}
-	r.segs, r.i, r.seg, r.from = segs, i, segs[i], from
+	r.segs, r.i, r.seg, r.from, r.segRead = segs, i, segs[i], from, 0
 	r.setLimit()
 	r.pos, r.next = 0, r.seg.base
 	if r.pos = r.seekInSegment(from); r.pos > 0 {
@@ -143,14 +148,16 @@ func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
 			if r.seg == r.hw.seg || r.i+1 >= len(r.segs) || r.segs[r.i+1].base >= r.hw.offset {
 				return nil, nil, io.EOF
 			}
-			r.seg.release()
-			r.seg = nil
+			r.close()
 			if err := r.enter(r.i + 1); err != nil {
 				return nil, nil, err
 			}
 			continue
 		}
-		b, h, err := r.seg.batchAt(&r.scratch, r.pos, r.limit)
+		b, h, err := r.seg.uncheckedBatchAt(&r.scratch, r.pos, r.limit)
+		if err == nil && (!r.ahead.running() || !r.ahead.checked(r.pos+int64(len(b)))) {
+			err = record.CheckCRC(b)
+		}
 		if err == nil && r.next >= 0 && h.BaseOffset != r.next {
 			// Offsets are contiguous; the base offset is outside the CRC.
 			err = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, r.next)
@@ -160,6 +167,11 @@ func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
 		}
 		r.pos += int64(len(b))
 		r.next = h.NextOffset()
+		r.segRead += int64(len(b))
+		if !r.ahead.running() && r.segRead >= verifyAheadAfter && r.limit-r.pos >= verifyAheadMin &&
+			r.limit <= int64(len(r.seg.data)) {
+			r.ahead.start(r.seg.data[:r.limit], r.pos, verifyAheadWindow)
+		}
 		if h.LastOffset() < r.from {
 			continue
 		}
@@ -168,7 +180,9 @@ func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
 	}
 }
 
+// close stops checking ahead and releases the segment.
 func (r *batchReader) close() {
+	r.ahead.stop()
 	if r.seg != nil {
 		r.seg.release()
 		r.seg = nil
@@ -360,8 +374,19 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 		var (
 			it      record.Iter
 			headers []Header
-			rec     = Record{Topic: p.topic.name, Partition: p.id}
+			// lastTS is rec.Timestamp in Unix ms: the records of a batch
+			// mostly share a timestamp, converted once.
+			lastTS int64
+			rec    = Record{Topic: p.topic.name, Partition: p.id, Timestamp: time.UnixMilli(0)}
+			r      *batchReader
 		)
+		// Also when the loop body panics: the reader holds a segment
+		// reference and may run a goroutine checking ahead.
+		defer func() {
+			if r != nil {
+				r.close()
+			}
+		}()
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(Record{}, err)
@@ -378,8 +403,8 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 					return
 				}
 			}
-			r, err := p.newBatchReader(from, hw)
-			if err != nil {
+			var err error
+			if r, err = p.newBatchReader(from, hw); err != nil {
 				yield(Record{}, err)
 				return
 			}
@@ -406,7 +431,9 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 						continue
 					}
 					rec.Offset, rec.Key, rec.Value = rr.Offset, rr.Key, rr.Value
-					rec.Timestamp = time.UnixMilli(rr.Timestamp)
+					if rr.Timestamp != lastTS {
+						lastTS, rec.Timestamp = rr.Timestamp, time.UnixMilli(rr.Timestamp)
+					}
 					rec.Headers = nil
 					if len(rr.Headers) > 0 {
 						headers = headers[:0]
@@ -421,8 +448,9 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 					}
 				}
 				if err := it.Err(); err != nil {
+					cerr := &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
 					r.close()
-					yield(Record{}, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err})
+					yield(Record{}, cerr)
 					return
 				}
 				from = h.NextOffset()

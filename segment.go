@@ -279,6 +279,19 @@ func (s *segment) bytesAt(scratch *[]byte, pos, n int64) ([]byte, error) {
 // batchAt reads and checks the batch at pos, which must end at or before
 // limit: header, size, and CRC. It returns the whole batch.
 func (s *segment) batchAt(scratch *[]byte, pos, limit int64) ([]byte, record.Header, error) {
+	b, h, err := s.uncheckedBatchAt(scratch, pos, limit)
+	if err != nil {
+		return nil, h, err
+	}
+	if err := record.CheckCRC(b); err != nil {
+		return nil, h, err
+	}
+	return b, h, nil
+}
+
+// uncheckedBatchAt is batchAt without the CRC check, for a caller that
+// verifies it otherwise.
+func (s *segment) uncheckedBatchAt(scratch *[]byte, pos, limit int64) ([]byte, record.Header, error) {
 	if limit-pos < record.HeaderSize {
 		return nil, record.Header{}, record.ErrTruncated
 	}
@@ -292,9 +305,6 @@ func (s *segment) batchAt(scratch *[]byte, pos, limit int64) ([]byte, record.Hea
 	}
 	b, err := s.bytesAt(scratch, pos, int64(h.Size()))
 	if err != nil {
-		return nil, h, err
-	}
-	if err := record.CheckCRC(b); err != nil {
 		return nil, h, err
 	}
 	return b, h, nil

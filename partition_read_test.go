@@ -1,0 +1,183 @@
+package commitlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/vfs"
+	"github.com/stretchr/testify/require"
+)
+
+// Batch header fields the tests below rewrite (Kafka's RecordBatch v2).
+const (
+	batchCRCAt         = 17
+	batchRecordCountAt = record.HeaderSize - 4
+)
+
+// A batch whose CRC holds but whose records do not match its header (as a
+// faulty writer could leave) ends a scan with a *CorruptionError that says
+// where, after the records before it.
+func TestScanReportsABadRecordBehindAGoodCRC(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	l := openTest(t, mem, nil)
+	tp, err := l.CreateTopic(ctx, "bad", TopicConfig{})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	for range 3 {
+		_, err := p.Append(ctx, []Record{{Value: []byte("a")}, {Value: []byte("b")}, {Value: []byte("c")}})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+
+	path := filepath.Join(testDir, "bad-0", segmentName(0, logSuffix))
+	data, err := mem.ReadFile(path)
+	require.NoError(t, err)
+	starts := batchLayout(t, data)
+	second := data[starts[1]:starts[2]]
+	binary.BigEndian.PutUint32(second[batchRecordCountAt:], 4) // it holds 3
+	binary.BigEndian.PutUint32(second[batchCRCAt:], record.ComputeCRC(second))
+	require.NoError(t, mem.WriteFile(path, data))
+
+	l2, err := Open(testDir, testOptions(mem))
+	require.NoError(t, err)
+	defer l2.Close()
+	var got []int64
+	var scanErr error
+	for r, err := range mustPartition(t, l2, "bad", 0).Scan(ctx, 0) {
+		if err != nil {
+			scanErr = err
+			break
+		}
+		got = append(got, r.Offset)
+	}
+	require.Equal(t, []int64{0, 1, 2, 3, 4, 5}, got, "the records before the damage")
+	require.ErrorIs(t, scanErr, ErrCorrupt)
+	var cerr *CorruptionError
+	require.ErrorAs(t, scanErr, &cerr)
+	require.Equal(t, path, cerr.Path)
+	require.Equal(t, int64(starts[1]), cerr.FilePosition)
+	require.Equal(t, int64(3), cerr.Offset)
+}
+
+// longReadLog writes batches of 1,000 records of 100 bytes (each value
+// starts with its offset) into a log in a real directory, whose data files
+// are memory-mapped, with segments of segmentBytes; it returns the
+// directory once the log is closed.
+func longReadLog(t *testing.T, batches int, segmentBytes int64) string {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := Open(dir, &Options{})
+	require.NoError(t, err)
+	tp, err := l.CreateTopic(ctx, "long", TopicConfig{SegmentBytes: segmentBytes})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	recs := make([]Record, 1000)
+	values := make([]byte, 100*len(recs))
+	for b := range batches {
+		for i := range recs {
+			v := values[i*100 : (i+1)*100]
+			binary.BigEndian.PutUint64(v, uint64(b*len(recs)+i))
+			recs[i] = Record{Value: v}
+		}
+		_, err := p.Append(ctx, recs)
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	return dir
+}
+
+// A long read of a mapped segment checks CRCs ahead of the reader on
+// another goroutine. A batch it finds damaged stops it there, and the
+// reader itself reports that batch as it would have without checking
+// ahead.
+func TestLongReadChecksAheadAndStopsAtDamage(t *testing.T) {
+	const damaged = 30
+	dir := longReadLog(t, 50, 4<<20)
+	path := filepath.Join(dir, "long-0", segmentName(0, logSuffix))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	starts := batchLayout(t, data)
+	require.Greater(t, len(starts), damaged+1, "the damaged batch is in the first segment")
+	data[starts[damaged]+record.HeaderSize+500] ^= 0x01 // under its CRC
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+
+	l, err := Open(dir, &Options{})
+	require.NoError(t, err)
+	defer l.Close()
+	p := mustPartition(t, l, "long", 0)
+
+	r, err := p.newBatchReader(0, p.hw.Load())
+	require.NoError(t, err)
+	defer r.close()
+	n := 0
+	for !r.ahead.running() {
+		_, _, err := r.nextBatch()
+		require.NoError(t, err)
+		n++
+		require.Less(t, n, damaged, "checking ahead starts after the first MiB")
+	}
+	require.GreaterOrEqual(t, r.pos, int64(verifyAheadAfter))
+	r.ahead.done.Wait() // stopped: at the damage, well within the window
+	require.Equal(t, int64(starts[damaged]), r.ahead.verified.Load())
+	for ; n < damaged; n++ {
+		b, h, err := r.nextBatch()
+		require.NoError(t, err)
+		require.Equal(t, int64(n*1000), h.BaseOffset)
+		var it record.Iter
+		require.NoError(t, it.Reset(b, 1<<20))
+		require.True(t, it.Next())
+		require.Equal(t, uint64(n*1000), binary.BigEndian.Uint64(it.Record().Value), "first value of batch %d", n)
+	}
+	_, _, err = r.nextBatch()
+	var cerr *CorruptionError
+	require.ErrorAs(t, err, &cerr)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Equal(t, int64(starts[damaged]), cerr.FilePosition)
+}
+
+// Scan reads a partition of several mapped segments whole, checking ahead
+// in each, and yields every record in order; a scan that stops early or a
+// Close ends the checker with it.
+func TestLongScanYieldsEveryRecord(t *testing.T) {
+	ctx := context.Background()
+	dir := longReadLog(t, 60, 3<<20)
+	l, err := Open(dir, &Options{})
+	require.NoError(t, err)
+	p := mustPartition(t, l, "long", 0)
+	require.Greater(t, len(*p.segments.Load()), 2)
+	want := int64(0)
+	for r, err := range p.Scan(ctx, 0) {
+		require.NoError(t, err)
+		require.Equal(t, want, r.Offset)
+		require.Equal(t, uint64(want), binary.BigEndian.Uint64(r.Value))
+		want++
+	}
+	require.Equal(t, int64(60*1000), want)
+
+	stopAt := int64(2_500_000 / 116) // about 2.5 MB in, checking ahead
+	for r, err := range p.Scan(ctx, 0) {
+		require.NoError(t, err)
+		if r.Offset == stopAt {
+			break
+		}
+	}
+	func() {
+		defer func() { require.NotNil(t, recover()) }()
+		for r, err := range p.Scan(ctx, 0) {
+			require.NoError(t, err)
+			if r.Offset == stopAt {
+				panic(errors.New("loop body panics"))
+			}
+		}
+	}()
+	for _, s := range *p.segments.Load() {
+		require.EqualValues(t, 1, s.refs.Load(), "segment %d: only the partition's own reference is left", s.base)
+	}
+	require.NoError(t, l.Close())
+}
