@@ -119,6 +119,9 @@ func (p runPlan) run(ctx context.Context, progress io.Writer) (*runResults, erro
 					res.runs[sys.name][w.Name] = append(res.runs[sys.name][w.Name], m)
 				}
 				if w.Kind == kindWrite && p.readers(w.Name) && err == nil {
+					if err := writeBack(dir); err != nil {
+						return nil, fmt.Errorf("write back %s: %w", dir, err)
+					}
 					kept[w.Name], expect[w.Name] = dir, m.Records
 					continue
 				}
