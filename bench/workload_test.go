@@ -107,3 +107,15 @@ func TestEveryReadHasItsWriteBeforeIt(t *testing.T) {
 		require.True(t, found, "%s reads %s, which must come before it", w.Name, w.Reads)
 	}
 }
+
+func BenchmarkRecordSource(b *testing.B) {
+	src := newRecordSource(1, 100, false)
+	var sink int
+	for i := 0; i < b.N; i++ {
+		for _, r := range src.records(1000) {
+			sink += len(r.value) + len(r.key)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/record")
+	_ = sink
+}
