@@ -6,6 +6,7 @@
 //
 //	cd bench && go run .            # full run: writes RESULTS.md (under 12 minutes)
 //	cd bench && go run . -quick     # small sizes, one repetition (under a minute)
+//	cd bench && go run . -from RESULTS.json -out RESULTS.md  # the report again, from a run's raw figures
 //
 // Every system × workload × repetition runs in a child process of its own
 // (this binary, re-executed with -child), so peak RSS and CPU time are the
@@ -15,6 +16,8 @@
 //
 // -systems and -workloads select a subset; -cpuprofile and -memprofile
 // write a pprof profile of each child's measured phase into a directory.
+// A report is written with the raw measurements beside it (RESULTS.json
+// for RESULTS.md); -from renders a report again from them.
 package main
 
 import (
@@ -36,9 +39,18 @@ func main() {
 		dir        = flag.String("dir", "", "directory for the systems' data (default a new directory under $TMPDIR)")
 		cpuProfile = flag.String("cpuprofile", "", "directory to write a CPU profile of every child run into")
 		memProfile = flag.String("memprofile", "", "directory to write an allocation profile of every child run into")
+		from       = flag.String("from", "", "render the report again from the raw measurements a run saved (RESULTS.json) instead of running")
 		child      = flag.String("child", "", "internal: run one task, given as JSON, and write its result")
 	)
 	flag.Parse()
+	if *from != "" {
+		res, err := loadResults(*from)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		writeReport(res, *out, false)
+		return
+	}
 	if *child != "" {
 		if err := runChild(*child); err != nil {
 			fmt.Fprintln(os.Stderr, "bench child:", err)
@@ -79,17 +91,29 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
+	writeReport(res, report, true)
+	if res.failures > 0 {
+		fatalf("%d runs failed", res.failures)
+	}
+}
+
+// writeReport prints the markdown report and writes it to report, if set,
+// with the raw measurements beside it when raw is set.
+func writeReport(res *runResults, report string, raw bool) {
 	md := res.markdown()
 	if report != "" {
 		if err := os.WriteFile(report, []byte(md), 0o644); err != nil {
 			fatalf("%v", err)
 		}
 		fmt.Fprintf(os.Stderr, "wrote %s\n", report)
+		if raw {
+			if err := res.save(rawPath(report)); err != nil {
+				fatalf("%v", err)
+			}
+			fmt.Fprintf(os.Stderr, "wrote %s\n", rawPath(report))
+		}
 	}
 	fmt.Print(md)
-	if res.failures > 0 {
-		fatalf("%d runs failed", res.failures)
-	}
 }
 
 func fatalf(format string, args ...any) {
