@@ -183,6 +183,14 @@
 // them. Read, Follow and any call with a context return promptly when the
 // context ends.
 //
+// A read that has gone through a MiB of a segment, with at least another
+// MiB of it to go, checks batch CRCs up to 8 MiB ahead of itself on a
+// goroutine of its own, so that on a second CPU the reader only decodes.
+// The goroutine belongs to the read: it ends when the read leaves the
+// segment, when a Scan or Follow loop ends (by break, return or panic),
+// and when a Consumer is closed. It finds no error the reader would not:
+// the reader checks for itself any batch the goroutine has not verified.
+//
 // # Memory
 //
 // Records returned by Read are owned by the caller. Records yielded by

@@ -181,3 +181,36 @@ func TestLongScanYieldsEveryRecord(t *testing.T) {
 	}
 	require.NoError(t, l.Close())
 }
+
+// A Consumer's reader persists across polls, so a long catch-up read
+// checks ahead too; closing the Consumer ends the checker and releases the
+// segment.
+func TestConsumerCloseEndsCheckingAhead(t *testing.T) {
+	ctx := context.Background()
+	dir := longReadLog(t, 40, 1<<30)
+	l, err := Open(dir, &Options{})
+	require.NoError(t, err)
+	defer l.Close()
+	c, err := l.NewConsumer(ConsumerConfig{
+		Partitions:      []TopicPartition{{Topic: "long", Partition: 0}},
+		AutoOffsetReset: ResetEarliest,
+	})
+	require.NoError(t, err)
+	cp := c.parts[TopicPartition{Topic: "long", Partition: 0}]
+	require.NotNil(t, cp)
+	want := int64(0)
+	for !(cp.cur.r != nil && cp.cur.r.ahead.running()) {
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		for _, r := range recs {
+			require.Equal(t, want, r.Offset)
+			require.Equal(t, uint64(want), binary.BigEndian.Uint64(r.Value))
+			want++
+		}
+		require.Less(t, want, int64(40*1000), "checking ahead started before the end")
+	}
+	require.NoError(t, c.Close())
+	for _, s := range *mustPartition(t, l, "long", 0).segments.Load() {
+		require.EqualValues(t, 1, s.refs.Load(), "the consumer's reader released segment %d", s.base)
+	}
+}
