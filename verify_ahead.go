@@ -16,17 +16,17 @@ const (
 	// checking ahead to be worth a goroutine.
 	verifyAheadMin = 1 << 20
 	// verifyAheadWindow bounds how far the checker runs ahead of the
-	// reader: the batches it has checked are still in the CPUs' shared
-	// cache when the reader gets to them.
+	// reader, so that a slow reader does not have the rest of a segment
+	// faulted in ahead of it. (Windows of 2 to 32 MiB read equally fast.)
 	verifyAheadWindow = 8 << 20
 )
 
 // verifyAhead checks the CRCs of a memory-mapped segment's batches on a
 // goroutine of its own, ahead of the batchReader that owns it. A long
 // sequential read then spends its own time decoding records, while another
-// CPU faults the next batches in, pulls them into the shared cache and
-// verifies them: measured on one 120 MB segment, the CRC was a third of a
-// scan's time.
+// CPU faults the next batches in and verifies them: the CRC was a third of
+// a scan's time, and a scan of 1,000,000 records of 100 bytes (120 MB) in
+// a fresh process went from 55-58 to 27-30 ms.
 //
 // The checker walks the same chain of batches as the reader, from the
 // batch boundary the reader was at when it started, and publishes how far
