@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// logRecorder is a slog handler that keeps every message.
+// logRecorder is a slog handler that keeps every message, after its
+// level ("WARN commitlog: ...").
 type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
@@ -24,7 +26,7 @@ type logRecorder struct {
 func (w *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 func (w *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	w.mu.Lock()
-	w.msgs = append(w.msgs, r.Message)
+	w.msgs = append(w.msgs, r.Level.String()+" "+r.Message)
 	w.mu.Unlock()
 	return nil
 }
@@ -123,10 +125,14 @@ func exerciseFlipped(t *testing.T, fs *vfs.MemFS) flipOutcome {
 	return out
 }
 
-// batchLayout returns the start position of every batch in a data file.
+// batchLayout returns the start position of every batch in a data file,
+// which may end in zeros: the space prepared for durable appends.
 func batchLayout(t *testing.T, data []byte) []int {
 	var starts []int
 	for pos := 0; pos < len(data); {
+		if !slices.ContainsFunc(data[pos:], func(b byte) bool { return b != 0 }) {
+			break
+		}
 		h, err := record.ParseHeader(data[pos:], len(data)-pos)
 		require.NoError(t, err)
 		starts = append(starts, pos)
@@ -164,8 +170,13 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 		orig, err := base.ReadFile(f)
 		require.NoError(t, err)
 		var starts []int
+		dataEnd := len(orig)
 		if strings.HasSuffix(f, logSuffix) {
 			starts = batchLayout(t, orig)
+			last := starts[len(starts)-1]
+			h, err := record.ParseHeader(orig[last:], len(orig)-last)
+			require.NoError(t, err)
+			dataEnd = last + h.Size()
 		}
 		for i := range orig {
 			flips++
@@ -191,6 +202,13 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 			case strings.HasSuffix(f, indexSuffix), strings.HasSuffix(f, timeIndexSuffix), strings.HasSuffix(f, checkpointName),
 				strings.HasSuffix(f, producerSnapshotSuffix):
 				intact() // derived data: checked, rebuilt, never wrong
+			case i >= dataEnd:
+				// The space prepared past the last batch of the active
+				// segment: not part of the log. A crash leaves it, and
+				// recovery cuts it.
+				require.False(t, clean, "%s: a closed log has no space past its data", what)
+				intact()
+				require.True(t, out.warnings.logged("torn"), "%s: a cut must be logged", what)
 			default:
 				start := 0
 				for _, s := range starts {
@@ -265,17 +283,18 @@ func TestTornLastByteAtASectorBoundary(t *testing.T) {
 		s.size.Store(int64(len(data)))
 		return s
 	}
+	next := int64(q + len(batchA)) // batchB
 	var scratch []byte
 
 	torn := append([]byte(nil), batchA...)
 	torn[len(torn)-1] = 0
-	ok, err := segmentWith(torn).looksTorn(int64(q), &scratch)
+	ok, err := segmentWith(torn).looksTorn(int64(q), next, &scratch)
 	require.NoError(t, err)
 	require.True(t, ok, "a lost last byte at a sector boundary is a torn write")
 
 	flipped := append([]byte(nil), torn...)
 	flipped[record.HeaderSize+3] ^= 0x10
-	ok, err = segmentWith(flipped).looksTorn(int64(q), &scratch)
+	ok, err = segmentWith(flipped).looksTorn(int64(q), next, &scratch)
 	require.NoError(t, err)
 	require.False(t, ok, "damage besides the lost byte is corruption")
 

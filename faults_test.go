@@ -77,7 +77,7 @@ func checkReopened(t *testing.T, fs *vfs.MemFS, attempted []batchSpec, acked map
 
 // A full disk fails the append that needs space with ErrDiskFull, leaves
 // nothing of it visible, and appends work again once there is space —
-// without reopening. Space a segment reserved before the disk filled
+// without reopening. Space a segment prepared before the disk filled
 // still takes appends.
 func TestDiskFullThenSpace(t *testing.T) {
 	ctx := context.Background()
@@ -91,7 +91,7 @@ func TestDiskFullThenSpace(t *testing.T) {
 
 	disk.setFull(true)
 	_, err = p.Append(ctx, []Record{{Value: make([]byte, 2500)}})
-	require.NoError(t, err, "the segment reserved space for this batch before the disk filled")
+	require.NoError(t, err, "the segment prepared space for this batch before the disk filled")
 	// The next batch does not fit the segment (4 KiB): it needs a new
 	// segment, and space nobody reserved.
 	_, err = p.Append(ctx, []Record{{Value: make([]byte, 2500)}})
@@ -123,18 +123,17 @@ func TestDiskFullThenSpace(t *testing.T) {
 	require.NoError(t, l.Check(ctx))
 }
 
-// fullDisk is a file system that can run out of space. When full, it
-// refuses to reserve space, and writes fail with ENOSPC past what each
-// file has allocated (its size, or more where Allocate reserved it),
-// after writing what fits, as a real file system does.
+// fullDisk is a file system that can run out of space. When full,
+// writes fail with ENOSPC past the end of each file, after writing what
+// fits, as a real file system does: space a file already has (its size)
+// can still be written.
 type fullDisk struct {
 	vfs.FS
-	mu       sync.Mutex
-	full     bool
-	reserved map[string]int64 // reserved end of each file, by path
+	mu   sync.Mutex
+	full bool
 }
 
-func newFullDisk(fs vfs.FS) *fullDisk { return &fullDisk{FS: fs, reserved: map[string]int64{}} }
+func newFullDisk(fs vfs.FS) *fullDisk { return &fullDisk{FS: fs} }
 
 func (d *fullDisk) setFull(full bool) {
 	d.mu.Lock()
@@ -147,9 +146,6 @@ func (d *fullDisk) Create(name string) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	delete(d.reserved, name)
-	d.mu.Unlock()
 	return &fullDiskFile{File: f, disk: d, name: name}, nil
 }
 
@@ -167,25 +163,13 @@ type fullDiskFile struct {
 	name string
 }
 
-func (f *fullDiskFile) Allocate(off, n int64) error {
-	f.disk.mu.Lock()
-	defer f.disk.mu.Unlock()
-	if f.disk.full {
-		return &os.PathError{Op: "fallocate", Path: f.name, Err: syscall.ENOSPC}
-	}
-	if err := f.File.Allocate(off, n); err != nil {
-		return err
-	}
-	f.disk.reserved[f.name] = max(f.disk.reserved[f.name], off+n)
-	return nil
-}
-
 func (f *fullDiskFile) WriteAt(p []byte, off int64) (int, error) {
 	f.disk.mu.Lock()
-	full, allocated := f.disk.full, f.disk.reserved[f.name]
+	full := f.disk.full
 	f.disk.mu.Unlock()
-	if size, err := f.File.Size(); err == nil {
-		allocated = max(allocated, size)
+	allocated, err := f.File.Size()
+	if err != nil {
+		return 0, err
 	}
 	if !full || off+int64(len(p)) <= allocated {
 		return f.File.WriteAt(p, off)
@@ -195,16 +179,6 @@ func (f *fullDiskFile) WriteAt(p []byte, off int64) (int, error) {
 		n, _ = f.File.WriteAt(p[:fits], off)
 	}
 	return n, &os.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
-}
-
-func (f *fullDiskFile) Truncate(size int64) error {
-	if err := f.File.Truncate(size); err != nil {
-		return err
-	}
-	f.disk.mu.Lock()
-	defer f.disk.mu.Unlock()
-	f.disk.reserved[f.name] = min(f.disk.reserved[f.name], size) // the blocks past the size are freed
-	return nil
 }
 
 // A failed fsync fails the partition: the append in flight and every later

@@ -21,8 +21,13 @@ const (
 	// or directory entry needed to find them, have been fsynced. Concurrent
 	// appenders share one write and one fsync (group commit): batches of up
 	// to 64 KiB wait in memory for the next fsync round, which writes them
-	// together, within disk space reserved ahead (fallocate) so that a full
-	// disk still fails the append that meets it with ErrDiskFull. Consumers
+	// together. The active segment's file is filled with zeros up to 1 MiB
+	// ahead of its data (Kafka's log.preallocate), so that appends
+	// overwrite blocks the file system has already allocated and each
+	// fsync writes data but no metadata; this space is trimmed off when
+	// the segment rolls or the Log closes, and cut by recovery after a
+	// crash. It also keeps a full disk failing the append that meets it
+	// with ErrDiskFull, never a batch already assigned offsets. Consumers
 	// see a record only once it is durable. This is the default.
 	SyncAlways SyncPolicy = iota
 	// SyncInterval acknowledges an append once it is written to the

@@ -798,18 +798,23 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 	p.mu.Unlock()
 	var errs []error
 	if persist {
+		// Trim the space prepared past the active segment's end before
+		// the last fsync round, which makes the trim durable: a closed
+		// directory holds exact-size files, as Kafka's does.
+		p.mu.Lock()
+		if p.failed == nil {
+			if err := p.trimActiveLocked(); err != nil && !errors.Is(err, ErrDurability) {
+				errs = append(errs, err)
+			}
+		}
+		p.mu.Unlock()
 		if err := p.checkpointHeld(); err != nil && !errors.Is(err, ErrDurability) {
 			errs = append(errs, err)
 		}
 	}
 	p.mu.Lock()
-	// Give back the space reserved past the active segment's end and trim
-	// its preallocated indexes, so that a closed directory holds exact-size
-	// files, as Kafka's does.
+	// Trim the active segment's preallocated indexes too.
 	if persist && p.failed == nil {
-		if err := p.active.releaseReserved(); err != nil {
-			errs = append(errs, err)
-		}
 		if err := p.active.offsets().trim(); err != nil {
 			errs = append(errs, err)
 		}
@@ -826,6 +831,27 @@ func (p *Partition) shutdown(reason error, persist bool) error {
 		s.release()
 	}
 	return errors.Join(errs...)
+}
+
+// trimActiveLocked trims the space prepared past the active segment's
+// end (see segment.prepare) and has the next fsync round sync it. A
+// failure to write its staged batches fails the partition, as in a round.
+// REQUIRES: p.mu.
+func (p *Partition) trimActiveLocked() error {
+	s := p.active
+	trimmed, err := s.trimPrepared()
+	var werr *segmentWriteError
+	if errors.As(err, &werr) {
+		return p.failLocked("write", err)
+	}
+	if err != nil {
+		return err
+	}
+	if trimmed && !s.dirty {
+		p.unsynced = append(p.unsynced, s)
+		s.dirty = true
+	}
+	return nil
 }
 
 // wakeAll wakes every waiting reader and watcher, and reports whether

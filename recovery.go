@@ -32,6 +32,10 @@ import (
 //     tail from there on was never acknowledged and is cut, and the cut is
 //     logged. Otherwise — nonzero garbage followed by valid data — it is
 //     corruption and Open fails with a *CorruptionError, never cutting.
+//     Zeros from a segment's last batch to its end are also what a crash
+//     leaves of the space prepared for durable appends (segment.prepare):
+//     they are cut, and when the next segment starts exactly where the
+//     batches end, nothing is missing and the later segments stay.
 //  4. Whatever was recovered is fsynced and a new checkpoint written, so
 //     the next Open starts from here.
 
@@ -152,12 +156,17 @@ func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64,
 //     the last byte); or
 //   - the end of the file.
 //
+// The batch's bytes end at next, the first valid batch after it in the
+// file (-1: none), at the latest: runs start before it. The file may end
+// in zeros prepared for durable appends (segment.prepare), and a run in
+// them says nothing about a batch that a valid one follows.
+//
 // A flipped bit changes no byte to or from a whole run of zeros, so it is
 // told apart, unless the batch's own bytes happen to be zero from a sector
 // boundary to its end. Then a flip in it is taken for a torn write and cut
 // (and logged): the one case where damage in the unflushed tail is not
 // reported as corruption.
-func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
+func (s *segment) looksTorn(q, next int64, scratch *[]byte) (bool, error) {
 	size := s.size.Load()
 	region, err := s.bytesAt(scratch, q, size-q)
 	if err != nil {
@@ -174,6 +183,9 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 	limit := size
 	if claimedEnd > 0 {
 		limit = claimedEnd
+	}
+	if next >= 0 {
+		limit = min(limit, next)
 	}
 	for a := q; a < limit; {
 		e := a
@@ -202,6 +214,27 @@ func (s *segment) looksTorn(q int64, scratch *[]byte) (bool, error) {
 		a = (max(a, e-1)/sectorSize + 1) * sectorSize
 	}
 	return false, nil
+}
+
+// zerosToEnd reports whether every byte of the data file from pos to its
+// end is zero.
+func (s *segment) zerosToEnd(pos int64, scratch *[]byte) (bool, error) {
+	b, err := s.bytesAt(scratch, pos, s.size.Load()-pos)
+	if err != nil {
+		return false, err
+	}
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false, nil
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // lastByteRestores reports whether some nonzero value of the last byte of
@@ -385,7 +418,7 @@ func (p *Partition) recoverPartition() error {
 				return err
 			}
 			segs = append(segs, s)
-			if st, err = p.loadSealed(s, &scratch); err != nil {
+			if st, err = p.loadSealed(s, bases[i+1], &scratch); err != nil {
 				return err
 			}
 			continue
@@ -432,21 +465,45 @@ func (p *Partition) recoverPartition() error {
 				Reason: "damaged batch below the checkpointed recovery point", Err: dmg.err}
 		}
 		if dmg != nil {
-			if err := p.classifyDamage(s, dmg, segsAfter(p, bases[i+1:]), &scratch); err != nil {
+			zeros, err := s.zerosToEnd(dmg.pos, &scratch)
+			if err != nil {
 				return err
 			}
+			// Zeros to the end, and the next segment starts where the
+			// batches end: space prepared for durable appends whose trim
+			// at the roll did not reach the disk. Nothing is missing, so
+			// the later segments stay.
+			padding := zeros && i+1 < len(bases) && bases[i+1] == st.next
+			if !padding {
+				if err := p.classifyDamage(s, dmg, segsAfter(p, bases[i+1:]), &scratch); err != nil {
+					return err
+				}
+			}
 			cut := s.size.Load() - dmg.pos
-			p.log.opts.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
-				"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", len(bases)-i-1, "reason", dmg.err)
+			removed := len(bases) - i - 1
+			if padding {
+				removed = 0
+			}
+			if zeros {
+				p.log.opts.Logger.Info("commitlog: cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
+					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed)
+			} else {
+				p.log.opts.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
+					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed, "reason", dmg.err)
+			}
 			if err := s.file.Truncate(dmg.pos); err != nil {
 				return err
 			}
 			s.size.Store(dmg.pos)
-			if err := p.removeSegments(bases[i+1:]); err != nil {
-				return err
+			if padding {
+				dmg = nil
+			} else {
+				if err := p.removeSegments(bases[i+1:]); err != nil {
+					return err
+				}
+				dirChanged = dirChanged || len(bases) > i+1
+				bases = bases[:i+1]
 			}
-			dirChanged = dirChanged || len(bases) > i+1
-			bases = bases[:i+1]
 		}
 		// The scanned bytes may exist only in the page cache: after a failed
 		// fsync Linux marks dirty pages clean, so a later fsync would not
@@ -595,7 +652,7 @@ func (p *Partition) classifyDamage(s *segment, dmg *damage, laterValid func(*[]b
 		// the disk out of order, never acknowledged under SyncAlways).
 		return nil
 	}
-	torn, err := s.looksTorn(dmg.pos, scratch)
+	torn, err := s.looksTorn(dmg.pos, next, scratch)
 	if err != nil || torn {
 		return err
 	}
@@ -633,14 +690,15 @@ func (s *segment) entryResolves(i int, limit int64, scratch *[]byte) bool {
 	return err == nil && h.LastOffset() == off
 }
 
-// loadSealed checks a sealed segment below the recovery point and returns
-// its state. The checks are cheap: index structure, the last offset-index
-// entry and the last time-index entry resolved against the data, and the
-// batches after the last index entry. If an index fails, both are rebuilt
-// from the data; damaged data here is corruption.
-func (p *Partition) loadSealed(s *segment, scratch *[]byte) (scanState, error) {
+// loadSealed checks a sealed segment below the recovery point, followed
+// by the segment starting at nextBase, and returns its state. The checks
+// are cheap: index structure, the last offset-index entry and the last
+// time-index entry resolved against the data, and the batches after the
+// last index entry. If an index fails, both are rebuilt from the data;
+// damaged data here is corruption.
+func (p *Partition) loadSealed(s *segment, nextBase int64, scratch *[]byte) (scanState, error) {
 	s.sealed = true
-	st, err := p.checkSealedIndexes(s, scratch)
+	st, err := p.checkSealedIndexes(s, nextBase, scratch)
 	if err == nil {
 		s.next.Store(st.next)
 		s.maxTimestamp.Store(st.maxTimestamp)
@@ -660,7 +718,13 @@ var errIndexMismatch = errors.New("index does not match the data")
 
 // checkSealedIndexes runs loadSealed's cheap checks. It returns a
 // *CorruptionError for bad data and errIndexMismatch for a bad index.
-func (p *Partition) checkSealedIndexes(s *segment, scratch *[]byte) (scanState, error) {
+//
+// Zeros from the last batch to the end of the file, where the next
+// segment starts right after that batch, are space prepared for durable
+// appends whose trim at the roll was lost (an fsync that failed before
+// the partition was reopened): they are cut, and the cut fsynced before
+// the next checkpoint.
+func (p *Partition) checkSealedIndexes(s *segment, nextBase int64, scratch *[]byte) (scanState, error) {
 	size := s.size.Load()
 	st := emptyScanState(s.base)
 	n := s.offsets().count()
@@ -684,7 +748,24 @@ func (p *Partition) checkSealedIndexes(s *segment, scratch *[]byte) (scanState, 
 		return st, err
 	}
 	if dmg != nil {
-		return st, &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset, Reason: "damaged batch in a segment below the recovery point", Err: dmg.err}
+		zeros, err := s.zerosToEnd(dmg.pos, scratch)
+		if err != nil {
+			return st, err
+		}
+		if !zeros || dmg.offset != nextBase {
+			return st, &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset, Reason: "damaged batch in a segment below the recovery point", Err: dmg.err}
+		}
+		p.log.opts.Logger.Info("commitlog: cut zeros past the last batch of a sealed segment: space prepared for durable appends whose trim did not reach the disk",
+			"file", s.path, "position", dmg.pos, "bytes", size-dmg.pos)
+		if err := s.file.Truncate(dmg.pos); err != nil {
+			return st, err
+		}
+		size = dmg.pos
+		s.size.Store(size)
+		if !s.dirty {
+			s.dirty = true
+			p.unsynced = append(p.unsynced, s)
+		}
 	}
 	st.next = tail.next
 	tn := s.times().count()

@@ -73,14 +73,16 @@ type segment struct {
 	indexDirty           bool // index files changed and not fsynced since sealing
 
 	// Staged batches (see stage): appended, but not yet written to the
-	// file; pendingPos is the file position of pending[0]. The file has
-	// disk space reserved up to reserved; noReserve records that its file
-	// system cannot reserve. REQUIRES: the partition's append lock.
+	// file; pendingPos is the file position of pending[0]. REQUIRES: the
+	// partition's append lock.
 	pending    []byte
 	pendingPos int64
-	reserved   int64
-	noReserve  bool
-	// maxBytes is SegmentBytes: no need to reserve past it, as the
+	// prepared is where the space prepared for durable appends ends (see
+	// prepare): the file holds data, staged batches' places and then
+	// zeros up to there. Zero when nothing is prepared. REQUIRES: the
+	// partition's append lock.
+	prepared int64
+	// maxBytes is SegmentBytes: no need to prepare past it, as the
 	// segment rolls there.
 	maxBytes int64
 
@@ -315,20 +317,26 @@ const (
 	// rounds. Larger batches are written at once: the copy would cost
 	// more than the write it saves.
 	maxStagedBytes = 64 << 10
-	// reserveStep is how far ahead of the end a segment that stages
-	// reserves disk space.
-	reserveStep = 1 << 20
+	// prepareStep is how far ahead of the end a durable segment prepares
+	// space.
+	prepareStep = 1 << 20
 )
+
+// zeros is what prepare writes: never written to, so its pages are
+// never faulted in.
+var zeros [prepareStep]byte
 
 // append adds batch (whose base offset is already stamped) at the end of
 // the data file and maintains the indexes, following Kafka's
-// LogSegment.append. With stage, a small batch may be staged in memory
-// instead of written (see stage); the partition's next fsync round writes
-// it, and nothing may read it before. REQUIRES: the partition's append
-// lock.
-func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, stage bool) error {
+// LogSegment.append. With durable (SyncAlways: every append is followed
+// by an fsync round), the batch goes into space prepared ahead (see
+// prepare), and a small one may be staged in memory instead of written
+// (see stage); the partition's next fsync round writes it, and nothing
+// may read it before. REQUIRES: the partition's append lock.
+func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, durable bool) error {
 	pos := s.size.Load()
-	if !stage || !s.stage(batch, pos) {
+	end := pos + int64(len(batch))
+	if !durable || !s.prepare(pos, end) || !s.stage(batch, pos) {
 		if err := s.writeBatch(batch, pos); err != nil {
 			return err
 		}
@@ -352,41 +360,70 @@ func (s *segment) append(batch []byte, h *record.Header, interval int64, now tim
 	}
 	s.bytesSinceIndex += int64(len(batch))
 	s.next.Store(h.NextOffset())
-	s.size.Store(pos + int64(len(batch)))
+	s.size.Store(end)
 	return nil
 }
 
+// prepare makes the file reach at least end, with the bytes past the data
+// zero, and reports whether it does. When it does not yet, it writes zeros
+// from the file's end to prepareStep past it (never past SegmentBytes,
+// unless end is), Kafka's log.preallocate done with writes.
+//
+// This is for durable appends. An fdatasync after a write that grew the
+// file must also commit the new size and block allocation to the file
+// system's journal; after a write over blocks already written it only
+// writes the data. Measured on ext4 (bench W3lat, alternating runs): a
+// durable append of one record went from 1.05x the fdatasync of a bare
+// append to 0.82-0.84x of it, 64 durable appenders from 177,000-200,000
+// to 242,000-283,000 records/s, and durable batches of 120 KB 10-25%
+// faster, though each prepared byte is written twice. Space reserved with
+// fallocate does not help: writing into it converts its extents, which
+// is metadata too.
+//
+// The zeros are never part of the log: readers stop at the end of the
+// data, seal and Close trim them off, and recovery after a crash cuts
+// them (zeros past the last batch are what an interrupted write leaves
+// too). A failed zero write (a full disk) is undone and reported as
+// false: the append then writes as it would without preparing, and a
+// full disk fails it cleanly. REQUIRES: the append lock.
+func (s *segment) prepare(pos, end int64) bool {
+	if end <= s.prepared {
+		return true
+	}
+	if end-pos > prepareStep {
+		// The batch's own write allocates at least as much as the zeros
+		// would: writing them first only copies more.
+		return false
+	}
+	from := max(s.prepared, pos) // the file's end: staged batches lie below prepared
+	n := max(end-from, min(prepareStep, s.maxBytes-from))
+	for off := from; off < from+n; {
+		k := min(int64(len(zeros)), from+n-off)
+		if _, err := s.file.WriteAt(zeros[:k], off); err != nil {
+			// The zeros written so far are past the data, where they do
+			// no harm; give them back all the same.
+			_ = s.file.Truncate(from)
+			return false
+		}
+		off += k
+	}
+	s.prepared = from + n
+	return true
+}
+
 // stage copies batch, to be written at pos, into the staged batches, and
-// reports whether it did. It stages only what fits in maxStagedBytes and
-// in disk space reserved ahead with Allocate, so that writing it later
-// cannot fail for lack of space: a full disk still fails the append that
-// meets it, with nothing assigned. REQUIRES: the append lock.
+// reports whether it did. It stages only what fits in maxStagedBytes, in
+// space prepare has made, so that writing it later cannot fail for lack
+// of space: a full disk still fails the append that meets it, with
+// nothing assigned. REQUIRES: the append lock.
 //
 // Staging is group commit's write coalescing. Under SyncAlways each
 // appender waits for an fsync round anyway; one write of the staged
 // batches per round costs a fraction of one write per batch, which
 // appenders would otherwise make one after another under the append lock.
 func (s *segment) stage(batch []byte, pos int64) bool {
-	if len(s.pending)+len(batch) > maxStagedBytes {
+	if len(s.pending)+len(batch) > maxStagedBytes || pos+int64(len(batch)) > s.prepared {
 		return false
-	}
-	end := pos + int64(len(batch))
-	if end > s.reserved {
-		if s.noReserve {
-			return false
-		}
-		from := max(s.reserved, pos)
-		n := max(end-from, min(reserveStep, s.maxBytes-from))
-		err := s.file.Allocate(from, n)
-		if errors.Is(err, errors.ErrUnsupported) {
-			s.noReserve = true
-		}
-		if err != nil {
-			// Written at once instead: where space has run out, that
-			// write fails cleanly with ErrDiskFull.
-			return false
-		}
-		s.reserved = from + n
 	}
 	if len(s.pending) == 0 {
 		s.pendingPos = pos
@@ -422,6 +459,8 @@ func (s *segment) writeBatch(batch []byte, pos int64) error {
 		if n > 0 {
 			// Never leave a partial batch behind: a later append starts at pos
 			// again anyway, and a crash would otherwise find a torn batch.
+			// The space prepared past pos goes too.
+			s.prepared = 0
 			if terr := s.file.Truncate(pos); terr != nil {
 				clean = false
 				err = errors.Join(err, fmt.Errorf("truncate after failed write: %w", terr))
@@ -432,32 +471,32 @@ func (s *segment) writeBatch(batch []byte, pos int64) error {
 	return nil
 }
 
-// releaseReserved gives back the disk space reserved past the end of the
-// file. REQUIRES: the append lock.
-func (s *segment) releaseReserved() error {
-	end := s.size.Load()
-	if len(s.pending) > 0 {
-		end = s.pendingPos // the file ends where the staged batches start
+// trimPrepared writes the staged batches and truncates the file to the
+// end of its data, giving back the space prepared past it. It reports
+// whether it truncated: the file's size changed, and only an fsync makes
+// that durable. REQUIRES: the append lock.
+func (s *segment) trimPrepared() (bool, error) {
+	if err := s.writeStaged(); err != nil {
+		return false, err
 	}
-	if s.reserved <= end {
-		return nil
+	if s.prepared <= s.size.Load() {
+		s.prepared = 0
+		return false, nil
 	}
-	s.reserved = 0
-	return s.file.Truncate(end)
+	s.prepared = 0
+	return true, s.file.Truncate(s.size.Load())
 }
 
 // indexFull reports whether either index has no room for another entry.
 func (s *segment) indexFull() bool { return s.offsets().full() || s.times().full() }
 
-// seal makes the segment read-only: it writes the staged batches, adds
-// the final time-index entry, trims both index files to their entries and
-// gives back the disk space reserved past the end. REQUIRES: the append
+// seal makes the segment read-only: it writes the staged batches, trims
+// the space prepared past the end, adds the final time-index entry and
+// trims both index files to their entries. The caller fsyncs the segment
+// in the next round, which makes the trim durable. REQUIRES: the append
 // lock.
 func (s *segment) seal() error {
-	if err := s.writeStaged(); err != nil {
-		return err
-	}
-	if err := s.releaseReserved(); err != nil {
+	if _, err := s.trimPrepared(); err != nil {
 		return err
 	}
 	if s.maxTimestamp.Load() >= 0 {

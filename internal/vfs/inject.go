@@ -25,7 +25,6 @@ const (
 	OpStat               // FS.Stat, File.Size
 	OpLock               // FS.Lock
 	OpSyncDir            // FS.SyncDir
-	OpAllocate           // File.Allocate
 	numOps
 )
 
@@ -44,7 +43,6 @@ var opNames = [numOps]string{
 	OpStat:     "stat",
 	OpLock:     "lock",
 	OpSyncDir:  "syncdir",
-	OpAllocate: "allocate",
 }
 
 // String returns the operation's lower-case name, such as "sync".
@@ -56,12 +54,12 @@ func (o Op) String() string {
 }
 
 // Mutating reports whether o changes the file system or its durable state
-// (Create, Write, Sync, Truncate, Remove, Rename, Mkdir, SyncDir, Allocate): the points
+// (Create, Write, Sync, Truncate, Remove, Rename, Mkdir, SyncDir): the points
 // where a crash or a failure matters. The method value Op.Mutating can be
 // passed to OnIndex as its match function.
 func (o Op) Mutating() bool {
 	switch o {
-	case OpCreate, OpWrite, OpSync, OpTruncate, OpRemove, OpRename, OpMkdir, OpSyncDir, OpAllocate:
+	case OpCreate, OpWrite, OpSync, OpTruncate, OpRemove, OpRename, OpMkdir, OpSyncDir:
 		return true
 	}
 	return false
@@ -254,13 +252,6 @@ func (f *injectFile) Truncate(size int64) error {
 		return pathErr("truncate", f.name, err)
 	}
 	return f.f.Truncate(size)
-}
-
-func (f *injectFile) Allocate(off, n int64) error {
-	if err := f.fs.inj.MaybeError(OpAllocate, f.name); err != nil {
-		return pathErr("allocate", f.name, err)
-	}
-	return f.f.Allocate(off, n)
 }
 
 func (f *injectFile) Size() (int64, error) {

@@ -930,24 +930,6 @@ func (f *memFile) Truncate(size int64) error {
 	return nil
 }
 
-// Allocate checks its arguments and reserves nothing: a MemFS never runs
-// out of space.
-func (f *memFile) Allocate(off, n int64) error {
-	switch {
-	case f.closed.Load():
-		return pathErr("allocate", f.name, os.ErrClosed)
-	case off < 0 || n <= 0:
-		return pathErr("allocate", f.name, syscall.EINVAL)
-	case f.readOnly:
-		return pathErr("allocate", f.name, errBadFd)
-	case f.ino.dir:
-		return pathErr("allocate", f.name, syscall.EISDIR)
-	case off > maxMemFileSize-n:
-		return pathErr("allocate", f.name, errFileTooBig)
-	}
-	return nil
-}
-
 func (f *memFile) Size() (int64, error) {
 	if f.closed.Load() {
 		return 0, pathErr("stat", f.name, os.ErrClosed)

@@ -94,8 +94,6 @@ func pFile(key, what string, arg int64) parityStep {
 			return errClass(f.Truncate(arg))
 		case "sync":
 			return errClass(f.Sync())
-		case "allocate": // 4 KiB at arg
-			return errClass(f.Allocate(arg, 4096))
 		case "close":
 			return errClass(f.Close())
 		case "size":
@@ -178,12 +176,8 @@ func TestMemFSParityWithOS(t *testing.T) {
 		pFile("h1", "truncate", 8),
 		pRead("h2", 0, 15),
 		pFile("h1", "truncate", -1),
-		pFile("h1", "allocate", 0),
-		pFile("h1", "allocate", 1<<20),
-		pFile("h1", "size", 0), // reserving keeps the size
+		pFile("h1", "size", 0),
 		pRead("h1", 0, 20),
-		pFile("h1", "allocate", -1),
-		pFile("h2", "allocate", 0), // read-only
 		pFile("h1", "sync", 0),
 		pFS("rename", "a/b/f", "a/g"),
 		pFS("stat", "a/b/f"),
@@ -221,7 +215,6 @@ func TestMemFSParityWithOS(t *testing.T) {
 		pOpen("x", "nodir/f", "create"),
 		pOpen("d", "a/b", "open"),
 		pRead("d", 0, 4),
-		pFile("d", "allocate", 0),
 		pFile("d", "close", 0),
 		pOpen("h5", "a/g", "create"), // truncates the existing file
 		pFile("h5", "size", 0),
@@ -240,7 +233,6 @@ func TestMemFSParityWithOS(t *testing.T) {
 		pFS("lock", "a", "l4"),
 		pFile("h1", "close", 0),
 		pFile("h1", "close", 0),
-		pFile("h1", "allocate", 0),
 		pRead("h1", 0, 1),
 		pWrite("h1", 0, "x"),
 		pFile("h1", "sync", 0),

@@ -69,14 +69,6 @@ type File interface {
 	// Size returns the file's current size.
 	Size() (int64, error)
 
-	// Allocate reserves disk space for the n bytes at off without changing
-	// the file's size (fallocate(2) with FALLOC_FL_KEEP_SIZE on Linux), so
-	// that writing there later cannot fail for lack of space. Where the
-	// file system cannot reserve space the error matches
-	// errors.ErrUnsupported and nothing changes. Truncate to the file's
-	// size releases what was reserved past its end.
-	Allocate(off, n int64) error
-
 	// Fd returns the OS file descriptor, or InvalidFd when the file is not an
 	// OS file. The descriptor is valid only until Close.
 	Fd() uintptr
