@@ -6,7 +6,9 @@ import (
 	"iter"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,27 @@ import (
 )
 
 const testDir = "/log"
+
+// openCountingLogWrites opens a log on mem with the given policy, creates
+// topic "t" with the default config, and counts every write to a data
+// file.
+func openCountingLogWrites(t *testing.T, mem *vfs.MemFS, policy SyncPolicy) (*Log, *Partition, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if op == vfs.OpWrite && strings.HasSuffix(path, logSuffix) {
+			n.Add(1)
+		}
+		return nil
+	}), vfs.InjectOptions{})
+	opts := testOptions(fs)
+	opts.Sync = policy
+	l := openTest(t, fs, opts)
+	tp, err := l.CreateTopic(context.Background(), "t", TopicConfig{})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	return l, p, &n
+}
 
 // testOptions returns options for a log on fs whose background scheduler
 // never fires during a test (checkpoints are taken explicitly), so that

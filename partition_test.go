@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -567,19 +565,7 @@ func TestSyncAlwaysStagesBatchesForTheRound(t *testing.T) {
 	for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
 		t.Run(policy.String(), func(t *testing.T) {
 			mem := vfs.NewMem()
-			var logWrites atomic.Int64
-			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
-				if op == vfs.OpWrite && strings.HasSuffix(path, logSuffix) {
-					logWrites.Add(1)
-				}
-				return nil
-			}), vfs.InjectOptions{})
-			opts := testOptions(fs)
-			opts.Sync = policy
-			l := openTest(t, fs, opts)
-			tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
-			require.NoError(t, err)
-			p, _ := tp.Partition(0)
+			l, p, logWrites := openCountingLogWrites(t, mem, policy)
 			for i := range 3 {
 				bb := new(batchBuilder)
 				batch, err := p.build(bb, []Record{{Value: []byte{byte('a' + i)}}})
@@ -597,7 +583,9 @@ func TestSyncAlwaysStagesBatchesForTheRound(t *testing.T) {
 			requireValues(t, p, "a", "b", "c")
 			require.NoError(t, l.Close())
 
-			l = openTest(t, fs, opts)
+			opts := testOptions(mem)
+			opts.Sync = policy
+			l = openTest(t, mem, opts)
 			requireValues(t, mustPartition(t, l, "t", 0), "a", "b", "c")
 		})
 	}

@@ -39,19 +39,7 @@ func TestDurableAppendsPrepareSpaceAhead(t *testing.T) {
 	for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
 		t.Run(policy.String(), func(t *testing.T) {
 			mem := vfs.NewMem()
-			var zeroWrites int
-			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
-				if op == vfs.OpWrite && filepath.Ext(path) == logSuffix {
-					zeroWrites++ // every write, counted below against the appends
-				}
-				return nil
-			}), vfs.InjectOptions{})
-			opts := testOptions(fs)
-			opts.Sync = policy
-			l := openTest(t, fs, opts)
-			tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
-			require.NoError(t, err)
-			p, _ := tp.Partition(0)
+			l, p, logWrites := openCountingLogWrites(t, mem, policy)
 			path := filepath.Join(testDir, "t-0", segmentName(0, logSuffix))
 			for i := range 20 {
 				_, err := p.Append(ctx, []Record{{Value: []byte{byte('a' + i)}}})
@@ -73,7 +61,7 @@ func TestDurableAppendsPrepareSpaceAhead(t *testing.T) {
 			if policy == SyncAlways {
 				want = 21
 			}
-			require.Equal(t, want, zeroWrites)
+			require.Equal(t, int64(want), logWrites.Load())
 			end := p.active.size.Load()
 			require.NoError(t, l.Close())
 			for _, fs := range []*vfs.MemFS{mem, mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})} {
@@ -113,6 +101,25 @@ func TestDurableAppendsPrepareSpaceOnDisk(t *testing.T) {
 	requireValues(t, mustPartition(t, l, "t", 0), "durable")
 }
 
+// durableRolls opens a SyncAlways log on mem and appends 60 records of
+// about 100 bytes, one per append, to topic "t" of smallTopic: several
+// segments. It returns the values appended.
+func durableRolls(t *testing.T, mem *vfs.MemFS) (*Log, *Partition, []string) {
+	t.Helper()
+	l := openTest(t, mem, nil)
+	tp, err := l.CreateTopic(context.Background(), "t", smallTopic)
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	var want []string
+	for i := range 60 {
+		v := string(rune('a'+i%26)) + string(make([]byte, 100))
+		_, err := p.Append(context.Background(), []Record{{Value: []byte(v)}})
+		require.NoError(t, err)
+		want = append(want, v)
+	}
+	return l, p, want
+}
+
 // A roll trims the sealed segment, and the fsync round that acknowledges
 // the next append makes the trim durable: after a power failure every
 // sealed segment ends with its data. Recovery cuts the active segment's
@@ -121,17 +128,7 @@ func TestDurableAppendsPrepareSpaceOnDisk(t *testing.T) {
 func TestPreparedSpaceAfterRollsAndCrash(t *testing.T) {
 	ctx := context.Background()
 	mem := vfs.NewMem()
-	l := openTest(t, mem, nil)
-	tp, err := l.CreateTopic(ctx, "t", smallTopic)
-	require.NoError(t, err)
-	p, _ := tp.Partition(0)
-	var want []string
-	for i := range 60 {
-		v := string(rune('a'+i%26)) + string(make([]byte, 100))
-		_, err := p.Append(ctx, []Record{{Value: []byte(v)}})
-		require.NoError(t, err)
-		want = append(want, v)
-	}
+	l, p, want := durableRolls(t, mem)
 	segs := *p.segments.Load()
 	require.Greater(t, len(segs), 2)
 	crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})
@@ -176,17 +173,7 @@ func TestRecoveryCutsZerosPastASealedSegment(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := vfs.NewMem()
-			l := openTest(t, mem, nil)
-			tp, err := l.CreateTopic(ctx, "t", smallTopic)
-			require.NoError(t, err)
-			p, _ := tp.Partition(0)
-			var want []string
-			for i := range 60 {
-				v := string(rune('a'+i%26)) + string(make([]byte, 100))
-				_, err := p.Append(ctx, []Record{{Value: []byte(v)}})
-				require.NoError(t, err)
-				want = append(want, v)
-			}
+			l, p, want := durableRolls(t, mem)
 			first := (*p.segments.Load())[0].path
 			require.NoError(t, l.Close())
 
