@@ -22,6 +22,11 @@
 //	<dir>/producer-ids                  producer ids handed out so far
 //	<dir>/__consumer_offsets-<n>/       consumer groups' committed offsets
 //
+// While a SyncAlways Log is open, its active segments' .log files run up
+// to 1 MiB past their data in zeros, space prepared so that durable
+// appends overwrite blocks already allocated (see SyncAlways). Close
+// trims them; after a crash, Open does.
+//
 // # Usage
 //
 //	l, err := commitlog.Open(dir, nil) // nil: defaults (SyncAlways)
