@@ -473,10 +473,7 @@ func (p *Partition) rollLocked(base int64) error {
 		ns.release()
 		return p.failLocked("seal", err)
 	}
-	if !old.dirty {
-		p.unsynced = append(p.unsynced, old)
-		old.dirty = true
-	}
+	p.needsSyncLocked(old)
 	p.dirDirty = true
 	p.active = ns
 	old2 := *p.segments.Load()
@@ -847,11 +844,19 @@ func (p *Partition) trimActiveLocked() error {
 	if err != nil {
 		return err
 	}
-	if trimmed && !s.dirty {
-		p.unsynced = append(p.unsynced, s)
-		s.dirty = true
+	if trimmed {
+		p.needsSyncLocked(s)
 	}
 	return nil
+}
+
+// needsSyncLocked puts s in the next fsync round, unless it is already
+// there. REQUIRES: p.mu, or no appender yet (recovery).
+func (p *Partition) needsSyncLocked(s *segment) {
+	if !s.dirty {
+		s.dirty = true
+		p.unsynced = append(p.unsynced, s)
+	}
 }
 
 // wakeAll wakes every waiting reader and watcher, and reports whether

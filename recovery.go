@@ -353,8 +353,7 @@ func (p *Partition) recoverPartition() error {
 		if err != nil {
 			return err
 		}
-		s.dirty = true
-		p.unsynced = append(p.unsynced, s)
+		p.needsSyncLocked(s)
 		p.dirDirty = true
 		return p.install([]*segment{s}, emptyScanState(start), start)
 	}
@@ -515,8 +514,7 @@ func (p *Partition) recoverPartition() error {
 		s.maxTimestamp.Store(st.maxTimestamp)
 		s.offsetOfMaxTimestamp = st.offsetOfMaxTimestamp
 		s.bytesSinceIndex = st.bytesSinceIndex
-		s.dirty = true
-		p.unsynced = append(p.unsynced, s)
+		p.needsSyncLocked(s)
 		if dmg != nil {
 			break // the segments after it are gone
 		}
@@ -762,10 +760,7 @@ func (p *Partition) checkSealedIndexes(s *segment, nextBase int64, scratch *[]by
 		}
 		size = dmg.pos
 		s.size.Store(size)
-		if !s.dirty {
-			s.dirty = true
-			p.unsynced = append(p.unsynced, s)
-		}
+		p.needsSyncLocked(s)
 	}
 	st.next = tail.next
 	tn := s.times().count()

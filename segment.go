@@ -395,17 +395,13 @@ func (s *segment) prepare(pos, end int64) bool {
 		// would: writing them first only copies more.
 		return false
 	}
-	from := max(s.prepared, pos) // the file's end: staged batches lie below prepared
-	n := max(end-from, min(prepareStep, s.maxBytes-from))
-	for off := from; off < from+n; {
-		k := min(int64(len(zeros)), from+n-off)
-		if _, err := s.file.WriteAt(zeros[:k], off); err != nil {
-			// The zeros written so far are past the data, where they do
-			// no harm; give them back all the same.
-			_ = s.file.Truncate(from)
-			return false
-		}
-		off += k
+	from := max(s.prepared, pos)                          // the file's end: staged batches lie below prepared
+	n := max(end-from, min(prepareStep, s.maxBytes-from)) // at most prepareStep, as end-pos is
+	if _, err := s.file.WriteAt(zeros[:n], from); err != nil {
+		// The zeros a short write left are past the data, where they do
+		// no harm; give them back all the same.
+		_ = s.file.Truncate(from)
+		return false
 	}
 	s.prepared = from + n
 	return true
