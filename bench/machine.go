@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,6 +35,13 @@ type machineLimits struct {
 	WriteMBps  float64 // sequential 1 MiB writes into a new file, no fsync
 	FsyncP50   float64 // µs: append 100 bytes to a file, then fdatasync it
 	FsyncP99   float64
+	// DurableBatchRate is records/s when each batch of scale.Batch
+	// records is one bare write of its payload (key and 100 B value per
+	// record) appended to a new file, then fdatasync: the disk's part of W3.
+	DurableBatchRate float64
+	// ColdReadMBps is sequential 1 MiB reads of a file of W1's payload
+	// size that is not in the page cache: the disk's part of W4cold.
+	ColdReadMBps float64
 }
 
 func describeMachine(dir string) machineFacts {
@@ -89,7 +97,7 @@ func fileSystemName(dir string) string {
 
 func measureLimits(root string, sc scale) (machineLimits, error) {
 	var lim machineLimits
-	var memcpy, write, p50, p99 []float64
+	var memcpy, write, p50, p99, batch, cold []float64
 	for range sc.LimitRounds {
 		memcpy = append(memcpy, measureMemcpy())
 		w, err := measureWrite(root, sc.LimitBytes)
@@ -102,10 +110,86 @@ func measureLimits(root string, sc scale) (machineLimits, error) {
 			return lim, err
 		}
 		p50, p99 = append(p50, a), append(p99, b)
+		r, err := measureDurableBatches(root, sc)
+		if err != nil {
+			return lim, err
+		}
+		batch = append(batch, r)
+		c, err := measureColdRead(root, int64(sc.Records)*(keySize+100))
+		if err != nil {
+			return lim, err
+		}
+		cold = append(cold, c)
 	}
 	lim.MemcpyMBps, lim.WriteMBps = median(memcpy), median(write)
 	lim.FsyncP50, lim.FsyncP99 = median(p50), median(p99)
+	lim.DurableBatchRate, lim.ColdReadMBps = median(batch), median(cold)
 	return lim, nil
+}
+
+// measureDurableBatches appends the payload of W3's batches to a new file,
+// one write and one fdatasync per batch, as a log without any format would,
+// and returns the records/s that gives. Half of W3's batches are written:
+// enough for a stable mean, at half the time.
+func measureDurableBatches(root string, sc scale) (float64, error) {
+	buf := make([]byte, sc.Batch*(keySize+100))
+	rand.Read(buf)
+	path := filepath.Join(root, "limit-batches")
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	batches := max(sc.Records/sc.Batch/2, 1)
+	start := time.Now()
+	for range batches {
+		if _, err := f.Write(buf); err != nil {
+			return 0, err
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return 0, err
+		}
+	}
+	return float64(batches*sc.Batch) / time.Since(start).Seconds(), nil
+}
+
+// measureColdRead writes size bytes into a new file, drops the file from
+// the page cache, and reads it back with sequential 1 MiB reads, timed.
+func measureColdRead(root string, size int64) (float64, error) {
+	buf := make([]byte, 1<<20)
+	rand.Read(buf)
+	path := filepath.Join(root, "limit-read")
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	for n := int64(0); n < size; n += int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), size-n)]); err != nil {
+			return 0, err
+		}
+	}
+	if err := unix.Fsync(int(f.Fd())); err != nil {
+		return 0, err
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	var got int64
+	for {
+		n, err := f.ReadAt(buf, got)
+		got += int64(n)
+		if err == io.EOF || got >= size {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return float64(got) / time.Since(start).Seconds() / 1e6, nil
 }
 
 // measureMemcpy copies between two 64 MiB buffers for about half a second.

@@ -138,12 +138,13 @@ func (r *runResults) limit(w workload, s stats) (value float64, what string, ok 
 	case w.Kind == kindWrite && !w.Durable:
 		return l.WriteMBps, "new-file write bandwidth", true
 	case w.Kind == kindWrite && w.Durable:
-		// One fdatasync per batch of Scale.Batch records.
-		return float64(r.plan.scale.Batch) * 1e6 / l.FsyncP50, "one fdatasync per batch", true
+		return l.DurableBatchRate, "a bare write + fdatasync of each batch's payload", true
 	case w.Kind == kindLatency && s.bareP50 > 0:
 		return s.bareP50, "bare fdatasync p50, timed interleaved in the same processes", true
 	case w.Kind == kindLatency:
 		return l.FsyncP50, "bare fdatasync p50", true
+	case w.Kind == kindRead && w.Cold:
+		return l.ColdReadMBps, "sequential read bandwidth of a cold file", true
 	case w.Kind == kindRead:
 		return l.MemcpyMBps, "memcpy bandwidth", true
 	case w.Kind == kindGroup && s.haveSingleDurable:
@@ -170,7 +171,9 @@ func (r *runResults) markdown() string {
 	p("Limits, measured in the same run (medians of %d rounds):\n\n| limit | measured |\n|---|---|\n", r.plan.scale.LimitRounds)
 	p("| memcpy between two 64 MiB buffers | %s MB/s |\n", num(l.MemcpyMBps))
 	p("| sequential 1 MiB writes into a new file, %s, no fsync | %s MB/s |\n", formatBytes(r.plan.scale.LimitBytes), num(l.WriteMBps))
-	p("| append 100 B to a file + fdatasync, %d times | p50 %s µs, p99 %s µs |\n\n", r.plan.scale.LatencyOps, num(l.FsyncP50), num(l.FsyncP99))
+	p("| append 100 B to a file + fdatasync, %d times | p50 %s µs, p99 %s µs |\n", r.plan.scale.LatencyOps, num(l.FsyncP50), num(l.FsyncP99))
+	p("| append batches of %d × %d B (keys and values, no format) to a new file, one write + fdatasync each | %s records/s |\n", r.plan.scale.Batch, keySize+100, num(l.DurableBatchRate))
+	p("| sequential 1 MiB reads of a %s file not in the page cache | %s MB/s |\n\n", formatBytes(int64(r.plan.scale.Records)*(keySize+100)), num(l.ColdReadMBps))
 
 	r.summaryTable(&b)
 	r.targets(&b)
@@ -255,7 +258,7 @@ func (r *runResults) summaryTable(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, " %.2f× |", own.median/lim)
 	}
-	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 the new-file write bandwidth; W3 one fdatasync p50 per batch of %d; W3lat the bare fdatasync p50 timed interleaved with it in the same processes; W4 memcpy bandwidth; W6 the system's own single-goroutine durable rate (W3lat).\n\n", r.plan.scale.Batch)
+	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 the new-file write bandwidth; W3 a bare write + fdatasync of each batch's payload (%d records); W3lat the bare fdatasync p50 timed interleaved with it in the same processes; W4warm memcpy bandwidth; W4cold the sequential read bandwidth of a cold file; W6 the system's own single-goroutine durable rate (W3lat).\n\n", r.plan.scale.Batch)
 }
 
 func cell(s stats) string {
