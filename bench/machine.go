@@ -132,15 +132,11 @@ func measureLimits(root string, sc scale) (machineLimits, error) {
 // and returns the records/s that gives. Half of W3's batches are written:
 // enough for a stable mean, at half the time.
 func measureDurableBatches(root string, sc scale) (float64, error) {
-	buf := make([]byte, sc.Batch*(keySize+100))
-	rand.Read(buf)
-	path := filepath.Join(root, "limit-batches")
-	f, err := os.Create(path)
+	f, buf, done, err := scratchFile(root, "limit-batches", sc.Batch*(keySize+100))
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(path)
-	defer f.Close()
+	defer done()
 	batches := max(sc.Records/sc.Batch/2, 1)
 	start := time.Now()
 	for range batches {
@@ -157,15 +153,11 @@ func measureDurableBatches(root string, sc scale) (float64, error) {
 // measureColdRead writes size bytes into a new file, drops the file from
 // the page cache, and reads it back with sequential 1 MiB reads, timed.
 func measureColdRead(root string, size int64) (float64, error) {
-	buf := make([]byte, 1<<20)
-	rand.Read(buf)
-	path := filepath.Join(root, "limit-read")
-	f, err := os.Create(path)
+	f, buf, done, err := scratchFile(root, "limit-read", 1<<20)
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(path)
-	defer f.Close()
+	defer done()
 	for n := int64(0); n < size; n += int64(len(buf)) {
 		if _, err := f.Write(buf[:min(int64(len(buf)), size-n)]); err != nil {
 			return 0, err
@@ -210,15 +202,11 @@ func measureMemcpy() float64 {
 // measureWrite writes volume bytes of random data into a new file in 1 MiB
 // writes, without fsync, then removes the file.
 func measureWrite(root string, volume int64) (float64, error) {
-	buf := make([]byte, 1<<20)
-	rand.Read(buf)
-	path := filepath.Join(root, "limit-write")
-	f, err := os.Create(path)
+	f, buf, done, err := scratchFile(root, "limit-write", 1<<20)
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(path)
-	defer f.Close()
+	defer done()
 	start := time.Now()
 	for n := int64(0); n < volume; n += int64(len(buf)) {
 		if _, err := f.Write(buf); err != nil {
@@ -226,6 +214,18 @@ func measureWrite(root string, volume int64) (float64, error) {
 		}
 	}
 	return float64(volume) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// scratchFile creates the file name under root for a limit measurement,
+// with n random bytes to write into it; done closes and removes the file.
+func scratchFile(root, name string, n int) (f *os.File, buf []byte, done func(), err error) {
+	f, err = os.Create(filepath.Join(root, name))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	buf = make([]byte, n)
+	rand.Read(buf)
+	return f, buf, func() { f.Close(); os.Remove(f.Name()) }, nil
 }
 
 // measureFsync times ops bare durable appends (see fsyncProbe).
