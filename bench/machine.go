@@ -28,6 +28,10 @@ type machineFacts struct {
 	GoVersion  string
 }
 
+// limitRecordBytes is the payload of one W1 or W3 record (16-byte key,
+// 100 B value), which the durable-batch and cold-read limits are sized by.
+const limitRecordBytes = keySize + 100
+
 // machineLimits are what the hardware allows, measured in the same run as
 // the systems, as medians over scale.LimitRounds rounds.
 type machineLimits struct {
@@ -115,7 +119,7 @@ func measureLimits(root string, sc scale) (machineLimits, error) {
 			return lim, err
 		}
 		batch = append(batch, r)
-		c, err := measureColdRead(root, int64(sc.Records)*(keySize+100))
+		c, err := measureColdRead(root, int64(sc.Records)*limitRecordBytes)
 		if err != nil {
 			return lim, err
 		}
@@ -132,7 +136,7 @@ func measureLimits(root string, sc scale) (machineLimits, error) {
 // and returns the records/s that gives. Half of W3's batches are written:
 // enough for a stable mean, at half the time.
 func measureDurableBatches(root string, sc scale) (float64, error) {
-	f, buf, done, err := scratchFile(root, "limit-batches", sc.Batch*(keySize+100))
+	f, buf, done, err := scratchFile(root, "limit-batches", sc.Batch*limitRecordBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -171,10 +175,10 @@ func measureColdRead(root string, size int64) (float64, error) {
 	}
 	start := time.Now()
 	var got int64
-	for {
+	for got < size {
 		n, err := f.ReadAt(buf, got)
 		got += int64(n)
-		if err == io.EOF || got >= size {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {

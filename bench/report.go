@@ -172,8 +172,8 @@ func (r *runResults) markdown() string {
 	p("| memcpy between two 64 MiB buffers | %s MB/s |\n", num(l.MemcpyMBps))
 	p("| sequential 1 MiB writes into a new file, %s, no fsync | %s MB/s |\n", formatBytes(r.plan.scale.LimitBytes), num(l.WriteMBps))
 	p("| append 100 B to a file + fdatasync, %d times | p50 %s µs, p99 %s µs |\n", r.plan.scale.LatencyOps, num(l.FsyncP50), num(l.FsyncP99))
-	p("| append batches of %d × %d B (keys and values, no format) to a new file, one write + fdatasync each | %s records/s |\n", r.plan.scale.Batch, keySize+100, num(l.DurableBatchRate))
-	p("| sequential 1 MiB reads of a %s file not in the page cache | %s MB/s |\n\n", formatBytes(int64(r.plan.scale.Records)*(keySize+100)), num(l.ColdReadMBps))
+	p("| append batches of %d × %d B (keys and values, no format) to a new file, one write + fdatasync each | %s records/s |\n", r.plan.scale.Batch, limitRecordBytes, num(l.DurableBatchRate))
+	p("| sequential 1 MiB reads of a %s file not in the page cache | %s MB/s |\n\n", formatBytes(int64(r.plan.scale.Records)*limitRecordBytes), num(l.ColdReadMBps))
 
 	r.summaryTable(&b)
 	r.targets(&b)

@@ -70,8 +70,8 @@ func (p runPlan) run(ctx context.Context, progress io.Writer) (*runResults, erro
 	if res.limits, err = measureLimits(root, p.scale); err != nil {
 		return nil, fmt.Errorf("machine limits: %w", err)
 	}
-	fmt.Fprintf(progress, "limits: memcpy %.0f MB/s, new-file write %.0f MB/s, fdatasync p50 %.0f µs p99 %.0f µs\n",
-		res.limits.MemcpyMBps, res.limits.WriteMBps, res.limits.FsyncP50, res.limits.FsyncP99)
+	fmt.Fprintf(progress, "limits: memcpy %.0f MB/s, new-file write %.0f MB/s, fdatasync p50 %.0f µs p99 %.0f µs, durable batches %.0f records/s, cold read %.0f MB/s\n",
+		res.limits.MemcpyMBps, res.limits.WriteMBps, res.limits.FsyncP50, res.limits.FsyncP99, res.limits.DurableBatchRate, res.limits.ColdReadMBps)
 
 	exe, err := os.Executable()
 	if err != nil {
