@@ -11,11 +11,5 @@ func Unmap(b []byte) error { return ErrUnsupported }
 // Sync returns ErrUnsupported on this platform.
 func Sync(b []byte) error { return ErrUnsupported }
 
-// AdviseSequential returns ErrUnsupported on this platform.
-func AdviseSequential(b []byte) error { return ErrUnsupported }
-
 // AdviseRandom returns ErrUnsupported on this platform.
 func AdviseRandom(b []byte) error { return ErrUnsupported }
-
-// AdviseWillNeed returns ErrUnsupported on this platform.
-func AdviseWillNeed(b []byte) error { return ErrUnsupported }

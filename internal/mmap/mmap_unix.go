@@ -50,18 +50,10 @@ func Sync(b []byte) error {
 	return nil
 }
 
-// AdviseSequential tells the kernel that b will be read sequentially
-// (madvise MADV_SEQUENTIAL). b must start on a page boundary, as a mapping
-// does. An empty b is a no-op.
-func AdviseSequential(b []byte) error { return advise(b, unix.MADV_SEQUENTIAL) }
-
 // AdviseRandom tells the kernel that b will be read in random order (madvise
-// MADV_RANDOM), disabling read-ahead. b must start on a page boundary.
+// MADV_RANDOM), disabling read-ahead. b must start on a page boundary, as a
+// mapping does. An empty b is a no-op.
 func AdviseRandom(b []byte) error { return advise(b, unix.MADV_RANDOM) }
-
-// AdviseWillNeed asks the kernel to read b ahead (madvise MADV_WILLNEED).
-// b must start on a page boundary.
-func AdviseWillNeed(b []byte) error { return advise(b, unix.MADV_WILLNEED) }
 
 func advise(b []byte, advice int) error {
 	if len(b) == 0 {
