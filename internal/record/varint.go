@@ -9,7 +9,15 @@ import (
 // binary.AppendVarint writes it.
 func varintLen(v int64) int {
 	u := uint64(v<<1) ^ uint64(v>>63)
-	return (bits.Len64(u|1) + 6) / 7
+	// Most fields are short: comparisons cost less than the bit scan and
+	// division of the general case.
+	if u < 1<<7 {
+		return 1
+	}
+	if u < 1<<14 {
+		return 2
+	}
+	return (bits.Len64(u) + 6) / 7
 }
 
 // bytesLen returns the encoded size of a nullable byte field: a varint length
@@ -28,6 +36,30 @@ func appendBytesField(dst, b []byte) []byte {
 	}
 	dst = binary.AppendVarint(dst, int64(len(b)))
 	return append(dst, b...)
+}
+
+// putVarint writes the zigzag varint encoding of v at buf[p:], which must
+// have room for it, and returns the position after it.
+func putVarint(buf []byte, p int, v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	for u >= 0x80 {
+		buf[p] = byte(u) | 0x80
+		u >>= 7
+		p++
+	}
+	buf[p] = byte(u)
+	return p + 1
+}
+
+// putBytesField writes a nullable byte field at buf[p:], which must have
+// room for it, and returns the position after it.
+func putBytesField(buf []byte, p int, b []byte) int {
+	if b == nil {
+		buf[p] = 1 // varint(-1)
+		return p + 1
+	}
+	p = putVarint(buf, p, int64(len(b)))
+	return p + copy(buf[p:], b)
 }
 
 // readVarint32 decodes a zigzag varint that must fit in an int32, as Kafka's
