@@ -181,6 +181,16 @@ type batchBuilder struct {
 
 var builderPool = sync.Pool{New: func() any { return new(batchBuilder) }}
 
+// appendRecords encodes recs as one batch and then writes it with one
+// write, both on the caller's goroutine, and returns once it is written.
+// Overlapping the two on another CPU was measured and not kept: writing
+// the batch in pieces while encoding the rest costs more than it hides,
+// as every further write call costs about 5 µs of its own (one 116 KB
+// write took 51 µs, the same bytes in 2, 4 and 8 writes 56, 68 and 89 µs,
+// on a 2-CPU virtual machine where encoding those 1,000 records took 34
+// µs); and returning before the write, to encode the next batch during
+// it, would acknowledge records that a process crash or a full disk can
+// still lose.
 func (p *Partition) appendRecords(ctx context.Context, expected int64, recs []Record) (AppendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return AppendResult{}, err
