@@ -28,8 +28,12 @@ type runPlan struct {
 // measurement is one child run as the parent saw it.
 type measurement struct {
 	result
-	CPU       float64 // user + system seconds
-	DiskBytes int64   // bytes allocated on disk by the data directory afterwards
+	CPU    float64 // user + system seconds
+	SysCPU float64 // of which system seconds
+	// MinorFaults and MajorFaults are the page faults the child took (a
+	// fault served from the page cache, and one that waited for the disk).
+	MinorFaults, MajorFaults int64
+	DiskBytes                int64 // bytes allocated on disk by the data directory afterwards
 }
 
 // runResults is everything a run measured.
@@ -212,6 +216,8 @@ func (p runPlan) runChild(ctx context.Context, exe string, sys system, w workloa
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			m.CPU = timeval(ru.Utime) + timeval(ru.Stime)
+			m.SysCPU = timeval(ru.Stime)
+			m.MinorFaults, m.MajorFaults = ru.Minflt, ru.Majflt
 		}
 	}
 	if runErr != nil {
@@ -272,7 +278,8 @@ func (m measurement) brief(w workload) string {
 	if m.Capped {
 		s += fmt.Sprintf(" (capped: %d records)", m.Records)
 	}
-	return s + fmt.Sprintf("  rss %s  cpu %.2fs  disk %s", formatBytes(m.PeakRSS), m.CPU, formatBytes(m.DiskBytes))
+	return s + fmt.Sprintf("  rss %s  cpu %.2fs (sys %.2fs, faults %d+%d)  disk %s",
+		formatBytes(m.PeakRSS), m.CPU, m.SysCPU, m.MinorFaults, m.MajorFaults, formatBytes(m.DiskBytes))
 }
 
 func (m measurement) rate() float64 {
