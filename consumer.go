@@ -239,7 +239,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		err := c.collect(&buf)
 		if len(buf.recs) > 0 {
 			if err != nil || buf.bytes >= c.cfg.FetchMinBytes || c.closing.Load() || ctx.Err() != nil {
-				return buf.records(), nil
+				return buf.recs, nil
 			}
 			if timer == nil {
 				timer = time.NewTimer(c.cfg.FetchMaxWait)
@@ -254,13 +254,13 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		select {
 		case <-c.wake:
 			if len(buf.recs) > 0 && m != nil && c.log.groups.hasWork(m) {
-				return buf.records(), nil // rebalance work waits for the next Poll
+				return buf.recs, nil // rebalance work waits for the next Poll
 			}
 		case <-timeout:
-			return buf.records(), nil
+			return buf.recs, nil
 		case <-ctx.Done():
 			if len(buf.recs) > 0 {
-				return buf.records(), nil
+				return buf.recs, nil
 			}
 			return nil, ctx.Err()
 		}
@@ -292,7 +292,6 @@ func (c *Consumer) collect(buf *pollBuffer) error {
 		if avail > 0 {
 			want := min(avail, int64(c.cfg.MaxPollRecords))
 			buf.recs = make([]Record, 0, want)
-			buf.spans = make([]span, 0, 2*want)
 		}
 	}
 	for i := range n {

@@ -2,20 +2,17 @@ package commitlog
 
 import (
 	"io"
-	"slices"
-	"time"
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 	"github.com/commitlog-go/commitlog/internal/record"
 )
 
-// pollBuffer collects the records of one Poll. Keys, values and header
-// values are copied into one arena, so a Poll costs a few allocations
-// whatever the number of records; the records are the caller's.
+// pollBuffer collects the records of one Poll into a recordArena, so a
+// Poll costs a few allocations whatever the number of records; the
+// records are the caller's.
 type pollBuffer struct {
 	recs  []Record
-	spans []span // key and value of each record
-	arena []byte
+	arena recordArena
 	bytes int // keys, values and headers collected
 }
 
@@ -35,40 +32,13 @@ func (b *pollBuffer) reserve(h *record.Header, from int64, maxRecords, maxBytes 
 	if left <= 0 {
 		left = min(h.LastOffset()-from+1, int64(maxRecords-len(b.recs)))
 	}
-	need := min(int64(h.Size())*left/count, limit, int64(maxBytes-b.bytes))
-	if need > 0 && int64(cap(b.arena)-len(b.arena)) < need {
-		b.arena = slices.Grow(b.arena, int(need))
-	}
-}
-
-func (b *pollBuffer) put(v []byte) span {
-	if v == nil {
-		return span{n: -1}
-	}
-	b.arena = append(b.arena, v...)
-	return span{off: len(b.arena) - len(v), n: len(v)}
+	b.arena.reserve(min(int64(h.Size())*left/count, limit, int64(maxBytes-b.bytes)))
 }
 
 // add copies rr, a record of tp.
 func (b *pollBuffer) add(tp *TopicPartition, rr *record.Record, size int) {
-	b.recs = append(b.recs, Record{
-		Topic:     tp.Topic,
-		Partition: tp.Partition,
-		Offset:    rr.Offset,
-		Timestamp: time.UnixMilli(rr.Timestamp),
-		Headers:   copyHeaders(rr.Headers),
-	})
-	b.spans = append(b.spans, b.put(rr.Key), b.put(rr.Value))
+	b.recs = append(b.recs, b.arena.copyRecord(tp.Topic, tp.Partition, rr))
 	b.bytes += size
-}
-
-// records resolves the copied slices and returns the records.
-func (b *pollBuffer) records() []Record {
-	for i := range b.recs {
-		b.recs[i].Key = b.spans[2*i].in(b.arena)
-		b.recs[i].Value = b.spans[2*i+1].in(b.arena)
-	}
-	return b.recs
 }
 
 // recordSize is what a record counts against FetchMaxBytes.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/compress"
 	"github.com/commitlog-go/commitlog/internal/record"
 )
 
@@ -259,18 +260,8 @@ func (p *Partition) Read(ctx context.Context, from int64, maxBytes int) ([]Recor
 	}
 }
 
-// span locates a copied byte slice in an arena; n < 0 means nil.
-type span struct{ off, n int }
-
-func (s span) in(arena []byte) []byte {
-	if s.n < 0 {
-		return nil
-	}
-	return arena[s.off : s.off+s.n : s.off+s.n]
-}
-
 // readCopy reads batches from from under hw into records owned by the
-// caller. Keys and values share one arena allocation.
+// caller, copied into a recordArena.
 func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, error) {
 	r, err := p.newBatchReader(from, hw)
 	if err != nil {
@@ -279,18 +270,10 @@ func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, 
 	defer r.close()
 	var (
 		recs   []Record
-		spans  []span
-		arena  []byte
+		arena  recordArena
 		it     record.Iter
 		budget = maxBytes
 	)
-	put := func(b []byte) span {
-		if b == nil {
-			return span{n: -1}
-		}
-		arena = append(arena, b...)
-		return span{off: len(arena) - len(b), n: len(b)}
-	}
 	for len(recs) == 0 || budget > 0 {
 		b, h, err := r.nextBatch()
 		if err == io.EOF {
@@ -309,40 +292,21 @@ func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, 
 		if err := it.Reset(b, maxDecompressedBatch); err != nil {
 			return nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
 		}
+		if h.Codec() == compress.None {
+			arena.reserve(int64(len(b))) // the records' bytes are fewer
+		}
 		for it.Next() {
 			rr := it.Record()
 			if rr.Offset < from {
 				continue
 			}
-			recs = append(recs, Record{
-				Topic:     p.topic.name,
-				Partition: p.id,
-				Offset:    rr.Offset,
-				Timestamp: time.UnixMilli(rr.Timestamp),
-				Headers:   copyHeaders(rr.Headers),
-			})
-			spans = append(spans, put(rr.Key), put(rr.Value))
+			recs = append(recs, arena.copyRecord(p.topic.name, p.id, rr))
 		}
 		if err := it.Err(); err != nil {
 			return nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
 		}
 	}
-	for i := range recs {
-		recs[i].Key = spans[2*i].in(arena)
-		recs[i].Value = spans[2*i+1].in(arena)
-	}
 	return recs, nil
-}
-
-func copyHeaders(hs []record.RecordHeader) []Header {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make([]Header, len(hs))
-	for i, h := range hs {
-		out[i] = Header{Key: string(h.Key), Value: cloneBytes(h.Value)}
-	}
-	return out
 }
 
 // Scan iterates over the records from offset from up to the high watermark
