@@ -293,7 +293,11 @@ func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, 
 			return nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
 		}
 		if h.Codec() == compress.None {
-			arena.reserve(int64(len(b))) // the records' bytes are fewer
+			// Room for this batch and what the budget still allows, up
+			// to what is left in the segment (the bytes of records are
+			// fewer than their batches'), so that small batches share a
+			// chunk instead of starting one each.
+			arena.reserve(int64(len(b)) + min(int64(max(budget, 0)), r.limit-r.pos))
 		}
 		for it.Next() {
 			rr := it.Record()

@@ -131,3 +131,25 @@ func TestPollRecordsSurviveArenaChunks(t *testing.T) {
 		require.Equal(t, []Header{{"i", []byte{byte(i)}}}, recs[i].Headers)
 	}
 }
+
+// TestReadSmallBatchesShareArenaChunks reads 1,000 batches of one record
+// each: their copies share a few arena chunks, not one chunk per batch.
+func TestReadSmallBatchesShareArenaChunks(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	ctx := context.Background()
+	_, err := l.CreateTopic(ctx, "t", TopicConfig{})
+	require.NoError(t, err)
+	p := mustPartition(t, l, "t", 0)
+	for range 1000 {
+		_, err := p.Append(ctx, []Record{{Value: make([]byte, 100)}})
+		require.NoError(t, err)
+	}
+	var n int
+	allocs := testing.AllocsPerRun(3, func() {
+		recs, err := p.Read(ctx, 0, 1<<20)
+		require.NoError(t, err)
+		n = len(recs)
+	})
+	require.Equal(t, 1000, n)
+	require.Less(t, allocs, 100.0, "allocations per Read of 1,000 one-record batches")
+}
