@@ -33,6 +33,7 @@ type stats struct {
 	rate, mbps        float64 // medians
 	p50, p99          float64
 	bareP50, bareP99  float64 // the bare fdatasync timed in the same processes (0: none)
+	bareWrite         float64 // the plain writes timed in the same processes, MB/s (0: none)
 	rss               int64
 	cpu               float64
 	disk              int64
@@ -55,13 +56,16 @@ func summarise(ms []measurement, met metric) stats {
 		s.skipped = ms[0].Skipped
 		return s
 	}
-	var vals, rates, mbps, p50, p99, bareP50, bareP99, rss, cpu, disk, res, open, withOpen []float64
+	var vals, rates, mbps, p50, p99, bareP50, bareP99, bareWrite, rss, cpu, disk, res, open, withOpen []float64
 	for _, m := range ms {
 		vals = append(vals, met.value(m))
 		rates = append(rates, m.rate())
 		mbps = append(mbps, m.mbps())
 		p50, p99 = append(p50, m.P50), append(p99, m.P99)
 		bareP50, bareP99 = append(bareP50, m.BareP50), append(bareP99, m.BareP99)
+		if m.BareWriteMBps > 0 {
+			bareWrite = append(bareWrite, m.BareWriteMBps)
+		}
 		rss, cpu, disk = append(rss, float64(m.PeakRSS)), append(cpu, m.CPU), append(disk, float64(m.DiskBytes))
 		res, open = append(res, m.Resident), append(open, m.Open)
 		if t := m.Seconds + m.Open; t > 0 {
@@ -77,6 +81,9 @@ func summarise(ms []measurement, met metric) stats {
 	s.median, s.lo, s.hi = median(vals), slices.Min(vals), slices.Max(vals)
 	s.rate, s.mbps, s.p50, s.p99 = median(rates), median(mbps), median(p50), median(p99)
 	s.bareP50, s.bareP99 = median(bareP50), median(bareP99)
+	if len(bareWrite) > 0 {
+		s.bareWrite = median(bareWrite)
+	}
 	s.rss, s.cpu, s.disk, s.resident = int64(median(rss)), median(cpu), int64(median(disk)), median(res)
 	s.open, s.mbpsWithOpen = median(open), median(withOpen)
 	return s
@@ -135,6 +142,8 @@ func bestPeer(w workload, st map[string]stats) (float64, string) {
 func (r *runResults) limit(w workload, s stats) (value float64, what string, ok bool) {
 	l := r.limits
 	switch {
+	case w.Kind == kindWrite && !w.Durable && s.bareWrite > 0:
+		return s.bareWrite, "plain writes of the same bytes into a new file, timed in the same processes", true
 	case w.Kind == kindWrite && !w.Durable:
 		return l.WriteMBps, "new-file write bandwidth", true
 	case w.Kind == kindWrite && w.Durable:
@@ -258,7 +267,7 @@ func (r *runResults) summaryTable(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, " %.2f× |", own.median/lim)
 	}
-	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 the new-file write bandwidth; W3 a bare write + fdatasync of each batch's payload (%d records); W3lat the bare fdatasync p50 timed interleaved with it in the same processes; W4warm memcpy bandwidth; W4cold the sequential read bandwidth of a cold file; W6 the system's own single-goroutine durable rate (W3lat).\n\n", r.plan.scale.Batch)
+	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 plain writes of the same bytes (one batch's payload per write) into a new file, timed in the same processes, before the system's writes in odd repetitions and after them in even ones (the new-file write bandwidth above when none was timed); W3 a bare write + fdatasync of each batch's payload (%d records); W3lat the bare fdatasync p50 timed interleaved with it in the same processes; W4warm memcpy bandwidth; W4cold the sequential read bandwidth of a cold file; W6 the system's own single-goroutine durable rate (W3lat).\n\n", r.plan.scale.Batch)
 }
 
 func cell(s stats) string {

@@ -191,6 +191,7 @@ func (p runPlan) runChild(ctx context.Context, exe string, sys system, w workloa
 	t := task{
 		System: sys.name, Workload: w.Name, Dir: dir, Scale: p.scale, Expect: expect,
 		Seed:       uint64(seq),
+		Rep:        rep,
 		ResultPath: dir + ".result.json",
 	}
 	profileName := fmt.Sprintf("%s-%s-%d.pprof", strings.ReplaceAll(sys.name, "/", "_"), w.Name, rep+1)
@@ -274,6 +275,9 @@ func (m measurement) brief(w workload) string {
 		s = fmt.Sprintf("p50 %.1f µs  p99 %.1f µs", m.P50, m.P99)
 	default:
 		s = fmt.Sprintf("%.0f records/s  %.1f MB/s", m.rate(), m.mbps())
+	}
+	if m.BareWriteMBps > 0 {
+		s += fmt.Sprintf(" (plain writes %.1f MB/s)", m.BareWriteMBps)
 	}
 	if m.Capped {
 		s += fmt.Sprintf(" (capped: %d records)", m.Records)
