@@ -86,10 +86,14 @@ func runChild(spec string) error {
 			removeBare()
 		}
 	}()
-	if bare && bareWriteFirst(t.Rep) {
-		if res.BareWriteMBps, removeBare, err = bareWrite(t.Dir, volume, chunk); err != nil {
-			return err
+	timeBare := func(first bool) (err error) {
+		if bare && bareWriteFirst(t.Rep) == first {
+			res.BareWriteMBps, removeBare, err = bareWrite(t.Dir, volume, chunk)
 		}
+		return err
+	}
+	if err := timeBare(true); err != nil {
+		return err
 	}
 	opened := time.Now()
 	st, err := sys.open(ctx, t.Dir, storeOptions{durable: w.Durable, codec: w.Codec})
@@ -124,10 +128,8 @@ func runChild(spec string) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", sys.name, w.Name, err)
 	}
-	if bare && !bareWriteFirst(t.Rep) {
-		if res.BareWriteMBps, removeBare, err = bareWrite(t.Dir, volume, chunk); err != nil {
-			return err
-		}
+	if err := timeBare(false); err != nil {
+		return err
 	}
 	res.PeakRSS = peakRSS()
 	out, err := json.Marshal(res)
