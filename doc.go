@@ -25,7 +25,9 @@
 // While a SyncAlways Log is open, its active segments' .log files run up
 // to 1 MiB past their data in zeros, space prepared so that durable
 // appends overwrite blocks already allocated (see SyncAlways). Close
-// trims them; after a crash, Open does.
+// trims them; after a crash, Open does. Under the other policies the
+// files keep their exact size, but occupy up to 16 MiB more on disk
+// while open: space reserved ahead of the data (see SyncNever).
 //
 // # Usage
 //

@@ -123,10 +123,54 @@ func TestDiskFullThenSpace(t *testing.T) {
 	require.NoError(t, l.Check(ctx))
 }
 
+// Under SyncNever a full disk fails the append that needs space beyond
+// what the segment reserved, cleanly, after the appends that still fit in
+// the reserved space succeed; appends resume once there is space.
+func TestDiskFullWithReservedSpace(t *testing.T) {
+	ctx := context.Background()
+	disk := newFullDisk(vfs.NewMem())
+	opts := testOptions(disk)
+	opts.Sync = SyncNever
+	l := openTest(t, disk, opts)
+	tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	value := make([]byte, 1000)
+	_, err = p.Append(ctx, []Record{{Value: value}}) // reserves reserveMinStep past itself
+	require.NoError(t, err)
+
+	disk.setFull(true)
+	var appended, failed int
+	for range 2 * reserveMinStep / len(value) {
+		_, err := p.Append(ctx, []Record{{Value: value}})
+		if err == nil {
+			require.Zero(t, failed, "an append succeeded after one failed for lack of space")
+			appended++
+			continue
+		}
+		require.ErrorIs(t, err, ErrDiskFull)
+		require.NotErrorIs(t, err, ErrDurability)
+		failed++
+	}
+	require.Greater(t, appended, reserveMinStep/len(value)/2, "appends into the reserved space succeed")
+	require.Positive(t, failed, "appends past it fail")
+	require.Equal(t, int64(1+appended), p.EndOffset())
+
+	disk.setFull(false)
+	_, err = p.Append(ctx, []Record{{Value: []byte("after")}})
+	require.NoError(t, err)
+	require.NoError(t, l.Check(ctx))
+	recs, err := p.Read(ctx, 0, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, recs, appended+2)
+}
+
 // fullDisk is a file system that can run out of space. When full,
-// writes fail with ENOSPC past the end of each file, after writing what
-// fits, as a real file system does: space a file already has (its size)
-// can still be written.
+// writes fail with ENOSPC past the end of each file and of the space
+// reserved for it, after writing what fits, and reservations fail, as on
+// a real file system: space a file already has (its size, or what
+// Allocate reserved and Truncate has not given back) can still be
+// written.
 type fullDisk struct {
 	vfs.FS
 	mu   sync.Mutex
@@ -159,18 +203,42 @@ func (d *fullDisk) OpenReadWrite(name string) (vfs.File, error) {
 
 type fullDiskFile struct {
 	vfs.File
-	disk *fullDisk
-	name string
+	disk     *fullDisk
+	name     string
+	reserved atomic.Int64 // where space reserved with Allocate ends
+}
+
+func (f *fullDiskFile) isFull() bool {
+	f.disk.mu.Lock()
+	defer f.disk.mu.Unlock()
+	return f.disk.full
+}
+
+func (f *fullDiskFile) Allocate(off, n int64) error {
+	if f.isFull() {
+		return &os.PathError{Op: "fallocate", Path: f.name, Err: syscall.ENOSPC}
+	}
+	if err := f.File.Allocate(off, n); err != nil {
+		return err
+	}
+	if end := off + n; end > f.reserved.Load() {
+		f.reserved.Store(end)
+	}
+	return nil
+}
+
+func (f *fullDiskFile) Truncate(size int64) error {
+	f.reserved.Store(0)
+	return f.File.Truncate(size)
 }
 
 func (f *fullDiskFile) WriteAt(p []byte, off int64) (int, error) {
-	f.disk.mu.Lock()
-	full := f.disk.full
-	f.disk.mu.Unlock()
+	full := f.isFull()
 	allocated, err := f.File.Size()
 	if err != nil {
 		return 0, err
 	}
+	allocated = max(allocated, f.reserved.Load())
 	if !full || off+int64(len(p)) <= allocated {
 		return f.File.WriteAt(p, off)
 	}

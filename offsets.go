@@ -169,11 +169,11 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 	}
 	bb := builderPool.Get().(*batchBuilder)
 	defer builderPool.Put(bb)
-	batch, err := p.build(bb, recs)
+	batch, aside, err := p.build(bb, recs)
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := p.appendBatch(ctx, batch, appendOptions{expected: -1, noWait: true})
+	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{expected: -1, noWait: true})
 	if err != nil {
 		return nil, 0, err
 	}

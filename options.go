@@ -33,7 +33,8 @@ const (
 	// SyncInterval acknowledges an append once it is written to the
 	// operating system, and fsyncs every Options.SyncInterval. A power
 	// failure can lose up to that interval of acknowledged appends; a
-	// process crash loses nothing.
+	// process crash loses nothing. As under SyncNever, the active
+	// segment reserves disk space ahead of its data.
 	SyncInterval
 	// SyncNever acknowledges an append once it is written to the operating
 	// system and never makes an append wait for an fsync. The Log still
@@ -41,6 +42,16 @@ const (
 	// (every Options.CheckpointInterval) and on Close, so a power failure
 	// can lose what was written since the last of those; a process crash
 	// loses nothing.
+	//
+	// Under SyncInterval and SyncNever, the active segment has the file
+	// system reserve space ahead of its data (fallocate with
+	// FALLOC_FL_KEEP_SIZE on Linux; nothing elsewhere): as much again as
+	// the segment holds, from 64 KiB up to 16 MiB, never past
+	// SegmentBytes. Writes into reserved space skip block allocation,
+	// which made 1 MiB appends about 40% faster on ext4. The file's size
+	// stays the end of its data; the space is given back when the segment
+	// rolls or the Log closes, and by the next Close after a crash. While
+	// the disk is full, appends that fit in reserved space still succeed.
 	SyncNever
 )
 

@@ -200,16 +200,68 @@ func (p *Partition) appendRecords(ctx context.Context, expected int64, recs []Re
 	}
 	bb := builderPool.Get().(*batchBuilder)
 	defer builderPool.Put(bb)
-	batch, err := p.build(bb, recs)
+	batch, aside, err := p.build(bb, recs)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return p.appendBatch(ctx, batch, appendOptions{expected: expected})
+	return p.appendBuilt(ctx, batch, aside, appendOptions{expected: expected})
+}
+
+// appendBuilt is appendBatch for a batch from build, whose CRC build may
+// have left to a crcAside (aside). It returns once the CRC is computed,
+// so that the caller may reuse the batch's buffer.
+func (p *Partition) appendBuilt(ctx context.Context, batch []byte, aside bool, o appendOptions) (AppendResult, error) {
+	if aside {
+		o.crc = computeCRCAside(batch)
+		defer o.crc.wait()
+	}
+	return p.appendBatch(ctx, batch, o)
+}
+
+// crcAsideBytes is the size from which appendRecords leaves a batch's CRC
+// to another goroutine while the records are written (see crcAside).
+const crcAsideBytes = 256 << 10
+
+// crcAside is the CRC of a large batch, computed on a goroutine of its own
+// while the segment writes the batch's records; the header, which holds
+// the CRC, is written after them (segment.writeBatch). Computing the CRC
+// of 1 MB takes about 47 µs, beside writing it in about 180 µs
+// (reserved space, ext4, 2-CPU virtual machine): bench W2 (1,000 records
+// of 1 KiB per append, SyncNever) went from 3,440-3,490 to 3,890-4,010
+// MB/s in alternating runs. A smaller batch would pay a goroutine start
+// and one more write call (about 5 µs) for less than that.
+//
+// The goroutine reads the bytes the CRC covers (from the attributes on),
+// which nothing writes until wait returns: the append patches only the
+// base offset and leader epoch before it, and then the CRC field.
+type crcAside struct {
+	done   chan uint32
+	crc    uint32
+	waited bool
+}
+
+// computeCRCAside starts computing batch's CRC.
+func computeCRCAside(batch []byte) *crcAside {
+	c := &crcAside{done: make(chan uint32, 1)}
+	go func() { c.done <- record.ComputeCRC(batch) }()
+	return c
+}
+
+// wait returns the CRC once computed. Every append that started one waits
+// for it, whether or not it wrote the batch, so that the goroutine ends
+// before the batch's buffer is reused. Not safe for concurrent use.
+func (c *crcAside) wait() uint32 {
+	if !c.waited {
+		c.crc, c.waited = <-c.done, true
+	}
+	return c.crc
 }
 
 // build encodes recs as one batch with the topic's codec. The batch is
-// owned by bb.
-func (p *Partition) build(bb *batchBuilder, recs []Record) ([]byte, error) {
+// owned by bb. aside says its CRC is left zero, for a crcAside: an
+// uncompressed batch of at least crcAsideBytes whose timestamps the
+// append does not rewrite.
+func (p *Partition) build(bb *batchBuilder, recs []Record) (batch []byte, aside bool, err error) {
 	bb.b.Reset(record.BuildOptions{
 		Codec:         compress.Codec(p.cfg.Compression),
 		Level:         p.cfg.CompressionLevel,
@@ -227,16 +279,16 @@ func (p *Partition) build(bb *batchBuilder, recs []Record) ([]byte, error) {
 			}
 			ts = now
 		} else if ts = r.Timestamp.UnixMilli(); ts < 0 {
-			return nil, fmt.Errorf("%w: record %d for %s-%d: timestamp %v is before 1970", ErrInvalidArgument, i, p.topic.name, p.id, r.Timestamp)
+			return nil, false, fmt.Errorf("%w: record %d for %s-%d: timestamp %v is before 1970", ErrInvalidArgument, i, p.topic.name, p.id, r.Timestamp)
 		}
 		if r.Key == nil && p.cfg.CleanupPolicy.compacted() {
-			return nil, fmt.Errorf("%w: record %d for %s-%d has no key, and the topic is compacted (%v): every record needs a key",
+			return nil, false, fmt.Errorf("%w: record %d for %s-%d has no key, and the topic is compacted (%v): every record needs a key",
 				ErrInvalidArgument, i, p.topic.name, p.id, p.cfg.CleanupPolicy)
 		}
 		bb.headers = bb.headers[:0]
 		for _, h := range r.Headers {
 			if h.Key == "" {
-				return nil, fmt.Errorf("%w: record %d for %s-%d: header key is empty", ErrInvalidArgument, i, p.topic.name, p.id)
+				return nil, false, fmt.Errorf("%w: record %d for %s-%d: header key is empty", ErrInvalidArgument, i, p.topic.name, p.id)
 			}
 			// The builder only reads the key: no copy is needed.
 			bb.headers = append(bb.headers, record.RecordHeader{Key: unsafe.Slice(unsafe.StringData(h.Key), len(h.Key)), Value: h.Value})
@@ -245,16 +297,21 @@ func (p *Partition) build(bb *batchBuilder, recs []Record) ([]byte, error) {
 	}
 	if bb.b.Size() > maxDecompressedBatch {
 		// Readers cap decompression at this size; refuse what they could not read.
-		return nil, &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: bb.b.Size(), Max: maxDecompressedBatch}
+		return nil, false, &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: bb.b.Size(), Max: maxDecompressedBatch}
 	}
-	batch, err := bb.b.Build()
+	aside = bb.b.Size() >= crcAsideBytes && p.cfg.Compression == CodecNone && !p.cfg.LogAppendTime
+	if aside {
+		batch, err = bb.b.BuildWithoutCRC()
+	} else {
+		batch, err = bb.b.Build()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("encode batch for %s-%d: %w", p.topic.name, p.id, err)
+		return nil, false, fmt.Errorf("encode batch for %s-%d: %w", p.topic.name, p.id, err)
 	}
 	if len(batch) > int(p.cfg.MaxBatchBytes) {
-		return nil, p.tooLarge(recs, len(batch))
+		return nil, false, p.tooLarge(recs, len(batch))
 	}
-	return batch, nil
+	return batch, aside, nil
 }
 
 // tooLarge reports the first record that alone exceeds the limit, or the
@@ -280,6 +337,9 @@ type appendOptions struct {
 	// noWait returns once the batch is written, without waiting for the
 	// fsync SyncAlways acknowledges after; the caller calls syncTo.
 	noWait bool
+	// crc, when not nil, is the batch's CRC, computed aside while its
+	// records are written; the batch's CRC field is zero until then.
+	crc *crcAside
 }
 
 // appendBatch appends one encoded batch (base offset 0, as built) and waits
@@ -356,7 +416,7 @@ func (p *Partition) appendBatch(ctx context.Context, batch []byte, o appendOptio
 	h.BaseOffset = end
 	s := p.active
 	wasDirty := s.dirty
-	if err := s.append(batch, &h, int64(p.cfg.IndexIntervalBytes), now, p.log.opts.Sync == SyncAlways); err != nil {
+	if err := s.append(batch, &h, int64(p.cfg.IndexIntervalBytes), now, p.log.opts.Sync == SyncAlways, o.crc); err != nil {
 		err = p.writeFailedLocked(err)
 		p.mu.Unlock()
 		return AppendResult{}, err

@@ -5,9 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -568,8 +572,9 @@ func TestSyncAlwaysStagesBatchesForTheRound(t *testing.T) {
 			l, p, logWrites := openCountingLogWrites(t, mem, policy)
 			for i := range 3 {
 				bb := new(batchBuilder)
-				batch, err := p.build(bb, []Record{{Value: []byte{byte('a' + i)}}})
+				batch, aside, err := p.build(bb, []Record{{Value: []byte{byte('a' + i)}}})
 				require.NoError(t, err)
+				require.False(t, aside, "a small batch has its CRC")
 				_, err = p.appendBatch(ctx, batch, appendOptions{expected: -1, noWait: true})
 				require.NoError(t, err)
 			}
@@ -601,4 +606,176 @@ func requireValues(t *testing.T, p *Partition, want ...string) {
 		got = append(got, string(r.Value))
 	}
 	require.Equal(t, want, got)
+}
+
+// largeBatch returns n records of 1 KiB values starting with tag: about
+// n KiB, a batch whose CRC is computed aside when n >= 256.
+func largeBatch(tag string, n int) []Record {
+	recs := make([]Record, n)
+	for i := range recs {
+		v := make([]byte, 1024)
+		copy(v, fmt.Sprintf("%s-%d-", tag, i))
+		for j := len(tag) + 8; j < len(v); j++ {
+			v[j] = byte(i + j)
+		}
+		recs[i].Value = v
+	}
+	return recs
+}
+
+// requireBatches checks that p holds exactly the batches want, in order.
+func requireBatches(t *testing.T, p *Partition, want ...[]Record) {
+	t.Helper()
+	var values []string
+	for _, b := range want {
+		for _, r := range b {
+			values = append(values, string(r.Value))
+		}
+	}
+	requireValues(t, p, values...)
+}
+
+// An uncompressed batch of 256 KiB or more has its CRC computed on another
+// goroutine while its records are written, and its header written after
+// them: two writes, where a smaller batch takes one. The batches read
+// back, pass Check, survive reopening and a crash, under every policy and
+// with appenders running concurrently.
+func TestLargeBatchesComputeCRCAside(t *testing.T) {
+	ctx := context.Background()
+	for _, policy := range []SyncPolicy{SyncNever, SyncAlways} {
+		t.Run(policy.String(), func(t *testing.T) {
+			mem := vfs.NewMem()
+			l, p, logWrites := openCountingLogWrites(t, mem, policy)
+			small := []Record{{Value: []byte("small")}}
+			_, err := p.Append(ctx, small)
+			require.NoError(t, err)
+			before := logWrites.Load()
+			large := largeBatch("large", 300)
+			_, err = p.Append(ctx, large)
+			require.NoError(t, err)
+			require.Equal(t, before+2, logWrites.Load(), "the records, then the header")
+
+			// Appenders of large batches side by side: under the race
+			// detector, the CRC's goroutine reads each batch while the
+			// append patches its header.
+			batches := [][]Record{small, large}
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for w := range 3 {
+				wg.Go(func() {
+					for i := range 2 {
+						b := largeBatch(fmt.Sprintf("w%d-%d", w, i), 256+w*100)
+						if _, err := p.Append(ctx, b); err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						batches = append(batches, b)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			require.NoError(t, l.Check(ctx))
+			recs, err := p.Read(ctx, 0, 64<<20)
+			require.NoError(t, err)
+			require.Len(t, recs, 1+300+2*(256+356+456))
+			crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 1})
+			require.NoError(t, l.Close())
+
+			for _, fs := range []*vfs.MemFS{mem, crashed} {
+				opts := testOptions(fs)
+				opts.Sync = policy
+				l := openTest(t, fs, opts)
+				p := mustPartition(t, l, "t", 0)
+				got, err := p.Read(ctx, 0, 64<<20)
+				require.NoError(t, err)
+				require.Equal(t, len(recs), len(got))
+				for i := range recs {
+					require.Equal(t, recs[i].Value, got[i].Value, "record %d", i)
+				}
+				require.NoError(t, l.Check(ctx))
+				require.NoError(t, l.Close())
+			}
+		})
+	}
+}
+
+// A large batch is written in two writes, the records and then the header.
+// A full disk at either fails the append cleanly with ErrDiskFull and
+// leaves nothing of the batch; a crash between the two leaves zeros where
+// the header goes, which recovery cuts as an interrupted write, losing
+// nothing acknowledged.
+func TestLargeBatchSplitWriteFailures(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		write int // which write of the large batch: 1 the records, 2 the header
+		crash bool
+	}{
+		{"disk full writing the records", 1, false},
+		{"disk full writing the header", 2, false},
+		{"crash before the header", 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			var armed atomic.Bool
+			var writes atomic.Int64
+			var crashed *vfs.MemFS
+			inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
+				if op != vfs.OpWrite || !strings.HasSuffix(path, logSuffix) || !armed.Load() {
+					return nil
+				}
+				if writes.Add(1) != int64(tc.write) {
+					return nil
+				}
+				if tc.crash {
+					crashed = mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 1})
+					return nil
+				}
+				return syscall.ENOSPC
+			})
+			fs := vfs.WithInjector(mem, inj, vfs.InjectOptions{ShortWrites: true})
+			opts := testOptions(fs)
+			opts.Sync = SyncNever
+			l := openTest(t, fs, opts)
+			tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+			require.NoError(t, err)
+			p, _ := tp.Partition(0)
+			first := largeBatch("first", 300)
+			_, err = p.Append(ctx, first)
+			require.NoError(t, err)
+			end := p.active.size.Load()
+
+			armed.Store(true)
+			_, err = p.Append(ctx, largeBatch("failed", 300))
+			armed.Store(false)
+			if tc.crash {
+				require.NoError(t, err)
+				require.NotNil(t, crashed)
+				logs := &logRecorder{}
+				copts := testOptions(crashed)
+				copts.Logger = slog.New(logs)
+				cl := openTest(t, crashed, copts)
+				requireBatches(t, mustPartition(t, cl, "t", 0), first)
+				require.True(t, logs.logged("cut"), "the cut is logged: %v", logs.msgs)
+				require.NoError(t, cl.Close())
+				return
+			}
+			require.ErrorIs(t, err, ErrDiskFull)
+			require.NotErrorIs(t, err, ErrDurability)
+			require.Equal(t, end, p.active.size.Load())
+			data, err := mem.ReadFile(p.active.path)
+			require.NoError(t, err)
+			require.Equal(t, int(end), len(data), "nothing of the failed batch is left in the file")
+
+			second := largeBatch("second", 300)
+			_, err = p.Append(ctx, second)
+			require.NoError(t, err, "the partition takes appends again")
+			requireBatches(t, p, first, second)
+			require.NoError(t, l.Close())
+			l = openTest(t, mem, nil)
+			requireBatches(t, mustPartition(t, l, "t", 0), first, second)
+		})
+	}
 }

@@ -85,6 +85,15 @@ type segment struct {
 	// maxBytes is SegmentBytes: no need to prepare past it, as the
 	// segment rolls there.
 	maxBytes int64
+	// reserved is where the space reserved for non-durable appends ends
+	// (see reserve); zero when nothing is reserved. reservedPast says
+	// that space may be reserved past the data, to be given back by
+	// trimPrepared: after a reservation, or, in a segment opened active,
+	// one made before a crash. noReserve says the file system cannot
+	// reserve. REQUIRES: the partition's append lock.
+	reserved     int64
+	reservedPast bool
+	noReserve    bool
 
 	refs atomic.Int32
 }
@@ -146,6 +155,9 @@ func openSegment(sf segmentFiles, base int64, active bool) (*segment, error) {
 		return nil, err
 	}
 	s.size.Store(size)
+	// Space reserved before a crash outlives it (see reserve). MemFS
+	// files, which have no descriptor, do not keep it.
+	s.reservedPast = active && f.Fd() != vfs.InvalidFd
 	s.next.Store(base)
 	s.maxTimestamp.Store(-1)
 	s.offsetOfMaxTimestamp = -1
@@ -320,6 +332,12 @@ const (
 	// prepareStep is how far ahead of the end a durable segment prepares
 	// space.
 	prepareStep = 1 << 20
+	// reserveMinStep and reserveMaxStep bound how far past a batch a
+	// non-durable segment reserves space: as far again as its data
+	// reaches, so that the space reserved and not yet used is at most
+	// the segment's size (or reserveMinStep), and at most reserveMaxStep.
+	reserveMinStep = 64 << 10
+	reserveMaxStep = 16 << 20
 )
 
 // zeros is what prepare writes: never written to, so its pages are
@@ -333,11 +351,14 @@ var zeros [prepareStep]byte
 // prepare), and a small one may be staged in memory instead of written
 // (see stage); the partition's next fsync round writes it, and nothing
 // may read it before. REQUIRES: the partition's append lock.
-func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, durable bool) error {
+func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, durable bool, crc *crcAside) error {
 	pos := s.size.Load()
 	end := pos + int64(len(batch))
-	if !durable || !s.prepare(pos, end) || !s.stage(batch, pos) {
-		if err := s.writeBatch(batch, pos); err != nil {
+	if !durable {
+		s.reserve(pos, end)
+	}
+	if !durable || !s.prepare(pos, end) || crc != nil || !s.stage(batch, pos) {
+		if err := s.writeBatch(batch, pos, crc); err != nil {
 			return err
 		}
 	}
@@ -407,6 +428,52 @@ func (s *segment) prepare(pos, end int64) bool {
 	return true
 }
 
+// reserve has the file system reserve space for the data file up to at
+// least end, ahead of the writes of non-durable appends, without changing
+// the file's size (vfs.File.Allocate: fallocate with FALLOC_FL_KEEP_SIZE).
+// A write into reserved space skips the file system's block allocation.
+// Measured on ext4 (Linux 6.18, 2-CPU virtual machine), writing 1 GiB
+// into a new file: 116 KB writes ran at 3,100 MB/s without reserving and
+// at 4,000-4,200 MB/s with it, 1 MiB writes at 4,450 and 6,400-6,600,
+// counting the reservations; the same with an fdatasync every 100 ms,
+// 2,750-2,850 against 3,450-3,650 and 1,700-3,450 against 4,350-6,300.
+//
+// Durable appends do not reserve: the fdatasync after a write into
+// reserved space must commit the conversion of its extents, which made a
+// durable append of 116 KB 20% slower there (390 against 325 µs); they
+// write zeros ahead instead (see prepare).
+//
+// Reserved space holds no data and does not count in the file's size, so
+// readers and recovery never see it. trimPrepared gives back what is left
+// past the data at seal and Close. A failed reservation is no error: the
+// append writes as it would without one, and a full disk fails that
+// write. REQUIRES: the append lock.
+func (s *segment) reserve(pos, end int64) {
+	if end <= s.reserved || s.noReserve {
+		return
+	}
+	from := max(s.reserved, pos)
+	ahead := min(max(pos, reserveMinStep), reserveMaxStep)
+	n := max(end, min(end+ahead, s.maxBytes)) - from
+	err := s.file.Allocate(from, n)
+	switch {
+	case err == nil:
+		s.reserved = from + n
+		s.reservedPast = true
+	case errors.Is(err, errors.ErrUnsupported):
+		s.noReserve = true
+	default:
+		// A full disk may have reserved part of it: give back all that
+		// lies past the data at once, for the writes that still fit.
+		// The file ends at pos.
+		if s.file.Truncate(pos) == nil {
+			s.reserved, s.reservedPast = 0, false
+		} else {
+			s.reservedPast = true
+		}
+	}
+}
+
 // stage copies batch, to be written at pos, into the staged batches, and
 // reports whether it did. It stages only what fits in maxStagedBytes, in
 // space prepare has made, so that writing it later cannot fail for lack
@@ -446,40 +513,64 @@ func (s *segment) writeStaged() error {
 // writeBatch writes batch at pos, after the staged batches, which come
 // before it. A failed write of batch itself leaves nothing of it behind
 // (clean), so the append can fail without failing the partition.
-func (s *segment) writeBatch(batch []byte, pos int64) error {
+//
+// With crc (see crcAside), it writes the records first, while the CRC is
+// computed, and then the header with the CRC. A crash between the two
+// leaves zeros where the header goes, which recovery cuts as an
+// interrupted write: nothing was acknowledged.
+func (s *segment) writeBatch(batch []byte, pos int64, crc *crcAside) error {
 	if err := s.writeStaged(); err != nil {
 		return err
 	}
-	if n, err := s.file.WriteAt(batch, pos); err != nil {
-		clean := true
-		if n > 0 {
-			// Never leave a partial batch behind: a later append starts at pos
-			// again anyway, and a crash would otherwise find a torn batch.
-			// The space prepared past pos goes too.
-			s.prepared = 0
-			if terr := s.file.Truncate(pos); terr != nil {
-				clean = false
-				err = errors.Join(err, fmt.Errorf("truncate after failed write: %w", terr))
-			}
+	if crc == nil {
+		n, err := s.file.WriteAt(batch, pos)
+		if err != nil {
+			return s.undoWrite(pos, n > 0, err)
 		}
-		return &segmentWriteError{err: err, clean: clean}
+		return nil
+	}
+	n, err := s.file.WriteAt(batch[record.HeaderSize:], pos+record.HeaderSize)
+	if err != nil {
+		return s.undoWrite(pos, n > 0, err)
+	}
+	record.SetCRC(batch, crc.wait())
+	if _, err := s.file.WriteAt(batch[:record.HeaderSize], pos); err != nil {
+		return s.undoWrite(pos, true, err)
 	}
 	return nil
 }
 
+// undoWrite returns a failed write of a batch at pos as a
+// *segmentWriteError. When some of the batch was written (wrote), it
+// truncates the file to pos first: a later append starts at pos again
+// anyway, and a crash would otherwise find a torn batch. The space
+// prepared or reserved past pos goes too. The failure is clean when
+// nothing of the batch is left behind.
+func (s *segment) undoWrite(pos int64, wrote bool, err error) error {
+	clean := true
+	if wrote {
+		s.prepared, s.reserved = 0, 0
+		if terr := s.file.Truncate(pos); terr != nil {
+			clean = false
+			err = errors.Join(err, fmt.Errorf("truncate after failed write: %w", terr))
+		}
+	}
+	return &segmentWriteError{err: err, clean: clean}
+}
+
 // trimPrepared writes the staged batches and truncates the file to the
-// end of its data, giving back the space prepared past it. It reports
-// whether it truncated: the file's size changed, and only an fsync makes
-// that durable. REQUIRES: the append lock.
+// end of its data, giving back the space prepared or reserved past it. It
+// reports whether it truncated: only an fsync makes that durable.
+// REQUIRES: the append lock.
 func (s *segment) trimPrepared() (bool, error) {
 	if err := s.writeStaged(); err != nil {
 		return false, err
 	}
-	if s.prepared <= s.size.Load() {
+	if s.prepared <= s.size.Load() && !s.reservedPast {
 		s.prepared = 0
 		return false, nil
 	}
-	s.prepared = 0
+	s.prepared, s.reserved, s.reservedPast = 0, 0, false
 	return true, s.file.Truncate(s.size.Load())
 }
 

@@ -2,10 +2,13 @@ package commitlog
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/commitlog-go/commitlog/internal/record"
@@ -208,6 +211,135 @@ func TestRecoveryCutsZerosPastASealedSegment(t *testing.T) {
 				data, err := fs.ReadFile(first)
 				require.NoError(t, err)
 				require.Len(t, data, exact, "the cut is durable")
+			}
+		})
+	}
+}
+
+// Under SyncNever and SyncInterval the active segment reserves space
+// ahead of its data, as far again as the data reaches (at least
+// reserveMinStep, at most reserveMaxStep, never past SegmentBytes), so
+// that reservations are few; the file's size stays at the end of the
+// data. A roll gives back what the sealed segment did not use, and so
+// does Close for the active one. SyncAlways reserves nothing: it prepares
+// zeros instead.
+func TestNonDurableAppendsReserveSpaceAhead(t *testing.T) {
+	ctx := context.Background()
+	const segmentBytes = 512 << 10
+	for _, policy := range []SyncPolicy{SyncNever, SyncInterval, SyncAlways} {
+		t.Run(policy.String(), func(t *testing.T) {
+			mem := vfs.NewMem()
+			var allocates int
+			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+				if op == vfs.OpAllocate {
+					allocates++ // one appender: no race
+				}
+				return nil
+			}), vfs.InjectOptions{})
+			opts := testOptions(fs)
+			opts.Sync = policy
+			l := openTest(t, fs, opts)
+			tp, err := l.CreateTopic(ctx, "t", TopicConfig{SegmentBytes: segmentBytes})
+			require.NoError(t, err)
+			p, _ := tp.Partition(0)
+			value := make([]byte, 3000)
+			var want []string
+			reservedOnce := false
+			for i := range 300 {
+				value[0] = byte(i)
+				_, err := p.Append(ctx, []Record{{Value: value}})
+				require.NoError(t, err)
+				want = append(want, string(value))
+				s := p.active
+				end := s.size.Load()
+				data, err := mem.ReadFile(s.path)
+				require.NoError(t, err)
+				reserved, err := mem.Reserved(s.path)
+				require.NoError(t, err)
+				if policy == SyncAlways {
+					require.Zero(t, reserved, "append %d", i)
+					continue
+				}
+				require.Len(t, data, int(end), "append %d: the file's size is the end of its data", i)
+				require.LessOrEqual(t, reserved, max(end, reserveMinStep), "append %d: reserved at most as much again as the data", i)
+				require.LessOrEqual(t, end+reserved, int64(segmentBytes), "append %d: reserved past SegmentBytes", i)
+				reservedOnce = reservedOnce || reserved > 0
+			}
+			segs := *p.segments.Load()
+			require.Len(t, segs, 2)
+			if policy == SyncAlways {
+				require.Zero(t, allocates)
+			} else {
+				require.True(t, reservedOnce)
+				// About 64, 128, 256 and 512 KiB, and the few KiB left to
+				// SegmentBytes, in the first segment; no more in the
+				// second, which holds less: 300 appends, 10 reservations.
+				require.LessOrEqual(t, allocates, 10, "reservations grow with the segment")
+				reserved, err := mem.Reserved(segs[0].path)
+				require.NoError(t, err)
+				require.Zero(t, reserved, "the roll gives back what the sealed segment did not use")
+			}
+			require.NoError(t, l.Close())
+			for _, s := range segs {
+				reserved, err := mem.Reserved(s.path)
+				require.NoError(t, err)
+				require.Zero(t, reserved, "Close gives back the reserved space")
+				data, err := mem.ReadFile(s.path)
+				require.NoError(t, err)
+				require.Len(t, data, dataEnd(t, data))
+			}
+			l = openTest(t, mem, nil)
+			requireValues(t, mustPartition(t, l, "t", 0), want...)
+		})
+	}
+}
+
+// A reservation that fails loses nothing: with a full disk the append
+// writes as it would without one, and gives back at once what the failed
+// reservation may have taken; a file system that cannot reserve is not
+// asked again.
+func TestFailedReservationsLoseNothing(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"disk full", syscall.ENOSPC},
+		{"unsupported", errors.ErrUnsupported},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			var allocates, truncates int
+			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+				switch {
+				case op == vfs.OpAllocate:
+					allocates++
+					return tc.err
+				case op == vfs.OpTruncate && strings.HasSuffix(path, logSuffix):
+					truncates++
+				}
+				return nil
+			}), vfs.InjectOptions{})
+			opts := testOptions(fs)
+			opts.Sync = SyncNever
+			l := openTest(t, fs, opts)
+			tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+			require.NoError(t, err)
+			p, _ := tp.Partition(0)
+			var want []string
+			for i := range 50 {
+				v := strings.Repeat(string(rune('a'+i%26)), 2000)
+				_, err := p.Append(ctx, []Record{{Value: []byte(v)}})
+				require.NoError(t, err)
+				want = append(want, v)
+			}
+			requireValues(t, p, want...)
+			if tc.err == syscall.ENOSPC {
+				require.Equal(t, 50, allocates, "each append tries again")
+				require.Equal(t, 50, truncates, "each failure gives back what it may have taken")
+			} else {
+				require.Equal(t, 1, allocates, "asked once")
+				require.Zero(t, truncates)
 			}
 		})
 	}

@@ -212,6 +212,10 @@ func ComputeCRC(batch []byte) uint32 {
 	return crc32.Checksum(batch[offAttributes:], castagnoli)
 }
 
+// SetCRC sets the CRC field of batch, which must hold at least a header, to
+// crc: the value ComputeCRC returns once every byte it covers is final.
+func SetCRC(batch []byte, crc uint32) { binary.BigEndian.PutUint32(batch[offCRC:offCRC+4], crc) }
+
 // CheckCRC verifies the CRC of batch, which must be exactly one whole batch
 // (len(batch) == Size()). A batch shorter than its header or than its
 // declared size returns an error wrapping ErrTruncated; a longer one, or a
@@ -261,5 +265,5 @@ func SetLogAppendTime(batch []byte, ts int64) {
 	attrs := binary.BigEndian.Uint16(batch[offAttributes:offAttributes+2]) | AttrLogAppendTime
 	binary.BigEndian.PutUint16(batch[offAttributes:], attrs)
 	binary.BigEndian.PutUint64(batch[offMaxTimestamp:offMaxTimestamp+8], uint64(ts))
-	binary.BigEndian.PutUint32(batch[offCRC:offCRC+4], ComputeCRC(batch))
+	SetCRC(batch, ComputeCRC(batch))
 }

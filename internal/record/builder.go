@@ -1,7 +1,6 @@
 package record
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -238,6 +237,19 @@ func (b *Builder) Size() int {
 // the error remembered by Append; ErrTooLarge if compression makes the batch
 // exceed what batchLength can describe.
 func (b *Builder) Build() ([]byte, error) {
+	batch, err := b.BuildWithoutCRC()
+	if err != nil {
+		return nil, err
+	}
+	SetCRC(batch, ComputeCRC(batch))
+	return batch, nil
+}
+
+// BuildWithoutCRC is Build leaving the CRC field zero, for a caller that
+// computes the CRC (ComputeCRC) elsewhere, such as on another goroutine
+// while it writes the records, and sets it (SetCRC) before anything reads
+// the batch. Ownership and errors are Build's.
+func (b *Builder) BuildWithoutCRC() ([]byte, error) {
 	if !b.ready {
 		b.Reset(nonIdempotent)
 	}
@@ -295,7 +307,6 @@ func (b *Builder) Build() ([]byte, error) {
 		RecordCount:          int32(b.count),
 	}
 	putHeader(batch, &h)
-	binary.BigEndian.PutUint32(batch[offCRC:], ComputeCRC(batch))
 	return batch, nil
 }
 

@@ -161,6 +161,15 @@ func TestBuildRoundTripProperty(t *testing.T) {
 			batch := buildRecords(t, &b, opts, recs)
 			require.NoError(t, Validate(batch, 64<<20), "codec %s", c)
 
+			// The same batch without its CRC, which SetCRC then sets. Both
+			// are the Builder's buffer: compare with a copy.
+			want := bytes.Clone(batch)
+			bare, err := b.BuildWithoutCRC()
+			require.NoError(t, err)
+			require.ErrorIs(t, CheckCRC(bare), ErrCorrupt, "the CRC field is left zero")
+			SetCRC(bare, ComputeCRC(bare))
+			require.Equal(t, want, bare)
+
 			h, err := ParseHeader(batch, len(batch))
 			require.NoError(t, err)
 			require.Equal(t, len(batch), h.Size())

@@ -220,7 +220,7 @@ func (r *Retainer) Build() ([]byte, error) {
 	h.BaseTimestamp = r.baseTS
 	h.RecordCount = int32(r.count)
 	putHeader(batch, &h)
-	binary.BigEndian.PutUint32(batch[offCRC:], ComputeCRC(batch))
+	SetCRC(batch, ComputeCRC(batch))
 	return batch, nil
 }
 
@@ -254,6 +254,6 @@ func AppendFiller(dst []byte, baseOffset, lastOffset, maxTimestamp int64, leader
 	}
 	batch := dst[start:]
 	putHeader(batch, &h)
-	binary.BigEndian.PutUint32(batch[offCRC:], ComputeCRC(batch))
+	SetCRC(batch, ComputeCRC(batch))
 	return dst
 }

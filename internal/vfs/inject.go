@@ -25,6 +25,7 @@ const (
 	OpStat               // FS.Stat, File.Size
 	OpLock               // FS.Lock
 	OpSyncDir            // FS.SyncDir
+	OpAllocate           // File.Allocate
 	numOps
 )
 
@@ -43,6 +44,7 @@ var opNames = [numOps]string{
 	OpStat:     "stat",
 	OpLock:     "lock",
 	OpSyncDir:  "syncdir",
+	OpAllocate: "allocate",
 }
 
 // String returns the operation's lower-case name, such as "sync".
@@ -54,12 +56,12 @@ func (o Op) String() string {
 }
 
 // Mutating reports whether o changes the file system or its durable state
-// (Create, Write, Sync, Truncate, Remove, Rename, Mkdir, SyncDir): the points
-// where a crash or a failure matters. The method value Op.Mutating can be
+// (Create, Write, Sync, Truncate, Remove, Rename, Mkdir, SyncDir, Allocate):
+// the points where a crash or a failure matters. The method value Op.Mutating can be
 // passed to OnIndex as its match function.
 func (o Op) Mutating() bool {
 	switch o {
-	case OpCreate, OpWrite, OpSync, OpTruncate, OpRemove, OpRename, OpMkdir, OpSyncDir:
+	case OpCreate, OpWrite, OpSync, OpTruncate, OpRemove, OpRename, OpMkdir, OpSyncDir, OpAllocate:
 		return true
 	}
 	return false
@@ -252,6 +254,13 @@ func (f *injectFile) Truncate(size int64) error {
 		return pathErr("truncate", f.name, err)
 	}
 	return f.f.Truncate(size)
+}
+
+func (f *injectFile) Allocate(off, n int64) error {
+	if err := f.fs.inj.MaybeError(OpAllocate, f.name); err != nil {
+		return pathErr("allocate", f.name, err)
+	}
+	return f.f.Allocate(off, n)
 }
 
 func (f *injectFile) Size() (int64, error) {

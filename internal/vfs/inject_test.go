@@ -29,7 +29,7 @@ func TestOpStrings(t *testing.T) {
 			mutating = append(mutating, op.String())
 		}
 	}
-	if got := strings.Join(mutating, ","); got != "create,write,sync,truncate,remove,rename,mkdir,syncdir" {
+	if got := strings.Join(mutating, ","); got != "create,write,sync,truncate,remove,rename,mkdir,syncdir,allocate" {
 		t.Errorf("mutating ops: %s", got)
 	}
 }
@@ -58,6 +58,7 @@ func TestInjectorSeesEveryOperation(t *testing.T) {
 	_, err = f.ReadAt(make([]byte, 1), 0)
 	must(t, err)
 	must(t, f.Truncate(1))
+	must(t, f.Allocate(1, 10))
 	_, err = f.Size()
 	must(t, err)
 	must(t, f.Sync())
@@ -80,8 +81,8 @@ func TestInjectorSeesEveryOperation(t *testing.T) {
 	must(t, fs.Remove("d/g"))
 	must(t, fs.RemoveAll("d"))
 	want := []string{
-		"mkdir d", "create d/f", "write d/f", "read d/f", "truncate d/f", "stat d/f", "sync d/f", "close d/f",
-		"open d/f", "close d/f", "open d/f", "close d/f", "stat d/f", "list d", "rename d/f", "syncdir d",
+		"mkdir d", "create d/f", "write d/f", "read d/f", "truncate d/f", "allocate d/f", "stat d/f", "sync d/f",
+		"close d/f", "open d/f", "close d/f", "open d/f", "close d/f", "stat d/f", "list d", "rename d/f", "syncdir d",
 		"lock LOCK", "remove d/g", "remove d",
 	}
 	if got := strings.Join(rec.ops, "\n"); got != strings.Join(want, "\n") {

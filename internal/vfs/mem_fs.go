@@ -66,6 +66,10 @@ type inode struct {
 	durable []byte   // contents that survive any crash
 	shared  bool     // data and durable share a backing array: copy data before changing it
 	pending []extent // changes since the last successful Sync, oldest first
+	// reserved is where space reserved with Allocate ends, when that is
+	// past the live size; Truncate gives it back. Not kept by a crash:
+	// it models blocks, not contents.
+	reserved int64
 
 	// Directories.
 	children  map[string]*inode // live entries
@@ -387,6 +391,7 @@ func (m *MemFS) writeLocked(ino *inode, p []byte, off int64) {
 func (m *MemFS) truncateLocked(ino *inode, size int64) {
 	m.unshare(ino)
 	ino.data = resize(ino.data, size)
+	ino.reserved = 0
 	ino.pending = append(ino.pending, extent{off: size, trunc: true})
 	m.dirty[ino] = struct{}{}
 }
@@ -752,6 +757,19 @@ func (m *MemFS) SyncDir(dir string) error {
 	return nil
 }
 
+// Reserved returns how many bytes of space File.Allocate has reserved past
+// the end of the named file that no write or Truncate has used or given
+// back since.
+func (m *MemFS) Reserved(name string) (int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ino, err := m.lookupExisting("reserved", name)
+	if err != nil {
+		return 0, err
+	}
+	return max(0, ino.reserved-int64(len(ino.data))), nil
+}
+
 // ReadFile returns a copy of the current (not crash) contents of name.
 func (m *MemFS) ReadFile(name string) ([]byte, error) {
 	m.mu.RLock()
@@ -927,6 +945,25 @@ func (f *memFile) Truncate(size int64) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	f.fs.truncateLocked(f.ino, size)
+	return nil
+}
+
+// Allocate records space reserved past the file's size, which Reserved
+// reports and Truncate gives back. The contents and size do not change.
+func (f *memFile) Allocate(off, n int64) error {
+	switch {
+	case f.closed.Load():
+		return pathErr("fallocate", f.name, os.ErrClosed)
+	case f.readOnly:
+		return pathErr("fallocate", f.name, errBadFd)
+	case f.ino.dir || off < 0 || n <= 0:
+		return pathErr("fallocate", f.name, syscall.EINVAL)
+	case off > maxMemFileSize-n:
+		return pathErr("fallocate", f.name, errFileTooBig)
+	}
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	f.ino.reserved = max(f.ino.reserved, off+n)
 	return nil
 }
 

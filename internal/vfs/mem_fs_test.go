@@ -96,6 +96,8 @@ func pFile(key, what string, arg int64) parityStep {
 			return errClass(f.Sync())
 		case "close":
 			return errClass(f.Close())
+		case "allocate":
+			return errClass(f.Allocate(0, arg))
 		case "size":
 			n, err := f.Size()
 			return fmt.Sprintf("%d %s", n, errClass(err))
@@ -158,6 +160,11 @@ func TestMemFSParityWithOS(t *testing.T) {
 		pRead("h1", 100, 3),
 		pRead("h1", -1, 3),
 		pWrite("h1", -1, "x"),
+		pFile("h1", "allocate", 1<<20),
+		pFile("h1", "size", 0), // unchanged: space is reserved, not written
+		pRead("h1", 0, 20),
+		pFile("h1", "allocate", 0),
+		pFile("h1", "allocate", -1),
 		pFS("stat", "a/b/f"),
 		pFS("stat", "a/b"),
 		pFS("list", "a/b"),
@@ -168,6 +175,7 @@ func TestMemFSParityWithOS(t *testing.T) {
 		pFS("stat", "a/missing/x"),
 		pOpen("h2", "a/b/f", "open"),
 		pWrite("h2", 0, "x"),
+		pFile("h2", "allocate", 10),
 		pRead("h2", 0, 5),
 		pFile("h2", "truncate", 1),
 		pFile("h2", "sync", 0),
@@ -237,6 +245,7 @@ func TestMemFSParityWithOS(t *testing.T) {
 		pWrite("h1", 0, "x"),
 		pFile("h1", "sync", 0),
 		pFile("h1", "truncate", 0),
+		pFile("h1", "allocate", 10),
 		pFile("h1", "size", 0),
 		pFS("removeall", "a/g/x"),
 		pFS("removeall", "a"),
@@ -529,6 +538,53 @@ func TestCrashCreateExistingTruncates(t *testing.T) {
 	must(t, f.Sync())
 	if got := readOrMissing(t, crash(m, 0, 1), "f"); got != "" {
 		t.Fatalf("p=0 after Sync: %q", got)
+	}
+}
+
+func TestMemFileAllocate(t *testing.T) {
+	m := NewMem()
+	f := durableFile(t, m, "f", "0123456789")
+	reserved := func() int64 {
+		t.Helper()
+		n, err := m.Reserved("f")
+		must(t, err)
+		return n
+	}
+	must(t, f.Allocate(8, 100)) // from inside the data to 98 bytes past it
+	if got := reserved(); got != 98 {
+		t.Fatalf("Reserved = %d, want 98", got)
+	}
+	if n, _ := f.Size(); n != 10 {
+		t.Fatalf("Size = %d, want 10: Allocate must not change it", n)
+	}
+	if got := readOrMissing(t, m, "f"); got != "0123456789" {
+		t.Fatalf("contents after Allocate: %q", got)
+	}
+	must(t, f.Allocate(0, 50)) // inside what is reserved: no change
+	if got := reserved(); got != 98 {
+		t.Fatalf("Reserved after a smaller Allocate = %d, want 98", got)
+	}
+	_, err := f.WriteAt([]byte("abcdefghij"), 10) // writes use reserved space
+	must(t, err)
+	if got := reserved(); got != 88 {
+		t.Fatalf("Reserved after a write = %d, want 88", got)
+	}
+	if got := readOrMissing(t, crash(m, 1, 1), "f"); got != "0123456789abcdefghij" {
+		t.Fatalf("crash keeping the write: %q", got)
+	}
+	must(t, f.Truncate(20)) // the same size gives back what lies past it
+	if got := reserved(); got != 0 {
+		t.Fatalf("Reserved after Truncate = %d, want 0", got)
+	}
+	must(t, f.Allocate(20, 30))
+	if n, err := crash(m, 1, 1).Reserved("f"); err != nil || n != 0 {
+		t.Fatalf("Reserved after a crash = %d, %v; want 0: a crash keeps no reservation", n, err)
+	}
+	if _, err := m.Reserved("missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Reserved of a missing file = %v, want ErrNotExist", err)
+	}
+	if err := f.Allocate(maxMemFileSize, 1); !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("Allocate past the size limit = %v, want EFBIG", err)
 	}
 }
 

@@ -75,6 +75,7 @@ func (f *osFile) Close() error                             { return f.f.Close() 
 func (f *osFile) Sync() error                              { return fdatasync(f.f) }
 func (f *osFile) Truncate(size int64) error                { return f.f.Truncate(size) }
 func (f *osFile) Fd() uintptr                              { return f.f.Fd() }
+func (f *osFile) Allocate(off, n int64) error              { return allocate(f.f, off, n) }
 
 func (f *osFile) Size() (int64, error) {
 	fi, err := f.f.Stat()

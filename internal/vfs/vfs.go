@@ -69,6 +69,16 @@ type File interface {
 	// Size returns the file's current size.
 	Size() (int64, error)
 
+	// Allocate reserves disk space for the n bytes at off without changing
+	// the file's size or contents (fallocate(2) with FALLOC_FL_KEEP_SIZE on
+	// Linux), so that later writes there need no block allocation. Space
+	// reserved past the size stays reserved until Truncate, which gives it
+	// back. After a crash, reserved space holds no data and the size is what
+	// it was. The error matches errors.ErrUnsupported where the platform or
+	// the file system cannot reserve space, and syscall.ENOSPC when the disk
+	// is full (some of the space may then be reserved).
+	Allocate(off, n int64) error
+
 	// Fd returns the OS file descriptor, or InvalidFd when the file is not an
 	// OS file. The descriptor is valid only until Close.
 	Fd() uintptr
