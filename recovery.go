@@ -139,9 +139,11 @@ func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64,
 }
 
 // looksTorn reports whether the damaged batch at q bears the mark of an
-// interrupted write. Each batch is written with one write, and a crash
+// interrupted write. Each batch is written with one write (a large one
+// with two: its records, then its header; see crcAside), and a crash
 // keeps such a write whole, keeps a prefix of it ending at a 512-byte
-// sector boundary, or loses it; lost bytes read as zeros. So the bytes of a
+// sector boundary, or loses it; lost bytes read as zeros. A lost header
+// is a run of zeros from q through the magic byte, the first case below. So the bytes of a
 // torn or lost batch are zero from its start, or from a sector boundary
 // inside it, on to its end. Concretely, a run of zeros starting at q or at
 // such a boundary reaches:
