@@ -553,6 +553,8 @@ func (s *segment) undoWrite(pos int64, wrote bool, err error) error {
 		if terr := s.file.Truncate(pos); terr != nil {
 			clean = false
 			err = errors.Join(err, fmt.Errorf("truncate after failed write: %w", terr))
+		} else {
+			s.reservedPast = false
 		}
 	}
 	return &segmentWriteError{err: err, clean: clean}
