@@ -173,21 +173,28 @@ func benchAppendBandwidth(b *testing.B, volume int, sync bool) {
 	b.ReportMetric(writeTime.Seconds()/appendTime.Seconds(), "append/write")
 }
 
-// BenchmarkScan reads records of 100 bytes written in batches of 1,000
-// through the zero-copy Scan iterator.
-func BenchmarkScan(b *testing.B) {
+// scanPartition returns a partition holding 1,000 batches of 1,000 records
+// of 100 bytes, for the read benchmarks.
+func scanPartition(b *testing.B) *Partition {
 	ctx := context.Background()
 	_, p := benchPartition(b, &Options{Sync: SyncNever}, TopicConfig{})
 	recs := benchRecords(1000, 100)
-	const batches = 1000
-	for i := 0; i < batches; i++ {
+	for range 1000 {
 		if _, err := p.Append(ctx, recs); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.SetBytes(batches * 1000 * 100)
+	b.SetBytes(1000 * 1000 * 100)
 	b.ReportAllocs()
 	b.ResetTimer()
+	return p
+}
+
+// BenchmarkScan reads records of 100 bytes written in batches of 1,000
+// through the zero-copy Scan iterator.
+func BenchmarkScan(b *testing.B) {
+	ctx := context.Background()
+	p := scanPartition(b)
 	n := 0
 	for i := 0; i < b.N; i++ {
 		for r, err := range p.Scan(ctx, 0) {
@@ -195,6 +202,24 @@ func BenchmarkScan(b *testing.B) {
 				b.Fatal(err)
 			}
 			n += len(r.Value) / 100
+		}
+	}
+	reportRecords(b, n)
+}
+
+// BenchmarkCursor reads the records of BenchmarkScan through a Cursor's
+// Value, which returns them without making a Record of each.
+func BenchmarkCursor(b *testing.B) {
+	ctx := context.Background()
+	p := scanPartition(b)
+	n := 0
+	for i := 0; i < b.N; i++ {
+		c := p.Cursor(ctx, 0)
+		for c.Next() {
+			n += len(c.Value()) / 100
+		}
+		if err := c.Err(); err != nil {
+			b.Fatal(err)
 		}
 	}
 	reportRecords(b, n)

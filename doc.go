@@ -42,6 +42,7 @@
 //
 //	recs, err := p.Read(ctx, 0, 1<<20) // owned copies; blocks until data exists
 //	for r, err := range p.Scan(ctx, 0) { ... } // zero-copy, stops at the end
+//	c := p.Cursor(ctx, 0) // the same, pulled: for c.Next() { c.Value() }; c.Err()
 //
 // # Producing
 //
@@ -195,15 +196,17 @@
 // goroutine of its own, so that on a second CPU the reader only decodes.
 // The goroutine belongs to the read: it ends when the read leaves the
 // segment, when a Scan or Follow loop ends (by break, return or panic),
-// and when a Consumer is closed. It finds no error the reader would not:
+// when a Cursor's Next returns false or it is closed, and when a Consumer
+// is closed. It finds no error the reader would not:
 // the reader checks for itself any batch the goroutine has not verified.
 //
 // # Memory
 //
 // Records returned by Read are owned by the caller. Records yielded by
-// Scan and Follow are decoded in place from a read-only mapping of the
-// segment file: their Key, Value and header values are valid only until
-// the next iteration; Record.Clone copies one. Records passed to Append
+// Scan and Follow, and a Cursor's Key, Value and Record, are decoded in
+// place from a read-only mapping of the segment file: they are valid only
+// until the next iteration (the Cursor's next Next); Record.Clone copies
+// one. Records passed to Append
 // are not retained. Produce copies a record's key, value and headers before
 // it returns, but keeps the *Record until its promise has been called, to
 // fill in its partition and offset. A Producer's memory is bounded by

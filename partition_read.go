@@ -321,7 +321,8 @@ func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, 
 // one). An error ends the iteration: *OffsetOutOfRangeError when from is
 // outside [StartOffset, EndOffset], *CorruptionError, ErrClosed, or the
 // context's error. A segment being read stays open until the iteration
-// moves past it or ends, even across Close.
+// moves past it or ends, even across Close. Cursor is the same read,
+// pulled one record at a time.
 func (p *Partition) Scan(ctx context.Context, from int64) iter.Seq2[Record, error] {
 	return p.scan(ctx, from, false)
 }
@@ -335,99 +336,29 @@ func (p *Partition) Follow(ctx context.Context, from int64) iter.Seq2[Record, er
 
 func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		if err := p.checkRange(from); err != nil {
-			yield(Record{}, err)
-			return
-		}
-		var (
-			it      record.Iter
-			headers []Header
-			// lastTS is rec.Timestamp in Unix ms: the records of a batch
-			// mostly share a timestamp, converted once.
-			lastTS int64
-			rec    = Record{Topic: p.topic.name, Partition: p.id, Timestamp: time.UnixMilli(0)}
-			r      *batchReader
-		)
-		// Also when the loop body panics: the reader holds a segment
+		c := p.newCursor(ctx, from, follow)
+		// Also when the loop body panics: the cursor holds a segment
 		// reference and may run a goroutine checking ahead.
-		defer func() {
-			if r != nil {
-				r.close()
+		defer c.Close()
+		// c.Next and c.Record, inlined into a loop over a local Record:
+		// through the calls, Scan took 10% longer per record.
+		rec, lastTS := c.rec, c.lastTS
+		for c.it.Next() || c.advance() {
+			rr := c.it.Record()
+			rec.Offset, rec.Key, rec.Value = rr.Offset, rr.Key, rr.Value
+			if rr.Timestamp != lastTS {
+				lastTS, rec.Timestamp = rr.Timestamp, time.UnixMilli(rr.Timestamp)
 			}
-		}()
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(Record{}, err)
+			rec.Headers = nil
+			if len(rr.Headers) > 0 {
+				rec.Headers = c.setHeaders(rr.Headers)
+			}
+			if !yield(rec, nil) {
 				return
 			}
-			hw := p.hw.Load()
-			if hw.offset <= from {
-				if !follow {
-					return
-				}
-				var err error
-				if hw, err = p.waitAbove(ctx, from); err != nil {
-					yield(Record{}, err)
-					return
-				}
-			}
-			var err error
-			if r, err = p.newBatchReader(from, hw); err != nil {
-				yield(Record{}, err)
-				return
-			}
-			for {
-				b, h, err := r.nextBatch()
-				if err == io.EOF {
-					break
-				}
-				if err == nil && !h.Control() {
-					err = it.Reset(b, maxDecompressedBatch)
-				}
-				if err != nil {
-					r.close()
-					yield(Record{}, err)
-					return
-				}
-				if h.Control() {
-					from = h.NextOffset()
-					continue
-				}
-				for it.Next() {
-					rr := it.Record()
-					if rr.Offset < from {
-						continue
-					}
-					rec.Offset, rec.Key, rec.Value = rr.Offset, rr.Key, rr.Value
-					if rr.Timestamp != lastTS {
-						lastTS, rec.Timestamp = rr.Timestamp, time.UnixMilli(rr.Timestamp)
-					}
-					rec.Headers = nil
-					if len(rr.Headers) > 0 {
-						headers = headers[:0]
-						for _, rh := range rr.Headers {
-							headers = append(headers, Header{Key: string(rh.Key), Value: rh.Value})
-						}
-						rec.Headers = headers
-					}
-					if !yield(rec, nil) {
-						r.close()
-						return
-					}
-				}
-				if err := it.Err(); err != nil {
-					cerr := &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
-					r.close()
-					yield(Record{}, cerr)
-					return
-				}
-				from = h.NextOffset()
-			}
-			r.close()
-			if !follow {
-				return // Scan stops at the high watermark it started with
-			}
-			from = max(from, hw.offset)
+		}
+		if err := c.Err(); err != nil {
+			yield(Record{}, err)
 		}
 	}
 }

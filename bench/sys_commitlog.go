@@ -77,18 +77,17 @@ func (s *commitlogStore) appendOne(ctx context.Context, r rec) error {
 
 func (s *commitlogStore) flush(context.Context) error { return nil }
 
+// read uses a Cursor, the zero-copy pull reader, as the peers read
+// through their cursors and iterators.
 func (s *commitlogStore) read(ctx context.Context, n int64, fn func([]byte)) (int64, error) {
 	var got int64
-	for r, err := range s.part.Scan(ctx, s.part.StartOffset()) {
-		if err != nil {
-			return got, err
-		}
-		fn(r.Value)
-		if got++; got == n {
-			break
-		}
+	c := s.part.Cursor(ctx, s.part.StartOffset())
+	defer c.Close()
+	for got < n && c.Next() {
+		fn(c.Value())
+		got++
 	}
-	return got, nil
+	return got, c.Err()
 }
 
 func (s *commitlogStore) tail(ctx context.Context, ready func(), fn func([]byte)) error {

@@ -56,7 +56,7 @@ var errNoTail = errors.New("no tail API: a reader can only poll")
 
 var systems = []system{
 	{name: "commitlog", keys: true, open: openCommitlog,
-		usage: "partition API: `Partition.Append` per batch, `Scan` to read, `Follow` to tail; `SyncNever`, or `SyncAlways` when durable"},
+		usage: "partition API: `Partition.Append` per batch, a `Cursor` to read, `Follow` to tail; `SyncNever`, or `SyncAlways` when durable"},
 	{name: "commitlog-client", keys: true, client: true, open: openCommitlogClient,
 		usage: "`Producer` (async `Produce`, `Flush` at the end) and `Consumer` (manual assignment, `Poll`)"},
 	{name: "tidwall/wal", open: openTidwall,
