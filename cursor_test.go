@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -216,45 +215,6 @@ func TestCursorErrors(t *testing.T) {
 	n := 1 + count(c)
 	require.ErrorIs(t, c.Err(), context.Canceled)
 	require.LessOrEqual(t, n, 4, "at most the rest of the first batch")
-}
-
-// A batch whose CRC holds but whose records are damaged ends a cursor with
-// a *CorruptionError that says where, after the records before it.
-func TestCursorReportsDamagedRecords(t *testing.T) {
-	ctx := context.Background()
-	mem := vfs.NewMem()
-	l := openTest(t, mem, nil)
-	tp, err := l.CreateTopic(ctx, "bad", TopicConfig{})
-	require.NoError(t, err)
-	p, _ := tp.Partition(0)
-	for range 3 {
-		_, err := p.Append(ctx, []Record{{Value: []byte("a")}, {Value: []byte("b")}, {Value: []byte("c")}})
-		require.NoError(t, err)
-	}
-	require.NoError(t, l.Close())
-	path := filepath.Join(testDir, "bad-0", segmentName(0, logSuffix))
-	data, err := mem.ReadFile(path)
-	require.NoError(t, err)
-	starts := batchLayout(t, data)
-	second := data[starts[1]:starts[2]]
-	binary.BigEndian.PutUint32(second[batchRecordCountAt:], 4) // it holds 3
-	binary.BigEndian.PutUint32(second[batchCRCAt:], record.ComputeCRC(second))
-	require.NoError(t, mem.WriteFile(path, data))
-
-	l2, err := Open(testDir, testOptions(mem))
-	require.NoError(t, err)
-	defer l2.Close()
-	c := mustPartition(t, l2, "bad", 0).Cursor(ctx, 0)
-	var got []int64
-	for c.Next() {
-		got = append(got, c.Offset())
-	}
-	require.Equal(t, []int64{0, 1, 2, 3, 4, 5}, got, "the records before the damage")
-	var cerr *CorruptionError
-	require.ErrorAs(t, c.Err(), &cerr)
-	require.ErrorIs(t, c.Err(), ErrCorrupt)
-	require.Equal(t, int64(starts[1]), cerr.FilePosition)
-	require.Equal(t, int64(3), cerr.Offset)
 }
 
 // A cursor releases its segment and ends its CRC checker when it reaches

@@ -20,8 +20,8 @@ const (
 )
 
 // A batch whose CRC holds but whose records do not match its header (as a
-// faulty writer could leave) ends a scan with a *CorruptionError that says
-// where, after the records before it.
+// faulty writer could leave) ends a Scan or a Cursor with a
+// *CorruptionError that says where, after the records before it.
 func TestScanReportsABadRecordBehindAGoodCRC(t *testing.T) {
 	ctx := context.Background()
 	mem := vfs.NewMem()
@@ -47,22 +47,35 @@ func TestScanReportsABadRecordBehindAGoodCRC(t *testing.T) {
 	l2, err := Open(testDir, testOptions(mem))
 	require.NoError(t, err)
 	defer l2.Close()
-	var got []int64
-	var scanErr error
-	for r, err := range mustPartition(t, l2, "bad", 0).Scan(ctx, 0) {
-		if err != nil {
-			scanErr = err
-			break
-		}
-		got = append(got, r.Offset)
+	p2 := mustPartition(t, l2, "bad", 0)
+	readers := map[string]func() ([]int64, error){
+		"Scan": func() (got []int64, err error) {
+			for r, err := range p2.Scan(ctx, 0) {
+				if err != nil {
+					return got, err
+				}
+				got = append(got, r.Offset)
+			}
+			return got, nil
+		},
+		"Cursor": func() (got []int64, err error) {
+			c := p2.Cursor(ctx, 0)
+			for c.Next() {
+				got = append(got, c.Offset())
+			}
+			return got, c.Err()
+		},
 	}
-	require.Equal(t, []int64{0, 1, 2, 3, 4, 5}, got, "the records before the damage")
-	require.ErrorIs(t, scanErr, ErrCorrupt)
-	var cerr *CorruptionError
-	require.ErrorAs(t, scanErr, &cerr)
-	require.Equal(t, path, cerr.Path)
-	require.Equal(t, int64(starts[1]), cerr.FilePosition)
-	require.Equal(t, int64(3), cerr.Offset)
+	for name, read := range readers {
+		got, err := read()
+		require.Equal(t, []int64{0, 1, 2, 3, 4, 5}, got, "%s: the records before the damage", name)
+		require.ErrorIs(t, err, ErrCorrupt, name)
+		var cerr *CorruptionError
+		require.ErrorAs(t, err, &cerr, name)
+		require.Equal(t, path, cerr.Path, name)
+		require.Equal(t, int64(starts[1]), cerr.FilePosition, name)
+		require.Equal(t, int64(3), cerr.Offset, name)
+	}
 }
 
 // longReadLog writes batches of 1,000 records of 100 bytes (each value
