@@ -44,16 +44,13 @@ type Cursor struct {
 	// from is the lowest offset still wanted: records below it in the
 	// first batch read, and control batches, are skipped.
 	from int64
-	// r reads batches up to hw; nil before the first batch and after the
-	// last.
-	r  *batchReader
-	hw *position
-	// inBatch says that it holds a batch: batchAt is its file position,
-	// batchBase and batchNext its base offset and the offset after it.
-	inBatch                       bool
-	batchAt, batchBase, batchNext int64
-	started, done                 bool
-	err                           error
+	// r reads batches up to its high watermark; nil before the first
+	// batch and after the last.
+	r *batchReader
+	// inBatch says that it holds the batch r returned last (r.header).
+	inBatch       bool
+	started, done bool
+	err           error
 	// rec is what Record returns; lastTS is rec.Timestamp in Unix ms (the
 	// records of a batch mostly share a timestamp, converted once).
 	rec     Record
@@ -149,10 +146,11 @@ func (c *Cursor) advance() bool {
 		if c.inBatch {
 			// The batch's records are all returned, or one failed.
 			c.inBatch = false
+			h := &c.r.header
 			if err := c.it.Err(); err != nil {
-				return c.fail(&CorruptionError{Path: c.r.seg.path, FilePosition: c.batchAt, Offset: c.batchBase, Err: err})
+				return c.fail(&CorruptionError{Path: c.r.seg.path, FilePosition: c.r.pos - int64(h.Size()), Offset: h.BaseOffset, Err: err})
 			}
-			c.from = max(c.from, c.batchNext)
+			c.from = max(c.from, h.NextOffset())
 		}
 		if c.r == nil && !c.open() {
 			return false
@@ -162,12 +160,12 @@ func (c *Cursor) advance() bool {
 		}
 		b, h, err := c.r.nextBatch()
 		if err == io.EOF {
-			c.r.close()
-			c.r = nil
 			if !c.follow {
 				return c.finish() // stop at the high watermark the cursor started with
 			}
-			c.from = max(c.from, c.hw.offset)
+			c.from = max(c.from, c.r.hw.offset)
+			c.r.close()
+			c.r = nil
 			continue
 		}
 		if err != nil {
@@ -181,7 +179,7 @@ func (c *Cursor) advance() bool {
 		if err := c.it.Reset(b, maxDecompressedBatch); err != nil {
 			return c.fail(&CorruptionError{Path: c.r.seg.path, FilePosition: at, Offset: h.BaseOffset, Err: err})
 		}
-		c.inBatch, c.batchAt, c.batchBase, c.batchNext = true, at, h.BaseOffset, h.NextOffset()
+		c.inBatch = true
 		for c.it.Next() {
 			if c.it.Record().Offset >= c.from {
 				return true
@@ -219,7 +217,7 @@ func (c *Cursor) open() bool {
 	if err != nil {
 		return c.fail(err)
 	}
-	c.r, c.hw = r, hw
+	c.r = r
 	return true
 }
 
