@@ -4,15 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
 // writeFileAtomic replaces path with data so that after a crash the file
 // holds either its old contents or data, never a mix: write a temporary
-// file, fsync it, rename it over path, fsync the directory.
+// file, fsync it, rename it over path, fsync the directory. The temporary
+// file's name is path with its extension replaced by ".tmp" (or ".tmp"
+// added), so that it is no longer than path whenever path has an
+// extension of four or more bytes: a topic's metadata file with the
+// longest topic name fits in 255 bytes, and so does its temporary file.
 func writeFileAtomic(fs vfs.FS, path string, data []byte) error {
-	tmp := path + tmpSuffix
+	tmp := strings.TrimSuffix(path, filepath.Ext(path)) + tmpSuffix
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return err

@@ -47,3 +47,10 @@ func TestCheckpointVersion1(t *testing.T) {
 	_, err = unmarshalCheckpoint(b)
 	require.ErrorContains(t, err, "unknown version")
 }
+
+// initialCheckpoint is the checkpoint of a partition that starts at offset
+// 0 and has no recovery point past its start: Open trusts nothing of it
+// and scans every segment, as when the partition was created.
+func initialCheckpoint() checkpoint {
+	return checkpoint{maxTimestamp: -1, offsetOfMaxTimestamp: -1, activeCreated: -1}
+}

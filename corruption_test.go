@@ -80,13 +80,15 @@ type flipOutcome struct {
 	warnings *logRecorder
 }
 
-// exerciseFlipped opens fs, reads everything (a scan, and a Read at every
-// offset, which uses the offset index), and runs Check twice.
-func exerciseFlipped(t *testing.T, fs *vfs.MemFS) flipOutcome {
+// exerciseFlipped opens fs (with repairs, if any), reads everything (a
+// scan, and a Read at every offset, which uses the offset index), and runs
+// Check twice.
+func exerciseFlipped(t *testing.T, fs *vfs.MemFS, repair RepairOptions) flipOutcome {
 	ctx := context.Background()
 	out := flipOutcome{warnings: &logRecorder{}}
 	opts := testOptions(fs)
 	opts.Logger = slog.New(out.warnings)
+	opts.Repair = repair
 	fail := func(err error) bool {
 		if err == nil {
 			return false
@@ -185,7 +187,7 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 			flipped[i] ^= 1 << (i % 8)
 			require.NoError(t, fs.WriteFile(f, flipped))
 			what := fmt.Sprintf("%s byte %d", filepath.Base(f), i)
-			out := exerciseFlipped(t, fs)
+			out := exerciseFlipped(t, fs, RepairOptions{})
 
 			intact := func() {
 				require.NoError(t, out.corrupt, what)
@@ -199,8 +201,15 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 			switch {
 			case strings.HasSuffix(f, ".json"):
 				require.Error(t, out.corrupt, "%s: damaged topic metadata must refuse to open", what)
-			case strings.HasSuffix(f, indexSuffix), strings.HasSuffix(f, timeIndexSuffix), strings.HasSuffix(f, checkpointName),
-				strings.HasSuffix(f, producerSnapshotSuffix):
+			case strings.HasSuffix(f, checkpointName):
+				// The checkpoint holds the log start offset: damage to it
+				// is refused, and repaired only when asked to.
+				require.ErrorIs(t, out.corrupt, ErrCorrupt, "%s: a damaged checkpoint must refuse to open", what)
+				require.ErrorContains(t, out.corrupt, "Options.Repair.Checkpoints", what)
+				out = exerciseFlipped(t, fs, RepairOptions{Checkpoints: true})
+				intact()
+				require.True(t, out.warnings.logged("repairing a partition checkpoint"), what)
+			case strings.HasSuffix(f, indexSuffix), strings.HasSuffix(f, timeIndexSuffix), strings.HasSuffix(f, producerSnapshotSuffix):
 				intact() // derived data: checked, rebuilt, never wrong
 			case i >= dataEnd:
 				// The space prepared past the last batch of the active

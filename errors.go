@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
 // Sentinel errors. Every error returned by this package that belongs to one
@@ -272,3 +274,13 @@ func (e *DurabilityError) Is(target error) bool { return target == ErrDurability
 
 // Unwrap returns the underlying I/O error.
 func (e *DurabilityError) Unwrap() error { return e.Err }
+
+// diskFull returns err made to match ErrDiskFull as well when it reports
+// that the file system ran out of space (vfs.IsNoSpace), and err as it is
+// otherwise.
+func diskFull(err error) error {
+	if err == nil || errors.Is(err, ErrDiskFull) || !vfs.IsNoSpace(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+}

@@ -82,7 +82,7 @@ func FuzzRecoveryScan(f *testing.F) {
 		mem, _ := fuzzLog(t, 0)
 		dir := filepath.Join(testDir, "f-0")
 		require.NoError(t, mem.WriteFile(filepath.Join(dir, segmentName(0, logSuffix)), data))
-		require.NoError(t, mem.Remove(filepath.Join(dir, checkpointName)))
+		require.NoError(t, writeCheckpoint(mem, dir, initialCheckpoint()))
 		end, opened := openFuzzed(t, mem)
 		if !opened {
 			return

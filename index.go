@@ -27,11 +27,17 @@ const (
 )
 
 // entryFile is a fixed-width, append-only array of index entries backed by
-// a file. The active segment's index files are preallocated to their
-// maximum size and mapped read-write when the file system has descriptors;
-// otherwise (the in-memory file system) entries live in a heap buffer and
-// are also written to the file with WriteAt, so a crash sees them exactly
-// as it would see any other write.
+// a file. The active segment's index files are mapped read-write when the
+// file system has descriptors; otherwise (the in-memory file system)
+// entries live in a heap buffer and are also written to the file with
+// WriteAt, so a crash sees them exactly as it would see any other write.
+//
+// The file holds room for capacity entries (SegmentIndexBytes), but its
+// disk space is reserved as the entries need it, in steps (see reserve):
+// a partition that holds little reserves little, and a full disk fails
+// the append that needs more room with ENOSPC before anything is written,
+// where a write through a mapping into unreserved space would raise
+// SIGBUS.
 //
 // One goroutine appends (under the partition's append lock); any number of
 // readers search concurrently without locks: the writer stores an entry's
@@ -41,20 +47,31 @@ type entryFile struct {
 	path      string
 	file      vfs.File
 	entrySize int
-	capacity  int // entries that fit in the preallocated file
+	capacity  int // entries the index may hold: SegmentIndexBytes / entrySize
 
-	buf     atomic.Pointer[[]byte] // mapping or heap buffer
-	n       atomic.Int64           // valid entries
-	mapping []byte                 // the mapping to unmap on close, if mapped
-	scratch [timeEntrySize]byte    // the entry being appended (writer only)
+	buf      atomic.Pointer[[]byte] // mapping (capacity entries long) or heap buffer (reserved bytes long)
+	n        atomic.Int64           // valid entries
+	mapping  []byte                 // the mapping to unmap on close, if mapped
+	reserved int64                  // bytes of the file whose space is reserved and inside its size (writer only)
+	scratch  [timeEntrySize]byte    // the entry being appended (writer only)
 }
 
+// Index space is reserved in steps: as much again as is reserved, from
+// indexReserveMin to indexReserveMax bytes at a time (rounded down to
+// whole entries), and never past the index's capacity. An active segment
+// of a quiet partition thus holds 4 KiB per index, and a busy one reserves
+// at most 1 MiB ahead of its entries.
+const (
+	indexReserveMin = 4 << 10
+	indexReserveMax = 1 << 20
+)
+
 // openEntryFile opens (creating if needed) the index file at path. When
-// writable, the file is preallocated to maxBytes rounded down to a whole
-// number of entries and its entries are appendable; otherwise it is read as
-// is. The count of valid entries starts at the number of whole entries in
-// the file (for a writable file, up to the last nonzero one): the caller
-// validates them and truncates as needed.
+// writable, entries can be appended up to maxBytes rounded down to a whole
+// number of entries; otherwise the file is read as is. The count of valid
+// entries starts at the number of whole entries in the file (for a
+// writable file, up to the last nonzero one): the caller validates them
+// and truncates as needed. Opening reserves no space.
 func openEntryFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bool) (*entryFile, error) {
 	var (
 		f   vfs.File
@@ -89,31 +106,27 @@ func (e *entryFile) load(maxBytes int64, writable bool) error {
 		return err
 	}
 	whole := size / int64(e.entrySize) * int64(e.entrySize)
-	length := whole
+	length := whole // what the mapping covers
 	if writable {
 		length = max(maxBytes/int64(e.entrySize)*int64(e.entrySize), whole)
-		if length != size {
-			if err := e.file.Truncate(length); err != nil {
-				return err
-			}
-		}
+		// What the file holds is taken as reserved: it was reserved
+		// before it was extended, by this code or (older files, whole
+		// indexes preallocated) by the code before it.
+		e.reserved = whole
 	}
 	e.capacity = int(length / int64(e.entrySize))
 	var buf []byte
 	if fd := e.file.Fd(); fd != vfs.InvalidFd && length > 0 {
-		if writable {
-			if err := mmap.Preallocate(fd, length); err != nil {
-				return fmt.Errorf("preallocate %s: %w", e.path, err)
-			}
-		}
+		// The mapping may reach past the file's end: nothing touches it
+		// there, as entries are written and read only inside the file.
 		m, err := mmap.Map(fd, int(length), writable)
 		if err == nil {
 			if writable {
 				// Without this hint the first write fault reads ahead the
-				// whole preallocated file: measured at 3-4 ms for a 10 MiB
-				// index on Linux 6.18 ext4, paid twice per segment, against
-				// 15 µs with it. Entries are written in order and looked up
-				// by binary search, so readahead never helps. Advice that
+				// whole file: measured at 3-4 ms for a 10 MiB index on
+				// Linux 6.18 ext4, paid twice per segment, against 15 µs
+				// with it. Entries are written in order and looked up by
+				// binary search, so readahead never helps. Advice that
 				// fails changes nothing but speed.
 				_ = mmap.AdviseRandom(m)
 			}
@@ -124,27 +137,56 @@ func (e *entryFile) load(maxBytes int64, writable bool) error {
 		}
 	}
 	if buf == nil {
-		buf = make([]byte, length)
-		if _, err := e.file.ReadAt(buf, 0); err != nil && int64(len(buf)) > 0 && !isEOF(err) {
+		buf = make([]byte, whole)
+		if _, err := e.file.ReadAt(buf, 0); err != nil && len(buf) > 0 && !isEOF(err) {
 			return err
 		}
 	}
 	e.buf.Store(&buf)
-	n := e.capacity
-	switch {
-	case size == 0:
-		n = 0 // a new file
-	case writable:
-		// Entries are appended in order, and preallocated space reads as
+	n := int(whole / int64(e.entrySize))
+	if writable {
+		// Entries are appended in order, and reserved space reads as
 		// zeros, so the entries end at the first all-zero entry (no valid
 		// entry is all zeros: positions and timestamps are positive). A
 		// binary search touches a few pages instead of the whole file;
 		// callers validate the entries it counts.
-		n = sort.Search(e.capacity, func(i int) bool {
+		n = sort.Search(n, func(i int) bool {
 			return isZeroEntry(buf[i*e.entrySize : (i+1)*e.entrySize])
 		})
 	}
 	e.n.Store(int64(n))
+	return nil
+}
+
+// reserve makes room for n more entries (as many as fit, at most),
+// reserving the next step of disk space and extending the file over it
+// when the entries would pass the end of what is reserved. A full disk
+// fails it with an error matching syscall.ENOSPC and nothing changed but,
+// possibly, some space reserved past the file's end, which trim gives
+// back. REQUIRES: the only writer.
+func (e *entryFile) reserve(n int) error {
+	need := int64(min(e.count()+n, e.capacity)) * int64(e.entrySize)
+	if need <= e.reserved {
+		return nil
+	}
+	step := min(max(e.reserved, indexReserveMin), indexReserveMax)
+	next := min(int64(e.capacity)*int64(e.entrySize), (e.reserved+step)/int64(e.entrySize)*int64(e.entrySize))
+	next = max(next, need)
+	if err := e.file.Allocate(e.reserved, next-e.reserved); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("reserve space for %s: %w", e.path, err)
+	}
+	if e.mapping != nil {
+		// Writes through the mapping must stay inside the file.
+		if err := e.file.Truncate(next); err != nil {
+			return fmt.Errorf("extend %s: %w", e.path, err)
+		}
+	} else {
+		old := *e.buf.Load()
+		buf := make([]byte, next)
+		copy(buf, old[:e.count()*e.entrySize])
+		e.buf.Store(&buf)
+	}
+	e.reserved = next
 	return nil
 }
 
@@ -170,9 +212,12 @@ func (e *entryFile) entry(i int) []byte {
 // full reports whether no entry can be appended.
 func (e *entryFile) full() bool { return e.count() >= e.capacity }
 
-// appendEntry adds an entry. REQUIRES: the caller is the only writer and
-// !full().
+// appendEntry adds an entry, reserving room for it if reserve has not.
+// REQUIRES: the caller is the only writer and !full().
 func (e *entryFile) appendEntry(entry []byte) error {
+	if err := e.reserve(1); err != nil {
+		return err
+	}
 	i := e.count()
 	b := *e.buf.Load()
 	off := i * e.entrySize
@@ -204,12 +249,14 @@ func (e *entryFile) truncateEntries(n int) error {
 	return nil
 }
 
-// trim shrinks the file to the valid entries (on seal and close). The
-// mapping stays valid for the entries that remain, so concurrent readers are
-// unaffected; no entry may be appended afterwards.
+// trim shrinks the file to the valid entries (on seal and close), giving
+// back the space reserved past them. The mapping stays valid for the
+// entries that remain, so concurrent readers are unaffected; no entry may
+// be appended afterwards.
 func (e *entryFile) trim() error {
 	e.capacity = e.count()
-	return e.file.Truncate(int64(e.count() * e.entrySize))
+	e.reserved = int64(e.count() * e.entrySize)
+	return e.file.Truncate(e.reserved)
 }
 
 func (e *entryFile) sync() error { return e.file.Sync() }

@@ -30,9 +30,11 @@ type Log struct {
 	closed bool
 
 	// pidMu guards the block of producer ids being handed out
-	// [pidNext, pidLimit) (see newProducerID).
+	// [pidNext, pidLimit) (see newProducerID). pidFloor is above every id
+	// the partitions remembered at Open.
 	pidMu             sync.Mutex
 	pidNext, pidLimit int64
+	pidFloor          int64
 
 	// offsets holds consumer groups' committed offsets and groups is the
 	// consumer-group coordinator.
@@ -95,6 +97,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.groups = newCoordinator(l, l.offsets)
 	err = l.load()
 	if err == nil {
+		err = l.loadProducerIDs()
+	}
+	if err == nil {
 		err = l.offsets.load()
 	}
 	if err == nil {
@@ -112,97 +117,11 @@ func Open(dir string, opts *Options) (*Log, error) {
 	return l, nil
 }
 
-// load reads the topic metadata and opens every partition.
-func (l *Log) load() error {
-	tdir := filepath.Join(l.dir, topicsDir)
-	if err := mkdirAllDurable(l.fs, tdir); err != nil {
-		return err
-	}
-	names, err := l.fs.List(tdir)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		path := filepath.Join(tdir, n)
-		if strings.HasSuffix(n, tmpSuffix) {
-			if err := l.fs.Remove(path); err != nil {
-				return err
-			}
-			continue
-		}
-		if !strings.HasSuffix(n, topicFileSuffix) {
-			continue
-		}
-		b, err := readFile(l.fs, path)
-		if err != nil {
-			return fmt.Errorf("commitlog: read %s: %w", path, err)
-		}
-		name, cfg, err := unmarshalTopic(path, b)
-		if err != nil {
-			return err
-		}
-		l.topics[name] = &Topic{log: l, name: name, cfg: cfg}
-	}
-
-	// Partition directories without topic metadata are leftovers of an
-	// interrupted CreateTopic or DeleteTopic.
-	entries, err := l.fs.List(l.dir)
-	if err != nil {
-		return err
-	}
-	removed := false
-	for _, e := range entries {
-		topic, id, ok := parsePartitionDirName(e)
-		if !ok {
-			continue
-		}
-		if t := l.topics[topic]; t == nil || id >= t.cfg.Partitions {
-			l.opts.Logger.Warn("commitlog: removing partition directory left by an interrupted topic create or delete", "dir", e)
-			if err := l.fs.RemoveAll(filepath.Join(l.dir, e)); err != nil {
-				return err
-			}
-			removed = true
-		}
-	}
-	if removed {
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return err
-		}
-	}
-
-	for _, name := range slices.Sorted(mapKeys(l.topics)) {
-		t := l.topics[name]
-		for id := int32(0); id < t.cfg.Partitions; id++ {
-			dir := filepath.Join(l.dir, partitionDirName(name, id))
-			if _, err := l.fs.Stat(dir); err != nil {
-				if isNotExist(err) {
-					return &CorruptionError{Path: dir, Offset: -1, Reason: "partition directory of topic " + name + " is missing"}
-				}
-				return err
-			}
-			p, err := openPartition(l, t, id)
-			if err != nil {
-				return err
-			}
-			t.partitions = append(t.partitions, p)
-		}
-	}
-	return nil
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // openPartition opens and recovers partition id of t, whose directory
-// exists.
-func openPartition(l *Log, t *Topic, id int32) (*Partition, error) {
+// exists. creating says the partition is new, made by CreateTopic: its
+// first checkpoint must be written (an existing partition opens without a
+// new one when there is no space for it).
+func openPartition(l *Log, t *Topic, id int32, creating bool) (*Partition, error) {
 	dir := filepath.Join(l.dir, partitionDirName(t.name, id))
 	p := &Partition{
 		topic:       t,
@@ -216,7 +135,7 @@ func openPartition(l *Log, t *Topic, id int32) (*Partition, error) {
 		producers:   newProducerStates(),
 		snapThrough: -1,
 	}
-	if err := p.recoverPartition(); err != nil {
+	if err := p.recoverPartition(creating); err != nil {
 		if segs := p.segments.Load(); segs != nil {
 			for _, s := range *segs {
 				s.release()
@@ -264,32 +183,19 @@ func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*T
 	if exists {
 		return nil, fmt.Errorf("%w: %s", ErrTopicExists, name)
 	}
-	// Partition directories first, then the metadata file: the commit point.
-	for id := int32(0); id < cfg.Partitions; id++ {
-		dir := filepath.Join(l.dir, partitionDirName(name, id))
-		if err := l.fs.RemoveAll(dir); err != nil {
-			return nil, err
-		}
-		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return nil, err
-	}
-	if err := writeFileAtomic(l.fs, filepath.Join(l.dir, topicsDir, name+topicFileSuffix), marshalTopic(name, cfg)); err != nil {
-		return nil, fmt.Errorf("commitlog: create topic %s: %w", name, err)
-	}
+	// Partition directories and partitions first, then the metadata
+	// file: the commit point (see topic_files.go).
 	t := &Topic{log: l, name: name, cfg: cfg}
-	for id := int32(0); id < cfg.Partitions; id++ {
-		p, err := openPartition(l, t, id)
-		if err != nil {
-			for _, q := range t.partitions {
-				q.close()
-			}
-			return nil, err
+	err := l.prepareTopic(t)
+	if err == nil {
+		err = writeFileAtomic(l.fs, l.topicFilePath(name), marshalTopic(name, cfg))
+	}
+	if err != nil {
+		err = fmt.Errorf("commitlog: create topic %s: %w", name, err)
+		if uerr := l.abandonTopic(t); uerr != nil {
+			err = fmt.Errorf("%w (and removing what it made failed too: %w; the next Open removes it)", err, uerr)
 		}
-		t.partitions = append(t.partitions, p)
+		return nil, diskFull(err)
 	}
 	l.mu.Lock()
 	l.topics[name] = t
@@ -380,29 +286,26 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		l.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrUnknownTopic, name)
 	}
+	// The commit point: the metadata file becomes the deletion marker
+	// (see topic_files.go). Until it is renamed the topic stays whole.
+	if err := l.fs.Rename(l.topicFilePath(name), l.topicDeletedPath(name)); err != nil {
+		l.mu.Unlock()
+		return diskFull(fmt.Errorf("commitlog: delete topic %s: %w", name, err))
+	}
 	delete(l.topics, name)
 	l.mu.Unlock()
 	for _, p := range t.partitions {
 		p.shut(fmt.Errorf("%w: %s was deleted", ErrUnknownTopic, name))
 	}
 	l.groups.topicDeleted(name)
-	// The metadata file goes first: the commit point.
-	if err := l.fs.Remove(filepath.Join(l.dir, topicsDir, name+topicFileSuffix)); err != nil {
-		return err
-	}
 	if err := l.fs.SyncDir(filepath.Join(l.dir, topicsDir)); err != nil {
-		return err
+		return diskFull(fmt.Errorf("commitlog: delete topic %s: %w", name, err))
 	}
-	for _, p := range t.partitions {
-		if err := l.fs.RemoveAll(p.dir); err != nil {
-			return err
-		}
-	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return err
+	if err := l.finishDeletion(name); err != nil {
+		return diskFull(fmt.Errorf("commitlog: delete topic %s (Open finishes the deletion): %w", name, err))
 	}
 	// Committed offsets go last; if this is interrupted, Open finishes it.
-	return l.groups.forgetTopic(ctx, name)
+	return diskFull(l.groups.forgetTopic(ctx, name))
 }
 
 // Close flushes every partition, writes checkpoints so that the next Open
@@ -431,7 +334,7 @@ func (l *Log) closeTopics() error {
 	var errs []error
 	for _, t := range l.topics {
 		for _, p := range t.partitions {
-			errs = append(errs, p.close())
+			errs = append(errs, diskFull(p.close()))
 		}
 	}
 	return errors.Join(errs...)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -163,9 +164,11 @@ func TestCreateTopicErrors(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
-// A crash between creating a topic's partition directories and writing its
-// metadata, or between removing the metadata and the directories, leaves
-// directories that Open removes.
+// A crash during CreateTopic leaves partition directories without topic
+// metadata, which hold no data (an empty first segment and a checkpoint
+// at offset 0, or nothing at all): Open removes them. Directories
+// holding data are never removed (see
+// TestOpenRefusesPartitionDirectoriesWithoutTopicMetadata).
 func TestOpenRemovesLeftoverPartitionDirectories(t *testing.T) {
 	ctx := context.Background()
 	mem := vfs.NewMem()
@@ -173,17 +176,21 @@ func TestOpenRemovesLeftoverPartitionDirectories(t *testing.T) {
 	require.NoError(t, err)
 	_, err = l.CreateTopic(ctx, "kept", TopicConfig{Partitions: 1})
 	require.NoError(t, err)
+	_, err = l.CreateTopic(ctx, "fresh", TopicConfig{Partitions: 2})
+	require.NoError(t, err)
 	require.NoError(t, l.Close())
+	// "fresh" as an interrupted create leaves it: prepared, no metadata.
+	require.NoError(t, mem.Remove(filepath.Join(testDir, topicsDir, "fresh.json")))
 	for _, d := range []string{"ghost-0", "ghost-1", "kept-1"} {
 		require.NoError(t, mem.MkdirAll(filepath.Join(testDir, d), 0o755))
-		require.NoError(t, mem.WriteFile(filepath.Join(testDir, d, segmentName(0, logSuffix)), []byte("x")))
+		require.NoError(t, mem.WriteFile(filepath.Join(testDir, d, segmentName(0, logSuffix)), nil))
 	}
 	require.NoError(t, mem.MkdirAll(filepath.Join(testDir, "not-a-partition-dir"), 0o755))
 
 	l = openTest(t, mem, nil)
 	names, err := mem.List(testDir)
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"LOCK", "topics", "kept-0", "not-a-partition-dir"}, names)
+	require.ElementsMatch(t, []string{"LOCK", "producer-ids", "topics", "kept-0", "not-a-partition-dir"}, names)
 	require.Equal(t, []string{"kept"}, l.Topics())
 }
 
@@ -298,5 +305,34 @@ func TestCloseDuringTraffic(t *testing.T) {
 		for _, off := range offs {
 			require.Less(t, off, p.EndOffset(), "acknowledged offset %d of partition %d lost", off, id)
 		}
+	}
+}
+
+// Regression: Close on a full disk returned untyped ENOSPC errors from
+// the checkpoints it writes. They match ErrDiskFull, and nothing
+// acknowledged is lost: the next Open recovers from the last checkpoint
+// that was written.
+func TestCloseOnAFullDisk(t *testing.T) {
+	ctx := context.Background()
+	disk := newFullDisk(vfs.NewMem())
+	l, err := Open(testDir, testOptions(disk))
+	require.NoError(t, err)
+	tp, err := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 2})
+	require.NoError(t, err)
+	for i := range 2 {
+		p, _ := tp.Partition(int32(i))
+		_, err := p.Append(ctx, []Record{{Value: []byte(fmt.Sprint("acknowledged ", i))}})
+		require.NoError(t, err)
+	}
+	disk.setFull(true)
+	err = l.Close()
+	require.ErrorIs(t, err, ErrDiskFull)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.NoError(t, l.Close(), "a second Close is a no-op")
+
+	disk.setFull(false)
+	l = openTest(t, disk, nil)
+	for i := range 2 {
+		requireValues(t, mustPartition(t, l, "t", int32(i)), fmt.Sprint("acknowledged ", i))
 	}
 }

@@ -136,6 +136,11 @@ type Options struct {
 	// rebuilt) and failures. Nil discards them.
 	Logger *slog.Logger
 
+	// Repair lets Open repair kinds of damage that it otherwise refuses
+	// with a *CorruptionError, knowing that the repair cannot bring back
+	// what the damage lost; see RepairOptions. Default: no repairs.
+	Repair RepairOptions
+
 	// fs replaces the operating system's file system (tests).
 	fs vfs.FS
 	// now replaces time.Now (tests).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
 // Partition is one ordered, append-only sequence of records: Kafka's
@@ -526,21 +527,40 @@ func (p *Partition) rollAge() time.Duration {
 	return age
 }
 
-// rollLocked seals the active segment and starts a new one at base. If the
-// new segment cannot be created the active segment stays as it was and the
-// error is returned (ErrDiskFull for lack of space). REQUIRES: p.mu.
+// rollLocked seals the active segment and starts a new one at base. The
+// old segment's data is fsynced before the new segment is created, so that
+// no crash can leave a sealed segment short of the next one's start:
+// recovery treats any damage in a sealed segment as corruption. Under
+// SyncAlways the fsync rounds have written nearly all of it already; under
+// the other policies a roll waits for what the operating system has not
+// yet written back. If the new segment cannot be created the active
+// segment stays active and the error is returned (ErrDiskFull for lack of
+// space). REQUIRES: p.mu.
 func (p *Partition) rollLocked(base int64) error {
+	old := p.active
+	if old.maxTimestamp.Load() >= 0 {
+		// Room for the time index's final entry, which seal adds.
+		if err := old.times().reserve(1); err != nil {
+			return diskFull(fmt.Errorf("roll %s-%d: %w", p.topic.name, p.id, err))
+		}
+	}
+	if _, err := old.trimPrepared(); err != nil {
+		return p.failLocked("write", err)
+	}
+	if err := old.file.Sync(); err != nil {
+		return p.failLocked("sync", err)
+	}
 	ns, err := createSegment(p.sf, base)
 	if err != nil {
 		p.removeSegmentFiles(base)
-		if errors.Is(err, syscall.ENOSPC) {
+		if vfs.IsNoSpace(err) {
 			return fmt.Errorf("%w: roll %s-%d: %w", ErrDiskFull, p.topic.name, p.id, err)
 		}
 		return fmt.Errorf("roll %s-%d: create segment %d: %w", p.topic.name, p.id, base, err)
 	}
-	old := p.active
 	if err := old.seal(); err != nil {
 		ns.release()
+		p.removeSegmentFiles(base)
 		return p.failLocked("seal", err)
 	}
 	p.needsSyncLocked(old)

@@ -190,17 +190,76 @@ func TestProducerIDsAreNeverReused(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 
-	// A damaged id file refuses to hand out ids rather than risk reuse.
+	// A damaged id file refuses to open rather than risk reuse; the repair
+	// takes ids above every one the partitions remember.
 	path := filepath.Join(testDir, producerIDFileName)
 	b, err := fs.ReadFile(path)
 	require.NoError(t, err)
 	b[6] ^= 1
 	require.NoError(t, fs.WriteFile(path, b))
-	l, err := Open(testDir, testOptions(fs))
+	_, err = Open(testDir, testOptions(fs))
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "Options.Repair.ProducerIDs")
+	opts := testOptions(fs)
+	opts.Repair.ProducerIDs = true
+	l, err := Open(testDir, opts)
 	require.NoError(t, err)
 	defer l.Close()
 	_, err = l.NewProducer(ProducerConfig{})
-	require.ErrorIs(t, err, ErrCorrupt)
-	_, err = l.NewProducer(ProducerConfig{DisableIdempotence: true})
+	require.NoError(t, err, "no partition remembers a producer: any id is safe (see TestMissingProducerIDsFileNeverReusesIDs)")
+}
+
+// Regression: with the producer-ids file missing, the next producer got
+// id 0 again, and its first batch, taken by the partition for a retry of
+// the old producer 0's batch, was acknowledged with the old batch's
+// offset and never stored. A missing (or damaged) file in a Log with
+// topics now fails Open; the repair, and a file left behind the
+// partitions' state, hand out ids above every id a partition remembers.
+func TestMissingProducerIDsFileNeverReusesIDs(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	l, err := Open(testDir, testOptions(mem))
 	require.NoError(t, err)
+	_, err = l.CreateTopic(ctx, "t", TopicConfig{})
+	require.NoError(t, err)
+	prod, err := l.NewProducer(ProducerConfig{})
+	require.NoError(t, err)
+	require.Equal(t, int64(0), prod.ProducerID())
+	require.NoError(t, prod.ProduceSync(ctx, &Record{Topic: "t", Value: []byte("first")}))
+	require.NoError(t, prod.Close())
+	require.NoError(t, l.Close())
+	path := filepath.Join(testDir, producerIDFileName)
+
+	produceAfter := func(t *testing.T, opts *Options, value string) {
+		t.Helper()
+		l, err := Open(testDir, opts)
+		require.NoError(t, err)
+		defer l.Close()
+		prod, err := l.NewProducer(ProducerConfig{})
+		require.NoError(t, err)
+		defer prod.Close()
+		require.Positive(t, prod.ProducerID(), "partition t-0 remembers producer 0")
+		r := &Record{Topic: "t", Value: []byte(value)}
+		require.NoError(t, prod.ProduceSync(ctx, r))
+		p := mustPartition(t, l, "t", 0)
+		require.Equal(t, p.EndOffset()-1, r.Offset, "acknowledged at a new offset")
+		recs, err := p.Read(ctx, r.Offset, 1)
+		require.NoError(t, err)
+		require.Equal(t, value, string(recs[0].Value), "and stored")
+	}
+
+	require.NoError(t, mem.Remove(path))
+	_, err = Open(testDir, testOptions(mem))
+	var cerr *CorruptionError
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, path, cerr.Path)
+	require.Contains(t, cerr.Reason, "Options.Repair.ProducerIDs")
+	opts := testOptions(mem)
+	opts.Repair.ProducerIDs = true
+	produceAfter(t, opts, "after repair")
+
+	// A file behind what the partitions remember (restored from an old
+	// backup) is not trusted below them.
+	require.NoError(t, mem.WriteFile(path, marshalProducerIDs(0)))
+	produceAfter(t, testOptions(mem), "after a stale file")
 }

@@ -10,10 +10,19 @@ import (
 
 // Producer ids identify idempotent producers in the batches they write, so
 // an id must never be handed out twice by one directory, across restarts
-// and crashes included. The Log hands them out in blocks: the file
-// <dir>/producer-ids holds the first id no block has covered yet, and is
-// replaced atomically (writeFileAtomic) before any id of a new block is
-// used. A crash therefore skips the rest of a block, never reuses it.
+// and crashes included: a partition that still remembers the old
+// producer's batches would take the new producer's first batch for a
+// retry and acknowledge it without storing it. The Log hands ids out in
+// blocks: the file <dir>/producer-ids holds the first id no block has
+// covered yet, and is replaced atomically (writeFileAtomic) before any id
+// of a new block is used. A crash therefore skips the rest of a block,
+// never reuses it.
+//
+// The file is created with the Log, so a Log holding topics without it
+// is damaged, as is one whose file fails its checks: Open refuses both
+// with a *CorruptionError, unless Options.Repair.ProducerIDs. As a second
+// line, ids are always taken above every id the partitions' idempotence
+// state remembers (producerIDFloor), which is what the repair relies on.
 //
 // Format, 16 bytes, big-endian: magic "CLPI" | next i64 | crc32c u32 over
 // the preceding 12 bytes.
@@ -23,6 +32,60 @@ const (
 	producerIDFileSize = 16
 	producerIDBlock    = 1000
 )
+
+// loadProducerIDs checks the producer-ids file as the Log opens, after
+// its partitions, and sets the floor of the ids to hand out. A new Log
+// (no topics) gets the file here; a damaged one, or a missing one in a
+// Log with topics, is damage, repaired only with
+// Options.Repair.ProducerIDs.
+func (l *Log) loadProducerIDs() error {
+	l.pidFloor = l.producerIDFloor()
+	path := filepath.Join(l.dir, producerIDFileName)
+	next, err := readProducerIDFile(l, path)
+	switch {
+	case err == nil:
+		if next < l.pidFloor {
+			l.opts.Logger.Warn("commitlog: the producer-ids file is behind the producer ids the partitions remember; handing out ids above them",
+				"file", path, "next", next, "floor", l.pidFloor)
+		}
+		return nil
+	case !isNotExist(err) && !errors.Is(err, ErrCorrupt):
+		return err
+	case isNotExist(err) && len(l.topics) == 0:
+		// A new Log: the file is created with it.
+	case !l.opts.Repair.ProducerIDs:
+		what := "is missing"
+		if !isNotExist(err) {
+			what = "is damaged (" + err.Error() + ")"
+		}
+		return &CorruptionError{Path: path, Offset: -1,
+			Reason: "the producer-ids file " + what + "; without it idempotent producers could get ids already used, and their batches be taken for retries and dropped." +
+				" Restore it from a backup, or open with Options.Repair.ProducerIDs to recreate it above every id the partitions remember"}
+	default:
+		l.opts.Logger.Warn("commitlog: recreating the producer-ids file above every producer id the partitions remember (Options.Repair.ProducerIDs)",
+			"file", path, "next", l.pidFloor, "reason", err)
+	}
+	if err := writeFileAtomic(l.fs, path, marshalProducerIDs(l.pidFloor)); err != nil {
+		return fmt.Errorf("commitlog: create %s: %w", path, err)
+	}
+	return nil
+}
+
+// producerIDFloor returns 1 + the largest producer id any partition's
+// idempotence state remembers (0 when none).
+func (l *Log) producerIDFloor() int64 {
+	floor := int64(0)
+	for _, t := range l.topics {
+		for _, p := range t.partitions {
+			p.mu.Lock()
+			for pid := range p.producers.entries {
+				floor = max(floor, pid+1)
+			}
+			p.mu.Unlock()
+		}
+	}
+	return floor
+}
 
 // newProducerID returns an id no other producer of this directory has had
 // or will have.
@@ -35,8 +98,9 @@ func (l *Log) newProducerID() (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+		next = max(next, l.pidFloor)
 		if err := writeFileAtomic(l.fs, path, marshalProducerIDs(next+producerIDBlock)); err != nil {
-			return 0, fmt.Errorf("commitlog: allocate producer ids: %w", err)
+			return 0, diskFull(fmt.Errorf("commitlog: allocate producer ids: %w", err))
 		}
 		l.pidNext, l.pidLimit = next, next+producerIDBlock
 	}
@@ -45,13 +109,14 @@ func (l *Log) newProducerID() (int64, error) {
 	return id, nil
 }
 
-// readProducerIDFile returns the first id not yet allocated: 0 when the
-// file does not exist.
+// readProducerIDFile returns the first id not yet allocated, an error
+// matching os.ErrNotExist when the file does not exist, or a
+// *CorruptionError when it fails its checks.
 func readProducerIDFile(l *Log, path string) (int64, error) {
 	b, err := readFile(l.fs, path)
 	if err != nil {
 		if isNotExist(err) {
-			return 0, nil
+			return 0, err
 		}
 		return 0, fmt.Errorf("commitlog: read %s: %w", path, err)
 	}

@@ -18,25 +18,35 @@ import (
 //
 //  1. Leftovers of interrupted work are removed: temporary files of atomic
 //     replacements and index files whose data file is gone.
-//  2. The checkpoint names the recovery point. Segments below it are
-//     trusted: their indexes get cheap checks (structure, and the last
-//     entries resolved against the data) and are rebuilt from the data if
-//     a check fails. Nothing else of them is read, so opening costs time in
-//     proportion to the unflushed tail, not to the size of the log.
-//  3. From the recovery point on, every batch is checked (header, CRC,
+//  2. The checkpoint names the log start offset and the recovery point.
+//     A partition holding data without a valid checkpoint is damaged (the
+//     start offset is a durable promise: without it deleted records would
+//     come back), and so is one whose segment files start above the log
+//     start offset (the oldest segment file is missing). Both fail with a
+//     *CorruptionError unless Options.Repair says otherwise.
+//  3. Segments below the recovery point are trusted: their indexes get
+//     cheap checks (structure, and the last entries resolved against the
+//     data) and are rebuilt from the data if a check fails. Nothing else of
+//     them is read, so opening costs time in proportion to the unflushed
+//     tail, not to the size of the log.
+//  4. From the recovery point on, every batch is checked (header, CRC,
 //     offset order) and the indexes are rebuilt as appends would have
-//     written them. At the first bad batch the scan decides between a torn
-//     write and corruption: if no valid batch follows, or the damage shows
-//     the mark of an interrupted write (a sector-aligned run of zeros,
-//     which is what a crash leaves where data never reached the disk), the
-//     tail from there on was never acknowledged and is cut, and the cut is
-//     logged. Otherwise — nonzero garbage followed by valid data — it is
-//     corruption and Open fails with a *CorruptionError, never cutting.
-//     Zeros from a segment's last batch to its end are also what a crash
-//     leaves of the space prepared for durable appends (segment.prepare):
-//     they are cut, and when the next segment starts exactly where the
-//     batches end, nothing is missing and the later segments stay.
-//  4. Whatever was recovered is fsynced and a new checkpoint written, so
+//     written them. A segment that later segments follow was sealed, and
+//     a roll fsyncs the segment it seals before creating the next one: any
+//     damage in it, and any gap between it and the next segment, is
+//     corruption. In the last segment, at the first bad batch the scan
+//     decides between a torn write and corruption: if no valid batch
+//     follows, or the damage shows the mark of an interrupted write (a
+//     sector-aligned run of zeros, which is what a crash leaves where data
+//     never reached the disk), the tail from there on was never
+//     acknowledged and is cut, and the cut is logged. Otherwise — nonzero
+//     garbage followed by valid data — it is corruption and Open fails
+//     with a *CorruptionError, never cutting. Zeros from a segment's last
+//     batch to its end are also what a crash leaves of the space prepared
+//     for durable appends (segment.prepare): they are cut, and in a sealed
+//     segment whose successor starts exactly where its batches end,
+//     nothing is missing.
+//  5. Whatever was recovered is fsynced and a new checkpoint written, so
 //     the next Open starts from here.
 
 // scanState is a segment's append state at a position: what appending
@@ -255,30 +265,10 @@ func lastByteRestores(batch []byte) bool {
 	return false
 }
 
-// cutShort reports whether the batch at q was cut short by a crash: it
-// extends past the end of the file (fewer bytes remain than a header, or
-// than its length claims), and the file ends on a sector boundary, where a
-// torn write's surviving prefix ends. (A damaged length field can also
-// claim too much, but then the file need not end on a boundary.)
-func (s *segment) cutShort(q int64, scratch *[]byte) bool {
-	size := s.size.Load()
-	if size%sectorSize != 0 {
-		return false
-	}
-	if size-q < record.HeaderSize {
-		return true
-	}
-	b, err := s.bytesAt(scratch, q, record.LogOverhead)
-	if err != nil {
-		return false
-	}
-	n := int64(int32(binary.BigEndian.Uint32(b[8:12])))
-	return q+record.LogOverhead+n > size
-}
-
 // recoverPartition loads the partition's segments from disk and recovers
-// its tail; see the comment at the top of this file.
-func (p *Partition) recoverPartition() error {
+// its tail; see the comment at the top of this file. creating is
+// openPartition's.
+func (p *Partition) recoverPartition(creating bool) error {
 	fs := p.log.fs
 	names, err := fs.List(p.dir)
 	if err != nil {
@@ -317,8 +307,31 @@ func (p *Partition) recoverPartition() error {
 	}
 
 	cp, haveCP, reason := readCheckpoint(fs, p.dir)
-	if reason != "" {
-		p.log.opts.Logger.Warn("commitlog: checkpoint damaged; scanning every segment", "dir", p.dir, "reason", reason)
+	if !haveCP {
+		// The checkpoint holds the log start offset, a durable promise
+		// (retention and DeleteRecords moved it): without it the records
+		// below it would come back. Every partition writes one as it is
+		// created, before its topic exists, so only damage loses it from
+		// a partition that holds data.
+		held, err := partitionHoldsData(fs, p.dir, names)
+		if err != nil {
+			return err
+		}
+		if held {
+			cpPath := filepath.Join(p.dir, checkpointName)
+			if reason == "" {
+				reason = "is missing"
+			} else {
+				reason = "is damaged (" + reason + ")"
+			}
+			if !p.log.opts.Repair.Checkpoints {
+				return &CorruptionError{Path: cpPath, Offset: -1, Reason: "the partition checkpoint " + reason +
+					"; it holds the log start offset, without which records deleted by retention or DeleteRecords would come back." +
+					" Restore it from a backup, or open with Options.Repair.Checkpoints to rescan the partition from its first segment"}
+			}
+			p.log.opts.Logger.Warn("commitlog: repairing a partition checkpoint by scanning every segment (Options.Repair.Checkpoints); records deleted since the first segment's start are readable again",
+				"dir", p.dir, "checkpoint", reason)
+		}
 	}
 	if haveCP {
 		// Segments wholly below the log start offset were deleted by
@@ -357,10 +370,17 @@ func (p *Partition) recoverPartition() error {
 		}
 		p.needsSyncLocked(s)
 		p.dirDirty = true
-		return p.install([]*segment{s}, emptyScanState(start), start)
+		return p.install([]*segment{s}, emptyScanState(start), start, creating)
 	}
 
-	r := 0 // first segment to scan
+	if haveCP && bases[0] > cp.logStartOffset {
+		return &CorruptionError{Path: filepath.Join(p.dir, segmentName(bases[0], logSuffix)), Offset: cp.logStartOffset,
+			Reason: fmt.Sprintf("the log starts at offset %d (checkpoint), but the first segment file starts at %d: the segment files holding offsets %d to %d are missing",
+				cp.logStartOffset, bases[0], cp.logStartOffset, bases[0]-1)}
+	}
+	// point says the checkpoint's recovery point can be resumed from: the
+	// segments below it are trusted, and the scan starts there.
+	r, point := 0, haveCP // r: the first segment to scan
 	if haveCP {
 		i, found := slices.BinarySearch(bases, cp.segmentBase)
 		switch {
@@ -370,8 +390,9 @@ func (p *Partition) recoverPartition() error {
 			return &CorruptionError{Path: filepath.Join(p.dir, segmentName(cp.segmentBase, logSuffix)), Offset: cp.recoveryOffset,
 				Reason: "segment file named by the checkpoint is missing"}
 		default:
-			p.log.opts.Logger.Warn("commitlog: checkpoint names a missing segment; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
-			haveCP = false
+			// Compaction merged the segment into one that starts below it.
+			p.log.opts.Logger.Info("commitlog: checkpoint names a segment compaction has merged; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
+			point = false
 		}
 	}
 
@@ -395,25 +416,15 @@ func (p *Partition) recoverPartition() error {
 				Reason: fmt.Sprintf("segment base offset %d overlaps the previous segment, which ends at %d", base, st.next)}
 		}
 		if i > 0 && base > st.next {
-			// A roll starts the new segment exactly where the old one ends, so
-			// the old one lost its end. Below the recovery point that is
-			// corruption; past it, the writes were never made durable, and
-			// neither was anything after them.
-			if haveCP && i <= r {
-				return &CorruptionError{Path: segs[i-1].path, FilePosition: segs[i-1].size.Load(), Offset: st.next,
-					Reason: fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", st.next, base)}
-			}
-			p.log.opts.Logger.Warn("commitlog: cut segments after the torn end of the previous one",
-				"file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
-			if err := p.removeSegments(bases[i:]); err != nil {
-				return err
-			}
-			dirChanged = true
-			segs[i-1].sealed = false // it is the active segment again
-			bases = bases[:i]
-			break
+			// A roll fsyncs the segment it seals before the next one is
+			// created (rollLocked), so a crash cannot leave a sealed
+			// segment short of the next one's base: the records between
+			// are lost to damage (a missing segment file, or a sealed one
+			// cut short), never to an interrupted write.
+			return &CorruptionError{Path: segs[i-1].path, FilePosition: segs[i-1].size.Load(), Offset: st.next,
+				Reason: fmt.Sprintf("segment ends at offset %d but the next segment file starts at %d: the records between are missing", st.next, base)}
 		}
-		if haveCP && i < r {
+		if point && i < r {
 			s, err := openSegment(p.sf, base, false)
 			if err != nil {
 				return err
@@ -431,7 +442,7 @@ func (p *Partition) recoverPartition() error {
 		segs = append(segs, s)
 		pos, trustedEnd := int64(0), int64(0)
 		st = emptyScanState(base)
-		if haveCP && i == r {
+		if point && i == r {
 			if s.size.Load() < cp.position {
 				return &CorruptionError{Path: s.path, FilePosition: s.size.Load(), Offset: cp.recoveryOffset,
 					Reason: fmt.Sprintf("file is %d bytes, shorter than its checkpointed recovery point at byte %d", s.size.Load(), cp.position)}
@@ -472,39 +483,35 @@ func (p *Partition) recoverPartition() error {
 			}
 			// Zeros to the end, and the next segment starts where the
 			// batches end: space prepared for durable appends whose trim
-			// at the roll did not reach the disk. Nothing is missing, so
-			// the later segments stay.
+			// at the roll did not reach the disk (written by versions that
+			// did not fsync a segment as they sealed it). Nothing is
+			// missing, so the later segments stay.
 			padding := zeros && i+1 < len(bases) && bases[i+1] == st.next
+			if !padding && i+1 < len(bases) {
+				// A sealed segment was fsynced whole before the next one
+				// was created (rollLocked): no crash leaves a torn write
+				// in it, zeros included. The torn-tail rule holds for the
+				// last segment's unsynced tail only.
+				return &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset,
+					Reason: "damaged batch in a sealed segment (one that later segments follow)", Err: dmg.err}
+			}
 			if !padding {
-				if err := p.classifyDamage(s, dmg, segsAfter(p, bases[i+1:]), &scratch); err != nil {
+				if err := p.classifyDamage(s, dmg, &scratch); err != nil {
 					return err
 				}
 			}
 			cut := s.size.Load() - dmg.pos
-			removed := len(bases) - i - 1
-			if padding {
-				removed = 0
-			}
 			if zeros {
 				p.log.opts.Logger.Info("commitlog: cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
-					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed)
+					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut)
 			} else {
 				p.log.opts.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
-					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed, "reason", dmg.err)
+					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "reason", dmg.err)
 			}
 			if err := s.file.Truncate(dmg.pos); err != nil {
 				return err
 			}
 			s.size.Store(dmg.pos)
-			if padding {
-				dmg = nil
-			} else {
-				if err := p.removeSegments(bases[i+1:]); err != nil {
-					return err
-				}
-				dirChanged = dirChanged || len(bases) > i+1
-				bases = bases[:i+1]
-			}
 		}
 		// The scanned bytes may exist only in the page cache: after a failed
 		// fsync Linux marks dirty pages clean, so a later fsync would not
@@ -517,9 +524,6 @@ func (p *Partition) recoverPartition() error {
 		s.offsetOfMaxTimestamp = st.offsetOfMaxTimestamp
 		s.bytesSinceIndex = st.bytesSinceIndex
 		p.needsSyncLocked(s)
-		if dmg != nil {
-			break // the segments after it are gone
-		}
 		if i < len(bases)-1 {
 			if err := s.seal(); err != nil {
 				return err
@@ -556,7 +560,7 @@ func (p *Partition) recoverPartition() error {
 		p.tombstoneHorizon.Store(p.log.opts.now().Add(p.cfg.DeleteRetention).UnixMilli())
 	}
 	ok = true
-	return p.install(segs, st, start)
+	return p.install(segs, st, start, creating)
 }
 
 // rewrite writes the bytes [from, to) of the data file again, so that the
@@ -584,72 +588,16 @@ func (s *segment) rewrite(from, to int64, scratch *[]byte) error {
 	return nil
 }
 
-// removeSegments removes the files of the segments with the given bases.
-func (p *Partition) removeSegments(bases []int64) error {
-	for _, base := range bases {
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-			if err := p.log.fs.Remove(filepath.Join(p.dir, segmentName(base, suffix))); err != nil && !isNotExist(err) {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// segsAfter reports whether any of the later segments starts with a valid
-// batch: evidence, like a valid batch later in the same file, that the
-// damage is not simply the end of what was written.
-func segsAfter(p *Partition, later []int64) func(*[]byte) bool {
-	return func(scratch *[]byte) bool {
-		for _, base := range later {
-			if firstBatchValid(p.log.fs, filepath.Join(p.dir, segmentName(base, logSuffix))) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-// firstBatchValid reports whether the data file at path starts with a
-// CRC-valid batch.
-func firstBatchValid(fs vfs.FS, path string) bool {
-	f, err := fs.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil || size < record.HeaderSize {
-		return false
-	}
-	hb := make([]byte, record.HeaderSize)
-	if _, err := f.ReadAt(hb, 0); err != nil {
-		return false
-	}
-	h, err := record.ParseHeader(hb, int(min(size, math.MaxInt32)))
-	if err != nil {
-		return false
-	}
-	b := make([]byte, h.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return false
-	}
-	return record.CheckCRC(b) == nil
-}
-
-// classifyDamage returns nil if the damage at dmg is a torn tail to cut,
-// or a *CorruptionError: nothing valid follows it (the end of what was
-// written), or it bears the mark of an interrupted write (looksTorn).
-func (p *Partition) classifyDamage(s *segment, dmg *damage, laterValid func(*[]byte) bool, scratch *[]byte) error {
+// classifyDamage returns nil if the damage at dmg, in the last segment,
+// is a torn tail to cut, or a *CorruptionError: it is a torn tail when
+// nothing valid follows it (the end of what was written) or it bears the
+// mark of an interrupted write (looksTorn).
+func (p *Partition) classifyDamage(s *segment, dmg *damage, scratch *[]byte) error {
 	next, err := s.findValidBatch(dmg.pos, dmg.offset, scratch)
 	if err != nil {
 		return err
 	}
-	if next < 0 && (!laterValid(scratch) || s.cutShort(dmg.pos, scratch)) {
-		// Nothing valid follows in this file, and either nothing does in
-		// later ones or the batch is cut short by the end of the file: the
-		// end of what was written (later segments hold writes that reached
-		// the disk out of order, never acknowledged under SyncAlways).
+	if next < 0 {
 		return nil
 	}
 	torn, err := s.looksTorn(dmg.pos, next, scratch)
@@ -854,8 +802,9 @@ func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byt
 }
 
 // install publishes the recovered segments, makes the recovered tail
-// durable and writes a checkpoint for it.
-func (p *Partition) install(segs []*segment, st scanState, start int64) error {
+// durable and writes a checkpoint for it. Unless creating, a checkpoint
+// that finds no space is skipped: the previous one stays true.
+func (p *Partition) install(segs []*segment, st scanState, start int64, creating bool) error {
 	p.active = segs[len(segs)-1]
 	p.segments.Store(&segs)
 	p.start.Store(start)
@@ -871,5 +820,14 @@ func (p *Partition) install(segs []*segment, st scanState, start int64) error {
 	if err := p.recoverProducers(); err != nil {
 		return err
 	}
-	return p.checkpoint(context.Background())
+	err := p.checkpoint(context.Background())
+	if err != nil && !creating && !errors.Is(err, ErrDurability) && vfs.IsNoSpace(err) {
+		// The recovered tail is durable (the checkpoint fsyncs it before
+		// writing anything); only the files that shorten the next Open
+		// could not be written. The previous checkpoint stays true.
+		p.log.opts.Logger.Warn("commitlog: no space to write a checkpoint after recovery; the next Open scans the same tail again",
+			"topic", p.topic.name, "partition", p.id, "err", err)
+		return nil
+	}
+	return err
 }

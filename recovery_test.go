@@ -2,8 +2,12 @@ package commitlog
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
 	"testing"
 
+	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -36,5 +40,155 @@ func TestReopenKeepsActiveSegmentIndexes(t *testing.T) {
 		require.Equal(t, offsets, p.active.offsets().count(), "offset index entries after reopen %d", i)
 		require.Equal(t, times, p.active.times().count(), "time index entries after reopen %d", i)
 		require.NoError(t, l.Close())
+	}
+}
+
+// sealedLog returns a closed log on a MemFS with topic "t" of small
+// segments holding 120 acknowledged records, their values and segments.
+func sealedLog(t *testing.T) (*vfs.MemFS, []string, []*segment) {
+	t.Helper()
+	mem := vfs.NewMem()
+	l, p, want := durableRolls(t, mem)
+	for i := range 60 {
+		v := fmt.Sprintf("more-%d-%0100d", i, i)
+		_, err := p.Append(context.Background(), []Record{{Value: []byte(v)}})
+		require.NoError(t, err)
+		want = append(want, v)
+	}
+	segs := *p.segments.Load()
+	require.Greater(t, len(segs), 4)
+	require.NoError(t, l.Close())
+	return mem, want, segs
+}
+
+// Regression: with the oldest segment's data file missing, Open used to
+// succeed and move the partition's start past the records in it. The
+// checkpoint records where the log starts: a first segment above it is
+// missing data.
+func TestOpenFailsWhenTheOldestSegmentIsMissing(t *testing.T) {
+	mem, _, segs := sealedLog(t)
+	require.NoError(t, mem.Remove(segs[0].path))
+	_, err := Open(testDir, testOptions(mem))
+	var cerr *CorruptionError
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, segs[1].path, cerr.Path)
+	require.Contains(t, cerr.Reason, "missing")
+	require.Equal(t, int64(0), cerr.Offset)
+}
+
+// A missing segment file between others is corruption too, above the
+// recovery point as below it: a roll fsyncs the segment it seals, so no
+// crash leaves a gap.
+func TestOpenFailsWhenAMiddleSegmentIsMissing(t *testing.T) {
+	for _, checkpointed := range []bool{true, false} {
+		mem, _, segs := sealedLog(t)
+		if !checkpointed {
+			require.NoError(t, writeCheckpoint(mem, filepath.Join(testDir, "t-0"), initialCheckpoint()))
+		}
+		require.NoError(t, mem.Remove(segs[2].path))
+		_, err := Open(testDir, testOptions(mem))
+		var cerr *CorruptionError
+		require.ErrorAs(t, err, &cerr, "checkpointed %v", checkpointed)
+		require.Equal(t, segs[1].path, cerr.Path)
+		require.Equal(t, segs[2].base, cerr.Offset)
+	}
+}
+
+// Regression: zeros over one batch of a sealed segment, with valid data
+// after it, were cut as a torn write, and every later segment with them.
+// A sealed segment was fsynced before the next one was created, so no
+// crash leaves zeros in it: above the recovery point (scanned) Open
+// fails; below it (trusted, not read) the damage surfaces as a
+// *CorruptionError from the reads that meet it and from Check, and the
+// records around it stay readable.
+func TestZerosInASealedSegmentAreCorruption(t *testing.T) {
+	ctx := context.Background()
+	for _, checkpointed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "above the recovery point", true: "below the recovery point"}[checkpointed], func(t *testing.T) {
+			mem, want, segs := sealedLog(t)
+			if !checkpointed {
+				require.NoError(t, writeCheckpoint(mem, filepath.Join(testDir, "t-0"), initialCheckpoint()))
+			}
+			s := segs[1]
+			data, err := mem.ReadFile(s.path)
+			require.NoError(t, err)
+			starts := batchLayout(t, data)
+			require.Greater(t, len(starts), 2, "the damaged batch has others after it")
+			h, err := record.ParseHeader(data[starts[1]:], len(data))
+			require.NoError(t, err)
+			clear(data[starts[1] : starts[1]+h.Size()]) // a batch in the middle of the sealed segment
+			require.NoError(t, mem.WriteFile(s.path, data))
+
+			l, err := Open(testDir, testOptions(mem))
+			var cerr *CorruptionError
+			if !checkpointed {
+				require.ErrorAs(t, err, &cerr)
+				require.Equal(t, s.path, cerr.Path)
+				require.Equal(t, int64(starts[1]), cerr.FilePosition)
+				require.Equal(t, s.base+1, cerr.Offset)
+				return
+			}
+			require.NoError(t, err, "a trusted segment is not read at Open")
+			defer l.Close()
+			p := mustPartition(t, l, "t", 0)
+			require.Equal(t, int64(len(want)), p.EndOffset(), "nothing is cut")
+			_, err = p.Read(ctx, s.base+1, 1)
+			require.ErrorAs(t, err, &cerr)
+			require.Equal(t, s.path, cerr.Path)
+			recs, err := p.Read(ctx, segs[2].base, 1<<20)
+			require.NoError(t, err, "the records after the damage stay readable")
+			require.Equal(t, want[segs[2].base], string(recs[0].Value))
+			require.ErrorAs(t, l.Check(ctx), &cerr)
+		})
+	}
+}
+
+// Regression: after DeleteRecords, a damaged, truncated or missing
+// checkpoint file reopened the partition at offset 0, bringing the deleted
+// records back. The start offset is a durable promise: damage to the
+// checkpoint fails Open, and only Options.Repair.Checkpoints rescans (and
+// then says so).
+func TestDamagedCheckpointNeverResurrectsDeletedRecords(t *testing.T) {
+	ctx := context.Background()
+	for _, damage := range []string{"flipped", "truncated", "missing", "empty"} {
+		t.Run(damage, func(t *testing.T) {
+			mem := vfs.NewMem()
+			l, p, want := durableRolls(t, mem)
+			start, err := p.DeleteRecords(ctx, 37)
+			require.NoError(t, err)
+			require.Equal(t, int64(37), start)
+			require.NoError(t, l.Close())
+			path := filepath.Join(testDir, "t-0", checkpointName)
+			b, err := mem.ReadFile(path)
+			require.NoError(t, err)
+			switch damage {
+			case "flipped":
+				b[20] ^= 4
+				require.NoError(t, mem.WriteFile(path, b))
+			case "truncated":
+				require.NoError(t, mem.WriteFile(path, b[:len(b)-9]))
+			case "missing":
+				require.NoError(t, mem.Remove(path))
+			case "empty":
+				require.NoError(t, mem.WriteFile(path, nil))
+			}
+			_, err = Open(testDir, testOptions(mem))
+			var cerr *CorruptionError
+			require.ErrorAs(t, err, &cerr)
+			require.Equal(t, path, cerr.Path)
+			require.Contains(t, cerr.Reason, "Options.Repair.Checkpoints")
+
+			logs := &logRecorder{}
+			opts := testOptions(mem)
+			opts.Repair.Checkpoints = true
+			opts.Logger = slog.New(logs)
+			l, err = Open(testDir, opts)
+			require.NoError(t, err)
+			defer l.Close()
+			require.True(t, logs.logged("WARN commitlog: repairing a partition checkpoint"), "%v", logs.msgs)
+			p = mustPartition(t, l, "t", 0)
+			require.Equal(t, int64(len(want)), p.EndOffset())
+			require.NoError(t, l.Check(ctx))
+		})
 	}
 }

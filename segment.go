@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -354,10 +355,17 @@ var zeros [prepareStep]byte
 func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, durable bool, crc *crcAside) error {
 	pos := s.size.Load()
 	end := pos + int64(len(batch))
-	if !durable {
-		s.reserve(pos, end)
+	if s.bytesSinceIndex > interval {
+		// This batch gets index entries: make room for them first, so
+		// that a full disk fails the append before anything is written.
+		if err := s.reserveIndexes(1); err != nil {
+			return &segmentWriteError{err: err, clean: true}
+		}
 	}
-	if !durable || !s.prepare(pos, end) || crc != nil || !s.stage(batch, pos) {
+	if !durable {
+		s.reserve(pos, end, interval)
+	}
+	if !durable || !s.prepare(pos, end, interval) || crc != nil || !s.stage(batch, pos) {
 		if err := s.writeBatch(batch, pos, crc); err != nil {
 			return err
 		}
@@ -407,7 +415,7 @@ func (s *segment) append(batch []byte, h *record.Header, interval int64, now tim
 // too). A failed zero write (a full disk) is undone and reported as
 // false: the append then writes as it would without preparing, and a
 // full disk fails it cleanly. REQUIRES: the append lock.
-func (s *segment) prepare(pos, end int64) bool {
+func (s *segment) prepare(pos, end, interval int64) bool {
 	if end <= s.prepared {
 		return true
 	}
@@ -425,7 +433,25 @@ func (s *segment) prepare(pos, end int64) bool {
 		return false
 	}
 	s.prepared = from + n
+	s.reserveIndexesFor(s.prepared-pos, interval)
 	return true
+}
+
+// reserveIndexes makes room for n more entries in both indexes, and for
+// the time index's final entry, which seal adds. REQUIRES: the append
+// lock.
+func (s *segment) reserveIndexes(n int) error {
+	return errors.Join(s.offsets().reserve(n), s.times().reserve(n+1))
+}
+
+// reserveIndexesFor reserves, if it can, index room for the entries that
+// appends of n more bytes of data may add: space prepared or reserved
+// ahead of the data covers the index entries of what it can hold, so that
+// while the disk is full the appends that fit in it still succeed. A
+// failure is no error: the append that needs the entry reserves again,
+// and fails cleanly if it cannot. REQUIRES: the append lock.
+func (s *segment) reserveIndexesFor(n, interval int64) {
+	_ = s.reserveIndexes(int(min(n/max(interval, 1)+1, math.MaxInt32)))
 }
 
 // reserve has the file system reserve space for the data file up to at
@@ -458,7 +484,7 @@ func (s *segment) prepare(pos, end int64) bool {
 // past the data at seal and Close. A failed reservation is no error: the
 // append writes as it would without one, and a full disk fails that
 // write. REQUIRES: the append lock.
-func (s *segment) reserve(pos, end int64) {
+func (s *segment) reserve(pos, end, interval int64) {
 	if end <= s.reserved || s.noReserve {
 		return
 	}
@@ -470,6 +496,7 @@ func (s *segment) reserve(pos, end int64) {
 	case err == nil:
 		s.reserved = from + n
 		s.reservedPast = true
+		s.reserveIndexesFor(s.reserved-pos, interval)
 	case errors.Is(err, errors.ErrUnsupported):
 		s.noReserve = true
 	default:

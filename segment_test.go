@@ -189,7 +189,7 @@ func TestRecoveryCutsZerosPastASealedSegment(t *testing.T) {
 			}
 			require.NoError(t, mem.WriteFile(first, append(data, make([]byte, int(smallTopic.SegmentBytes)-len(data))...)))
 			if !tc.checkpoint {
-				require.NoError(t, mem.Remove(filepath.Join(testDir, "t-0", checkpointName)))
+				require.NoError(t, writeCheckpoint(mem, filepath.Join(testDir, "t-0"), initialCheckpoint()))
 			}
 
 			logs := &logRecorder{}
@@ -231,7 +231,7 @@ func TestNonDurableAppendsReserveSpaceAhead(t *testing.T) {
 			mem := vfs.NewMem()
 			var allocates int
 			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
-				if op == vfs.OpAllocate {
+				if op == vfs.OpAllocate && strings.HasSuffix(path, logSuffix) {
 					allocates++ // one appender: no race
 				}
 				return nil
@@ -294,8 +294,8 @@ func TestNonDurableAppendsReserveSpaceAhead(t *testing.T) {
 	}
 }
 
-// A reservation that fails loses nothing: with a full disk the append
-// writes as it would without one, and gives back at once what the failed
+// A data file's reservation that fails loses nothing: with a full disk
+// the append writes as it would without one, and gives back at once what the failed
 // reservation may have taken; a file system that cannot reserve is not
 // asked again.
 func TestFailedReservationsLoseNothing(t *testing.T) {
@@ -312,7 +312,7 @@ func TestFailedReservationsLoseNothing(t *testing.T) {
 			var allocates, truncates int
 			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
 				switch {
-				case op == vfs.OpAllocate:
+				case op == vfs.OpAllocate && strings.HasSuffix(path, logSuffix):
 					allocates++
 					return tc.err
 				case op == vfs.OpTruncate && strings.HasSuffix(path, logSuffix):

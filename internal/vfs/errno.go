@@ -9,4 +9,5 @@ var (
 	errNotEmpty   error = syscall.ENOTEMPTY
 	errBadFd      error = syscall.EBADF
 	errFileTooBig error = syscall.EFBIG
+	errQuota      error = syscall.EDQUOT
 )

@@ -25,6 +25,11 @@ const maxMemFileSize = min(1<<32, math.MaxInt)
 // tearBoundary is the granularity at which CrashOptions.Tear tears writes.
 const tearBoundary = 512
 
+// maxNameLength is the longest name of a file or directory, in bytes:
+// NAME_MAX of Linux's file systems (and of most others). Longer names fail
+// with ENAMETOOLONG, as they do there.
+const maxNameLength = 255
+
 // MemFS is an in-memory FS that records, besides the current contents, what
 // is durable, so that CrashClone can produce the states a real file system
 // could be in after a power failure.
@@ -42,7 +47,8 @@ const tearBoundary = 512
 //
 // A MemFS is safe for concurrent use. All paths are relative to the MemFS
 // root: "/a/b", "a/b" and "a/./b" name the same file; ".." may not leave the
-// root. Files have Fd() == InvalidFd. Sizes above 4 GiB (2 GiB on 32-bit
+// root; a name longer than 255 bytes fails with ENAMETOOLONG. Files have
+// Fd() == InvalidFd. Sizes above 4 GiB (2 GiB on 32-bit
 // platforms) fail with EFBIG.
 type MemFS struct {
 	mu      sync.RWMutex
@@ -448,6 +454,9 @@ func splitPath(name string) ([]string, error) {
 	for _, c := range parts {
 		if c == ".." {
 			return nil, syscall.EINVAL
+		}
+		if len(c) > maxNameLength {
+			return nil, syscall.ENAMETOOLONG
 		}
 	}
 	return parts, nil

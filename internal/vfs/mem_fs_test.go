@@ -205,6 +205,14 @@ func TestMemFSParityWithOS(t *testing.T) {
 		pFS("rename", "a/missing", "a/x"),
 		pFS("rename", "a/g", "a/missing/x"),
 		pFS("rename", "a/g", "a/g"),
+		pOpen("long", "a/"+strings.Repeat("n", 255), "create"), // NAME_MAX
+		pFile("long", "close", 0),
+		pOpen("x", "a/"+strings.Repeat("n", 256), "create"),
+		pOpen("x", "a/"+strings.Repeat("n", 256), "open"),
+		pFS("mkdirall", "a/"+strings.Repeat("d", 256)+"/x"),
+		pFS("stat", "a/"+strings.Repeat("n", 256)),
+		pFS("rename", "a/"+strings.Repeat("n", 255), "a/"+strings.Repeat("n", 256)),
+		pFS("remove", "a/"+strings.Repeat("n", 255)),
 		pFS("mkdirall", "c"),
 		pFS("rename", "a/b", "c/b"), // directory move across parents
 		pFS("list", "c/b"),

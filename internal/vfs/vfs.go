@@ -25,6 +25,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"syscall"
 )
 
 // InvalidFd is returned by File.Fd for files that are not backed by an OS
@@ -145,4 +146,10 @@ var Default FS = osFS{}
 // durable by a later Sync.
 type syncFailer interface {
 	failSync()
+}
+
+// IsNoSpace reports whether err says the file system ran out of space:
+// syscall.ENOSPC, or a disk quota reached (EDQUOT where it exists).
+func IsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errQuota != nil && errors.Is(err, errQuota)
 }
