@@ -48,7 +48,8 @@ type coordinator struct {
 	// ownership check and its write happen under it, and so does every
 	// change that takes partitions away from a member, so no commit of a
 	// partition's old owner can land after its new owner has read the
-	// committed offset. Lock order: commitMu, then mu.
+	// committed offset. Lock order: the Log's adminMu, then commitMu, then
+	// mu (see Log.adminMu): nothing holding commitMu may create a topic.
 	commitMu sync.Mutex
 	// mu guards everything below.
 	mu      sync.Mutex
@@ -566,6 +567,12 @@ func (gc *coordinator) commit(ctx context.Context, group string, m *groupMember,
 func (gc *coordinator) write(ctx context.Context, group string, m *groupMember, writes []offsetWrite) error {
 	if len(writes) == 0 {
 		return nil
+	}
+	// Creating __consumer_offsets takes the Log's adminMu, which comes
+	// before commitMu in the lock order: it must exist before commitMu is
+	// taken.
+	if _, err := gc.offsets.ensureTopic(ctx); err != nil {
+		return err
 	}
 	gc.commitMu.Lock()
 	if err := gc.checkCommit(group, m, writes); err != nil {

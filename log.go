@@ -23,6 +23,12 @@ type Log struct {
 	lock io.Closer
 
 	// adminMu serializes topic creation and deletion and Close.
+	//
+	// Lock order, everywhere: adminMu, then the group coordinator's
+	// commitMu, then its mu, then mu here, then a partition's locks
+	// (syncSem, then its append lock mu). So a commit that needs
+	// __consumer_offsets creates it before it takes commitMu, and
+	// DeleteTopic may take commitMu to forget the topic's offsets.
 	adminMu sync.Mutex
 	// mu guards topics and closed for lookups.
 	mu     sync.RWMutex

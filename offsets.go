@@ -153,10 +153,18 @@ type offsetWrite struct {
 // returned target. The group coordinator calls it with its commit lock
 // held, so the order in which commits are checked, written and applied is
 // one order.
+//
+// The topic must exist (ensureTopic, called before commitMu is taken):
+// write never creates it, since creating a topic takes the Log's adminMu,
+// which comes before commitMu.
 func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWrite) (*Partition, int64, error) {
-	t, err := s.ensureTopic(ctx)
-	if err != nil {
-		return nil, 0, err
+	s.mu.RLock()
+	t := s.topic
+	s.mu.RUnlock()
+	if t == nil {
+		// Offsets exist only once the topic does, so forgetting some finds
+		// it; a commit created it first.
+		return nil, 0, fmt.Errorf("commitlog: %s does not exist", offsetsTopicName)
 	}
 	p := t.partitions[offsetsPartitionFor(group, len(t.partitions))]
 	now := s.log.opts.now()
