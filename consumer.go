@@ -248,7 +248,9 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		} else if err != nil {
 			return nil, err
 		}
-		if c.closing.Load() {
+		if c.closing.Load() || c.log.isClosed() {
+			// The Log's Close wakes every consumer waiting on its
+			// partitions: it sets closed first.
 			return nil, ErrClosed
 		}
 		select {
@@ -790,6 +792,9 @@ func (c *Consumer) CommitRecords(ctx context.Context, recs ...Record) error {
 // Committed returns the group's committed offsets for tps (nil: the
 // assigned partitions); partitions without one are absent from the map.
 func (c *Consumer) Committed(ctx context.Context, tps ...TopicPartition) (map[TopicPartition]int64, error) {
+	if c.closed.Load() || c.log.isClosed() {
+		return nil, ErrClosed
+	}
 	if c.cfg.Group == "" {
 		return nil, errNoGroup
 	}

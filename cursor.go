@@ -76,7 +76,9 @@ func (p *Partition) newCursor(ctx context.Context, from int64, follow bool) *Cur
 
 // Next moves to the next record and reports whether there is one. It
 // returns false at the high watermark, on an error (see Err), and after
-// Close; it then has released what the cursor held. A Cursor that follows
+// Close; it then has released what the cursor held. Once the Log closes
+// (or the topic is deleted), Next returns the rest of the batch it is in
+// and then false, with Err reporting ErrClosed (or ErrUnknownTopic). A Cursor that follows
 // (the one behind Follow) blocks in Next until a record arrives, ctx ends
 // or the Log closes.
 func (c *Cursor) Next() bool {
@@ -156,6 +158,9 @@ func (c *Cursor) advance() bool {
 			return false
 		}
 		if err := c.ctx.Err(); err != nil {
+			return c.fail(err)
+		}
+		if err := c.p.shutErrIfClosed(); err != nil {
 			return c.fail(err)
 		}
 		b, h, err := c.r.nextBatch()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
@@ -254,6 +255,32 @@ func (e *RecordTooLargeError) Error() string {
 
 // Is reports whether target is ErrRecordTooLarge.
 func (e *RecordTooLargeError) Is(target error) bool { return target == ErrRecordTooLarge }
+
+// TimestampError reports a record whose timestamp cannot be stored:
+// Kafka's timestamps are int64 milliseconds since 1970, so times before
+// 1970 and after the year 292,278,994 are refused rather than changed. It
+// matches ErrInvalidArgument. Index is the record's position in the
+// caller's slice (-1 when the record came alone, as through Produce).
+// Nothing of the batch was appended.
+type TimestampError struct {
+	Topic     string
+	Partition int32
+	Index     int
+	Timestamp time.Time
+	Reason    string
+}
+
+func (e *TimestampError) Error() string {
+	what := "a record"
+	if e.Index >= 0 {
+		what = fmt.Sprintf("record %d", e.Index)
+	}
+	return fmt.Sprintf("commitlog: %s for %s-%d has timestamp %v, which %s: Kafka timestamps are milliseconds since 1970 in an int64; use a time from 1970 on, or the zero time for now",
+		what, e.Topic, e.Partition, e.Timestamp, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidArgument.
+func (e *TimestampError) Is(target error) bool { return target == ErrInvalidArgument }
 
 // DurabilityError reports the write or fsync failure that put a partition
 // into its failed state. Appends return it until the Log is reopened.

@@ -210,6 +210,9 @@ func (s OffsetSpec) resolve(p *Partition) (int64, error) {
 // committed offsets), ErrUnknownTopic, ErrUnknownPartition, ErrClosed,
 // the context's error.
 func (l *Log) ResetGroupOffsets(ctx context.Context, group string, to OffsetSpec, tps ...TopicPartition) (map[TopicPartition]int64, error) {
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
 	if len(tps) == 0 {
 		tps = slices.Collect(maps.Keys(l.offsets.groupOffsets(group)))
 		if len(tps) == 0 {
@@ -250,6 +253,9 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, to OffsetSpec
 // Errors: ErrGroupNotEmpty, ErrUnknownGroup, ErrClosed, the context's
 // error.
 func (l *Log) DeleteGroup(ctx context.Context, group string) error {
+	if l.isClosed() {
+		return ErrClosed
+	}
 	committed := l.offsets.groupOffsets(group)
 	if len(committed) == 0 {
 		gc := l.groups

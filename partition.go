@@ -279,8 +279,10 @@ func (p *Partition) build(bb *batchBuilder, recs []Record) (batch []byte, aside 
 				now = p.log.opts.now().UnixMilli()
 			}
 			ts = now
-		} else if ts = r.Timestamp.UnixMilli(); ts < 0 {
-			return nil, false, fmt.Errorf("%w: record %d for %s-%d: timestamp %v is before 1970", ErrInvalidArgument, i, p.topic.name, p.id, r.Timestamp)
+		} else if ms, bad := recordTimestamp(r.Timestamp); bad != "" {
+			return nil, false, &TimestampError{Topic: p.topic.name, Partition: p.id, Index: i, Timestamp: r.Timestamp, Reason: bad}
+		} else {
+			ts = ms
 		}
 		if r.Key == nil && p.cfg.CleanupPolicy.compacted() {
 			return nil, false, fmt.Errorf("%w: record %d for %s-%d has no key, and the topic is compacted (%v): every record needs a key",

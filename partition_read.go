@@ -49,6 +49,9 @@ func segmentHolding(segs []*segment, offset int64) int {
 // newBatchReader positions a reader at the batch holding offset from (or
 // the first batch after it) under the high watermark hw.
 func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, error) {
+	if err := p.shutErrIfClosed(); err != nil {
+		return nil, err
+	}
 	r := &batchReader{p: p, hw: hw, segs: *p.segments.Load(), from: from, next: -1}
 	i := max(0, segmentHolding(r.segs, from))
 	if err := r.enter(i); err != nil {
@@ -187,6 +190,19 @@ func (r *batchReader) close() {
 	if r.seg != nil {
 		r.seg.release()
 		r.seg = nil
+	}
+}
+
+// shutErrIfClosed returns closedErr once the partition is closed (its
+// Log closed or its topic deleted), and nil before. Reads check it as they
+// start and at every batch: a reader still holding a segment could
+// otherwise read on from it.
+func (p *Partition) shutErrIfClosed() error {
+	select {
+	case <-p.done:
+		return p.closedErr()
+	default:
+		return nil
 	}
 }
 
@@ -369,8 +385,14 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 //
 // Errors: *CorruptionError, ErrClosed.
 func (p *Partition) OffsetForTime(ts time.Time) (int64, error) {
-	target := ts.UnixMilli()
+	if err := p.shutErrIfClosed(); err != nil {
+		return 0, err
+	}
+	target, afterAll := lookupTimestamp(ts)
 	hw := p.hw.Load()
+	if afterAll {
+		return hw.offset, nil
+	}
 	start := p.start.Load()
 	for _, s := range *p.segments.Load() {
 		if s.base >= hw.offset {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -778,4 +779,63 @@ func TestLargeBatchSplitWriteFailures(t *testing.T) {
 			requireBatches(t, mustPartition(t, l, "t", 0), first, second)
 		})
 	}
+}
+
+// Regression: an Append of a record stamped time.Unix(1<<62, 0) was
+// accepted and read back as 1970 (the milliseconds overflowed), and
+// OffsetForTime(time.Unix(math.MaxInt64, 0)) returned 0 instead of the
+// high watermark, by the same overflow. Times outside int64 milliseconds
+// since 1970 are refused with a *TimestampError; lookups by time clamp.
+func TestTimestampsOutsideInt64Milliseconds(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, vfs.NewMem(), nil)
+	tp, err := l.CreateTopic(ctx, "t", TopicConfig{})
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	last := time.UnixMilli(math.MaxInt64)
+	res, err := p.Append(ctx, []Record{{Value: []byte("first"), Timestamp: time.UnixMilli(0)}, {Value: []byte("last"), Timestamp: last}})
+	require.NoError(t, err, "the first and last storable times")
+	require.Equal(t, int64(1), res.LastOffset)
+	recs, err := p.Read(ctx, 0, 1<<20)
+	require.NoError(t, err)
+	require.True(t, recs[1].Timestamp.Equal(last), "%v", recs[1].Timestamp)
+
+	for _, ts := range []time.Time{time.Unix(1<<62, 0), time.Unix(math.MaxInt64, 0), last.Add(time.Millisecond), time.Unix(-1, 0), time.Unix(math.MinInt64, 0)} {
+		_, err := p.Append(ctx, []Record{{Value: []byte("ok")}, {Value: []byte("bad"), Timestamp: ts}})
+		var terr *TimestampError
+		require.ErrorAs(t, err, &terr, "%v", ts)
+		require.ErrorIs(t, err, ErrInvalidArgument)
+		require.Equal(t, 1, terr.Index)
+		require.True(t, terr.Timestamp.Equal(ts))
+		prod, err := l.NewProducer(ProducerConfig{})
+		require.NoError(t, err)
+		err = prod.ProduceSync(ctx, &Record{Topic: "t", Value: []byte("bad"), Timestamp: ts})
+		require.ErrorAs(t, err, &terr, "%v", ts)
+		require.NoError(t, prod.Close())
+	}
+	require.Equal(t, int64(2), p.EndOffset(), "nothing refused was appended")
+
+	for _, tc := range []struct {
+		ts   time.Time
+		want int64
+	}{
+		{time.Unix(math.MaxInt64, 0), 2},
+		{time.Unix(1<<62, 0), 2},
+		{time.Unix(math.MinInt64, 0), 0},
+		{time.Unix(-1, 0), 0},
+		{last, 1},
+	} {
+		off, err := p.OffsetForTime(tc.ts)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, off, "OffsetForTime(%v)", tc.ts)
+	}
+	c := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: []TopicPartition{{"t", 0}}})
+	require.NoError(t, c.SeekToTime(TopicPartition{"t", 0}, time.Unix(math.MaxInt64, 0)))
+	pos, err := c.Position(TopicPartition{"t", 0})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), pos)
+	require.NoError(t, c.Close())
+	got, err := l.ResetGroupOffsets(ctx, "g", OffsetAtTime(time.Unix(math.MaxInt64, 0)), TopicPartition{"t", 0})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), got[TopicPartition{"t", 0}])
 }

@@ -398,8 +398,10 @@ func (pt *producerTopic) check(r *Record) (int64, error) {
 		return 0, fmt.Errorf("%w: a record for %s-%d has no key, and the topic is compacted (%v): every record needs a key",
 			ErrInvalidArgument, r.Topic, r.Partition, cfg.CleanupPolicy)
 	}
-	if !r.Timestamp.IsZero() && r.Timestamp.UnixMilli() < 0 {
-		return 0, fmt.Errorf("%w: a record for %s-%d has timestamp %v, before 1970", ErrInvalidArgument, r.Topic, r.Partition, r.Timestamp)
+	if !r.Timestamp.IsZero() {
+		if _, bad := recordTimestamp(r.Timestamp); bad != "" {
+			return 0, &TimestampError{Topic: r.Topic, Partition: r.Partition, Index: -1, Timestamp: r.Timestamp, Reason: bad}
+		}
 	}
 	// Upper bound of the encoded record, as Kafka's producer checks it:
 	// length, attributes, timestamp and offset deltas, key, value, header
@@ -717,7 +719,17 @@ func (pp *producerPartition) deliver(b *pendingBatch) {
 // Flush sends every buffered record now, lingering or not, and waits until
 // every record produced before the call has had its promise called, or ctx
 // ends.
+//
+// Errors: ErrClosed once Close has started, the context's error.
 func (p *Producer) Flush(ctx context.Context) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	return p.flush(ctx)
+}
+
+// flush is Flush, also for Close.
+func (p *Producer) flush(ctx context.Context) error {
 	p.flushing.Add(1)
 	defer p.flushing.Add(-1)
 	// The batches of a partition finish in the order they were started, so
@@ -831,7 +843,7 @@ func (p *Producer) Close() error {
 	close(p.closing)
 	p.closeMu.Unlock()
 
-	if err := p.Flush(context.Background()); err != nil {
+	if err := p.flush(context.Background()); err != nil {
 		return err
 	}
 	// Stop linger timers that did not fire: Flush sent their batches.

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"bytes"
 	"cmp"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -100,4 +101,44 @@ func compareTopicPartitions(a, b TopicPartition) int {
 		return c
 	}
 	return cmp.Compare(a.Partition, b.Partition)
+}
+
+// Timestamps are stored as Kafka's are: int64 milliseconds since 1970.
+// maxTimestampSeconds is the last second whose milliseconds fit.
+const maxTimestampSeconds = math.MaxInt64 / 1000
+
+// recordTimestamp returns t in stored milliseconds, or a reason why it
+// cannot be stored: before 1970 (Kafka's timestamps are not negative) or
+// past the int64 milliseconds (year 292,278,994), where the conversion
+// would overflow into another time.
+func recordTimestamp(t time.Time) (int64, string) {
+	switch {
+	case t.Unix() < 0:
+		return 0, "is before 1970"
+	case afterLastMillisecond(t):
+		return 0, "is past the last time int64 milliseconds hold (year 292278994)"
+	}
+	return t.UnixMilli(), ""
+}
+
+// lookupTimestamp returns t in milliseconds for a search by time,
+// clamped below to math.MinInt64 (before every stored timestamp), and
+// reports whether t lies after every time a record can hold.
+func lookupTimestamp(t time.Time) (ms int64, afterAll bool) {
+	switch sec := t.Unix(); {
+	case afterLastMillisecond(t):
+		return math.MaxInt64, true
+	case sec < math.MinInt64/1000 || sec == math.MinInt64/1000 && t.Nanosecond() > 0:
+		// Unix rounds toward -inf; any time in or before that second is
+		// before every stored timestamp.
+		return math.MinInt64, false
+	}
+	return t.UnixMilli(), false
+}
+
+// afterLastMillisecond reports whether t is past math.MaxInt64
+// milliseconds since 1970, where UnixMilli overflows.
+func afterLastMillisecond(t time.Time) bool {
+	sec := t.Unix()
+	return sec > maxTimestampSeconds || sec == maxTimestampSeconds && t.Nanosecond()/1e6 > math.MaxInt64%1000
 }
