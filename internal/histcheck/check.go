@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// Options say what a history may legitimately show. The zero value fits
-// a single-node log under SyncAlways read by consumers that may see
-// records not yet durable; set the fields that match the test.
+// Options say what a history may legitimately show. The zero value
+// checks what holds of any single-node log: durability as each
+// acknowledgement states it (Ok or OkNotDurable), losses only as
+// suffixes, skips reported everywhere, unseen records as warnings. Set
+// the fields that match the system under test.
 type Options struct {
 	// DurableReads says consumers see only durable records (SyncAlways: a
 	// consumer never reads past the durable end), so every polled record
@@ -397,8 +399,12 @@ func (c *checker) conflicts() {
 			continue
 		}
 		b := &h.versions[f.b]
-		c.add(KindInconsistentOffsets, a.part, a.offset, b.value, "the offset holds %q (%s) and %q (%s), with no crash in between",
-			a.value, c.verDesc(f.a), b.value, c.srcDesc(f.src))
+		era := "with no crash in between"
+		if len(h.crashTimes) > 0 {
+			era = "both" + c.when(f.src.era)
+		}
+		c.add(KindInconsistentOffsets, a.part, a.offset, b.value, "the offset holds %q (%s) and %q (%s), %s",
+			a.value, c.verDesc(f.a), b.value, c.srcDesc(f.src), era)
 	}
 }
 
@@ -473,9 +479,11 @@ func (c *checker) reads() {
 func (c *checker) polls() {
 	h := c.h
 	for _, f := range h.pollFacts {
-		who := fmt.Sprintf("%s (epoch %d)%s polled", h.nameList[max(f.consumer, 0)], f.epoch, c.when(f.era))
+		var who string
 		if f.consumer < 0 {
 			who = c.finalDesc(int32(f.epoch)) + " holds"
+		} else {
+			who = fmt.Sprintf("%s (epoch %d)%s polled", h.nameList[f.consumer], f.epoch, c.when(f.era))
 		}
 		prev := fmt.Sprintf("after offset %d", f.from)
 		switch {
@@ -514,17 +522,15 @@ func (c *checker) skipped(f pollFact) (int, int32) {
 	}
 	offs, ok := c.sorted[f.part]
 	if !ok {
-		for off := range h.partList[f.part].offsets {
-			offs = append(offs, off)
-		}
-		slices.Sort(offs)
+		offs = h.partList[f.part].offsets.sorted()
 		c.sorted[f.part] = offs
 	}
 	to := &h.versions[f.toVer]
 	lo, hi := to.src.era, to.last
 	n, first := 0, int32(-1)
 	for i := sort.Search(len(offs), func(i int) bool { return offs[i] > f.from }); i < len(offs) && offs[i] < f.to; i++ {
-		for vi := h.partList[f.part].offsets[offs[i]]; vi >= 0; vi = h.versions[vi].prev {
+		vi, _ := h.partList[f.part].offsets.get(offs[i])
+		for ; vi >= 0; vi = h.versions[vi].prev {
 			if u := &h.versions[vi]; u.src.era <= hi && u.last >= lo {
 				if n++; first < 0 {
 					first = vi

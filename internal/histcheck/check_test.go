@@ -88,8 +88,10 @@ func runCases(t *testing.T, cases []checkCase) {
 
 // TestCleanHistories checks histories that show nothing wrong, each
 // exercising something the checker must allow.
-func TestCleanHistories(t *testing.T) {
-	runCases(t, []checkCase{
+func TestCleanHistories(t *testing.T) { runCases(t, cleanCases()) }
+
+func cleanCases() []checkCase {
+	return []checkCase{
 		{name: "acked polled committed and read back", build: func(r *Recorder, _ *clock) {
 			ok(r, p0, 0, "a", "b")
 			r.Poll("c1", 0, rd(p0, 0, "a"), rd(p0, 1, "b"))
@@ -230,13 +232,15 @@ func TestCleanHistories(t *testing.T) {
 			final(r, p1, 0, 1, "b")
 			r.FinalCommit("g", p1, 1, true)
 		}},
-	})
+	}
 }
 
 // TestAnomalies builds, for each kind, histories exhibiting it and checks
 // it is the only kind reported.
-func TestAnomalies(t *testing.T) {
-	runCases(t, []checkCase{
+func TestAnomalies(t *testing.T) { runCases(t, anomalyCases()) }
+
+func anomalyCases() []checkCase {
+	return []checkCase{
 		// lost-write
 		{name: "durable missing below the end", want: []Kind{KindLostWrite}, build: func(r *Recorder, _ *clock) {
 			ok(r, p0, 0, "a", "b", "c")
@@ -310,7 +314,14 @@ func TestAnomalies(t *testing.T) {
 			r.Poll("c2", 0, rd(p0, 0, "b"))
 			r.Poll("c3", 0, rd(p0, 0, "a")) // the same conflict: no new fact
 		}, text: []string{`"a" (polled by c1 (epoch 0)) and "b" (polled by c2 (epoch 0))`}},
-		{name: "lost record seen again", want: []Kind{KindInconsistentOffsets}, build: func(r *Recorder, _ *clock) {
+		{name: "recovered record overwritten", want: []Kind{KindInconsistentOffsets}, build: func(r *Recorder, _ *clock) {
+			okND(r, p0, 0, "a")
+			r.Crash()
+			final(r, p0, 0, 1, "a")
+			ok(r, p0, 0, "b") // a second recovery cut what the final read showed
+			final(r, p0, 0, 1, "b")
+		}, text: []string{`t-0@0: the offset holds "a" (acknowledged (not durable) to p1 before crash 1) and "b" (acknowledged durable to p1 after crash 1), both after crash 1`}},
+		{name: "lost record seen again", opts: Options{DurableReads: true}, want: []Kind{KindInconsistentOffsets}, build: func(r *Recorder, _ *clock) {
 			okND(r, p0, 0, "a")
 			r.Crash()
 			final(r, p0, 0, 0)
@@ -365,10 +376,9 @@ func TestAnomalies(t *testing.T) {
 			r.Seek("c1", 3, p0, 1)
 			r.Poll("c1", 3, rd(p0, 0, "a"))
 		}, text: []string{"c1 (epoch 3) polled offset 0 after seeking to offset 1"}},
-		{name: "final read out of order", want: []Kind{KindNonmonotonicPoll}, build: func(r *Recorder, _ *clock) {
-			ok(r, p0, 0, "a", "b")
-			r.Final(p0, 0, 2, []Read{rd(p0, 1, "b"), rd(p0, 0, "a")})
-		}, text: []string{"the final read [0, 2) holds offset 0 after offset 1"}},
+		{name: "final read out of order", want: []Kind{KindPhantom, KindNonmonotonicPoll}, build: func(r *Recorder, _ *clock) {
+			r.Final(p0, 0, 2, []Read{rd(p0, 1, "b"), rd(p0, 0, "a")}) // no process named at all
+		}, text: []string{"t-0@0: the final read [0, 2) holds offset 0 after offset 1"}},
 		// poll-skip
 		{name: "skips an acknowledged record", want: []Kind{KindPollSkip}, build: func(r *Recorder, _ *clock) {
 			ok(r, p0, 0, "a", "b", "c")
@@ -452,7 +462,8 @@ func TestAnomalies(t *testing.T) {
 		// invalid-history
 		{name: "value sent twice", want: []Kind{KindInvalidHistory}, build: func(r *Recorder, _ *clock) {
 			unknown(r, p0, "a", "a")
-		}, text: []string{`value "a" sent twice`}},
+			r.Send("p2", p1, "b", "b").Unknown()
+		}, text: []string{`value "a" sent twice: by p9 to t-0, then by p9 to t-0`, `value "b" sent twice: by p2 to t-1, then by p2 to t-1`}},
 		{name: "completed twice", want: []Kind{KindInvalidHistory}, build: func(r *Recorder, _ *clock) {
 			s := r.Send("p1", p0, "a")
 			s.Fail()
@@ -467,7 +478,7 @@ func TestAnomalies(t *testing.T) {
 			r.Final(p0, 0, 1, []Read{rd(p0, 1, "b")})
 			r.Final(p0, 0, 1, []Read{rd(p1, 0, "b")})
 		}, text: []string{"holds \"b\" at offset 1", "holds \"b\" of t-1"}},
-	})
+	}
 }
 
 // TestAllow checks that allowed kinds become warnings.

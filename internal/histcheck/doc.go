@@ -30,13 +30,13 @@
 //		s.Unknown() // timeout, crash, ErrDurability after the write
 //	}
 //
-//	rec.Poll("c1", epoch, reads...)         // what one Poll returned, in order
-//	c := rec.Commit("g", p, next)            // the next offset to consume
-//	c.Ok()                                   // or OkNotDurable, Fail, Unknown
+//	rec.Poll("c1", epoch, reads...)       // what one Poll returned, in order
+//	c := rec.Commit("g", p, next)          // the next offset to consume
+//	c.Ok()                                 // or OkNotDurable, Fail, Unknown
 //
-//	rec.Crash()                              // the system crashed and restarted
-//	rec.Final(p, start, end, all)            // a full read after recovery
-//	rec.FinalCommit("g", p, committed, ok)   // the committed offset after recovery
+//	rec.Crash()                            // the system crashed and restarted
+//	rec.Final(p, start, end, all)          // a full read after recovery
+//	rec.FinalCommit("g", p, committed, ok) // the committed offset after recovery
 //
 //	if err := rec.Check(histcheck.Options{}).Err(); err != nil {
 //		t.Fatal(err)
@@ -200,9 +200,12 @@
 // # Cost
 //
 // The Recorder keeps facts, not events: per record seen, one version
-// (value, offset, eras seen, how it is known) and one map entry per value
-// and per offset, about 250 bytes; per send its values and about 80 bytes.
-// A poll or final read of records already known adds nothing. Check takes
-// time linear in records and sends, plus sorting the versions of
-// partitions where records were lost.
+// (value, offset, eras seen, how it is known, about 90 bytes), an entry
+// in a value map and 4 bytes of offset index; per send its values and
+// about 80 bytes. A poll or final read of records already known adds
+// nothing. A random history of 100,000 events keeps about 160 bytes per
+// event (TestRecorderMemory); a Decoder adds a handle per send and
+// commit it decoded. Recording and checking run at about a million
+// events a second (BenchmarkCheck), Check in time linear in records and
+// sends, plus sorting the versions of partitions where records were lost.
 package histcheck

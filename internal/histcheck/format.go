@@ -139,7 +139,9 @@ func (r *Recorder) writeFinalCommitLocked(group string, p Partition, offset int6
 // there: a child process writes its events to stdout, and the parent
 // decodes them into the Recorder it checks. Handle ids are those of the
 // writing Recorder, so use one Decoder per writer (per child process).
-// A Decoder is not safe for concurrent use; the Recorder it applies to is.
+// A Decoder keeps a handle per send and commit it decoded, so that a
+// handle completed twice is reported as it would be in the writer. It is
+// not safe for concurrent use; the Recorder it applies to is.
 type Decoder struct {
 	r       *Recorder
 	sends   map[int64]*Send
@@ -156,7 +158,8 @@ func (r *Recorder) NewDecoder() *Decoder {
 // Write applies every complete line in p, keeping an incomplete last line
 // for the next Write, so that the Decoder can be a process's output
 // (exec.Cmd.Stdout): a line cut short by a killed writer is never
-// applied. It returns the first error, having applied the other lines.
+// applied. It returns the first error, having applied the other lines
+// (exec.Cmd.Wait reports it, and stops copying the process's output).
 func (d *Decoder) Write(p []byte) (int, error) {
 	var first error
 	d.partial = append(d.partial, p...)
@@ -308,7 +311,6 @@ func (d *Decoder) apply(f []string) error {
 		if s == nil {
 			return fmt.Errorf("%s of unknown send id %d", op, id)
 		}
-		delete(d.sends, id)
 		s.complete(st, base, at, true)
 		return nil
 	case "poll":
@@ -349,7 +351,6 @@ func (d *Decoder) apply(f []string) error {
 		if c == nil {
 			return fmt.Errorf("%s of unknown commit id %d", op, id)
 		}
-		delete(d.commits, id)
 		c.complete(map[string]commitStatus{"commit-ok": commitOK, "commit-ok-not-durable": commitOKNotDurable,
 			"commit-fail": commitFailed, "commit-unknown": commitUnknown}[op])
 		return nil

@@ -2,6 +2,7 @@ package histcheck
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -99,8 +100,77 @@ type valueInfo struct {
 
 type partState struct {
 	p       Partition
-	offsets map[int64]int32 // offset -> the latest version seen there
-	finals  []int32         // the partition's final reads, in order
+	offsets offsetIndex // offset -> the latest version seen there
+	finals  []int32     // the partition's final reads, in order
+}
+
+// offsetIndex maps offsets to versions: in a slice for the offsets from 0
+// on (logs are dense), in a map for offsets far past those, so that one
+// absurd offset costs one entry.
+type offsetIndex struct {
+	dense     []int32 // -1: none
+	sparse    map[int64]int32
+	sparseMin int64 // the lowest offset in sparse, when it is not empty
+}
+
+func (x *offsetIndex) get(off int64) (int32, bool) {
+	if off >= 0 && off < int64(len(x.dense)) {
+		vi := x.dense[off]
+		return vi, vi >= 0
+	}
+	vi, ok := x.sparse[off]
+	return vi, ok
+}
+
+func (x *offsetIndex) set(off int64, vi int32) {
+	if off >= 0 && off < int64(len(x.dense)) {
+		x.dense[off] = vi
+		return
+	}
+	if off >= 0 && off < 2*int64(len(x.dense))+1024 {
+		for int64(len(x.dense)) < off {
+			x.dense = append(x.dense, -1)
+		}
+		x.dense = append(x.dense, vi)
+		if len(x.sparse) > 0 && x.sparseMin < int64(len(x.dense)) {
+			x.sparseMin = math.MaxInt64
+			for o, v := range x.sparse { // move what now falls in the dense range
+				if o >= 0 && o < int64(len(x.dense)) {
+					x.dense[o] = v
+					delete(x.sparse, o)
+				} else if o >= 0 {
+					x.sparseMin = min(x.sparseMin, o)
+				}
+			}
+		}
+		return
+	}
+	if x.sparse == nil {
+		x.sparse = map[int64]int32{}
+	}
+	if off >= 0 && (len(x.sparse) == 0 || off < x.sparseMin) {
+		x.sparseMin = off
+	}
+	x.sparse[off] = vi
+}
+
+// sorted returns the offsets present, in increasing order.
+func (x *offsetIndex) sorted() []int64 {
+	var out []int64
+	for off, vi := range x.dense {
+		if vi >= 0 {
+			out = append(out, int64(off))
+		}
+	}
+	start := len(out)
+	for off := range x.sparse {
+		out = append(out, off)
+	}
+	slices.Sort(out[start:])
+	if start > 0 && len(out) > start && out[start] < out[start-1] {
+		slices.Sort(out) // negative sparse offsets
+	}
+	return out
 }
 
 type finalRec struct {
@@ -282,7 +352,7 @@ func (h *history) partition(p Partition) int32 {
 	if !ok {
 		i = int32(len(h.partList))
 		h.parts[p] = i
-		h.partList = append(h.partList, partState{p: p, offsets: map[int64]int32{}})
+		h.partList = append(h.partList, partState{p: p})
 	}
 	return i
 }
@@ -291,10 +361,10 @@ func (h *history) partition(p Partition) int32 {
 // version holding it there.
 func (h *history) observe(pi int32, off int64, v string, src source) int32 {
 	ps := &h.partList[pi]
-	cur, ok := ps.offsets[off]
+	cur, ok := ps.offsets.get(off)
 	if !ok {
 		vi := h.newVersion(pi, off, v, src, -1)
-		ps.offsets[off] = vi
+		ps.offsets.set(off, vi)
 		return vi
 	}
 	for i := cur; i >= 0; i = h.versions[i].prev {
@@ -314,7 +384,7 @@ func (h *history) observe(pi int32, off int64, v string, src source) int32 {
 	}
 	// A new value at off.
 	vi := h.newVersion(pi, off, v, src, cur)
-	ps.offsets[off] = vi
+	ps.offsets.set(off, vi)
 	if c := &h.versions[cur]; c.lost < 0 {
 		if c.last == src.era {
 			h.conflicts = append(h.conflicts, conflictFact{a: cur, b: vi, src: src})
@@ -363,9 +433,9 @@ func (h *history) send(producer string, p Partition, values []string) int32 {
 			info.send = idx
 			h.values[v] = info
 		default:
-			first := h.sends[info.send]
-			if info.send == idx {
-				first = rec
+			first := rec
+			if info.send != idx {
+				first = h.sends[info.send]
 			}
 			h.invalidf("value %q sent twice: by %s to %s, then by %s to %s (values must be unique)",
 				v, h.nameList[first.proc], h.partList[first.part].p, producer, p)
@@ -457,7 +527,7 @@ func (h *history) poll(consumer string, epoch int64, records []Read) {
 		vi := h.observe(pi, rd.Offset, rd.Value, src)
 		ver := &h.versions[vi]
 		ver.flags |= verPolled
-		if ver.pollEra < 0 {
+		if ver.pollEra < 0 && ver.lost < 0 {
 			ver.pollEra = h.era
 		}
 		h.polled++
@@ -516,13 +586,21 @@ func (h *history) final(p Partition, start, end int64, records []Read) {
 	}
 	// Everything known of the partition from start on and not in the
 	// read is lost (retention explains what lies below start).
-	for off, vi := range ps.offsets {
-		ver := &h.versions[vi]
-		if ver.seenIn == fi || ver.lost >= 0 || off < start {
-			continue
+	missing := func(vi int32) {
+		if ver := &h.versions[vi]; ver.seenIn != fi && ver.lost < 0 {
+			ver.lost = h.era
+			h.lost[vi] = lostInfo{src: src, by: -1}
 		}
-		ver.lost = h.era
-		h.lost[vi] = lostInfo{src: src, by: -1}
+	}
+	for off := max(start, 0); off < int64(len(ps.offsets.dense)); off++ {
+		if vi := ps.offsets.dense[off]; vi >= 0 {
+			missing(vi)
+		}
+	}
+	for off, vi := range ps.offsets.sparse {
+		if off >= start {
+			missing(vi)
+		}
 	}
 }
 
