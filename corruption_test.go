@@ -1,12 +1,15 @@
 package commitlog
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -308,4 +311,273 @@ func TestTornLastByteAtASectorBoundary(t *testing.T) {
 	require.False(t, ok, "damage besides the lost byte is corruption")
 
 	require.False(t, lastByteRestores(batchA), "an intact last byte is not zero")
+}
+
+// faultLog builds a closed log holding every kind of file: two topics'
+// segments (several per partition) with their offset and time indexes and
+// checkpoints, an idempotent producer's state snapshots, topic metadata,
+// the producer-ids file, and a consumer group's commits in
+// __consumer_offsets. It returns every record, by partition, and the
+// group's committed offsets.
+func faultLog(t *testing.T) (*vfs.MemFS, map[TopicPartition][]Record, map[TopicPartition]int64) {
+	t.Helper()
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	l, err := Open(testDir, testOptions(mem))
+	require.NoError(t, err)
+	cfg := smallTopic
+	cfg.Partitions = 2
+	for _, name := range []string{"a", "b"} {
+		_, err := l.CreateTopic(ctx, name, cfg)
+		require.NoError(t, err)
+	}
+	prod, err := l.NewProducer(ProducerConfig{Partitioner: ManualPartitioner()})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 240 {
+		r := &Record{Topic: []string{"a", "b"}[i%2], Partition: int32(i / 2 % 2), Key: []byte(fmt.Sprint(i % 7)),
+			Value: []byte(fmt.Sprintf("v%03d-%s", i, strings.Repeat("x", rng.IntN(150))))}
+		require.NoError(t, prod.ProduceSync(ctx, r))
+		if i == 120 {
+			for _, p := range l.allPartitions() {
+				require.NoError(t, p.checkpoint(ctx)) // snapshots of the producer state
+			}
+		}
+	}
+	require.NoError(t, prod.Close())
+	committed := map[TopicPartition]int64{{"a", 0}: 7, {"a", 1}: 20, {"b", 0}: 30}
+	c, err := l.NewConsumer(ConsumerConfig{Group: "g", Partitions: []TopicPartition{{"a", 0}, {"a", 1}, {"b", 0}}})
+	require.NoError(t, err)
+	for tp, off := range committed {
+		require.NoError(t, c.CommitOffsets(ctx, map[TopicPartition]int64{tp: off - 2}))
+		require.NoError(t, c.CommitOffsets(ctx, map[TopicPartition]int64{tp: off}))
+	}
+	require.NoError(t, c.Close())
+	records := map[TopicPartition][]Record{}
+	for _, name := range []string{"a", "b"} {
+		for id := range int32(2) {
+			p := mustPartition(t, l, name, id)
+			require.GreaterOrEqual(t, len(*p.segments.Load()), 2, "%s-%d has sealed segments", name, id)
+			for r, err := range p.Scan(ctx, 0) {
+				require.NoError(t, err)
+				records[TopicPartition{name, id}] = append(records[TopicPartition{name, id}], r.Clone())
+			}
+		}
+	}
+	require.NoError(t, l.Close())
+	return mem, records, committed
+}
+
+// faultFiles returns every file below dir but LOCK.
+func faultFiles(t *testing.T, fs *vfs.MemFS, dir string) []string {
+	t.Helper()
+	var out []string
+	names, err := fs.List(dir)
+	require.NoError(t, err)
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		fi, err := fs.Stat(p)
+		require.NoError(t, err)
+		switch {
+		case fi.IsDir():
+			out = append(out, faultFiles(t, fs, p)...)
+		case n != lockFileName:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// storageFault is one way of damaging a file: it returns the damaged
+// contents, or nil to remove the file.
+type storageFault struct {
+	name   string
+	damage func(b []byte, rng *rand.Rand) []byte
+}
+
+var storageFaults = []storageFault{
+	{"bit flip", func(b []byte, rng *rand.Rand) []byte {
+		b[rng.IntN(len(b))] ^= 1 << rng.IntN(8)
+		return b
+	}},
+	{"burst", func(b []byte, rng *rand.Rand) []byte { // up to 32 bits, as CRC-32C detects every one
+		at, n := rng.IntN(len(b)), 1+rng.IntN(4)
+		for i := at; i < min(len(b), at+n); i++ {
+			b[i] ^= byte(1 + rng.IntN(255))
+		}
+		return b
+	}},
+	{"zeroed block", func(b []byte, rng *rand.Rand) []byte {
+		at := rng.IntN(len(b)) / 512 * 512
+		clear(b[at:min(len(b), at+512)])
+		return b
+	}},
+	{"truncated", func(b []byte, rng *rand.Rand) []byte { return b[:rng.IntN(len(b))] }},
+	{"emptied", func(b []byte, rng *rand.Rand) []byte { return b[:0] }},
+	{"removed", func(b []byte, rng *rand.Rand) []byte { return nil }},
+}
+
+// faultOutcome says what opening and reading a damaged log gave: intact
+// (every record and committed offset as written), or refused with
+// ErrCorrupt by Open, a read or Check. Anything else fails the test.
+type faultOutcome struct {
+	refused error
+}
+
+func exerciseFault(t *testing.T, fs *vfs.MemFS, records map[TopicPartition][]Record, committed map[TopicPartition]int64, what string) faultOutcome {
+	t.Helper()
+	ctx := context.Background()
+	refused := func(err error) bool {
+		if err == nil {
+			return false
+		}
+		require.ErrorIs(t, err, ErrCorrupt, "%s: damage must surface as ErrCorrupt", what)
+		return true
+	}
+	l, err := Open(testDir, testOptions(fs))
+	if refused(err) {
+		return faultOutcome{refused: err}
+	}
+	defer l.Close()
+	for tp, want := range records {
+		p, err := l.partition(tp)
+		require.NoError(t, err, "%s: a topic may not vanish", what)
+		require.Equal(t, want[0].Offset, p.StartOffset(), "%s: %v starts elsewhere", what, tp)
+		require.Equal(t, want[len(want)-1].Offset+1, p.EndOffset(), "%s: %v ends elsewhere", what, tp)
+		i := 0
+		for r, err := range p.Scan(ctx, p.StartOffset()) {
+			if refused(err) {
+				return faultOutcome{refused: err}
+			}
+			require.True(t, want[i].Equal(&r), "%s: %v offset %d differs", what, tp, r.Offset)
+			i++
+		}
+		require.Equal(t, len(want), i, "%s: %v records missing", what, tp)
+		for _, off := range []int64{p.StartOffset(), p.EndOffset() / 2, p.EndOffset() - 1} {
+			recs, err := p.Read(ctx, off, 1)
+			if refused(err) {
+				return faultOutcome{refused: err}
+			}
+			require.Equal(t, off, recs[0].Offset, what)
+		}
+	}
+	for tp, off := range committed {
+		c, ok := l.offsets.committed("g", tp)
+		require.True(t, ok, "%s: the commit for %v is gone", what, tp)
+		require.Equal(t, off, c.Offset, "%s: the commit for %v changed", what, tp)
+	}
+	if err := l.Check(ctx); refused(err) {
+		return faultOutcome{refused: err}
+	}
+	prod, err := l.NewProducer(ProducerConfig{})
+	require.NoError(t, err, what)
+	require.GreaterOrEqual(t, prod.ProducerID(), int64(producerIDBlock), "%s: a producer id was handed out again", what)
+	require.NoError(t, prod.Close())
+	return faultOutcome{}
+}
+
+// Storage faults in every file type (reliability.md T4): bit flips,
+// bursts of up to 32 bits, a zeroed block, truncation, emptying and
+// removal, in every file of a closed log. The derived files (offset and
+// time indexes, producer-state snapshots) are repaired: the log opens
+// with every record and commit intact. Damage anywhere else is never
+// silent: it is refused with ErrCorrupt, or (bytes outside what the CRC
+// covers, such as a batch's partition leader epoch) changes nothing that
+// is read back. The files that hold durable promises (checkpoints, topic
+// metadata, producer-ids) are refused on any change, and the data files
+// and __consumer_offsets on any change that reaches their records.
+func TestStorageFaultsInEveryFileType(t *testing.T) {
+	base, records, committed := faultLog(t)
+	files := faultFiles(t, base, testDir)
+	kinds := map[string]int{}
+	for _, f := range files {
+		kinds[faultFileKind(f)]++
+	}
+	perKind := 500 // damaged logs per kind of file; COMMITLOG_FAULT_MUTATIONS for more
+	if s := os.Getenv("COMMITLOG_FAULT_MUTATIONS"); s != "" {
+		var err error
+		perKind, err = strconv.Atoi(s)
+		require.NoError(t, err, "COMMITLOG_FAULT_MUTATIONS")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	damaged, refused := 0, 0
+	byKind := map[string]int{}
+	for _, f := range files {
+		orig, err := base.ReadFile(f)
+		require.NoError(t, err)
+		kind := faultFileKind(f)
+		tries := (perKind + kinds[kind]*len(storageFaults) - 1) / (kinds[kind] * len(storageFaults))
+		for _, fault := range storageFaults {
+			for try := range tries {
+				if len(orig) == 0 && fault.name != "removed" {
+					continue
+				}
+				fs := base.CrashClone(vfs.CrashOptions{KeepUnsynced: 1})
+				b := fault.damage(bytes.Clone(orig), rng)
+				if b == nil {
+					require.NoError(t, fs.Remove(f))
+				} else {
+					require.NoError(t, fs.WriteFile(f, b))
+				}
+				changed := b == nil || !bytes.Equal(b, orig)
+				what := fmt.Sprintf("%s %s (%s, try %d)", f, fault.name, kind, try)
+				out := exerciseFault(t, fs, records, committed, what)
+				damaged++
+				byKind[kind]++
+				if out.refused != nil {
+					refused++
+				}
+				switch kind {
+				case "index", "time index", "snapshot":
+					require.NoError(t, out.refused, "%s: a derived file is rebuilt, never refused", what)
+				case "checkpoint":
+					dir := filepath.Dir(f)
+					names, err := base.List(dir)
+					require.NoError(t, err)
+					held, err := partitionHoldsData(base, dir, names)
+					require.NoError(t, err)
+					if changed && held { // an empty partition has no start offset to lose
+						require.Error(t, out.refused, "%s: damage to a file holding a durable promise must refuse to open", what)
+					}
+				case "topic metadata", "producer-ids":
+					if changed {
+						require.Error(t, out.refused, "%s: damage to a file holding a durable promise must refuse to open", what)
+					}
+				case "data", "offsets data":
+					// Refused, or intact (exerciseFault checked every
+					// record and commit): never a silent loss.
+				default:
+					t.Fatalf("%s: file of unknown kind", what)
+				}
+			}
+		}
+	}
+	for _, kind := range []string{"data", "index", "time index", "checkpoint", "snapshot", "topic metadata", "producer-ids", "offsets data"} {
+		require.Positive(t, kinds[kind], "no %s file was damaged", kind)
+	}
+	t.Logf("%d damaged logs checked (%d refused with ErrCorrupt, the rest intact); files by kind: %v; damaged logs by kind: %v", damaged, refused, kinds, byKind)
+}
+
+// faultFileKind classifies a file of a log directory.
+func faultFileKind(path string) string {
+	base, dir := filepath.Base(path), filepath.Base(filepath.Dir(path))
+	switch {
+	case strings.HasSuffix(base, topicFileSuffix):
+		return "topic metadata"
+	case base == producerIDFileName:
+		return "producer-ids"
+	case base == checkpointName:
+		return "checkpoint"
+	case strings.HasSuffix(base, producerSnapshotSuffix):
+		return "snapshot"
+	case strings.HasSuffix(base, timeIndexSuffix):
+		return "time index"
+	case strings.HasSuffix(base, indexSuffix):
+		return "index"
+	case strings.HasSuffix(base, logSuffix) && strings.HasPrefix(dir, offsetsTopicName):
+		return "offsets data"
+	case strings.HasSuffix(base, logSuffix):
+		return "data"
+	}
+	return "unknown: " + base
 }
