@@ -174,11 +174,84 @@
 // restart time is bounded by the unflushed tail, not the log's size. A
 // batch torn by a crash (nothing valid after it, or the zeros an interrupted
 // write leaves) is cut, and the cut is logged: it was never acknowledged.
-// Damage anywhere else — a bad batch followed by valid data, or a bad batch
-// below the recovery point — is never cut: Open fails with a
-// *CorruptionError naming the file and byte position. Indexes are derived
-// data, checked on open and rebuilt when they disagree with the data.
-// Log.Check verifies everything, reading all the data.
+// Damage anywhere else — a bad batch followed by valid data, a bad batch
+// below the recovery point, any damage in a segment that later segments
+// follow (a roll fsyncs the segment it seals before the next one exists),
+// a missing segment file — is never cut: Open fails with a
+// *CorruptionError naming the file and byte position. So does damage to
+// the files that hold durable promises: a partition's checkpoint (the log
+// start offset that retention and DeleteRecords moved), a topic's metadata
+// file (partition directories holding data without it are never removed),
+// and the producer-ids file (ids must never be handed out twice).
+// Options.Repair repairs each of these on request, saying what it could
+// not restore. Indexes and producer-state snapshots are derived data,
+// checked on open and rebuilt when they disagree with the data. Log.Check
+// verifies everything, reading all the data.
+//
+// Open needs no space to reserve ahead (index space is reserved as
+// entries need it), and on a full disk it skips the checkpoint a
+// recovered partition would write; CreateTopic is all-or-nothing, on a
+// full disk as on any failure.
+//
+// # Bad input
+//
+// Every misuse gets a typed error that says what was wrong; nothing
+// panics on caller input and nothing already acknowledged is lost.
+// Sentinels match with errors.Is, typed errors with errors.As:
+//
+//	call                       misuse                                   error
+//	Open                       invalid Options                          *ConfigError (ErrInvalidConfig)
+//	Open                       directory open in another Log            ErrLocked
+//	Open                       damaged directory                        *CorruptionError (ErrCorrupt)
+//	CreateTopic                invalid name                             *TopicNameError (ErrInvalidTopicName)
+//	CreateTopic                name starting with "__"                  *TopicNameError (ErrInvalidTopicName)
+//	CreateTopic                existing topic                           ErrTopicExists
+//	CreateTopic                invalid TopicConfig                      *ConfigError (ErrInvalidConfig)
+//	Topic                      unknown topic                            ErrUnknownTopic
+//	DeleteTopic                unknown topic                            ErrUnknownTopic
+//	DeleteTopic                internal topic                           ErrInvalidArgument
+//	Topic.Partition            id outside [0, NumPartitions)            ErrUnknownPartition
+//	Append                     no records                               ErrInvalidArgument
+//	Append                     timestamp outside int64 ms since 1970    *TimestampError (ErrInvalidArgument)
+//	Append                     header with an empty key                 ErrInvalidArgument
+//	Append                     batch over MaxBatchBytes                 *RecordTooLargeError (ErrRecordTooLarge)
+//	Append                     keyless record on a compacted topic      ErrInvalidArgument
+//	Append                     internal topic                           ErrInvalidArgument
+//	AppendIf                   end offset moved                         *ConflictError (ErrConflict)
+//	AppendIf                   negative expected end                    ErrInvalidArgument
+//	Read                       offset outside [start, end]              *OffsetOutOfRangeError (ErrOffsetOutOfRange)
+//	Read                       maxBytes <= 0                            ErrInvalidArgument
+//	Scan                       offset outside [start, end]              *OffsetOutOfRangeError (ErrOffsetOutOfRange)
+//	DeleteRecords              negative offset                          ErrInvalidArgument
+//	DeleteRecords              offset above the high watermark          *OffsetOutOfRangeError (ErrOffsetOutOfRange)
+//	NewProducer                invalid ProducerConfig                   *ConfigError (ErrInvalidConfig)
+//	Produce                    nil record                               ErrInvalidArgument
+//	Produce                    unknown topic                            ErrUnknownTopic
+//	Produce                    partition outside the topic              ErrUnknownPartition
+//	Produce                    timestamp outside int64 ms since 1970    *TimestampError (ErrInvalidArgument)
+//	TryProduce                 buffer full                              ErrMaxBuffered
+//	NewConsumer                invalid ConsumerConfig                   *ConfigError (ErrInvalidConfig)
+//	NewConsumer                unknown topic                            ErrUnknownTopic
+//	NewConsumer                balancer other than the group's          ErrInvalidConfig
+//	Seek                       negative offset                          ErrInvalidArgument
+//	Seek                       partition not assigned                   ErrInvalidArgument
+//	Poll                       ResetNone without a committed offset     *OffsetOutOfRangeError (ErrOffsetOutOfRange)
+//	Poll                       called from a rebalance callback         ErrInvalidArgument
+//	CommitOffsets              offset above the high watermark          *OffsetOutOfRangeError (ErrOffsetOutOfRange)
+//	CommitOffsets              partition the member does not own        *FencedError (ErrFenced)
+//	CommitOffsets              no Group                                 ErrInvalidArgument
+//	CommitOffsets              manual consumer of a group with members  ErrGroupNotEmpty
+//	DescribeGroup              unknown group                            ErrUnknownGroup
+//	ResetGroupOffsets          group with members                       ErrGroupNotEmpty
+//	DeleteGroup                group with members                       ErrGroupNotEmpty
+//	any call                   cancelled context                        the context's error
+//	any call                   closed Log, Producer or Consumer         ErrClosed
+//	Cursor.Next                Log closed meanwhile                     false, Err() ErrClosed
+//	Append                     Close concurrently                       acknowledged, or ErrClosed
+//	Poll                       Close concurrently                       ErrClosed
+//	Produce                    Close concurrently                       promise: nil, or ErrClosed
+//
+// A second Close of a Log, Producer or Consumer is a no-op.
 //
 // # Concurrency
 //

@@ -728,8 +728,11 @@ func (p *Partition) flushHeld() error {
 }
 
 // withSyncSem runs fn holding syncSem, or returns the context's error if
-// it ends first.
+// it ends first (or has ended: nothing is done then).
 func (p *Partition) withSyncSem(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case p.syncSem <- struct{}{}:
 	case <-ctx.Done():
