@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/histcheck"
 	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
@@ -248,6 +249,43 @@ func verifyPartition(t testing.TB, p *Partition, attempted []batchSpec, acked ma
 		require.True(t, ok, "acknowledged batch %d (offsets %d..%d) is missing", id, res.BaseOffset, res.LastOffset)
 		require.Equal(t, res, got, "acknowledged batch %d moved", id)
 	}
+	checkHistory(t, p, attempted, acked, got, false)
+}
+
+// checkHistory runs internal/histcheck over a single-partition history
+// that ended in a crash: every attempted batch is a send, acknowledged
+// (durably) if it is in acked and of unknown outcome otherwise, and got
+// is the partition as recovered. Without concurrent, the batches were
+// appended one after another in attempted's order, which their offsets
+// must follow.
+func checkHistory(t testing.TB, p *Partition, attempted []batchSpec, acked map[int]AppendResult, got []Record, concurrent bool) {
+	t.Helper()
+	rec := histcheck.NewRecorder(histcheck.Config{})
+	hp := histcheck.Partition{Topic: p.topic.name, ID: p.id}
+	for _, b := range attempted {
+		values := make([]string, len(b.recs))
+		for i, r := range b.recs {
+			values[i] = string(r.Value)
+		}
+		writer := "writer"
+		if concurrent {
+			writer = fmt.Sprint("writer of batch ", b.id)
+		}
+		s := rec.Send(writer, hp, values...)
+		if res, ok := acked[b.id]; ok {
+			s.Ok(res.BaseOffset)
+		} else {
+			s.Unknown()
+		}
+	}
+	rec.Crash()
+	reads := make([]histcheck.Read, len(got))
+	for i, r := range got {
+		reads[i] = histcheck.Read{Partition: hp, Offset: r.Offset, Value: string(r.Value)}
+	}
+	rec.Final(hp, p.StartOffset(), p.EndOffset(), reads)
+	res := rec.Check(histcheck.Options{PipelinedSends: true})
+	require.NoError(t, res.Err())
 }
 
 // verifyConcurrent is verifyPartition for concurrent writers, whose
@@ -287,6 +325,7 @@ func verifyConcurrent(t testing.TB, p *Partition, attempted []batchSpec, acked m
 		require.True(t, ok, "acknowledged batch %d (offsets %d..%d) is missing", id, res.BaseOffset, res.LastOffset)
 		require.Equal(t, res, got, "acknowledged batch %d moved", id)
 	}
+	checkHistory(t, p, attempted, acked, got, true)
 }
 
 // batchHeaders yields the header of every batch of p below its high
