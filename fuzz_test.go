@@ -187,18 +187,21 @@ func FuzzRecoveryScan(f *testing.F) {
 	})
 }
 
-// FuzzIndexLoad gives a sealed segment arbitrary index files beside valid
-// data, the offset index and the time index fuzzed independently. Indexes
-// are derived: whatever they hold, Open succeeds and every record reads
-// back at its offset, and Check leaves them consistent; all of it within
-// the openAlloc bounds. Loading an index reads the file once and checks
-// each entry once.
+// FuzzIndexLoad gives a segment arbitrary index files beside valid data,
+// the offset index and the time index fuzzed independently; the segment
+// is sealed, or (active) the active one, whose indexes load writable and
+// are checked against the checkpoint's entry counts. Indexes are derived:
+// whatever they hold, Open succeeds and every record reads back at its
+// offset, and Check leaves them consistent; all of it within the openAlloc
+// bounds. Loading an index reads the file once and checks each entry
+// once.
 func FuzzIndexLoad(f *testing.F) {
 	ctx := context.Background()
-	base, files := fuzzLog(f, 30)
+	activeBase, files := fuzzLog(f, 30)
 	dir := filepath.Join(testDir, "f-0")
-	// Roll so that segment 0 is sealed; each input replaces its indexes.
-	l, err := Open(testDir, testOptions(base))
+	// A copy rolled so that segment 0 is sealed.
+	sealedBase := cloneMem(activeBase)
+	l, err := Open(testDir, testOptions(sealedBase))
 	require.NoError(f, err)
 	p := mustPartitionErr(l, "f")
 	end := p.EndOffset()
@@ -207,11 +210,17 @@ func FuzzIndexLoad(f *testing.F) {
 	p.mu.Unlock()
 	require.NoError(f, l.Close())
 
-	f.Add(files[indexSuffix], files[timeIndexSuffix])
-	f.Add([]byte{}, []byte{})
-	f.Add(make([]byte, 64), make([]byte, 60))
-	f.Add(files[indexSuffix][:len(files[indexSuffix])-3], files[timeIndexSuffix][4:])
-	f.Fuzz(func(t *testing.T, index, timeIndex []byte) {
+	for _, active := range []bool{false, true} {
+		f.Add(files[indexSuffix], files[timeIndexSuffix], active)
+		f.Add([]byte{}, []byte{}, active)
+		f.Add(make([]byte, 64), make([]byte, 60), active)
+		f.Add(files[indexSuffix][:len(files[indexSuffix])-3], files[timeIndexSuffix][4:], active)
+	}
+	f.Fuzz(func(t *testing.T, index, timeIndex []byte, active bool) {
+		base := sealedBase
+		if active {
+			base = activeBase
+		}
 		var mem *vfs.MemFS
 		setup := func() {
 			mem = cloneMem(base)
@@ -240,7 +249,9 @@ func FuzzIndexLoad(f *testing.F) {
 			}
 			checkErr = l.Check(ctx)
 		}
-		size := len(files[logSuffix]) + len(index) + len(timeIndex)
+		// An active segment's indexes are preallocated to
+		// SegmentIndexBytes each, on the heap of the in-memory file system.
+		size := len(files[logSuffix]) + len(index) + len(timeIndex) + 2*int(smallTopic.SegmentIndexBytes)
 		alloctest.Check(t, openAllocFixed+openAllocPerByte*uint64(size), setup, run)
 		require.NoError(t, openErr, "damaged indexes never prevent opening")
 		require.NoError(t, readErr, "reading offset %d", readAt)
