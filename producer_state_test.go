@@ -572,7 +572,9 @@ func TestSnapshotFileName(t *testing.T) {
 // they are and with a valid CRC appended. Nothing may panic or allocate
 // more than producerSnapshotAllocPerByte per byte plus 1 KiB; every error
 // matches ErrCorrupt; what decodes re-encodes to the same bytes and keeps
-// at most producerStateBatches batches per producer.
+// at most producerStateBatches batches per producer. Each entry the
+// decoder loops over consumes at least 19 bytes (the count is checked
+// against the length first).
 func FuzzProducerSnapshot(f *testing.F) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	f.Add(encodeProducerSnapshot(0, newProducerStates()))

@@ -12,7 +12,10 @@ import (
 // FuzzDecompress feeds arbitrary bytes to every codec's decoder with a 1 MiB
 // limit. Decompress must never panic, never return more than the limit,
 // never allocate more than DecompressAllocBound, keep the dst prefix intact,
-// and fail only with this package's sentinels.
+// and fail only with this package's sentinels. Work is bounded by the
+// limit: readCapped stops at it and gives up after 100 reads that produce
+// nothing, and the framing walks (zstd frames and blocks, xerial chunks)
+// consume at least a header per step.
 func FuzzDecompress(f *testing.F) {
 	const limit = 1 << 20
 	samples := [][]byte{

@@ -18,7 +18,9 @@ const fuzzMaxDecompressed = 1 << 20
 // within IterAllocBound, and a batch that
 // Validate accepts and that the Builder could have produced must be
 // re-encoded byte for byte. Each input is also tried with its CRC fixed up,
-// so that mutations reach the record decoder.
+// so that mutations reach the record decoder. The work is linear in the
+// input (and the decompressed size): each record takes at least one byte
+// and there are at most RecordCount of them, each header at least two.
 func FuzzParseAndIterate(f *testing.F) {
 	for _, seed := range fuzzBatchSeeds(f) {
 		f.Add(seed)
