@@ -79,6 +79,9 @@ func (c *checkpoint) marshal() []byte {
 	return b
 }
 
+// unmarshalCheckpoint decodes a checkpoint file, refusing anything marshal
+// would not have written (for version 1, what its writer would have). It
+// allocates nothing but its error, at most 1 KiB.
 func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 	var c checkpoint
 	if len(b) != checkpointSize && len(b) != checkpointSizeV1 {
@@ -90,6 +93,9 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 	n := len(b)
 	if got, want := crc32.Checksum(b[:n-4], castagnoli), binary.BigEndian.Uint32(b[n-4:]); got != want {
 		return c, fmt.Errorf("crc32c %08x, stored %08x", got, want)
+	}
+	if r := binary.BigEndian.Uint16(b[6:]); r != 0 {
+		return c, fmt.Errorf("reserved field %#04x, want 0", r)
 	}
 	fields := c.fields()
 	k := len(fields)

@@ -308,11 +308,17 @@ type offsetReader struct {
 	err error
 }
 
+// take returns the next n bytes. Past the end it records the error and
+// returns zeros, without allocating: n may be a string length read from
+// the record, and the caller's result is discarded with the error.
 func (r *offsetReader) take(n int) []byte {
 	if r.err != nil || len(r.b) < n {
-		r.err = fmt.Errorf("%w: %d bytes short", errOffsetRecord, n-len(r.b))
+		if r.err == nil {
+			r.err = fmt.Errorf("%w: %d bytes short", errOffsetRecord, n-len(r.b))
+		}
 		r.b = nil
-		return make([]byte, n)
+		var zeros [8]byte // the fixed-width fields take at most 8
+		return zeros[:min(n, len(zeros))]
 	}
 	v := r.b[:n]
 	r.b = r.b[n:]
@@ -341,8 +347,14 @@ func (r *offsetReader) done() error {
 	return r.err
 }
 
+// offsetDecodeErrorAlloc bounds what decodeOffsetKey and decodeOffsetValue
+// allocate beyond the strings they return: an error.
+const offsetDecodeErrorAlloc = 1 << 10
+
 // decodeOffsetKey decodes a key of __consumer_offsets. ok is false for
-// Kafka's group-metadata keys (version 2), which carry no offset.
+// Kafka's group-metadata keys (version 2), which carry no offset. Like
+// decodeOffsetValue, it allocates at most len(b) bytes for the strings it
+// returns, plus offsetDecodeErrorAlloc.
 func decodeOffsetKey(b []byte) (group string, tp TopicPartition, ok bool, err error) {
 	r := offsetReader{b: b}
 	switch v := r.int16(); {

@@ -135,6 +135,8 @@ func marshalProducerIDs(next int64) []byte {
 	return b
 }
 
+// unmarshalProducerIDs decodes a producer-ids file. It allocates nothing
+// but its error, at most 64 bytes.
 func unmarshalProducerIDs(b []byte) (int64, error) {
 	if len(b) != producerIDFileSize || string(b[:4]) != producerIDMagic {
 		return 0, errors.New("producer id file has the wrong size or magic")

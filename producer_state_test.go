@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/commitlog-go/commitlog/internal/alloctest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -567,6 +568,13 @@ func TestSnapshotFileName(t *testing.T) {
 	}
 }
 
+// FuzzProducerSnapshot feeds arbitrary bytes to decodeProducerSnapshot, as
+// they are and with a valid CRC appended. Nothing may panic or allocate
+// more than producerSnapshotAllocPerByte per byte plus 1 KiB; every error
+// matches ErrCorrupt; what decodes re-encodes to the same bytes and keeps
+// at most producerStateBatches batches per producer. Each entry the
+// decoder loops over consumes at least 19 bytes (the count is checked
+// against the length first).
 func FuzzProducerSnapshot(f *testing.F) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	f.Add(encodeProducerSnapshot(0, newProducerStates()))
@@ -585,7 +593,13 @@ func FuzzProducerSnapshot(f *testing.F) {
 		// that the fuzzer reaches the checks behind the CRC.
 		withCRC := binary.BigEndian.AppendUint32(append([]byte(nil), data...), crc32.Checksum(data, castagnoli))
 		for _, in := range [][]byte{data, withCRC} {
-			offset, s, err := decodeProducerSnapshot(in)
+			var (
+				offset int64
+				s      *producerStates
+				err    error
+			)
+			bound := producerSnapshotAllocPerByte*uint64(len(in)) + 1<<10
+			alloctest.Check(t, bound, nil, func() { offset, s, err = decodeProducerSnapshot(in) })
 			if err != nil {
 				require.True(t, errors.Is(err, ErrCorrupt), "%v", err)
 				require.Nil(t, s)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -177,6 +178,10 @@ func marshalTopic(name string, c TopicConfig) []byte {
 	return fmt.Appendf(line, "\ncrc32c %08x\n", crc32.Checksum(line, castagnoli))
 }
 
+// unmarshalTopic decodes the topic file at path. Every error is a
+// *CorruptionError naming path, whose message quotes at most
+// errorQuoteMax bytes of the file. It allocates at most topicAllocPerByte
+// times len(b) plus topicAllocFixed bytes.
 func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	bad := func(reason string) error {
 		return &CorruptionError{Path: path, Offset: -1, Reason: "topic metadata " + reason}
@@ -186,7 +191,7 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 		return "", TopicConfig{}, bad("has no checksum line")
 	}
 	if want := fmt.Sprintf("crc32c %08x\n", crc32.Checksum(line, castagnoli)); string(trailer) != want {
-		return "", TopicConfig{}, bad(fmt.Sprintf("fails its checksum (want %q, found %q)", want, trailer))
+		return "", TopicConfig{}, bad(fmt.Sprintf("fails its checksum (want %q, found %s)", want, quotePrefix(trailer)))
 	}
 	var f topicFile
 	if err := json.Unmarshal(line, &f); err != nil {
@@ -195,14 +200,22 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	if f.Version != topicFormatVersion {
 		return "", TopicConfig{}, bad(fmt.Sprintf("has unknown version %d", f.Version))
 	}
+	if err := validateTopicName(f.Name, true); err != nil {
+		return "", TopicConfig{}, bad("names an invalid topic " + quotePrefix([]byte(f.Name)))
+	}
 	codec, err := compress.ParseCodec(f.Compression)
 	if err != nil {
-		return "", TopicConfig{}, bad(err.Error())
+		return "", TopicConfig{}, bad("names unknown compression " + quotePrefix([]byte(f.Compression)))
 	}
 	policy := CleanupDelete
 	if f.CleanupPolicy != "" {
 		if policy, err = parseCleanupPolicy(f.CleanupPolicy); err != nil {
-			return "", TopicConfig{}, bad(err.Error())
+			return "", TopicConfig{}, bad("names unknown cleanup policy " + quotePrefix([]byte(f.CleanupPolicy)))
+		}
+	}
+	for _, ms := range []int64{f.SegmentAgeMs, f.DeleteRetentionMs, f.MinCompactionLagMs, f.MaxCompactionLagMs, retentionMs(f.RetentionMs)} {
+		if ms > maxDurationMs {
+			return "", TopicConfig{}, bad(fmt.Sprintf("holds a duration of %d ms, longer than any configuration can be", ms))
 		}
 	}
 	c := TopicConfig{
@@ -241,6 +254,40 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 		return "", TopicConfig{}, bad(fmt.Sprintf("names topic %q, not the one its file name says", f.Name))
 	}
 	return f.Name, c, nil
+}
+
+// Allocation bound of unmarshalTopic (see there). Measured at most 23
+// bytes per byte of file, for encoding/json decoding an unknown field
+// whose long name is invalid UTF-8 (it folds the name for a
+// case-insensitive match); 2 to 5 for long strings in known fields.
+const (
+	topicAllocPerByte = 32
+	topicAllocFixed   = 16 << 10
+)
+
+// maxDurationMs is the longest duration in milliseconds a time.Duration
+// holds: a topic file holding more was not written by marshalTopic.
+const maxDurationMs = math.MaxInt64 / int64(time.Millisecond)
+
+// retentionMs is the retention_ms field of a topic file, -1 when absent.
+func retentionMs(ms *int64) int64 {
+	if ms == nil {
+		return -1
+	}
+	return *ms
+}
+
+// errorQuoteMax is how many bytes of a damaged file an error message
+// quotes at most.
+const errorQuoteMax = 64
+
+// quotePrefix returns b quoted, cut to its first errorQuoteMax bytes
+// (marked with "..." after the quotes when cut).
+func quotePrefix(b []byte) string {
+	if len(b) > errorQuoteMax {
+		return strconv.Quote(string(b[:errorQuoteMax])) + "..."
+	}
+	return strconv.Quote(string(b))
 }
 
 // durationMs is d in whole milliseconds for the topic file: Forever is -1,

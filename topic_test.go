@@ -1,12 +1,16 @@
 package commitlog
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/alloctest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -127,5 +131,86 @@ func TestTopicMetadataRoundTrip(t *testing.T) {
 		damaged[i] ^= 0x20
 		_, _, err := unmarshalTopic("/x/topics/orders.json", damaged)
 		require.ErrorIs(t, err, ErrCorrupt, "flip at %d", i)
+	}
+}
+
+// topicDecodeAlloc bounds what unmarshalTopic allocates for b (see its doc
+// comment).
+func topicDecodeAlloc(b []byte) uint64 { return topicAllocPerByte*uint64(len(b)) + topicAllocFixed }
+
+// FuzzTopicConfig feeds arbitrary bytes to unmarshalTopic, as they are and
+// with their first line followed by its correct checksum line, so that the
+// fuzzer reaches the JSON decoding and the validation behind the checksum.
+// The file name is the one the JSON names, when it names one. Nothing may
+// panic or allocate more than topicDecodeAlloc; every error is a
+// *CorruptionError; what decodes has a valid topic name and configuration,
+// re-marshals (marshalTopic) to a file that decodes to the same name and
+// configuration, and that file is what marshalTopic makes of it again.
+func FuzzTopicConfig(f *testing.F) {
+	mem, _ := fuzzLog(f, 0)
+	real, err := mem.ReadFile(filepath.Join(testDir, topicsDir, "f"+topicFileSuffix))
+	require.NoError(f, err)
+	f.Add(real)
+	f.Add(marshalTopic("orders", TopicConfig{Partitions: 5, SegmentAge: Forever, Compression: CodecZstd, CompressionLevel: 7}.resolve(TopicConfig{})))
+	f.Add(marshalTopic("compacted", TopicConfig{CleanupPolicy: CleanupCompact, LogAppendTime: true, Retention: time.Hour,
+		RetentionBytes: 1 << 30, DeleteRetention: Forever, MinCompactionLag: time.Minute, MaxCompactionLag: time.Hour,
+		MinCleanableDirtyRatio: 0.25}.resolve(TopicConfig{})))
+	f.Add(marshalTopic(offsetsTopicName, TopicConfig{Partitions: 4, SegmentBytes: offsetsSegmentBytes, CleanupPolicy: CleanupCompact}.resolve(TopicConfig{})))
+	// Written before retention and compaction existed.
+	f.Add([]byte(`{"version":1,"name":"orders","partitions":1,"segment_bytes":1073741824,"segment_age_ms":-1,` +
+		`"index_interval_bytes":4096,"segment_index_bytes":10485760,"max_batch_bytes":1048588,"compression":"none","compression_level":0}`))
+	f.Add([]byte{})
+	f.Add([]byte("{}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		line, _, _ := bytes.Cut(data, []byte("\n"))
+		withSum := fmt.Appendf(append([]byte(nil), line...), "\ncrc32c %08x\n", crc32.Checksum(line, castagnoli))
+		var named struct{ Name *string }
+		path := filepath.Join(testDir, topicsDir, "f"+topicFileSuffix)
+		if json.Unmarshal(line, &named) == nil && named.Name != nil && !strings.ContainsAny(*named.Name, "/\x00") {
+			path = filepath.Join(testDir, topicsDir, *named.Name+topicFileSuffix)
+		}
+		for _, in := range [][]byte{data, withSum} {
+			var (
+				name string
+				cfg  TopicConfig
+				err  error
+			)
+			alloctest.Check(t, topicDecodeAlloc(in), nil, func() { name, cfg, err = unmarshalTopic(path, in) })
+			if err != nil {
+				var ce *CorruptionError
+				require.ErrorAs(t, err, &ce)
+				require.ErrorIs(t, err, ErrCorrupt)
+				require.Equal(t, path, ce.Path)
+				continue
+			}
+			require.NoError(t, validateTopicName(name, true), "accepted topic name %q", name)
+			require.NoError(t, cfg.Validate(), "accepted an invalid configuration")
+			enc := marshalTopic(name, cfg)
+			name2, cfg2, err := unmarshalTopic(path, enc)
+			require.NoError(t, err, "a decoded topic re-marshals to a valid file")
+			require.Equal(t, name, name2)
+			require.Equal(t, cfg, cfg2, "a decoded configuration round-trips")
+			require.Equal(t, string(enc), string(marshalTopic(name2, cfg2)))
+		}
+	})
+}
+
+// A damaged topic file's error quotes only a little of it: a torn or
+// overwritten file can hold up to a MiB of anything.
+func TestTopicMetadataErrorQuotesLittle(t *testing.T) {
+	b := marshalTopic("orders", TopicConfig{}.resolve(TopicConfig{}))
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	withSum := func(line []byte) []byte {
+		return fmt.Appendf(line, "\ncrc32c %08x\n", crc32.Checksum(line, castagnoli))
+	}
+	for _, damaged := range [][]byte{
+		append(append(append([]byte(nil), line...), '\n'), bytes.Repeat([]byte{0xff}, 100_000)...),
+		withSum(fmt.Appendf(nil, `{"version":1,"name":%q}`, strings.Repeat("x", 100_000))),
+		withSum(fmt.Appendf(nil, `{"version":1,"name":"orders","compression":%q}`, strings.Repeat("z", 100_000))),
+		withSum(fmt.Appendf(nil, `{"version":1,"name":"orders","compression":"none","cleanup_policy":%q}`, strings.Repeat("z", 100_000))),
+	} {
+		_, _, err := unmarshalTopic("/x/topics/orders.json", damaged)
+		require.ErrorIs(t, err, ErrCorrupt)
+		require.Less(t, len(err.Error()), 1000, "%.200s", err)
 	}
 }

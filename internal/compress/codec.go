@@ -129,8 +129,9 @@ func Compress(dst []byte, c Codec, level int, src []byte) ([]byte, error) {
 // caller is prepared to hold, not "unlimited". (Allocation follows the actual
 // output for gzip, lz4 and snappy; for zstd it follows the frame's declared
 // content size, or an upper bound derived from its block headers, capped by
-// max.) Corrupt input returns an error wrapping ErrCorrupt and an
-// invalid codec an error wrapping ErrUnknownCodec. On error the returned
+// max; DecompressAllocBound states the bound in bytes.) Corrupt input
+// returns an error wrapping ErrCorrupt and an invalid codec an error
+// wrapping ErrUnknownCodec. On error the returned
 // slice has dst's original length and contents (possibly in a larger,
 // reallocated array); bytes past that length may have been overwritten.
 //
@@ -154,6 +155,68 @@ func Decompress(dst []byte, c Codec, src []byte, max int) ([]byte, error) {
 	default:
 		return dst, fmt.Errorf("%w: %s", ErrUnknownCodec, c)
 	}
+}
+
+// Decoder state a Decompress call allocates when its codec's pool is
+// empty, with room to spare: for gzip (klauspost/compress 1.20) 39 KiB,
+// Huffman link tables that grow to at most 2 x 76 KiB per table as blocks
+// with longer codes arrive, and up to 64 KiB per member for a header's
+// extra field; for zstd 23 KiB; for lz4 (pierrec/lz4 4.1) two buffers of
+// the block size the frame declares (at most 4 MiB).
+const (
+	gzipStateAlloc = 512 << 10
+	zstdStateAlloc = 64 << 10
+	lz4StateAlloc  = 2*(4<<20) + 64<<10
+	// lz4MaxRatio bounds the expansion of lz4 (a match length is extended
+	// by 255 per input byte).
+	lz4MaxRatio = 256
+	// errorAlloc is room for an error and its message.
+	errorAlloc = 1 << 10
+)
+
+// MaxOutput returns the most bytes Decompress(dst, c, src, max) can
+// append to dst: max, or less when src cannot produce that much: len(src)
+// for none, snappyMaxRatio, maxDeflateRatio or lz4MaxRatio times len(src),
+// and for zstd what zstdBound derives from the frame headers.
+func MaxOutput(c Codec, src []byte, max int) int {
+	max = clampMax(0, max)
+	out := 0
+	switch c {
+	case None:
+		out = len(src)
+	case Snappy:
+		out = len(src) * snappyMaxRatio
+	case Gzip:
+		out = len(src) * maxDeflateRatio
+	case LZ4:
+		out = len(src) * lz4MaxRatio
+	case Zstd:
+		if bound, _, err := zstdBound(src); err == nil {
+			out = int(min(bound, uint64(max)))
+		}
+	}
+	return min(out, max)
+}
+
+// DecompressAllocBound returns the most heap memory, in bytes, that
+// Decompress(dst, c, src, max) allocates: four times MaxOutput (the
+// output buffer grows by doubling from a first guess that is at most that
+// output), plus twice len(dst) (copied when the buffer is reallocated),
+// plus the codec's decoder state, plus an error.
+func DecompressAllocBound(dst []byte, c Codec, src []byte, max int) int {
+	var state int
+	switch c {
+	case None, Snappy:
+	case Gzip:
+		state = gzipStateAlloc + len(src)
+	case LZ4:
+		state = lz4StateAlloc
+	case Zstd:
+		state = zstdStateAlloc
+	default:
+		return errorAlloc
+	}
+	return 4*(MaxOutput(c, src, max)+minGrow+zstdSlack) + 2*len(dst) + state + errorAlloc
 }
 
 // clampMax bounds max to [0, MaxInt-start-1], so that start+max+1 (the end

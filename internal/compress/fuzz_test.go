@@ -5,12 +5,17 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/commitlog-go/commitlog/internal/alloctest"
 	"github.com/klauspost/compress/snappy"
 )
 
 // FuzzDecompress feeds arbitrary bytes to every codec's decoder with a 1 MiB
-// limit. Decompress must never panic, never return more than the limit, keep
-// the dst prefix intact, and fail only with this package's sentinels.
+// limit. Decompress must never panic, never return more than the limit,
+// never allocate more than DecompressAllocBound, keep the dst prefix intact,
+// and fail only with this package's sentinels. Work is bounded by the
+// limit: readCapped stops at it and gives up after 100 reads that produce
+// nothing, and the framing walks (zstd frames and blocks, xerial chunks)
+// consume at least a header per step.
 func FuzzDecompress(f *testing.F) {
 	const limit = 1 << 20
 	samples := [][]byte{
@@ -49,7 +54,13 @@ func FuzzDecompress(f *testing.F) {
 	f.Fuzz(func(t *testing.T, codec byte, data []byte) {
 		c := Codec(codec % 8)
 		prefix := []byte("pfx")
-		out, err := Decompress(append([]byte(nil), prefix...), c, data, limit)
+		var (
+			dst, out []byte
+			err      error
+		)
+		alloctest.Check(t, uint64(DecompressAllocBound(prefix, c, data, limit)),
+			func() { dst = append(make([]byte, 0, len(prefix)), prefix...) },
+			func() { out, err = Decompress(dst, c, data, limit) })
 		if !bytes.HasPrefix(out, prefix) {
 			t.Fatalf("dst prefix clobbered: %q", out[:min(len(out), 3)])
 		}

@@ -7,16 +7,20 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/commitlog-go/commitlog/internal/alloctest"
 	"github.com/commitlog-go/commitlog/internal/compress"
 )
 
 const fuzzMaxDecompressed = 1 << 20
 
 // FuzzParseAndIterate feeds arbitrary bytes to ParseHeader, CheckCRC, Iter
-// and Validate: none may panic, their verdicts must agree, and a batch that
+// and Validate: none may panic, their verdicts must agree, they must stay
+// within IterAllocBound, and a batch that
 // Validate accepts and that the Builder could have produced must be
 // re-encoded byte for byte. Each input is also tried with its CRC fixed up,
-// so that mutations reach the record decoder.
+// so that mutations reach the record decoder. The work is linear in the
+// input (and the decompressed size): each record takes at least one byte
+// and there are at most RecordCount of them, each header at least two.
 func FuzzParseAndIterate(f *testing.F) {
 	for _, seed := range fuzzBatchSeeds(f) {
 		f.Add(seed)
@@ -60,26 +64,42 @@ func fuzzBatchSeeds(tb testing.TB) [][]byte {
 	return seeds
 }
 
-// checkBatchInvariants runs every decoder over data and checks they agree.
+// checkBatchInvariants runs every decoder over data and checks they agree,
+// and that together (an Iter's Reset and iteration, and Validate) they
+// allocate at most twice IterAllocBound.
 func checkBatchInvariants(t *testing.T, data []byte) {
-	h, herr := ParseHeader(data, len(data))
-	crcErr := CheckCRC(data)
-	var it Iter
-	n := 0
-	resetErr := it.Reset(data, fuzzMaxDecompressed)
-	if resetErr == nil {
-		for it.Next() {
-			r := it.Record()
-			if r.Offset < h.BaseOffset || r.Offset > h.LastOffset() {
-				t.Fatalf("record offset %d outside [%d, %d]", r.Offset, h.BaseOffset, h.LastOffset())
+	var (
+		h                      Header
+		herr, crcErr, resetErr error
+		verr                   error
+		it                     Iter
+		n                      int
+		outside                bool
+		outsideOffset          int64
+	)
+	decode := func() {
+		h, herr = ParseHeader(data, len(data))
+		crcErr = CheckCRC(data)
+		it = Iter{}
+		n, outside = 0, false
+		resetErr = it.Reset(data, fuzzMaxDecompressed)
+		if resetErr == nil {
+			for it.Next() {
+				if r := it.Record(); !outside && (r.Offset < h.BaseOffset || r.Offset > h.LastOffset()) {
+					outside, outsideOffset = true, r.Offset
+				}
+				n++
 			}
-			n++
 		}
-		if n > int(h.RecordCount) {
-			t.Fatalf("%d records, header says %d", n, h.RecordCount)
-		}
+		verr = Validate(data, fuzzMaxDecompressed)
 	}
-	verr := Validate(data, fuzzMaxDecompressed)
+	alloctest.Check(t, 2*uint64(IterAllocBound(data, fuzzMaxDecompressed)), nil, decode)
+	if outside {
+		t.Fatalf("record offset %d outside [%d, %d]", outsideOffset, h.BaseOffset, h.LastOffset())
+	}
+	if resetErr == nil && n > int(h.RecordCount) {
+		t.Fatalf("%d records, header says %d", n, h.RecordCount)
+	}
 	for _, err := range []error{herr, crcErr, resetErr, it.Err(), verr} {
 		if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("error outside the package's sentinels: %v", err)
@@ -146,7 +166,8 @@ func rebuild(t *testing.T, data []byte, h *Header) ([]byte, bool) {
 }
 
 // FuzzRoundTrip builds batches from fuzzed keys, values and headers with every
-// codec and checks that Iter returns exactly what was appended.
+// codec and checks that Validate accepts them within IterAllocBound and
+// that Iter returns exactly what was appended.
 func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte("k"), []byte("v"), []byte("h"), []byte("x"), int64(goldenTS), uint8(0), uint8(0))
 	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, int64(-1), uint8(1), uint8(0xff))
@@ -180,7 +201,9 @@ func FuzzRoundTrip(f *testing.F) {
 		opts.LogAppendTime = flags&0x08 != 0
 		var b Builder
 		batch := buildRecords(t, &b, opts, recs)
-		if err := Validate(batch, 64<<20); err != nil {
+		var err error
+		alloctest.Check(t, uint64(IterAllocBound(batch, 64<<20)), nil, func() { err = Validate(batch, 64<<20) })
+		if err != nil {
 			t.Fatal(err)
 		}
 		var it Iter

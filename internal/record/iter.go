@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 )
@@ -81,6 +82,37 @@ func (it *Iter) Reset(batch []byte, maxDecompressed int) error {
 	return nil
 }
 
+// IterAllocBound returns the most heap memory, in bytes, that
+// Reset(batch, maxDecompressed) on an Iter without buffers (the zero Iter)
+// and iterating the whole batch allocate, and so also what Validate
+// allocates: what decompressing the records takes
+// (compress.DecompressAllocBound with the header's codec), plus
+// headerAllocPerByte for every byte of the decoded records (at most
+// compress.MaxOutput), plus two errors. The Headers slice grows only for a
+// record with more headers than it holds, to at most twice that record's
+// header count, and every header takes at least two bytes of its record.
+func IterAllocBound(batch []byte, maxDecompressed int) int {
+	bound := 2 * errorAlloc
+	if len(batch) <= HeaderSize {
+		return bound
+	}
+	records := batch[HeaderSize:]
+	decoded := len(records)
+	if c := compress.Codec(batch[offAttributes+1] & AttrCodecMask); c != compress.None {
+		bound += compress.DecompressAllocBound(nil, c, records, maxDecompressed)
+		decoded = compress.MaxOutput(c, records, maxDecompressed)
+	}
+	return bound + decoded*headerAllocPerByte
+}
+
+const (
+	// headerAllocPerByte is what growing the Headers slice may allocate
+	// per byte of decoded records: two RecordHeaders for every two bytes.
+	headerAllocPerByte = int(unsafe.Sizeof(RecordHeader{}))
+	// errorAlloc is room for an error and its message.
+	errorAlloc = 1 << 10
+)
+
 // Release forgets the current batch, so that the Iter no longer keeps its
 // memory alive, and keeps the reusable buffers. The next Reset starts
 // again.
@@ -140,7 +172,7 @@ func (it *Iter) Err() error { return it.err }
 // length or header count, an offset delta outside [0, lastOffsetDelta], or a
 // record count different from the header's RecordCount (fewer records, or
 // bytes left over). Next allocates nothing, except to grow the reused Headers
-// slice to the largest header count seen.
+// slice to the largest header count seen (IterAllocBound bounds it).
 func (it *Iter) Next() bool {
 	if it.err != nil || it.done || it.batch == nil {
 		return false
