@@ -55,7 +55,7 @@ func readFileMax(fs vfs.FS, path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if size > limit {
-		return nil, fmt.Errorf("%d bytes, more than the %d such a file can hold", size, limit)
+		return nil, fmt.Errorf("%w: %d bytes, more than the %d such a file can hold", errFileTooLarge, size, limit)
 	}
 	b := make([]byte, size)
 	if _, err := f.ReadAt(b, 0); err != nil && !(isEOF(err) && size == 0) {
@@ -63,6 +63,10 @@ func readFileMax(fs vfs.FS, path string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// errFileTooLarge marks a metadata file whose size is beyond what it can
+// hold: damage, where the other errors of readFileMax are I/O errors.
+var errFileTooLarge = errors.New("file too large")
 
 // maxMetadataFileSize bounds what readFile allocates for a metadata file
 // whose size may be damaged.

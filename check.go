@@ -135,7 +135,7 @@ func (p *Partition) checkSegment(s *segment, limit, from int64, sealed bool, scr
 			}
 		}
 		if err != nil {
-			return next, indexOK, &CorruptionError{Path: s.path, FilePosition: pos, Offset: next, Err: err}
+			return next, indexOK, corruptUnlessIO(err, &CorruptionError{Path: s.path, FilePosition: pos, Offset: next})
 		}
 		// An offset-index entry names a batch by its start and last offset; a
 		// time-index entry by its last offset and largest timestamp, which is

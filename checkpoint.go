@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"path/filepath"
@@ -118,20 +119,24 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 }
 
 // readCheckpoint returns the partition's checkpoint. ok is false when there
-// is none or it is damaged (reason says why; the caller logs it).
-func readCheckpoint(fs vfs.FS, dir string) (c checkpoint, ok bool, reason string) {
+// is none or it is damaged (reason says why: a file that is too large or
+// fails its checks); err is an I/O error reading it, which is no evidence
+// of damage.
+func readCheckpoint(fs vfs.FS, dir string) (c checkpoint, ok bool, reason string, err error) {
 	b, err := readFile(fs, filepath.Join(dir, checkpointName))
-	if err != nil {
-		if isNotExist(err) {
-			return c, false, ""
-		}
-		return c, false, err.Error()
+	switch {
+	case isNotExist(err):
+		return c, false, "", nil
+	case errors.Is(err, errFileTooLarge):
+		return c, false, err.Error(), nil
+	case err != nil:
+		return c, false, "", err
 	}
 	c, err = unmarshalCheckpoint(b)
 	if err != nil {
-		return c, false, err.Error()
+		return c, false, err.Error(), nil
 	}
-	return c, true, ""
+	return c, true, "", nil
 }
 
 func writeCheckpoint(fs vfs.FS, dir string, c checkpoint) error {

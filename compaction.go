@@ -420,7 +420,7 @@ func (cl *cleaner) batches(s *segment, fn func(b []byte, h *record.Header) (bool
 	for pos := int64(0); pos < size; {
 		b, h, err := s.batchAt(&cl.scratch, pos, size)
 		if err != nil {
-			return &CorruptionError{Path: s.path, FilePosition: pos, Offset: -1, Reason: "batch read by compaction", Err: err}
+			return corruptUnlessIO(err, &CorruptionError{Path: s.path, FilePosition: pos, Offset: -1, Reason: "batch read by compaction"})
 		}
 		pos += int64(len(b))
 		more, err := fn(b, &h)
@@ -574,7 +574,7 @@ func (cl *cleaner) rewrite(g []*segment) error {
 			for q := int64(0); q < end; {
 				b, _, err := s.batchAt(&cl.scratch, q, end)
 				if err != nil {
-					return &CorruptionError{Path: s.path, FilePosition: q, Offset: -1, Reason: "batch read by compaction", Err: err}
+					return corruptUnlessIO(err, &CorruptionError{Path: s.path, FilePosition: q, Offset: -1, Reason: "batch read by compaction"})
 				}
 				if err := w.add(b); err != nil {
 					return err
@@ -611,7 +611,7 @@ func (cl *cleaner) rewrite(g []*segment) error {
 		for pos := int64(0); pos < size; {
 			b, h, err := s.batchAt(&cl.scratch, pos, size)
 			if err != nil {
-				return &CorruptionError{Path: s.path, FilePosition: pos, Offset: -1, Reason: "batch read by compaction", Err: err}
+				return corruptUnlessIO(err, &CorruptionError{Path: s.path, FilePosition: pos, Offset: -1, Reason: "batch read by compaction"})
 			}
 			out, err := cl.clean(s, b, &h)
 			if err != nil {

@@ -167,7 +167,7 @@ func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
 			err = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, r.next)
 		}
 		if err != nil {
-			return nil, nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos, Offset: r.next, Err: err}
+			return nil, nil, corruptUnlessIO(err, &CorruptionError{Path: r.seg.path, FilePosition: r.pos, Offset: r.next})
 		}
 		r.pos += int64(len(b))
 		r.next = h.NextOffset()

@@ -114,10 +114,12 @@ func (l *Log) newProducerID() (int64, error) {
 // *CorruptionError when it fails its checks.
 func readProducerIDFile(l *Log, path string) (int64, error) {
 	b, err := readFile(l.fs, path)
-	if err != nil {
-		if isNotExist(err) {
-			return 0, err
-		}
+	switch {
+	case isNotExist(err):
+		return 0, err
+	case errors.Is(err, errFileTooLarge):
+		return 0, &CorruptionError{Path: path, Offset: -1, Reason: err.Error()}
+	case err != nil:
 		return 0, fmt.Errorf("commitlog: read %s: %w", path, err)
 	}
 	next, err := unmarshalProducerIDs(b)

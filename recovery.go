@@ -115,6 +115,17 @@ func isDecodeError(err error) bool { return !errors.Is(err, errIO) }
 // errIO marks errors that come from the file system rather than the data.
 var errIO = errors.New("i/o error")
 
+// corruptUnlessIO returns c, with err as its cause, for a decoding error,
+// and err itself for an I/O error: a file that could not be read is no
+// evidence of damage.
+func corruptUnlessIO(err error, c *CorruptionError) error {
+	if !isDecodeError(err) {
+		return err
+	}
+	c.Err = err
+	return c
+}
+
 // findValidBatch returns the position of the first plausible, CRC-valid
 // batch starting after from whose base offset is at least minOffset, or -1.
 // Plausible: magic 2, a sane header, and a base offset no further above
@@ -306,7 +317,10 @@ func (p *Partition) recoverPartition(creating bool) error {
 		}
 	}
 
-	cp, haveCP, reason := readCheckpoint(fs, p.dir)
+	cp, haveCP, reason, err := readCheckpoint(fs, p.dir)
+	if err != nil {
+		return err
+	}
 	if !haveCP {
 		// The checkpoint holds the log start offset, a durable promise
 		// (retention and DeleteRecords moved it): without it the records

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/commitlog-go/commitlog/internal/alloctest"
@@ -279,4 +281,57 @@ func FuzzCheckpointLoad(f *testing.F) {
 			require.Equal(t, end, again, "recovery is idempotent")
 		}
 	})
+}
+
+// An I/O error at any operation of Open — every call, reads, listings and
+// stats included, as SQLite's I/O-error tests fail each in turn — makes
+// Open fail with that error (never ErrCorrupt: an I/O error is no evidence
+// of damage) or succeed having worked around it, and leaves the directory
+// as recoverable as it was: a clean Open afterwards finds everything the
+// history says it must, as does one after a power failure that keeps only
+// what the failed Open fsynced. The directory is a crash state of the
+// mixed workload, with a torn tail to cut, producer state to rebuild and
+// group commits to replay.
+func TestOpenFailsCleanlyOnEveryIOError(t *testing.T) {
+	var run crashRun
+	for k := 0; ; k += 37 { // a late crash point: most of the workload is on disk
+		r := runCrashWorkload(t, SyncNever, 0, k)
+		if r.clones == nil {
+			break
+		}
+		run = r
+	}
+	base := run.clones[3] // kept 80% of the unsynced writes, torn
+	failures := 0
+	for i := int64(0); ; i++ {
+		fs := base.CrashClone(vfs.CrashOptions{KeepUnsynced: 1})
+		inj := vfs.OnIndex(i, nil, syscall.EIO)
+		var opening atomic.Bool // only Open's operations count
+		opening.Store(true)
+		opts := testOptions(vfs.WithInjector(fs, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+			if !opening.Load() {
+				return nil
+			}
+			return inj.MaybeError(op, path)
+		}), vfs.InjectOptions{ShortWrites: true}))
+		l, err := Open(testDir, opts)
+		opening.Store(false)
+		if !inj.Fired() {
+			require.NoError(t, err)
+			require.NoError(t, l.Close())
+			require.Greater(t, i, int64(100), "Open makes many file operations")
+			t.Logf("an I/O error failed each of Open's %d operations in turn; %d made it fail", i, failures)
+			return
+		}
+		what := fmt.Sprintf("EIO at operation %d of Open", i)
+		if err != nil {
+			failures++
+			require.ErrorIs(t, err, syscall.EIO, "%s: the cause stays visible", what)
+			require.NotErrorIs(t, err, ErrCorrupt, "%s: an I/O error is not damage", what)
+		} else {
+			require.NoError(t, l.Close(), what)
+		}
+		checkCrashState(t, fs.CrashClone(vfs.CrashOptions{KeepUnsynced: 0}), run.history, SyncNever, what+", then a power failure")
+		checkCrashState(t, fs, run.history, SyncNever, what+", reopened")
+	}
 }

@@ -69,7 +69,10 @@ func partitionHoldsData(fs vfs.FS, dir string, names []string) (bool, error) {
 	if !slices.Contains(names, checkpointName) {
 		return false, nil
 	}
-	cp, ok, _ := readCheckpoint(fs, dir)
+	cp, ok, _, err := readCheckpoint(fs, dir)
+	if err != nil {
+		return false, err
+	}
 	return !ok || cp.recoveryOffset > 0 || cp.logStartOffset > 0, nil
 }
 

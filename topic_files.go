@@ -64,6 +64,9 @@ func (l *Log) load() error {
 			deleted = append(deleted, strings.TrimSuffix(n, topicDeletedSuffix))
 		case strings.HasSuffix(n, topicFileSuffix):
 			b, err := readFile(l.fs, path)
+			if errors.Is(err, errFileTooLarge) {
+				return &CorruptionError{Path: path, Offset: -1, Reason: "topic metadata " + err.Error()}
+			}
 			if err != nil {
 				return fmt.Errorf("commitlog: read %s: %w", path, err)
 			}
