@@ -418,3 +418,20 @@ func mustNoErr(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkAppendRolls is BenchmarkAppend's 1 KiB case, SyncNever, with
+// 16 MiB segments: a roll every 16 batches, and each roll fsyncs the
+// segment it seals before the next one is created.
+func BenchmarkAppendRolls(b *testing.B) {
+	ctx := context.Background()
+	_, p := benchPartition(b, &Options{Sync: SyncNever}, TopicConfig{SegmentBytes: 16 << 20, MaxBatchBytes: 2 << 20})
+	recs := benchRecords(1000, 1024)
+	b.SetBytes(int64(len(recs) * 1024))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Append(ctx, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRecords(b, b.N*len(recs))
+}

@@ -14,7 +14,7 @@ import (
 // known to be on disk and where the log starts. It is replaced atomically
 // (writeFileAtomic) and protected by a CRC-32C; 108 bytes, big-endian:
 //
-//	magic "CLCP" | version u16 = 2 | reserved u16 = 0
+//	magic "CLCP" | version u16 = 2 | flags u16
 //	recoveryOffset i64 | segmentBase i64 | position i64
 //	maxTimestamp i64 | offsetOfMaxTimestamp i64 | bytesSinceIndex i64
 //	offsetEntries i64 | timeEntries i64
@@ -35,8 +35,18 @@ import (
 // of the active segment (activeBase) across restarts, so that age-based
 // rolling survives them. cleanerOffset is where compaction's dirty part
 // begins: the records below it were compacted (Kafka's
-// cleaner-offset-checkpoint). A missing or damaged checkpoint only costs a full
-// scan on the next Open.
+// cleaner-offset-checkpoint).
+//
+// flags has one bit, checkpointRollsSynced: the Log that wrote the
+// checkpoint fsyncs a segment as it seals it, before the next segment
+// exists (SyncAlways), so no crash leaves a sealed segment torn. Without
+// it (SyncInterval, SyncNever, and files written before the flag), a
+// sealed segment above the recovery point may hold a torn write, which
+// recovery cuts with everything after it. Other bits must be zero.
+//
+// The checkpoint holds the log start offset, a durable promise: a
+// partition holding data with its checkpoint missing or damaged fails to
+// open (see recovery.go).
 const (
 	checkpointName    = "checkpoint"
 	checkpointMagic   = "CLCP"
@@ -61,7 +71,12 @@ type checkpoint struct {
 	activeBase           int64
 	activeCreated        int64
 	cleanerOffset        int64
+	flags                uint16
 }
+
+// checkpointRollsSynced is the flag saying sealed segments were fsynced as
+// they were sealed.
+const checkpointRollsSynced = 1
 
 func (c *checkpoint) fields() [checkpointFields]*int64 {
 	return [...]*int64{&c.recoveryOffset, &c.segmentBase, &c.position, &c.maxTimestamp,
@@ -73,6 +88,7 @@ func (c *checkpoint) marshal() []byte {
 	b := make([]byte, checkpointSize)
 	copy(b, checkpointMagic)
 	binary.BigEndian.PutUint16(b[4:], checkpointVersion)
+	binary.BigEndian.PutUint16(b[6:], c.flags)
 	for i, f := range c.fields() {
 		binary.BigEndian.PutUint64(b[8+8*i:], uint64(*f))
 	}
@@ -95,8 +111,9 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 	if got, want := crc32.Checksum(b[:n-4], castagnoli), binary.BigEndian.Uint32(b[n-4:]); got != want {
 		return c, fmt.Errorf("crc32c %08x, stored %08x", got, want)
 	}
-	if r := binary.BigEndian.Uint16(b[6:]); r != 0 {
-		return c, fmt.Errorf("reserved field %#04x, want 0", r)
+	c.flags = binary.BigEndian.Uint16(b[6:])
+	if c.flags&^checkpointRollsSynced != 0 {
+		return c, fmt.Errorf("unknown flags %#04x", c.flags)
 	}
 	fields := c.fields()
 	k := len(fields)

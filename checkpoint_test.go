@@ -50,11 +50,12 @@ func TestCheckpointVersion1(t *testing.T) {
 	require.ErrorContains(t, err, "unknown version")
 }
 
-// initialCheckpoint is the checkpoint of a partition that starts at offset
-// 0 and has no recovery point past its start: Open trusts nothing of it
-// and scans every segment, as when the partition was created.
+// initialCheckpoint is the checkpoint a SyncAlways Log writes for a
+// partition that starts at offset 0 and has no recovery point past its
+// start: Open trusts nothing of it and scans every segment, as when the
+// partition was created.
 func initialCheckpoint() checkpoint {
-	return checkpoint{maxTimestamp: -1, offsetOfMaxTimestamp: -1, activeCreated: -1}
+	return checkpoint{maxTimestamp: -1, offsetOfMaxTimestamp: -1, activeCreated: -1, flags: checkpointRollsSynced}
 }
 
 // checkpointDecodeAlloc is what unmarshalCheckpoint may allocate: nothing

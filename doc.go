@@ -174,10 +174,13 @@
 // restart time is bounded by the unflushed tail, not the log's size. A
 // batch torn by a crash (nothing valid after it, or the zeros an interrupted
 // write leaves) is cut, and the cut is logged: it was never acknowledged.
-// Damage anywhere else — a bad batch followed by valid data, a bad batch
-// below the recovery point, any damage in a segment that later segments
-// follow (a roll fsyncs the segment it seals before the next one exists),
-// a missing segment file — is never cut: Open fails with a
+// Under SyncNever and SyncInterval the unsynced tail may span segments (a
+// roll does not wait for the disk), and a torn segment above the recovery
+// point is cut with the segments after it, logged at Warn. Damage anywhere
+// else — a bad batch followed by valid data, a bad batch below the
+// recovery point, under SyncAlways any damage in a segment that later
+// segments follow (a roll fsyncs the segment it seals before the next one
+// exists), a missing segment file — is never cut: Open fails with a
 // *CorruptionError naming the file and byte position. So does damage to
 // the files that hold durable promises: a partition's checkpoint (the log
 // start offset that retention and DeleteRecords moved), a topic's metadata

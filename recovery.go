@@ -31,19 +31,23 @@ import (
 //     tail, not to the size of the log.
 //  4. From the recovery point on, every batch is checked (header, CRC,
 //     offset order) and the indexes are rebuilt as appends would have
-//     written them. A segment that later segments follow was sealed, and
-//     a roll fsyncs the segment it seals before creating the next one: any
-//     damage in it, and any gap between it and the next segment, is
-//     corruption. In the last segment, at the first bad batch the scan
-//     decides between a torn write and corruption: if no valid batch
-//     follows, or the damage shows the mark of an interrupted write (a
-//     sector-aligned run of zeros, which is what a crash leaves where data
-//     never reached the disk), the tail from there on was never
-//     acknowledged and is cut, and the cut is logged. Otherwise — nonzero
-//     garbage followed by valid data — it is corruption and Open fails
-//     with a *CorruptionError, never cutting. Zeros from a segment's last
-//     batch to its end are also what a crash leaves of the space prepared
-//     for durable appends (segment.prepare): they are cut, and in a sealed
+//     written them. Under SyncAlways a roll fsyncs the segment it seals
+//     before creating the next one, and the checkpoint says so
+//     (checkpointRollsSynced): any damage in a segment that later
+//     segments follow, and any gap between it and the next segment, is
+//     corruption, and the torn-tail rule below holds for the last
+//     segment only. Under the other policies the unsynced tail may span
+//     segments, and the rule holds for each segment above the recovery
+//     point. At the first bad batch the scan decides between a torn write
+//     and corruption: if no valid batch follows, or the damage shows the
+//     mark of an interrupted write (a sector-aligned run of zeros, which
+//     is what a crash leaves where data never reached the disk), the tail
+//     from there on was never made durable and is cut with every later
+//     segment, and the cut is logged. Otherwise — nonzero garbage followed
+//     by valid data — it is corruption and Open fails with a
+//     *CorruptionError, never cutting. Zeros from a segment's last batch
+//     to its end are also what a crash leaves of the space prepared for
+//     durable appends (segment.prepare): they are cut, and in a sealed
 //     segment whose successor starts exactly where its batches end,
 //     nothing is missing.
 //  5. Whatever was recovered is fsynced and a new checkpoint written, so
@@ -276,6 +280,27 @@ func lastByteRestores(batch []byte) bool {
 	return false
 }
 
+// cutShort reports whether the batch at q was cut short by a crash: it
+// extends past the end of the file (fewer bytes remain than a header, or
+// than its length claims), and the file ends on a sector boundary, where a
+// torn write's surviving prefix ends. (A damaged length field can also
+// claim too much, but then the file need not end on a boundary.)
+func (s *segment) cutShort(q int64, scratch *[]byte) bool {
+	size := s.size.Load()
+	if size%sectorSize != 0 {
+		return false
+	}
+	if size-q < record.HeaderSize {
+		return true
+	}
+	b, err := s.bytesAt(scratch, q, record.LogOverhead)
+	if err != nil {
+		return false
+	}
+	n := int64(int32(binary.BigEndian.Uint32(b[8:12])))
+	return q+record.LogOverhead+n > size
+}
+
 // recoverPartition loads the partition's segments from disk and recovers
 // its tail; see the comment at the top of this file. creating is
 // openPartition's.
@@ -392,6 +417,10 @@ func (p *Partition) recoverPartition(creating bool) error {
 			Reason: fmt.Sprintf("the log starts at offset %d (checkpoint), but the first segment file starts at %d: the segment files holding offsets %d to %d are missing",
 				cp.logStartOffset, bases[0], cp.logStartOffset, bases[0]-1)}
 	}
+	// rollsSynced says the Log that wrote the checkpoint fsynced segments
+	// as it sealed them (SyncAlways): damage in a sealed segment is never
+	// a torn write then.
+	rollsSynced := haveCP && cp.flags&checkpointRollsSynced != 0
 	// point says the checkpoint's recovery point can be resumed from: the
 	// segments below it are trusted, and the scan starts there.
 	r, point := 0, haveCP // r: the first segment to scan
@@ -430,13 +459,25 @@ func (p *Partition) recoverPartition(creating bool) error {
 				Reason: fmt.Sprintf("segment base offset %d overlaps the previous segment, which ends at %d", base, st.next)}
 		}
 		if i > 0 && base > st.next {
-			// A roll fsyncs the segment it seals before the next one is
-			// created (rollLocked), so a crash cannot leave a sealed
-			// segment short of the next one's base: the records between
-			// are lost to damage (a missing segment file, or a sealed one
-			// cut short), never to an interrupted write.
-			return &CorruptionError{Path: segs[i-1].path, FilePosition: segs[i-1].size.Load(), Offset: st.next,
-				Reason: fmt.Sprintf("segment ends at offset %d but the next segment file starts at %d: the records between are missing", st.next, base)}
+			// A roll starts the new segment exactly where the old one ends,
+			// so the old one lost its end, or a segment file is missing.
+			// Below the recovery point, or where rolls fsync the segment
+			// they seal (rollsSynced), no crash does that: it is damage.
+			if point && i <= r || rollsSynced {
+				return &CorruptionError{Path: segs[i-1].path, FilePosition: segs[i-1].size.Load(), Offset: st.next,
+					Reason: fmt.Sprintf("segment ends at offset %d but the next segment file starts at %d: the records between are missing", st.next, base)}
+			}
+			// Otherwise the sealed segment's end was never made durable,
+			// and neither was anything after it.
+			p.log.opts.Logger.Warn("commitlog: cut segments after the torn end of an unsynced sealed segment",
+				"file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
+			if err := p.removeSegments(bases[i:]); err != nil {
+				return err
+			}
+			dirChanged = true
+			segs[i-1].sealed = false // it is the active segment again
+			bases = bases[:i]
+			break
 		}
 		if point && i < r {
 			s, err := openSegment(p.sf, base, false)
@@ -501,31 +542,44 @@ func (p *Partition) recoverPartition(creating bool) error {
 			// did not fsync a segment as they sealed it). Nothing is
 			// missing, so the later segments stay.
 			padding := zeros && i+1 < len(bases) && bases[i+1] == st.next
-			if !padding && i+1 < len(bases) {
-				// A sealed segment was fsynced whole before the next one
-				// was created (rollLocked): no crash leaves a torn write
-				// in it, zeros included. The torn-tail rule holds for the
-				// last segment's unsynced tail only.
+			if !padding && i+1 < len(bases) && rollsSynced {
+				// The segment was fsynced whole as it was sealed, before
+				// the next one was created (rollLocked): no crash leaves a
+				// torn write in it, zeros included. The torn-tail rule
+				// holds for the last segment's unsynced tail only.
 				return &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset,
 					Reason: "damaged batch in a sealed segment (one that later segments follow)", Err: dmg.err}
 			}
 			if !padding {
-				if err := p.classifyDamage(s, dmg, &scratch); err != nil {
+				if err := p.classifyDamage(s, dmg, segsAfter(p, bases[i+1:]), &scratch); err != nil {
 					return err
 				}
 			}
 			cut := s.size.Load() - dmg.pos
-			if zeros {
+			removed := len(bases) - i - 1
+			if padding {
+				removed = 0
+			}
+			if zeros && removed == 0 {
 				p.log.opts.Logger.Info("commitlog: cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
-					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut)
+					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed)
 			} else {
 				p.log.opts.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
-					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "reason", dmg.err)
+					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed, "reason", dmg.err)
 			}
 			if err := s.file.Truncate(dmg.pos); err != nil {
 				return err
 			}
 			s.size.Store(dmg.pos)
+			if padding {
+				dmg = nil
+			} else {
+				if err := p.removeSegments(bases[i+1:]); err != nil {
+					return err
+				}
+				dirChanged = dirChanged || len(bases) > i+1
+				bases = bases[:i+1]
+			}
 		}
 		// The scanned bytes may exist only in the page cache: after a failed
 		// fsync Linux marks dirty pages clean, so a later fsync would not
@@ -538,6 +592,9 @@ func (p *Partition) recoverPartition(creating bool) error {
 		s.offsetOfMaxTimestamp = st.offsetOfMaxTimestamp
 		s.bytesSinceIndex = st.bytesSinceIndex
 		p.needsSyncLocked(s)
+		if dmg != nil {
+			break // the segments after it are gone
+		}
 		if i < len(bases)-1 {
 			if err := s.seal(); err != nil {
 				return err
@@ -602,16 +659,72 @@ func (s *segment) rewrite(from, to int64, scratch *[]byte) error {
 	return nil
 }
 
-// classifyDamage returns nil if the damage at dmg, in the last segment,
-// is a torn tail to cut, or a *CorruptionError: it is a torn tail when
-// nothing valid follows it (the end of what was written) or it bears the
-// mark of an interrupted write (looksTorn).
-func (p *Partition) classifyDamage(s *segment, dmg *damage, scratch *[]byte) error {
+// removeSegments removes the files of the segments with the given bases.
+func (p *Partition) removeSegments(bases []int64) error {
+	for _, base := range bases {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := p.log.fs.Remove(filepath.Join(p.dir, segmentName(base, suffix))); err != nil && !isNotExist(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// segsAfter reports whether any of the later segments starts with a valid
+// batch: evidence, like a valid batch later in the same file, that the
+// damage is not simply the end of what was written.
+func segsAfter(p *Partition, later []int64) func(*[]byte) bool {
+	return func(scratch *[]byte) bool {
+		for _, base := range later {
+			if firstBatchValid(p.log.fs, filepath.Join(p.dir, segmentName(base, logSuffix))) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// firstBatchValid reports whether the data file at path starts with a
+// CRC-valid batch.
+func firstBatchValid(fs vfs.FS, path string) bool {
+	f, err := fs.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size < record.HeaderSize {
+		return false
+	}
+	hb := make([]byte, record.HeaderSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return false
+	}
+	h, err := record.ParseHeader(hb, int(min(size, math.MaxInt32)))
+	if err != nil {
+		return false
+	}
+	b := make([]byte, h.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return false
+	}
+	return record.CheckCRC(b) == nil
+}
+
+// classifyDamage returns nil if the damage at dmg is a torn tail to cut,
+// or a *CorruptionError: nothing valid follows it (the end of what was
+// written), or it bears the mark of an interrupted write (looksTorn).
+func (p *Partition) classifyDamage(s *segment, dmg *damage, laterValid func(*[]byte) bool, scratch *[]byte) error {
 	next, err := s.findValidBatch(dmg.pos, dmg.offset, scratch)
 	if err != nil {
 		return err
 	}
-	if next < 0 {
+	if next < 0 && (!laterValid(scratch) || s.cutShort(dmg.pos, scratch)) {
+		// Nothing valid follows in this file, and either nothing does in
+		// later ones or the batch is cut short by the end of the file: the
+		// end of what was written (later segments hold writes that reached
+		// the disk out of order, never acknowledged under SyncAlways).
 		return nil
 	}
 	torn, err := s.looksTorn(dmg.pos, next, scratch)

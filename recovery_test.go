@@ -335,3 +335,67 @@ func TestOpenFailsCleanlyOnEveryIOError(t *testing.T) {
 		checkCrashState(t, fs, run.history, SyncNever, what+", reopened")
 	}
 }
+
+// Under SyncNever (and SyncInterval) a roll does not wait for the sealed
+// segment to reach the disk, and the checkpoints say so: a power failure
+// can leave a sealed segment above the recovery point torn, with later
+// segments written. Recovery cuts it there, with every later segment, and
+// warns; below the recovery point the same damage is corruption.
+func TestTornSealedSegmentUnderSyncNever(t *testing.T) {
+	ctx := context.Background()
+	for _, checkpointed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "above the recovery point", true: "below the recovery point"}[checkpointed], func(t *testing.T) {
+			mem := vfs.NewMem()
+			opts := testOptions(mem)
+			opts.Sync = SyncNever
+			l, err := Open(testDir, opts)
+			require.NoError(t, err)
+			tp, err := l.CreateTopic(ctx, "t", smallTopic)
+			require.NoError(t, err)
+			p, _ := tp.Partition(0)
+			var want []string
+			for i := range 120 {
+				v := fmt.Sprintf("v%03d-%0100d", i, i)
+				_, err := p.Append(ctx, []Record{{Value: []byte(v)}})
+				require.NoError(t, err)
+				want = append(want, v)
+			}
+			if checkpointed {
+				require.NoError(t, p.checkpoint(ctx))
+			}
+			segs := *p.segments.Load()
+			require.Greater(t, len(segs), 3)
+			cp := p.checkpointSnapshot()
+			require.Zero(t, cp.flags&checkpointRollsSynced, "SyncNever checkpoints say rolls are not synced")
+			crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 1})
+			require.NoError(t, l.Close())
+			// What a power failure can leave: the end of a sealed segment
+			// lost (zeros), a later segment written.
+			s := segs[1]
+			data, err := crashed.ReadFile(s.path)
+			require.NoError(t, err)
+			starts := batchLayout(t, data)
+			clear(data[starts[len(starts)-2]:])
+			require.NoError(t, crashed.WriteFile(s.path, data))
+
+			logs := &logRecorder{}
+			opts = testOptions(crashed)
+			opts.Logger = slog.New(logs)
+			l, err = Open(testDir, opts)
+			if checkpointed {
+				var cerr *CorruptionError
+				require.ErrorAs(t, err, &cerr, "damage below the recovery point")
+				return
+			}
+			require.NoError(t, err)
+			defer l.Close()
+			require.True(t, logs.logged("WARN commitlog: cut torn tail"), "%v", logs.msgs)
+			p = mustPartition(t, l, "t", 0)
+			kept := s.base + int64(len(starts)) - 2
+			require.Equal(t, kept, p.EndOffset(), "cut where the sealed segment's writes stop")
+			requireValues(t, p, want[:kept]...)
+			require.Len(t, *p.segments.Load(), 2, "the segments after it are gone")
+			require.NoError(t, l.Check(ctx))
+		})
+	}
+}
