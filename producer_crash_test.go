@@ -182,9 +182,11 @@ func checkProducerRecovery(t *testing.T, fs *vfs.MemFS, acked map[int]producedRe
 	found := map[int]producedRecord{}
 	for id := int32(0); id < tp.NumPartitions(); id++ {
 		p, _ := tp.Partition(id)
-		recordFinal(t, rec, histcheck.Partition{Topic: "prod", ID: id}, p, what)
+		hp := histcheck.Partition{Topic: "prod", ID: id}
+		var reads []histcheck.Read
 		for r, err := range p.Scan(ctx, 0) {
 			require.NoError(t, err, what)
+			reads = append(reads, histcheck.Read{Partition: hp, Offset: r.Offset, Value: string(r.Value)})
 			i, err := strconv.Atoi(string(r.Value[1:]))
 			require.NoError(t, err, what)
 			require.Less(t, i, records, what)
@@ -192,6 +194,7 @@ func checkProducerRecovery(t *testing.T, fs *vfs.MemFS, acked map[int]producedRe
 			require.False(t, dup, "%s: record %d appears twice", what, i)
 			found[i] = producedRecord{id, r.Offset}
 		}
+		rec.Final(hp, p.StartOffset(), p.EndOffset(), reads)
 		checkLastBatchIsDuplicate(t, p, what)
 	}
 	for i, want := range acked {

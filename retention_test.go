@@ -221,18 +221,20 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 				continue
 			}
 			p, _ := tp.Partition(0)
-			recordFinal(t, rec, hp, p, what)
-			requireHistory(t, rec, histcheck.Options{}, what)
 			start := p.StartOffset()
 			require.GreaterOrEqual(t, start, at.acked, "%s: a DeleteRecords that returned was undone", what)
 			require.LessOrEqual(t, start, max(at.called, at.acked), "%s: more was deleted than asked", what)
 			next := start
+			var reads []histcheck.Read
 			for r, err := range p.Scan(context.Background(), start) {
 				require.NoError(t, err, what)
+				reads = append(reads, histcheck.Read{Partition: hp, Offset: r.Offset, Value: string(r.Value)})
 				require.Equal(t, next, r.Offset, what)
 				require.Equal(t, string(retentionValue(r.Offset)), string(r.Value), what)
 				next++
 			}
+			rec.Final(hp, start, p.EndOffset(), reads)
+			requireHistory(t, rec, histcheck.Options{}, what)
 			require.NoError(t, l.Check(context.Background()), what)
 			require.NoError(t, l.Close())
 		}
