@@ -191,7 +191,7 @@ func checkAdminState(t *testing.T, fs *vfs.MemFS, at adminState, what string) {
 		}
 		inc := at.live[name]
 		for i := range incs {
-			inc = i
+			inc = i // the one incarnation the records name
 		}
 		if inc == "" {
 			continue // empty, and no incarnation was live: one being created or deleted
