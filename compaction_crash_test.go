@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/histcheck"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -49,6 +50,7 @@ type ccSnap struct {
 	inPass       bool   // the crash fell inside passes[passes-1]
 	deleteCalled int64  // the highest DeleteRecords offset called
 	deleteAcked  int64  // the highest DeleteRecords offset that returned
+	sent         int    // appends called before the crash
 }
 
 // ccCrash is one crash state to check.
@@ -73,6 +75,7 @@ type compactionCrashRun struct {
 	step         string
 	written      map[int64]written // every record an Append was called with, by offset
 	acked        []written         // records whose Append returned, in offset order
+	sends        []ccSend          // every Append called, in order
 	passes       []*ccPass
 	inPass       bool
 	deleteCalled int64
@@ -102,7 +105,7 @@ func (r *compactionCrashRun) inject(mem *vfs.MemFS) vfs.Injector {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		snap := ccSnap{op: r.ops, opDesc: op.String() + " " + path, step: r.step, acked: len(r.acked),
-			passes: len(r.passes), inPass: r.inPass, deleteCalled: r.deleteCalled, deleteAcked: r.deleteAcked}
+			passes: len(r.passes), inPass: r.inPass, deleteCalled: r.deleteCalled, deleteAcked: r.deleteAcked, sent: len(r.sends)}
 		for i, c := range r.keeps {
 			c.Seed = int64(r.ops*10 + i)
 			r.pending = append(r.pending, ccCrash{fs: mem.CrashClone(c), snap: snap, keep: r.keeps[i]})
@@ -206,6 +209,45 @@ func (r *compactionCrashRun) expectedPost(j int, start int64, acked []written) [
 	return out
 }
 
+// ccSend is one Append of the workload: its first offset and its records,
+// named by ccHistValue.
+type ccSend struct {
+	base   int64
+	values []string
+}
+
+// history returns what the workload had done at the crash of sn as an
+// internal/histcheck history: every Append called as a send, acknowledged
+// if it returned, then the crash.
+func (r *compactionCrashRun) history(sn ccSnap) *histcheck.Recorder {
+	rec := histcheck.NewRecorder(histcheck.Config{})
+	acked := 0
+	for _, s := range r.sends[:sn.sent] {
+		h := rec.Send("writer", ccPartition, s.values...)
+		if acked += len(s.values); acked <= sn.acked {
+			h.Ok(s.base) // single writer: Append returned base
+		}
+	}
+	rec.Crash()
+	return rec
+}
+
+// ccPartition is the workload's partition in the history.
+var ccPartition = histcheck.Partition{Topic: "c", ID: 0}
+
+// ccHistValue names the record at offset for internal/histcheck: by its
+// value, unique among the workload's values; a tombstone or an empty
+// value, which are not, by its kind, key, timestamp and offset.
+func ccHistValue(offset int64, key, value []byte, ts time.Time) string {
+	switch {
+	case value == nil:
+		return fmt.Sprintf("tombstone:%s:%d@%d", key, ts.UnixMilli(), offset)
+	case len(value) == 0:
+		return fmt.Sprintf("empty:%s:%d@%d", key, ts.UnixMilli(), offset)
+	}
+	return string(value)
+}
+
 func ccOffsets(recs []Record) []int64 {
 	out := make([]int64, len(recs))
 	for i, r := range recs {
@@ -276,9 +318,12 @@ func (r *compactionCrashRun) workload(fs vfs.FS) {
 			base := p.EndOffset()
 			r.mu.Lock()
 			r.step = fmt.Sprintf("append %d of %s", b, phase)
+			values := make([]string, len(recs))
 			for i, rec := range recs {
 				r.written[base+int64(i)] = written{offset: base + int64(i), key: string(rec.Key), value: rec.Value, ts: rec.Timestamp}
+				values[i] = ccHistValue(base+int64(i), rec.Key, rec.Value, rec.Timestamp)
 			}
+			r.sends = append(r.sends, ccSend{base, values})
 			r.mu.Unlock()
 			res, err := p.Append(ctx, recs)
 			require.NoError(t, err)
@@ -411,10 +456,17 @@ func (r *compactionCrashRun) check(fs *vfs.MemFS, sn ccSnap, what string) {
 	require.NoError(t, err, what)
 	defer l.Close()
 	require.NoError(t, l.Check(ctx), what)
+	// SyncAlways: every acknowledgement is durable. Compaction leaves
+	// holes, and DeleteRecords and retention remove the records below the
+	// start.
+	rec := r.history(sn)
+	histOpts := histcheck.Options{Compacted: []string{"c"}}
 	tp, err := l.Topic("c")
 	if err != nil {
 		require.ErrorIs(t, err, ErrUnknownTopic, what)
 		require.Zero(t, sn.acked, what)
+		rec.Final(ccPartition, 0, 0, nil)
+		requireHistory(t, rec, histOpts, what)
 		return
 	}
 	p, err := tp.Partition(0)
@@ -461,6 +513,12 @@ func (r *compactionCrashRun) check(fs *vfs.MemFS, sn ccSnap, what string) {
 			require.True(t, seen[w.offset], "%s: the latest record of key %s (offset %d, tombstone %v) is missing", what, w.key, w.offset, w.value == nil)
 		}
 	}
+	reads := make([]histcheck.Read, len(got))
+	for i, g := range got {
+		reads[i] = histcheck.Read{Partition: ccPartition, Offset: g.Offset, Value: ccHistValue(g.Offset, g.Key, g.Value, g.Timestamp)}
+	}
+	rec.Final(ccPartition, start, p.EndOffset(), reads)
+	requireHistory(t, rec, histOpts, what)
 
 	// Old or new, never a mix: each segment of the pass's layout holds
 	// what it held before the pass or what it holds after.
@@ -508,8 +566,9 @@ func (r *compactionCrashRun) check(fs *vfs.MemFS, sn ccSnap, what string) {
 // nothing acknowledged that no pass could touch is lost, the latest record
 // of each key is kept (tombstones past their horizon aside), and each
 // segment of a pass's layout holds either what it held before the pass or
-// what it holds after, never a mix. Each pass is also checked against the
-// model of what compaction keeps.
+// what it holds after, never a mix; and internal/histcheck checks each
+// state against the appends up to the crash. Each pass is also checked
+// against the model of what compaction keeps.
 //
 // The workload runs once, taking the crash states before every mutating
 // operation as it goes: the same states as one run per crash point, as the
@@ -538,7 +597,7 @@ func TestCompactionCrashAtEveryPoint(t *testing.T) {
 			require.Greater(t, r.ops, 100, "the workload should have many crash points")
 			// The end state, nothing lost.
 			r.check(mem, ccSnap{step: "end", acked: len(r.acked), passes: len(r.passes),
-				deleteCalled: r.deleteCalled, deleteAcked: r.deleteAcked}, v.name+": after the workload")
+				deleteCalled: r.deleteCalled, deleteAcked: r.deleteAcked, sent: len(r.sends)}, v.name+": after the workload")
 			r.states++
 			r.distinct++
 			require.Positive(t, r.partialStates, "some crash states fall between the swaps of a pass")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/histcheck"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -40,33 +41,51 @@ func commitCrashOptions(fs vfs.FS, sync SyncPolicy) *Options {
 // commitCrashState is what the commit workload has been told: the last
 // acknowledged committed offset of each partition, the commit in flight
 // (between the call and its return), and the acknowledged end of the data.
+// hist records the appends, polls and commits for internal/histcheck;
+// history is a clone's copy of its lines.
 type commitCrashState struct {
 	mu       sync.Mutex
 	acked    map[TopicPartition]int64
 	inflight map[TopicPartition]int64
 	appended map[TopicPartition]int64
+	hist     *crashHistory
+	history  []byte
 }
 
 func newCommitCrashState() *commitCrashState {
-	return &commitCrashState{acked: map[TopicPartition]int64{}, appended: map[TopicPartition]int64{}}
+	return &commitCrashState{acked: map[TopicPartition]int64{}, appended: map[TopicPartition]int64{}, hist: newCrashHistory()}
 }
 
 func (s *commitCrashState) clone() *commitCrashState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &commitCrashState{acked: maps.Clone(s.acked), inflight: maps.Clone(s.inflight), appended: maps.Clone(s.appended)}
+	return &commitCrashState{acked: maps.Clone(s.acked), inflight: maps.Clone(s.inflight), appended: maps.Clone(s.appended), history: s.hist.lines()}
 }
 
 // commit runs do, a commit of offsets, recording it as in flight until it
-// returns, and as acknowledged if it succeeds.
-func (s *commitCrashState) commit(offsets map[TopicPartition]int64, do func() error) error {
+// returns, and as acknowledged if it succeeds (durably under SyncAlways).
+func (s *commitCrashState) commit(policy SyncPolicy, offsets map[TopicPartition]int64, do func() error) error {
 	s.mu.Lock()
 	s.inflight = maps.Clone(offsets)
+	var commits []*histcheck.Commit
+	for tp, off := range offsets {
+		commits = append(commits, s.hist.rec.Commit("g", histcheck.Partition{Topic: tp.Topic, ID: tp.Partition}, off))
+	}
 	s.mu.Unlock()
 	err := do()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inflight = nil
+	for _, c := range commits {
+		switch {
+		case err != nil:
+			c.Unknown()
+		case policy == SyncAlways:
+			c.Ok()
+		default:
+			c.OkNotDurable()
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -99,13 +118,22 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 				return err
 			}
 			recs := make([]Record, n)
+			values := make([]string, n)
 			for i := range recs {
 				recs[i] = Record{Key: fmt.Appendf(nil, "k%d", next%3), Value: fmt.Appendf(nil, "%v-%03d-%0100d", tp, next, 0)}
+				values[i] = string(recs[i].Value)
 				next++
 			}
+			s := st.hist.rec.Send("appender", histcheck.Partition{Topic: tp.Topic, ID: tp.Partition}, values...)
 			res, err := p.Append(ctx, recs)
 			if err != nil {
+				s.Unknown()
 				return err
+			}
+			if sync == SyncAlways {
+				s.Ok(res.BaseOffset)
+			} else {
+				s.OkNotDurable(res.BaseOffset)
 			}
 			st.mu.Lock()
 			st.appended[tp] = res.LastOffset + 1
@@ -113,6 +141,7 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 		}
 		return nil
 	}
+	member := "" // the member polling, for the history
 	poll := func(c *Consumer, n int) ([]Record, error) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -122,6 +151,11 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 			if err != nil {
 				return nil, err
 			}
+			reads := make([]histcheck.Read, len(recs))
+			for i, r := range recs {
+				reads[i] = histcheck.Read{Partition: histcheck.Partition{Topic: r.Topic, ID: r.Partition}, Offset: r.Offset, Value: string(r.Value)}
+			}
+			st.hist.rec.Poll(member, 0, reads...)
 			out = append(out, recs...)
 		}
 		return out, nil
@@ -154,12 +188,13 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 	if err != nil {
 		return err
 	}
+	member = "member 1"
 	// 1. CommitRecords: the group's first commit creates __consumer_offsets.
 	recs, err := poll(c, 1)
 	if err != nil {
 		return err
 	}
-	if err := st.commit(offsetsOf(recs), func() error { return c.CommitRecords(ctx, recs...) }); err != nil {
+	if err := st.commit(sync, offsetsOf(recs), func() error { return c.CommitRecords(ctx, recs...) }); err != nil {
 		return err
 	}
 	// 2. Commit: the positions of every assigned partition.
@@ -170,7 +205,7 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 	if err != nil {
 		return err
 	}
-	if err := st.commit(pos, func() error { return c.Commit(ctx) }); err != nil {
+	if err := st.commit(sync, pos, func() error { return c.Commit(ctx) }); err != nil {
 		return err
 	}
 	// 3. CommitOffsets of both partitions at once (one batch), after more
@@ -189,7 +224,7 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 	for tp := range offs {
 		offs[tp]-- // the last polled record is not processed yet
 	}
-	if err := st.commit(offs, func() error { return c.CommitOffsets(ctx, offs) }); err != nil {
+	if err := st.commit(sync, offs, func() error { return c.CommitOffsets(ctx, offs) }); err != nil {
 		return err
 	}
 	if err := c.Close(); err != nil {
@@ -212,12 +247,13 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 	if err != nil {
 		return err
 	}
+	member = "member 2"
 	// 4. CommitRecords of a second member, from where the first stopped.
 	recs, err = poll(c, 3)
 	if err != nil {
 		return err
 	}
-	if err := st.commit(offsetsOf(recs), func() error { return c.CommitRecords(ctx, recs...) }); err != nil {
+	if err := st.commit(sync, offsetsOf(recs), func() error { return c.CommitRecords(ctx, recs...) }); err != nil {
 		return err
 	}
 	if _, err := poll(c, 2); err != nil {
@@ -227,7 +263,7 @@ func commitCrashWorkload(fs vfs.FS, sync SyncPolicy, st *commitCrashState) error
 	if pos, err = positions(c); err != nil {
 		return err
 	}
-	if err := st.commit(pos, c.Close); err != nil {
+	if err := st.commit(sync, pos, c.Close); err != nil {
 		return err
 	}
 	return l.Close()
@@ -280,9 +316,10 @@ func crashLoop(t *testing.T, keeps []vfs.CrashOptions, workload func(vfs.FS, *co
 // checkCommitRecovery opens a crash state and checks the group's committed
 // offsets: each is the last commit acknowledged before the crash or the
 // one in flight (never older, never a value not committed), and no commit
-// points above its recovered partition's end. It returns how many
-// partitions recovered the commit in flight rather than the acknowledged
-// one.
+// points above its recovered partition's end. internal/histcheck checks
+// the state against the history up to the crash too (checkCommitHistory).
+// It returns how many partitions recovered the commit in flight rather
+// than the acknowledged one.
 func checkCommitRecovery(t *testing.T, fs *vfs.MemFS, st *commitCrashState, what string) (inflightRecovered int) {
 	t.Helper()
 	ctx := context.Background()
@@ -290,6 +327,7 @@ func checkCommitRecovery(t *testing.T, fs *vfs.MemFS, st *commitCrashState, what
 	require.NoError(t, err, what)
 	defer l.Close()
 	require.NoError(t, l.Check(ctx), what)
+	checkCommitHistory(t, l, SyncAlways, st.history, what)
 	if _, err := l.Topic("c"); err != nil {
 		require.ErrorIs(t, err, ErrUnknownTopic, what)
 		require.Empty(t, st.acked, what)
@@ -324,10 +362,37 @@ func checkCommitRecovery(t *testing.T, fs *vfs.MemFS, st *commitCrashState, what
 	return inflightRecovered
 }
 
+// checkCommitHistory checks a recovered log of the commit workload, run
+// under policy, against the history up to the crash: nothing acknowledged
+// durable (or, under SyncAlways, polled) lost or moved, nothing read that
+// was never appended, and each committed offset neither below the last
+// commit acknowledged durable nor past the recovered data.
+func checkCommitHistory(t *testing.T, l *Log, policy SyncPolicy, history []byte, what string) {
+	t.Helper()
+	rec := replayCrashHistory(t, history, what)
+	_, err := l.Topic("c")
+	for _, tp := range commitCrashTPs {
+		hp := histcheck.Partition{Topic: tp.Topic, ID: tp.Partition}
+		if err != nil {
+			rec.Final(hp, 0, 0, nil) // the topic is not there: empty
+		} else {
+			recordFinal(t, rec, hp, mustPartition(t, l, tp.Topic, tp.Partition), what)
+		}
+		co, ok := l.offsets.committed("g", tp)
+		rec.FinalCommit("g", hp, co.Offset, ok)
+	}
+	// Under SyncAlways appends and commits are acknowledged durable, and
+	// consumers read only durable records; under SyncNever a crash may
+	// lose what they acknowledged and read, as a suffix.
+	requireHistory(t, rec, histcheck.Options{DurableReads: policy == SyncAlways, RequireSeen: policy == SyncAlways}, what)
+}
+
 // TestCommitCrashAtEveryPoint crashes the commit workload (SyncAlways)
 // before every mutating file operation, in two ways, and checks that Open
 // and Check succeed and each committed offset is the last acknowledged one
-// or the one in flight, within the recovered data.
+// or the one in flight, within the recovered data; and internal/histcheck
+// checks each state against the history of appends, polls and commits up
+// to the crash.
 func TestCommitCrashAtEveryPoint(t *testing.T) {
 	// KeepUnsynced 1 (everything written survives, nothing torn) is the
 	// state that keeps the commit in flight most often.
@@ -407,7 +472,8 @@ func TestCommittedOffsetNeverAheadOfDurableData(t *testing.T) {
 
 	// A power failure at any point of the commit workload under SyncNever:
 	// the acknowledged commits need not survive (SyncNever), but every
-	// surviving one is a value that was committed, within the data.
+	// surviving one is a value that was committed, within the data; and
+	// internal/histcheck finds the state consistent with the history.
 	keeps := []vfs.CrashOptions{{KeepUnsynced: 0}, {KeepUnsynced: 0.5, Tear: true}, {KeepUnsynced: 1}}
 	n := crashLoop(t, keeps, func(fs vfs.FS, st *commitCrashState) error {
 		return commitCrashWorkload(fs, SyncNever, st)
@@ -425,6 +491,7 @@ func TestCommittedOffsetNeverAheadOfDurableData(t *testing.T) {
 			p := mustPartition(t, l, tp.Topic, tp.Partition)
 			require.LessOrEqual(t, co.Offset, p.HighWatermark(), "%s: %v committed offset points past the surviving data", what, tp)
 		}
+		checkCommitHistory(t, l, SyncNever, st.history, what)
 	})
 	t.Logf("%d SyncNever crash states checked", n)
 }

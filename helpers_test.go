@@ -354,3 +354,51 @@ func batchHeaders(t testing.TB, p *Partition) iter.Seq[record.Header] {
 		}
 	}
 }
+
+// crashHistory records a crash-point workload's history for
+// internal/histcheck as lines, so that what was recorded before a crash
+// point can be kept with the crash states taken there and replayed into a
+// Recorder of each state's own, as recoverCrashState does.
+type crashHistory struct {
+	rec *histcheck.Recorder
+	out *syncBuffer
+}
+
+func newCrashHistory() *crashHistory {
+	out := &syncBuffer{}
+	return &crashHistory{rec: histcheck.NewRecorder(histcheck.Config{Output: out, WriteOnly: true}), out: out}
+}
+
+// lines returns the history recorded so far.
+func (h *crashHistory) lines() []byte { return h.out.snapshot() }
+
+// replayCrashHistory returns a Recorder holding the history lines,
+// followed by a crash.
+func replayCrashHistory(t testing.TB, lines []byte, what string) *histcheck.Recorder {
+	t.Helper()
+	rec := histcheck.NewRecorder(histcheck.Config{})
+	_, err := rec.NewDecoder().Write(lines)
+	require.NoError(t, err, what)
+	rec.Crash()
+	return rec
+}
+
+// recordFinal reads p whole, from its start offset, and records it in rec
+// as the final state of hp, each record named by its value.
+func recordFinal(t testing.TB, rec *histcheck.Recorder, hp histcheck.Partition, p *Partition, what string) {
+	t.Helper()
+	var reads []histcheck.Read
+	for r, err := range p.Scan(context.Background(), p.StartOffset()) {
+		require.NoError(t, err, what)
+		reads = append(reads, histcheck.Read{Partition: hp, Offset: r.Offset, Value: string(r.Value)})
+	}
+	rec.Final(hp, p.StartOffset(), p.EndOffset(), reads)
+}
+
+// requireHistory checks rec and fails t with what and the anomalies found.
+func requireHistory(t testing.TB, rec *histcheck.Recorder, opts histcheck.Options, what string) {
+	t.Helper()
+	if err := rec.Check(opts).Err(); err != nil {
+		t.Fatalf("%s:\n%v", what, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/commitlog-go/commitlog/internal/histcheck"
 	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
@@ -33,8 +34,9 @@ type producedRecord struct {
 // idempotent producers under SyncAlways: a first producer, a clean close
 // and reopen, then a second producer, with checkpoints (and so producer
 // state snapshots) every few records. acked receives every record whose
-// promise reported success.
-func producerCrashWorkload(fs vfs.FS, acked map[int]producedRecord, mu *sync.Mutex, records int) error {
+// promise reported success; rec records each record as a send of its own,
+// to the partition the default partitioner chooses for its key.
+func producerCrashWorkload(fs vfs.FS, acked map[int]producedRecord, mu *sync.Mutex, rec *histcheck.Recorder, records int) error {
 	ctx := context.Background()
 	opts := testOptions(fs)
 	l, err := Open(testDir, opts)
@@ -59,15 +61,21 @@ func producerCrashWorkload(fs vfs.FS, acked map[int]producedRecord, mu *sync.Mut
 			return err
 		}
 		var failed error
+		producer := fmt.Sprint("producer ", phase+1)
+		partitioner := KeyHashPartitioner().ForTopic("prod")
 		for i := phase * records / 2; i < (phase+1)*records/2; i++ {
 			r := &Record{Topic: "prod", Key: []byte(strconv.Itoa(i % 5)), Value: fmt.Appendf(nil, "r%d", i)}
+			hp := histcheck.Partition{Topic: "prod", ID: int32(partitioner.Partition(r, int(producerCrashTopic.Partitions)))}
+			s := rec.Send(producer, hp, string(r.Value))
 			prod.Produce(ctx, r, func(r *Record, err error) {
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
+					s.Unknown()
 					failed = err
 					return
 				}
+				s.Ok(r.Offset)
 				acked[i] = producedRecord{r.Partition, r.Offset}
 			})
 			if i%6 == 5 {
@@ -95,7 +103,10 @@ func producerCrashWorkload(fs vfs.FS, acked map[int]producedRecord, mu *sync.Mut
 // mutating file operation, reopens, and checks that every record whose
 // promise reported success is at its offset, that no record appears twice,
 // and that the recovered producer state still recognises each producer's
-// last batch as a duplicate and refuses a gap.
+// last batch as a duplicate and refuses a gap. internal/histcheck checks
+// each state against the history up to the crash too: nothing
+// acknowledged lost or moved, nothing stored twice or out of each
+// producer's order, nothing read that was never sent.
 func TestProducerCrashAtEveryPoint(t *testing.T) {
 	const records = 40
 	keeps := []vfs.CrashOptions{{KeepUnsynced: 0}, {KeepUnsynced: 0.7, Tear: true}}
@@ -104,8 +115,10 @@ func TestProducerCrashAtEveryPoint(t *testing.T) {
 		mem := vfs.NewMem()
 		var mu sync.Mutex
 		acked := map[int]producedRecord{}
+		hist := newCrashHistory()
 		var clones []*vfs.MemFS
 		var ackedAtCrash map[int]producedRecord
+		var historyAtCrash []byte
 		ops := 0
 		var opsMu sync.Mutex
 		inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
@@ -121,6 +134,7 @@ func TestProducerCrashAtEveryPoint(t *testing.T) {
 					ackedAtCrash[i] = r
 				}
 				mu.Unlock()
+				historyAtCrash = hist.lines()
 				for i, c := range keeps {
 					c.Seed = int64(k*10 + i)
 					clones = append(clones, mem.CrashClone(c))
@@ -129,36 +143,50 @@ func TestProducerCrashAtEveryPoint(t *testing.T) {
 			ops++
 			return nil
 		})
-		require.NoError(t, producerCrashWorkload(vfs.WithInjector(mem, inj, vfs.InjectOptions{}), acked, &mu, records))
+		require.NoError(t, producerCrashWorkload(vfs.WithInjector(mem, inj, vfs.InjectOptions{}), acked, &mu, hist.rec, records))
 		if clones == nil {
 			require.Greater(t, k, 100, "the workload should have many crash points")
 			break
 		}
 		for i, clone := range clones {
 			states++
-			checkProducerRecovery(t, clone, ackedAtCrash, records, fmt.Sprintf("crash before op %d, %+v", k, keeps[i%len(keeps)]))
+			checkProducerRecovery(t, clone, ackedAtCrash, historyAtCrash, records, fmt.Sprintf("crash before op %d, %+v", k, keeps[i%len(keeps)]))
 		}
 	}
 	t.Logf("%d crash states recovered and checked", states)
 }
 
-func checkProducerRecovery(t *testing.T, fs *vfs.MemFS, acked map[int]producedRecord, records int, what string) {
+// checkProducerRecovery opens a crash state and checks it against acked
+// and, with internal/histcheck, against history, the lines recorded up to
+// the crash.
+func checkProducerRecovery(t *testing.T, fs *vfs.MemFS, acked map[int]producedRecord, history []byte, records int, what string) {
 	t.Helper()
 	ctx := context.Background()
 	l, err := Open(testDir, testOptions(fs))
 	require.NoError(t, err, what)
 	defer l.Close()
+	rec := replayCrashHistory(t, history, what)
+	// SyncAlways: every acknowledgement is durable. Each producer keeps
+	// the order of its records in flight.
+	opts := histcheck.Options{PipelinedSends: true, RequireSeen: true}
 	tp, err := l.Topic("prod")
 	if err != nil {
 		require.ErrorIs(t, err, ErrUnknownTopic, what)
 		require.Empty(t, acked, what)
+		for id := range producerCrashTopic.Partitions {
+			rec.Final(histcheck.Partition{Topic: "prod", ID: id}, 0, 0, nil)
+		}
+		requireHistory(t, rec, opts, what)
 		return
 	}
 	found := map[int]producedRecord{}
 	for id := int32(0); id < tp.NumPartitions(); id++ {
 		p, _ := tp.Partition(id)
+		hp := histcheck.Partition{Topic: "prod", ID: id}
+		var reads []histcheck.Read
 		for r, err := range p.Scan(ctx, 0) {
 			require.NoError(t, err, what)
+			reads = append(reads, histcheck.Read{Partition: hp, Offset: r.Offset, Value: string(r.Value)})
 			i, err := strconv.Atoi(string(r.Value[1:]))
 			require.NoError(t, err, what)
 			require.Less(t, i, records, what)
@@ -166,11 +194,13 @@ func checkProducerRecovery(t *testing.T, fs *vfs.MemFS, acked map[int]producedRe
 			require.False(t, dup, "%s: record %d appears twice", what, i)
 			found[i] = producedRecord{id, r.Offset}
 		}
+		rec.Final(hp, p.StartOffset(), p.EndOffset(), reads)
 		checkLastBatchIsDuplicate(t, p, what)
 	}
 	for i, want := range acked {
 		require.Equal(t, want, found[i], "%s: acknowledged record %d", what, i)
 	}
+	requireHistory(t, rec, opts, what)
 	require.NoError(t, l.Check(ctx), what)
 }
 

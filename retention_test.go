@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/histcheck"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -91,11 +92,14 @@ func TestDeleteRecordsRefusesInternalTopics(t *testing.T) {
 // DeleteRecords calls and retention passes removing the segments below the
 // start, before every mutating file operation: the recovered
 // start offset is never below the last DeleteRecords that returned, never
-// above the last one called, and every record from it on is intact.
+// above the last one called, and every record from it on is intact; and
+// internal/histcheck checks each state against the appends up to the
+// crash, counting the records below the recovered start as deleted.
 func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 	keeps := []vfs.CrashOptions{{KeepUnsynced: 0}, {KeepUnsynced: 0.7, Tear: true}, {KeepUnsynced: 1}}
 	type progress struct{ acked, called int64 }
-	workload := func(fs vfs.FS, mu *sync.Mutex, pr *progress) error {
+	hp := histcheck.Partition{Topic: "t", ID: 0}
+	workload := func(fs vfs.FS, mu *sync.Mutex, pr *progress, rec *histcheck.Recorder) error {
 		ctx := context.Background()
 		clock := newClock()
 		opts := testOptions(fs)
@@ -113,12 +117,18 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 		for round := range 4 {
 			for i := range 5 {
 				var batch []Record
+				var values []string
 				for j := range 10 {
 					batch = append(batch, Record{Value: retentionValue(int64(round*50 + i*10 + j))})
+					values = append(values, string(batch[j].Value))
 				}
-				if _, err := part.Append(ctx, batch); err != nil {
+				s := rec.Send("writer", hp, values...)
+				res, err := part.Append(ctx, batch)
+				if err != nil {
+					s.Unknown()
 					return err
 				}
+				s.Ok(res.BaseOffset)
 			}
 			before := int64(round*50 + 17)
 			mu.Lock()
@@ -168,6 +178,8 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 		var mu sync.Mutex
 		pr := &progress{}
 		var at progress
+		hist := newCrashHistory()
+		var history []byte // hist's lines at the crash
 		var clones []*vfs.MemFS
 		ops := 0
 		inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
@@ -178,6 +190,7 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 			defer mu.Unlock()
 			if ops == k {
 				at = *pr
+				history = hist.lines()
 				for i, c := range keeps {
 					c.Seed = int64(k*10 + i)
 					clones = append(clones, mem.CrashClone(c))
@@ -186,7 +199,7 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 			ops++
 			return nil
 		})
-		require.NoError(t, workload(vfs.WithInjector(mem, inj, vfs.InjectOptions{}), &mu, pr))
+		require.NoError(t, workload(vfs.WithInjector(mem, inj, vfs.InjectOptions{}), &mu, pr, hist.rec))
 		if clones == nil {
 			require.Greater(t, k, 50, "the workload should have many crash points")
 			break
@@ -196,9 +209,14 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 			what := fmt.Sprintf("crash before op %d, %+v", k, keeps[i])
 			l, err := Open(testDir, testOptions(fs))
 			require.NoError(t, err, what)
+			// SyncAlways: every acknowledgement is durable; the records
+			// below the start were deleted, and are never read.
+			rec := replayCrashHistory(t, history, what)
 			tp, err := l.Topic("t")
 			if err != nil {
 				require.ErrorIs(t, err, ErrUnknownTopic, what)
+				rec.Final(hp, 0, 0, nil)
+				requireHistory(t, rec, histcheck.Options{}, what)
 				l.Close()
 				continue
 			}
@@ -207,12 +225,16 @@ func TestDeleteRecordsCrashAtEveryPoint(t *testing.T) {
 			require.GreaterOrEqual(t, start, at.acked, "%s: a DeleteRecords that returned was undone", what)
 			require.LessOrEqual(t, start, max(at.called, at.acked), "%s: more was deleted than asked", what)
 			next := start
+			var reads []histcheck.Read
 			for r, err := range p.Scan(context.Background(), start) {
 				require.NoError(t, err, what)
+				reads = append(reads, histcheck.Read{Partition: hp, Offset: r.Offset, Value: string(r.Value)})
 				require.Equal(t, next, r.Offset, what)
 				require.Equal(t, string(retentionValue(r.Offset)), string(r.Value), what)
 				next++
 			}
+			rec.Final(hp, start, p.EndOffset(), reads)
+			requireHistory(t, rec, histcheck.Options{}, what)
 			require.NoError(t, l.Check(context.Background()), what)
 			require.NoError(t, l.Close())
 		}
