@@ -245,12 +245,17 @@ type RecordTooLargeError struct {
 }
 
 func (e *RecordTooLargeError) Error() string {
-	what := "batch"
-	if e.Index >= 0 {
-		what = fmt.Sprintf("record %d", e.Index)
-	}
 	return fmt.Sprintf("commitlog: %s for %s-%d is %d bytes encoded, over the topic's limit of %d (TopicConfig.MaxBatchBytes); split it or raise the limit",
-		what, e.Topic, e.Partition, e.Size, e.Max)
+		recordAt(e.Index, "batch"), e.Topic, e.Partition, e.Size, e.Max)
+}
+
+// recordAt names the record at index of the caller's slice, or, for a
+// negative index, what whole says.
+func recordAt(index int, whole string) string {
+	if index < 0 {
+		return whole
+	}
+	return fmt.Sprintf("record %d", index)
 }
 
 // Is reports whether target is ErrRecordTooLarge.
@@ -271,12 +276,8 @@ type TimestampError struct {
 }
 
 func (e *TimestampError) Error() string {
-	what := "a record"
-	if e.Index >= 0 {
-		what = fmt.Sprintf("record %d", e.Index)
-	}
 	return fmt.Sprintf("commitlog: %s for %s-%d has timestamp %v, which %s: Kafka timestamps are milliseconds since 1970 in an int64; use a time from 1970 on, or the zero time for now",
-		what, e.Topic, e.Partition, e.Timestamp, e.Reason)
+		recordAt(e.Index, "a record"), e.Topic, e.Partition, e.Timestamp, e.Reason)
 }
 
 // Is reports whether target is ErrInvalidArgument.
