@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/commitlog-go/commitlog/internal/alloctest"
 	"github.com/commitlog-go/commitlog/internal/record"
@@ -49,14 +50,20 @@ func TestReopenKeepsActiveSegmentIndexes(t *testing.T) {
 }
 
 // sealedLog returns a closed log on a MemFS with topic "t" of small
-// segments holding 120 acknowledged records, their values and segments.
+// segments holding 120 acknowledged records (one per batch, timestamps a
+// millisecond apart, so that the indexes are the same every run), their
+// values and segments.
 func sealedLog(t *testing.T) (*vfs.MemFS, []string, []*segment) {
 	t.Helper()
 	mem := vfs.NewMem()
-	l, p, want := durableRolls(t, mem)
-	for i := range 60 {
-		v := fmt.Sprintf("more-%d-%0100d", i, i)
-		_, err := p.Append(context.Background(), []Record{{Value: []byte(v)}})
+	l := openTest(t, mem, nil)
+	tp, err := l.CreateTopic(context.Background(), "t", smallTopic)
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	var want []string
+	for i := range 120 {
+		v := fmt.Sprintf("v%03d-%0100d", i, i)
+		_, err := p.Append(context.Background(), []Record{{Value: []byte(v), Timestamp: time.UnixMilli(1_700_000_000_000 + int64(i))}})
 		require.NoError(t, err)
 		want = append(want, v)
 	}
