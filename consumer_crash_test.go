@@ -27,7 +27,7 @@ var commitCrashTopic = TopicConfig{
 
 var commitCrashTPs = []TopicPartition{{"c", 0}, {"c", 1}}
 
-// commitCrashOptions are the workload's options: small preallocated
+// commitCrashOptions are the workload's options: small
 // indexes (also for __consumer_offsets, through TopicDefaults) keep each
 // crash state small, as it is copied and recovered hundreds of times.
 func commitCrashOptions(fs vfs.FS, sync SyncPolicy) *Options {

@@ -250,8 +250,8 @@ func FuzzIndexLoad(f *testing.F) {
 			}
 			checkErr = l.Check(ctx)
 		}
-		// An active segment's indexes are preallocated to
-		// SegmentIndexBytes each, on the heap of the in-memory file system.
+		// An active segment's indexes grow up to SegmentIndexBytes each,
+		// on the heap of the in-memory file system.
 		size := len(files[logSuffix]) + len(index) + len(timeIndex) + 2*int(smallTopic.SegmentIndexBytes)
 		alloctest.Check(t, openAllocFixed+openAllocPerByte*uint64(size), setup, run)
 		require.NoError(t, openErr, "damaged indexes never prevent opening")

@@ -119,7 +119,7 @@ func FuzzOffsetValue(f *testing.F) {
 // partition of __consumer_offsets, so that every record lands where its
 // group's records go; small indexes, and SyncNever, under which appends
 // prepare no space ahead of the data: the in-memory file system holds
-// files, preallocated index files and prepared space included, on the
+// files, index files and prepared space included, on the
 // heap, where they would count against the allocation bound.
 func offsetsFuzzOptions(fs vfs.FS) *Options {
 	opts := testOptions(fs)

@@ -248,9 +248,10 @@ type TopicConfig struct {
 	// Default 4096.
 	IndexIntervalBytes int32
 
-	// SegmentIndexBytes is the preallocated size of each index file; a
-	// segment rolls when an index fills (Kafka's segment.index.bytes).
-	// Default 10 MiB; minimum 1 KiB.
+	// SegmentIndexBytes is the largest size of each index file; a segment
+	// rolls when an index fills (Kafka's segment.index.bytes). Disk space
+	// is reserved as entries need it, 4 KiB to 1 MiB ahead of them, not
+	// up front. Default 10 MiB; minimum 1 KiB.
 	SegmentIndexBytes int32
 
 	// MaxBatchBytes is the largest batch, after compression, that an append

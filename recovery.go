@@ -881,7 +881,7 @@ func (s *segment) timeEntryResolves(ts, off, limit int64, scratch *[]byte) bool 
 // rebuildIndexes rebuilds both index files of s from its data, into
 // temporary files that are then renamed over the old ones, and publishes
 // them; readers still using the old indexes are unaffected. A sealed
-// segment gets trimmed indexes; the active one preallocated ones, and its
+// segment gets trimmed indexes; the active one appendable ones, and its
 // append state is reset from the scan. Damaged data is returned as a
 // *CorruptionError. REQUIRES: the append lock, or no appender.
 func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byte) (scanState, error) {

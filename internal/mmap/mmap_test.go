@@ -140,17 +140,3 @@ func TestAdviseEmptyIsNoop(t *testing.T) {
 		}
 	}
 }
-
-func TestPreallocate(t *testing.T) {
-	f := tempFile(t, 0)
-	if err := Preallocate(f.Fd(), 1<<16); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Size() != 1<<16 {
-		t.Fatalf("size %d after preallocating 64 KiB", fi.Size())
-	}
-}
