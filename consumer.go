@@ -288,7 +288,7 @@ func (c *Consumer) collect(buf *pollBuffer) error {
 		var avail int64
 		for _, cp := range c.order {
 			if !cp.paused && cp.pos >= 0 {
-				avail += max(0, cp.p.hw.Load().offset-cp.pos)
+				avail += max(0, cp.p.HighWatermark()-cp.pos)
 			}
 		}
 		if avail > 0 {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // pollBuffer collects the records of one Poll into a recordArena, so a
@@ -56,7 +57,7 @@ func recordSize(rr *record.Record) int {
 // records left below the high watermark it holds a reference to the
 // segment it reads. An idle consumer, caught up, holds nothing.
 type fetchCursor struct {
-	r       *batchReader // nil when none is open
+	r       *storage.Reader // nil when none is open
 	it      record.Iter
 	inBatch bool
 	header  record.Header // of the batch being returned
@@ -67,7 +68,7 @@ type fetchCursor struct {
 // close releases what the cursor holds. The position is the consumer's.
 func (f *fetchCursor) close() {
 	if f.r != nil {
-		f.r.close()
+		f.r.Close()
 		f.r = nil
 	}
 	f.inBatch, f.hasPend = false, false
@@ -81,7 +82,7 @@ func (f *fetchCursor) close() {
 func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, maxBytes int) error {
 	p := cp.p
 	if f.inBatch {
-		b.reserve(&f.header, cp.pos, maxRecords, maxBytes, int64(f.header.Size())+f.r.limit-f.r.pos)
+		b.reserve(&f.header, cp.pos, maxRecords, maxBytes, int64(f.header.Size())+f.r.Remaining())
 	}
 	for len(b.recs) < maxRecords {
 		if f.inBatch {
@@ -93,9 +94,9 @@ func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, max
 				rr = f.it.Record()
 			default:
 				if err := f.it.Err(); err != nil {
-					path := f.r.seg.path
+					err = f.r.Corrupt(int(f.header.Size()), &f.header, err)
 					f.close()
-					return &CorruptionError{Path: path, Offset: f.header.BaseOffset, Err: err}
+					return err
 				}
 				f.inBatch = false
 				cp.pos = max(cp.pos, f.header.NextOffset())
@@ -121,32 +122,32 @@ func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, max
 			continue
 		}
 		if f.r == nil {
-			hw := p.hw.Load()
+			hw := p.store.HighWatermarkPosition()
 			if err := p.checkRange(cp.pos); err != nil {
 				return err
 			}
-			if cp.pos >= hw.offset {
+			if cp.pos >= hw.Offset() {
 				return nil
 			}
-			r, err := p.newBatchReader(cp.pos, hw)
+			r, err := p.store.NewReader(cp.pos, hw)
 			if err != nil {
 				return err
 			}
 			f.r = r
 		}
-		batch, h, err := f.r.nextBatch()
+		batch, h, err := f.r.Next()
 		if err == io.EOF {
 			// Everything below the reader's high watermark is read; a
 			// new reader sees what was appended since.
-			cp.pos = max(cp.pos, f.r.hw.offset)
-			f.r.close()
+			cp.pos = max(cp.pos, f.r.HighWatermark())
+			f.r.Close()
 			f.r = nil
 			// Caught up: hold nothing of what was read (the last batch
 			// may sit in the reader's buffer). The decompression buffer
 			// stays for the next batch: it is bounded by the batch size.
 			f.it.Release()
 			f.pending = record.Record{}
-			if p.hw.Load().offset > cp.pos {
+			if p.HighWatermark() > cp.pos {
 				continue
 			}
 			return nil
@@ -159,13 +160,13 @@ func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, max
 			cp.pos = max(cp.pos, h.NextOffset())
 			continue
 		}
-		if err := f.it.Reset(batch, maxDecompressedBatch); err != nil {
-			path := f.r.seg.path
+		if err := f.it.Reset(batch, storage.MaxDecompressedBatch); err != nil {
+			err = f.r.Corrupt(len(batch), h, err)
 			f.close()
-			return &CorruptionError{Path: path, Offset: h.BaseOffset, Err: err}
+			return err
 		}
 		f.header, f.inBatch = *h, true
-		b.reserve(h, cp.pos, maxRecords, maxBytes, int64(len(batch))+f.r.limit-f.r.pos)
+		b.reserve(h, cp.pos, maxRecords, maxBytes, int64(len(batch))+f.r.Remaining())
 	}
 	return nil
 }

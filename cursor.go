@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // Cursor reads a partition's records in offset order, one at a time and
@@ -46,7 +47,7 @@ type Cursor struct {
 	from int64
 	// r reads batches up to its high watermark; nil before the first
 	// batch and after the last.
-	r *batchReader
+	r *storage.Reader
 	// inBatch says that it holds the batch r returned last (r.header).
 	inBatch       bool
 	started, done bool
@@ -148,9 +149,9 @@ func (c *Cursor) advance() bool {
 		if c.inBatch {
 			// The batch's records are all returned, or one failed.
 			c.inBatch = false
-			h := &c.r.header
+			h := c.r.Header()
 			if err := c.it.Err(); err != nil {
-				return c.fail(&CorruptionError{Path: c.r.seg.path, FilePosition: c.r.pos - int64(h.Size()), Offset: h.BaseOffset, Err: err})
+				return c.fail(c.r.Corrupt(int(h.Size()), h, err))
 			}
 			c.from = max(c.from, h.NextOffset())
 		}
@@ -160,16 +161,16 @@ func (c *Cursor) advance() bool {
 		if err := c.ctx.Err(); err != nil {
 			return c.fail(err)
 		}
-		if err := c.p.shutErrIfClosed(); err != nil {
+		if err := c.p.store.ErrIfClosed(); err != nil {
 			return c.fail(err)
 		}
-		b, h, err := c.r.nextBatch()
+		b, h, err := c.r.Next()
 		if err == io.EOF {
 			if !c.follow {
 				return c.finish() // stop at the high watermark the cursor started with
 			}
-			c.from = max(c.from, c.r.hw.offset)
-			c.r.close()
+			c.from = max(c.from, c.r.HighWatermark())
+			c.r.Close()
 			c.r = nil
 			continue
 		}
@@ -180,9 +181,8 @@ func (c *Cursor) advance() bool {
 			c.from = max(c.from, h.NextOffset())
 			continue
 		}
-		at := c.r.pos - int64(len(b))
-		if err := c.it.Reset(b, maxDecompressedBatch); err != nil {
-			return c.fail(&CorruptionError{Path: c.r.seg.path, FilePosition: at, Offset: h.BaseOffset, Err: err})
+		if err := c.it.Reset(b, storage.MaxDecompressedBatch); err != nil {
+			return c.fail(c.r.Corrupt(len(b), h, err))
 		}
 		c.inBatch = true
 		for c.it.Next() {
@@ -208,8 +208,8 @@ func (c *Cursor) open() bool {
 	if err := c.ctx.Err(); err != nil {
 		return c.fail(err)
 	}
-	hw := c.p.hw.Load()
-	if hw.offset <= c.from {
+	hw := c.p.store.HighWatermarkPosition()
+	if hw.Offset() <= c.from {
 		if !c.follow {
 			return c.finish()
 		}
@@ -218,7 +218,7 @@ func (c *Cursor) open() bool {
 			return c.fail(err)
 		}
 	}
-	r, err := c.p.newBatchReader(c.from, hw)
+	r, err := c.p.store.NewReader(c.from, hw)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -238,7 +238,7 @@ func (c *Cursor) fail(err error) bool {
 func (c *Cursor) finish() bool {
 	c.done, c.inBatch = true, false
 	if c.r != nil {
-		c.r.close()
+		c.r.Close()
 		c.r = nil
 	}
 	c.it = record.Iter{}

@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/commitlog-go/commitlog/internal/vfs"
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // Sentinel errors. Every error returned by this package that belongs to one
@@ -14,7 +13,7 @@ import (
 // the details (use errors.As).
 var (
 	// ErrClosed is returned by every method called after Close.
-	ErrClosed = errors.New("commitlog: closed")
+	ErrClosed = storage.ErrClosed
 	// ErrUnknownTopic is returned when a topic does not exist.
 	ErrUnknownTopic = errors.New("commitlog: unknown topic")
 	// ErrUnknownPartition is returned for a partition number outside
@@ -30,28 +29,28 @@ var (
 	ErrInvalidConfig = errors.New("commitlog: invalid configuration")
 	// ErrInvalidArgument is returned for other invalid arguments, such as an
 	// empty batch or a negative offset.
-	ErrInvalidArgument = errors.New("commitlog: invalid argument")
+	ErrInvalidArgument = storage.ErrInvalidArgument
 	// ErrOffsetOutOfRange is returned for reads outside the partition's
 	// [start, end] range; the *OffsetOutOfRangeError carries the range.
-	ErrOffsetOutOfRange = errors.New("commitlog: offset out of range")
+	ErrOffsetOutOfRange = storage.ErrOffsetOutOfRange
 	// ErrRecordTooLarge is returned for a batch or record larger than the
 	// topic allows; the *RecordTooLargeError says how large it was.
-	ErrRecordTooLarge = errors.New("commitlog: record too large")
+	ErrRecordTooLarge = storage.ErrRecordTooLarge
 	// ErrConflict is returned by AppendIf when the partition's end offset is
 	// not the expected one; the *ConflictError carries the actual end.
-	ErrConflict = errors.New("commitlog: conflict: end offset moved")
+	ErrConflict = storage.ErrConflict
 	// ErrCorrupt is returned when stored data fails its checksum or
 	// structure checks; the *CorruptionError names the file and position.
-	ErrCorrupt = errors.New("commitlog: corrupt data")
+	ErrCorrupt = storage.ErrCorrupt
 	// ErrDiskFull is returned when a write failed for lack of space. Nothing
 	// of the failed append is visible and earlier data is intact; appends
 	// succeed again once space is freed.
-	ErrDiskFull = errors.New("commitlog: disk full")
+	ErrDiskFull = storage.ErrDiskFull
 	// ErrDurability is returned when a write or fsync failed. The partition
 	// stops accepting appends (reads keep working), because after a failed
 	// fsync the operating system may have dropped the data: reopen the Log
 	// to re-derive what is on disk.
-	ErrDurability = errors.New("commitlog: durability failure")
+	ErrDurability = storage.ErrDurability
 	// ErrLocked is returned by Open when another Log, in this process or
 	// another, has the directory open.
 	ErrLocked = errors.New("commitlog: directory locked by another Log")
@@ -63,11 +62,11 @@ var (
 	// producer whose sequence number does not follow the last one the
 	// partition holds from that producer: a batch in between is missing.
 	// The *SequenceError carries the numbers.
-	ErrOutOfOrderSequence = errors.New("commitlog: out-of-order sequence number")
+	ErrOutOfOrderSequence = storage.ErrOutOfOrderSequence
 	// ErrProducerFenced is returned for a batch of an idempotent producer
 	// whose epoch is older than one the partition has already seen for
 	// the same producer id: a newer instance has taken over that id.
-	ErrProducerFenced = errors.New("commitlog: producer fenced by a newer epoch")
+	ErrProducerFenced = storage.ErrProducerFenced
 	// ErrFenced is returned to a consumer-group member acting on what it
 	// no longer owns: it was evicted for not polling within
 	// MaxPollInterval, replaced by a consumer with the same InstanceID, or
@@ -104,109 +103,22 @@ func (e *FencedError) Is(target error) bool { return target == ErrFenced }
 // epoch is older than, the producer's last batch in the partition. It
 // matches ErrOutOfOrderSequence or, when Epoch < LastEpoch,
 // ErrProducerFenced. Nothing of the batch was appended.
-type SequenceError struct {
-	Topic      string
-	Partition  int32
-	ProducerID int64
-	Epoch      int16 // the batch's producer epoch
-	LastEpoch  int16 // the epoch of the producer's last batch in the partition
-	FirstSeq   int32 // the batch's first sequence number
-	Expected   int32 // the sequence number the partition expected next
-}
-
-func (e *SequenceError) Error() string {
-	if e.Epoch < e.LastEpoch {
-		return fmt.Sprintf("commitlog: %s-%d: producer %d epoch %d is fenced: the partition holds batches of epoch %d from a newer instance; this producer must stop",
-			e.Topic, e.Partition, e.ProducerID, e.Epoch, e.LastEpoch)
-	}
-	return fmt.Sprintf("commitlog: %s-%d: producer %d epoch %d sent sequence %d, the partition expected %d: a batch in between is missing",
-		e.Topic, e.Partition, e.ProducerID, e.Epoch, e.FirstSeq, e.Expected)
-}
-
-// Is reports whether target is ErrProducerFenced (older epoch) or
-// ErrOutOfOrderSequence (anything else).
-func (e *SequenceError) Is(target error) bool {
-	if e.Epoch < e.LastEpoch {
-		return target == ErrProducerFenced
-	}
-	return target == ErrOutOfOrderSequence
-}
+type SequenceError = storage.SequenceError
 
 // OffsetOutOfRangeError reports a read outside the partition's valid range,
 // or (Offset -1) a consumer with ResetNone and no committed offset.
 // Start is the partition's start offset and End its end offset (the offset
 // the next appended record will get); valid read positions are [Start, End].
-type OffsetOutOfRangeError struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Start     int64
-	End       int64
-}
-
-func (e *OffsetOutOfRangeError) Error() string {
-	if e.Offset < 0 {
-		return fmt.Sprintf("commitlog: no committed offset for %s-%d and AutoOffsetReset is ResetNone: Seek to an offset in [%d, %d]",
-			e.Topic, e.Partition, e.Start, e.End)
-	}
-	return fmt.Sprintf("commitlog: offset %d out of range for %s-%d: valid offsets are [%d, %d]",
-		e.Offset, e.Topic, e.Partition, e.Start, e.End)
-}
-
-// Is reports whether target is ErrOffsetOutOfRange.
-func (e *OffsetOutOfRangeError) Is(target error) bool { return target == ErrOffsetOutOfRange }
+type OffsetOutOfRangeError = storage.OffsetOutOfRangeError
 
 // CorruptionError reports stored data that failed verification. Path is the
 // file, FilePosition the byte position of the damaged batch or entry in it,
 // and Offset the first record offset affected (-1 when unknown).
-type CorruptionError struct {
-	Path         string
-	FilePosition int64
-	Offset       int64
-	Reason       string
-	Err          error // underlying decode error, if any
-}
-
-func (e *CorruptionError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "commitlog: corrupt data in %s at byte %d", e.Path, e.FilePosition)
-	if e.Offset >= 0 {
-		fmt.Fprintf(&b, " (offset %d)", e.Offset)
-	}
-	if e.Reason != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Reason)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup or replica")
-	return b.String()
-}
-
-// Is reports whether target is ErrCorrupt.
-func (e *CorruptionError) Is(target error) bool { return target == ErrCorrupt }
-
-// Unwrap returns the underlying decode error.
-func (e *CorruptionError) Unwrap() error { return e.Err }
+type CorruptionError = storage.CorruptionError
 
 // ConflictError is returned by AppendIf when the partition's end offset is
 // not the one the caller expected. Nothing was appended.
-type ConflictError struct {
-	Topic     string
-	Partition int32
-	Expected  int64
-	Actual    int64
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("commitlog: conflict on %s-%d: expected end offset %d, actual %d; re-read from %d and retry",
-		e.Topic, e.Partition, e.Expected, e.Actual, e.Expected)
-}
-
-// Is reports whether target is ErrConflict.
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+type ConflictError = storage.ConflictError
 
 // ConfigError lists every problem found in a configuration.
 type ConfigError struct {
@@ -236,30 +148,7 @@ func (e *TopicNameError) Is(target error) bool { return target == ErrInvalidTopi
 // RecordTooLargeError reports a batch or record over the topic's limit.
 // Index is the position of the offending record in the caller's slice, or -1
 // when the batch as a whole is too large.
-type RecordTooLargeError struct {
-	Topic     string
-	Partition int32
-	Index     int
-	Size      int
-	Max       int
-}
-
-func (e *RecordTooLargeError) Error() string {
-	return fmt.Sprintf("commitlog: %s for %s-%d is %d bytes encoded, over the topic's limit of %d (TopicConfig.MaxBatchBytes); split it or raise the limit",
-		recordAt(e.Index, "batch"), e.Topic, e.Partition, e.Size, e.Max)
-}
-
-// recordAt names the record at index of the caller's slice, or, for a
-// negative index, what whole says.
-func recordAt(index int, whole string) string {
-	if index < 0 {
-		return whole
-	}
-	return fmt.Sprintf("record %d", index)
-}
-
-// Is reports whether target is ErrRecordTooLarge.
-func (e *RecordTooLargeError) Is(target error) bool { return target == ErrRecordTooLarge }
+type RecordTooLargeError = storage.RecordTooLargeError
 
 // TimestampError reports a record whose timestamp cannot be stored:
 // Kafka's timestamps are int64 milliseconds since 1970, so times before
@@ -267,48 +156,8 @@ func (e *RecordTooLargeError) Is(target error) bool { return target == ErrRecord
 // matches ErrInvalidArgument. Index is the record's position in the
 // caller's slice (-1 when the record came alone, as through Produce).
 // Nothing of the batch was appended.
-type TimestampError struct {
-	Topic     string
-	Partition int32
-	Index     int
-	Timestamp time.Time
-	Reason    string
-}
-
-func (e *TimestampError) Error() string {
-	return fmt.Sprintf("commitlog: %s for %s-%d has timestamp %v, which %s: Kafka timestamps are milliseconds since 1970 in an int64; use a time from 1970 on, or the zero time for now",
-		recordAt(e.Index, "a record"), e.Topic, e.Partition, e.Timestamp, e.Reason)
-}
-
-// Is reports whether target is ErrInvalidArgument.
-func (e *TimestampError) Is(target error) bool { return target == ErrInvalidArgument }
+type TimestampError = storage.TimestampError
 
 // DurabilityError reports the write or fsync failure that put a partition
 // into its failed state. Appends return it until the Log is reopened.
-type DurabilityError struct {
-	Topic     string
-	Partition int32
-	Op        string // "write", "sync", "truncate", ...
-	Err       error
-}
-
-func (e *DurabilityError) Error() string {
-	return fmt.Sprintf("commitlog: %s-%d failed on %s: %v; appends are refused until the Log is reopened, which re-reads what reached the disk",
-		e.Topic, e.Partition, e.Op, e.Err)
-}
-
-// Is reports whether target is ErrDurability.
-func (e *DurabilityError) Is(target error) bool { return target == ErrDurability }
-
-// Unwrap returns the underlying I/O error.
-func (e *DurabilityError) Unwrap() error { return e.Err }
-
-// diskFull returns err made to match ErrDiskFull as well when it reports
-// that the file system ran out of space (vfs.IsNoSpace), and err as it is
-// otherwise.
-func diskFull(err error) error {
-	if err == nil || errors.Is(err, ErrDiskFull) || !vfs.IsNoSpace(err) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrDiskFull, err)
-}
+type DurabilityError = storage.DurabilityError

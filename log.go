@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/storage"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
@@ -51,7 +52,7 @@ type Log struct {
 	// retention.go). delMu guards the queue and closed flag; delIdle is
 	// signalled when the queue has been worked off.
 	delMu      sync.Mutex
-	delQueue   []segmentDeletion
+	delQueue   []func()
 	delPending int // queued or being worked on
 	delClosed  bool
 	delWake    chan struct{}
@@ -85,7 +86,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	o := opts.withDefaults()
 	fs := o.fs
-	if err := mkdirAllDurable(fs, dir); err != nil {
+	if err := storage.MkdirAllDurable(fs, dir); err != nil {
 		return nil, fmt.Errorf("commitlog: open %s: %w", dir, err)
 	}
 	lock, err := fs.Lock(filepath.Join(dir, lockFileName))
@@ -128,28 +129,55 @@ func Open(dir string, opts *Options) (*Log, error) {
 // first checkpoint must be written (an existing partition opens without a
 // new one when there is no space for it).
 func openPartition(l *Log, t *Topic, id int32, creating bool) (*Partition, error) {
-	dir := filepath.Join(l.dir, partitionDirName(t.name, id))
-	p := &Partition{
-		topic:       t,
-		id:          id,
-		dir:         dir,
-		log:         l,
-		cfg:         t.cfg,
-		sf:          segmentFiles{fs: l.fs, dir: dir, maxBytes: t.cfg.SegmentBytes, maxIndex: int64(t.cfg.SegmentIndexBytes)},
-		syncSem:     make(chan struct{}, 1),
-		done:        make(chan struct{}),
-		producers:   newProducerStates(),
-		snapThrough: -1,
-	}
-	if err := p.recoverPartition(creating); err != nil {
-		if segs := p.segments.Load(); segs != nil {
-			for _, s := range *segs {
-				s.release()
-			}
-		}
+	p := &Partition{topic: t, id: id, log: l, cfg: t.cfg}
+	store, err := storage.Open(l.storageConfig(t, id, p.wakeAll), creating)
+	if err != nil {
 		return nil, fmt.Errorf("commitlog: open %s-%d: %w", t.name, id, err)
 	}
+	p.store = store
 	return p, nil
+}
+
+// storageConfig is what partition id of topic t needs of the Log and the
+// topic's configuration; wake is the partition's waiters' notification.
+func (l *Log) storageConfig(t *Topic, id int32, wake func() bool) storage.Config {
+	c := t.cfg
+	return storage.Config{
+		FS:        l.fs,
+		Dir:       filepath.Join(l.dir, partitionDirName(t.name, id)),
+		Topic:     t.name,
+		Partition: id,
+
+		SegmentBytes:       c.SegmentBytes,
+		SegmentAge:         c.SegmentAge,
+		IndexIntervalBytes: c.IndexIntervalBytes,
+		SegmentIndexBytes:  c.SegmentIndexBytes,
+		MaxBatchBytes:      c.MaxBatchBytes,
+		LogAppendTime:      c.LogAppendTime,
+
+		Compacted:              c.CleanupPolicy.compacted(),
+		RetentionDeletes:       c.CleanupPolicy != CleanupCompact,
+		DeleteRetention:        c.DeleteRetention,
+		MinCompactionLag:       c.MinCompactionLag,
+		MaxCompactionLag:       c.MaxCompactionLag,
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+		Retention:              c.Retention,
+		RetentionBytes:         c.RetentionBytes,
+
+		SyncAlways:           l.opts.Sync == SyncAlways,
+		ProducerIDExpiration: l.opts.ProducerIDExpiration,
+		CompactionMapBytes:   l.opts.CompactionMapBytes,
+		CompactionDutyCycle:  l.opts.CompactionDutyCycle,
+		RepairCheckpoints:    l.opts.Repair.Checkpoints,
+
+		Now:    l.opts.now,
+		Logger: l.opts.Logger,
+
+		OnHighWatermark: wake,
+		Discard:         l.deleteLater,
+		AppendedEnds:    l.appendedEnds,
+		Closing:         l.ctx.Done(),
+	}
 }
 
 // Dir returns the Log's directory.
@@ -194,14 +222,14 @@ func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*T
 	t := &Topic{log: l, name: name, cfg: cfg}
 	err := l.prepareTopic(t)
 	if err == nil {
-		err = writeFileAtomic(l.fs, l.topicFilePath(name), marshalTopic(name, cfg))
+		err = storage.WriteFileAtomic(l.fs, l.topicFilePath(name), marshalTopic(name, cfg))
 	}
 	if err != nil {
 		err = fmt.Errorf("commitlog: create topic %s: %w", name, err)
 		if uerr := l.abandonTopic(t); uerr != nil {
 			err = fmt.Errorf("%w (and removing what it made failed too: %w; the next Open removes it)", err, uerr)
 		}
-		return nil, diskFull(err)
+		return nil, storage.DiskFull(err)
 	}
 	l.mu.Lock()
 	l.topics[name] = t
@@ -296,7 +324,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	// (see topic_files.go). Until it is renamed the topic stays whole.
 	if err := l.fs.Rename(l.topicFilePath(name), l.topicDeletedPath(name)); err != nil {
 		l.mu.Unlock()
-		return diskFull(fmt.Errorf("commitlog: delete topic %s: %w", name, err))
+		return storage.DiskFull(fmt.Errorf("commitlog: delete topic %s: %w", name, err))
 	}
 	delete(l.topics, name)
 	l.mu.Unlock()
@@ -305,13 +333,13 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	}
 	l.groups.topicDeleted(name)
 	if err := l.fs.SyncDir(filepath.Join(l.dir, topicsDir)); err != nil {
-		return diskFull(fmt.Errorf("commitlog: delete topic %s: %w", name, err))
+		return storage.DiskFull(fmt.Errorf("commitlog: delete topic %s: %w", name, err))
 	}
 	if err := l.finishDeletion(name); err != nil {
-		return diskFull(fmt.Errorf("commitlog: delete topic %s (Open finishes the deletion): %w", name, err))
+		return storage.DiskFull(fmt.Errorf("commitlog: delete topic %s (Open finishes the deletion): %w", name, err))
 	}
 	// Committed offsets go last; if this is interrupted, Open finishes it.
-	return diskFull(l.groups.forgetTopic(ctx, name))
+	return storage.DiskFull(l.groups.forgetTopic(ctx, name))
 }
 
 // Close flushes every partition, writes checkpoints so that the next Open
@@ -340,7 +368,7 @@ func (l *Log) closeTopics() error {
 	var errs []error
 	for _, t := range l.topics {
 		for _, p := range t.partitions {
-			errs = append(errs, diskFull(p.close()))
+			errs = append(errs, storage.DiskFull(p.close()))
 		}
 	}
 	return errors.Join(errs...)
@@ -386,16 +414,16 @@ func (l *Log) runScheduler() {
 func (l *Log) tick(checkpoint bool) {
 	now := l.opts.now()
 	for _, p := range l.allPartitions() {
-		if err := p.rollIfAged(now); err != nil {
+		if err := p.store.RollIfAged(now); err != nil {
 			l.opts.Logger.Warn("commitlog: age-based roll failed", "topic", p.topic.name, "partition", p.id, "err", err)
 		}
 		var err error
 		switch {
 		case checkpoint:
-			p.expireProducers(now.UnixMilli())
-			err = p.enforceRetention(l.ctx, now)
+			p.store.ExpireProducers(now.UnixMilli())
+			err = p.store.EnforceRetention(l.ctx, now)
 			if err == nil {
-				err = p.checkpoint(l.ctx)
+				err = p.store.Checkpoint(l.ctx)
 			}
 			if p.cfg.CleanupPolicy.compacted() {
 				select {
@@ -404,7 +432,7 @@ func (l *Log) tick(checkpoint bool) {
 				}
 			}
 		case l.opts.Sync == SyncInterval:
-			err = p.flush(l.ctx)
+			err = p.store.Flush(l.ctx)
 		}
 		if err != nil && l.ctx.Err() == nil && !errors.Is(err, ErrDurability) && !errors.Is(err, ErrClosed) {
 			l.opts.Logger.Warn("commitlog: background flush failed", "topic", p.topic.name, "partition", p.id, "err", err)

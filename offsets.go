@@ -79,7 +79,7 @@ func (s *offsetStore) load() error {
 				err = s.applyRecord(group, tp, r.Value)
 			}
 			if err != nil {
-				return &CorruptionError{Path: p.dir, Offset: r.Offset, Reason: "committed-offset record: " + err.Error()}
+				return &CorruptionError{Path: p.store.Dir(), Offset: r.Offset, Reason: "committed-offset record: " + err.Error()}
 			}
 		}
 	}
@@ -181,7 +181,7 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{expected: -1, noWait: true})
+	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{Expected: -1, NoWait: true})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -5,221 +5,16 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"sort"
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
-
-// maxDecompressedBatch bounds the decompressed size of one batch, so that
-// a damaged or hostile compressed batch cannot make a reader allocate
-// without limit. Append refuses batches that would exceed it.
-const maxDecompressedBatch = 256 << 20
-
-// batchReader walks a partition's batches in offset order up to a high
-// watermark position, holding a reference to the segment it is in. Batches
-// it returns are checked (header, CRC, offset order) and valid until the
-// next call; they alias the segment's mapping or the reader's scratch.
-type batchReader struct {
-	p       *Partition
-	hw      *position
-	segs    []*segment
-	i       int      // index of seg in segs
-	seg     *segment // acquired; nil when closed
-	pos     int64
-	limit   int64
-	from    int64 // batches wholly below this offset are skipped
-	next    int64 // offset the next batch must start at; -1 when not known
-	scratch []byte
-	header  record.Header // the header of the batch last returned
-	// ahead checks CRCs ahead of the reader in a long read of a mapped
-	// segment, when running; segRead counts the bytes read in the current
-	// segment, which decides when it starts.
-	ahead   verifyAhead
-	segRead int64
-}
-
-// segmentHolding returns the index of the last segment of segs (ascending
-// by base) whose base is at or below offset, or -1 if there is none.
-func segmentHolding(segs []*segment, offset int64) int {
-	return sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
-}
-
-// newBatchReader positions a reader at the batch holding offset from (or
-// the first batch after it) under the high watermark hw.
-func (p *Partition) newBatchReader(from int64, hw *position) (*batchReader, error) {
-	if err := p.shutErrIfClosed(); err != nil {
-		return nil, err
-	}
-	r := &batchReader{p: p, hw: hw, segs: *p.segments.Load(), from: from, next: -1}
-	i := max(0, segmentHolding(r.segs, from))
-	if err := r.enter(i); err != nil {
-		return nil, err
-	}
-	if r.pos = r.seekInSegment(from); r.pos > 0 {
-		r.next = -1 // the first batch's base offset is checked against the index instead
-	}
-	return r, nil
-}
-
-// enter acquires segment i and computes its visible limit.
-func (r *batchReader) enter(i int) error {
-	s := r.segs[i]
-	if !s.acquire() {
-		return r.resume()
-	}
-	if r.next >= 0 && r.next != s.base {
-		s.release()
-		return &CorruptionError{Path: s.path, Offset: r.next,
-			Reason: fmt.Sprintf("segment starts at offset %d but the previous one ends at %d", s.base, r.next)}
-	}
-	r.i, r.seg, r.pos, r.next, r.segRead = i, s, 0, s.base, 0
-	r.setLimit()
-	return nil
-}
-
-// setLimit computes the visible limit of the current segment: the high
-// watermark's position in its segment, all of a segment below the high
-// watermark (sealed: before the high watermark's segment, or compaction's
-// replacement of that segment, sealed and compacted since the reader
-// took the high watermark), nothing above it.
-func (r *batchReader) setLimit() {
-	switch s := r.seg; {
-	case s == r.hw.seg:
-		r.limit = r.hw.pos
-	case s.base < r.hw.offset:
-		r.limit = s.size.Load()
-	default:
-		r.limit = 0
-	}
-}
-
-// resume goes on from the offset the reader has reached after the segment
-// it was to enter left the partition: compaction replaced it (its records
-// are in the segment that took its place), or retention deleted it. It
-// takes the partition's current segments and seeks as newBatchReader
-// does.
-func (r *batchReader) resume() error {
-	from := r.from
-	if r.next >= 0 {
-		from = max(from, r.next)
-	}
-	if start := r.p.start.Load(); from < start {
-		return &OffsetOutOfRangeError{Topic: r.p.topic.name, Partition: r.p.id, Offset: from, Start: start, End: r.p.written.Load().offset}
-	}
-	segs := *r.p.segments.Load()
-	i := max(0, segmentHolding(segs, from))
-	if !segs[i].acquire() {
-		return r.p.closedErr()
-	}
-	r.segs, r.i, r.seg, r.from, r.segRead = segs, i, segs[i], from, 0
-	r.setLimit()
-	r.pos, r.next = 0, r.seg.base
-	if r.pos = r.seekInSegment(from); r.pos > 0 {
-		r.next = -1
-	}
-	return nil
-}
-
-// seekInSegment returns the position to start reading the current segment
-// for offset from, using the offset index. An index entry is checked
-// against the batch it points at; a wrong one (a damaged index) is logged
-// and the segment is read from its start instead, which is slower but
-// correct. Log.Check rebuilds damaged indexes.
-func (r *batchReader) seekInSegment(from int64) int64 {
-	off, pos := r.seg.offsets().lookup(from)
-	if pos == 0 || pos >= r.limit {
-		return 0
-	}
-	if r.limit-pos >= record.HeaderSize {
-		if hb, err := r.seg.bytesAt(&r.scratch, pos, record.HeaderSize); err == nil {
-			if h, err := record.ParseHeader(hb, int(r.limit-pos)); err == nil && h.LastOffset() == off {
-				return pos
-			}
-		}
-	}
-	r.p.log.opts.Logger.Warn("commitlog: offset index entry does not match the data; reading the segment from its start",
-		"file", r.seg.offsets().path, "offset", off, "position", pos)
-	return 0
-}
-
-// nextBatch returns the next batch with records at or above from, or
-// io.EOF at the high watermark.
-func (r *batchReader) nextBatch() ([]byte, *record.Header, error) {
-	for {
-		if r.pos >= r.limit {
-			if r.seg == r.hw.seg || r.i+1 >= len(r.segs) || r.segs[r.i+1].base >= r.hw.offset {
-				return nil, nil, io.EOF
-			}
-			r.close()
-			if err := r.enter(r.i + 1); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		b, h, err := r.seg.uncheckedBatchAt(&r.scratch, r.pos, r.limit)
-		if err == nil && (!r.ahead.running() || !r.ahead.checked(r.pos+int64(len(b)))) {
-			err = record.CheckCRC(b)
-		}
-		if err == nil && r.next >= 0 && h.BaseOffset != r.next {
-			// Offsets are contiguous; the base offset is outside the CRC.
-			err = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, r.next)
-		}
-		if err != nil {
-			return nil, nil, corruptUnlessIO(err, &CorruptionError{Path: r.seg.path, FilePosition: r.pos, Offset: r.next})
-		}
-		r.pos += int64(len(b))
-		r.next = h.NextOffset()
-		r.segRead += int64(len(b))
-		if !r.ahead.running() && r.segRead >= verifyAheadAfter && r.limit-r.pos >= verifyAheadMin &&
-			r.limit <= int64(len(r.seg.data)) {
-			r.ahead.start(r.seg.data[:r.limit], r.pos, verifyAheadWindow)
-		}
-		if h.LastOffset() < r.from {
-			continue
-		}
-		r.header = h
-		return b, &r.header, nil
-	}
-}
-
-// close stops checking ahead and releases the segment.
-func (r *batchReader) close() {
-	r.ahead.stop()
-	if r.seg != nil {
-		r.seg.release()
-		r.seg = nil
-	}
-}
-
-// shutErrIfClosed returns closedErr once the partition is closed (its
-// Log closed or its topic deleted), and nil before. Reads check it as they
-// start and at every batch: a reader still holding a segment could
-// otherwise read on from it.
-func (p *Partition) shutErrIfClosed() error {
-	select {
-	case <-p.done:
-		return p.closedErr()
-	default:
-		return nil
-	}
-}
-
-// closedErr returns why the partition no longer serves reads: ErrClosed,
-// or the deletion of its topic.
-func (p *Partition) closedErr() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shutErr != nil {
-		return p.shutErr
-	}
-	return ErrClosed
-}
 
 // checkRange returns an *OffsetOutOfRangeError unless start <= from <= end.
 func (p *Partition) checkRange(from int64) error {
-	start, end := p.start.Load(), p.written.Load().offset
+	start, end := p.StartOffset(), p.EndOffset()
 	if from < start || from > end {
 		return &OffsetOutOfRangeError{Topic: p.topic.name, Partition: p.id, Offset: from, Start: start, End: end}
 	}
@@ -227,19 +22,19 @@ func (p *Partition) checkRange(from int64) error {
 }
 
 // waitAbove blocks until the high watermark is above from, and returns it.
-func (p *Partition) waitAbove(ctx context.Context, from int64) (*position, error) {
+func (p *Partition) waitAbove(ctx context.Context, from int64) (*storage.Position, error) {
 	for {
-		if hw := p.hw.Load(); hw.offset > from {
+		if hw := p.store.HighWatermarkPosition(); hw.Offset() > from {
 			return hw, nil
 		}
 		ch := p.hwChanged()
-		if hw := p.hw.Load(); hw.offset > from {
+		if hw := p.store.HighWatermarkPosition(); hw.Offset() > from {
 			return hw, nil
 		}
 		select {
 		case <-ch:
-		case <-p.done:
-			return nil, p.shutErr
+		case <-p.store.Done():
+			return nil, p.store.ClosedErr()
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -272,18 +67,18 @@ func (p *Partition) Read(ctx context.Context, from int64, maxBytes int) ([]Recor
 		}
 		// Every record up to the high watermark was below from (possible
 		// only where offsets have gaps): wait for more.
-		from = max(from, hw.offset)
+		from = max(from, hw.Offset())
 	}
 }
 
 // readCopy reads batches from from under hw into records owned by the
 // caller, copied into a recordArena.
-func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, error) {
-	r, err := p.newBatchReader(from, hw)
+func (p *Partition) readCopy(from int64, maxBytes int, hw *storage.Position) ([]Record, error) {
+	r, err := p.store.NewReader(from, hw)
 	if err != nil {
 		return nil, err
 	}
-	defer r.close()
+	defer r.Close()
 	var (
 		recs   []Record
 		arena  recordArena
@@ -291,7 +86,7 @@ func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, 
 		budget = maxBytes
 	)
 	for len(recs) == 0 || budget > 0 {
-		b, h, err := r.nextBatch()
+		b, h, err := r.Next()
 		if err == io.EOF {
 			break
 		}
@@ -305,15 +100,15 @@ func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, 
 		if h.Control() {
 			continue
 		}
-		if err := it.Reset(b, maxDecompressedBatch); err != nil {
-			return nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
+		if err := it.Reset(b, storage.MaxDecompressedBatch); err != nil {
+			return nil, r.Corrupt(len(b), h, err)
 		}
 		if h.Codec() == compress.None {
 			// Room for this batch and what the budget still allows, up
 			// to what is left in the segment (the bytes of records are
 			// fewer than their batches'), so that small batches share a
 			// chunk instead of starting one each.
-			arena.reserve(int64(len(b)) + min(int64(max(budget, 0)), r.limit-r.pos))
+			arena.reserve(int64(len(b)) + min(int64(max(budget, 0)), r.Remaining()))
 		}
 		for it.Next() {
 			rr := it.Record()
@@ -323,7 +118,7 @@ func (p *Partition) readCopy(from int64, maxBytes int, hw *position) ([]Record, 
 			recs = append(recs, arena.copyRecord(p.topic.name, p.id, rr))
 		}
 		if err := it.Err(); err != nil {
-			return nil, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
+			return nil, r.Corrupt(len(b), h, err)
 		}
 	}
 	return recs, nil
@@ -385,88 +180,12 @@ func (p *Partition) scan(ctx context.Context, from int64, follow bool) iter.Seq2
 //
 // Errors: *CorruptionError, ErrClosed.
 func (p *Partition) OffsetForTime(ts time.Time) (int64, error) {
-	if err := p.shutErrIfClosed(); err != nil {
+	if err := p.store.ErrIfClosed(); err != nil {
 		return 0, err
 	}
 	target, afterAll := lookupTimestamp(ts)
-	hw := p.hw.Load()
 	if afterAll {
-		return hw.offset, nil
+		return p.HighWatermark(), nil
 	}
-	start := p.start.Load()
-	for _, s := range *p.segments.Load() {
-		if s.base >= hw.offset {
-			break
-		}
-		if s.maxTimestamp.Load() < target {
-			continue
-		}
-		from := max(p.timeLookup(s, target, hw), start)
-		off, found, err := p.firstAtOrAfter(from, target, hw)
-		if err != nil || found {
-			return off, err
-		}
-	}
-	return hw.offset, nil
-}
-
-// timeLookup returns the offset to start looking for target in segment s:
-// the time index's entry below target, checked against its batch (which
-// must end at the entry's offset with the entry's timestamp as its
-// largest). A damaged entry is logged and the segment searched from its
-// start, so a bad index slows the lookup but never misdirects it.
-func (p *Partition) timeLookup(s *segment, target int64, hw *position) int64 {
-	ts, off, ok := s.times().lookupBefore(target)
-	if !ok {
-		return s.base
-	}
-	if !s.acquire() {
-		return s.base
-	}
-	defer s.release()
-	limit := s.size.Load()
-	if s == hw.seg {
-		limit = hw.pos
-	}
-	var scratch []byte
-	if off < hw.offset && !s.timeEntryResolves(ts, off, limit, &scratch) {
-		p.log.opts.Logger.Warn("commitlog: time index entry does not match the data; searching the segment from its start",
-			"file", s.times().path, "timestamp", ts, "offset", off)
-		return s.base
-	}
-	return off
-}
-
-// firstAtOrAfter scans from offset from for the first record with a
-// timestamp at or after target.
-func (p *Partition) firstAtOrAfter(from, target int64, hw *position) (int64, bool, error) {
-	r, err := p.newBatchReader(from, hw)
-	if err != nil {
-		return 0, false, err
-	}
-	defer r.close()
-	var it record.Iter
-	for {
-		b, h, err := r.nextBatch()
-		if err == io.EOF {
-			return 0, false, nil
-		}
-		if err != nil {
-			return 0, false, err
-		}
-		if h.Control() || h.MaxTimestamp < target {
-			continue
-		}
-		if err := it.Reset(b, maxDecompressedBatch); err != nil {
-			return 0, false, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
-		}
-		for it.Next() {
-			if rr := it.Record(); rr.Offset >= from && rr.Timestamp >= target {
-				return rr.Offset, true, nil
-			}
-		}
-		if err := it.Err(); err != nil {
-			return 0, false, &CorruptionError{Path: r.seg.path, FilePosition: r.pos - int64(len(b)), Offset: h.BaseOffset, Err: err}
-		}
-	}
+	return p.store.OffsetForTimestamp(target)
 }

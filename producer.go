@@ -11,6 +11,7 @@ import (
 
 	"github.com/commitlog-go/commitlog/internal/compress"
 	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // Producer sends records to the topics of one Log, in batches, as Kafka's
@@ -701,10 +702,10 @@ func (pp *producerPartition) deliver(b *pendingBatch) {
 		return
 	}
 	noWait := prod.cfg.Acks == AckNone
-	res, err := pp.p.appendBatch(ctx, batch, appendOptions{expected: -1, noWait: noWait})
+	res, err := pp.p.appendBatch(ctx, batch, appendOptions{Expected: -1, NoWait: noWait})
 	b.base, b.appendTime, b.err = res.BaseOffset, res.LogAppendTime, err
 	if err == nil && prod.pid >= 0 {
-		pp.nextSeq = nextSequence(pp.nextSeq, int32(len(b.recs)))
+		pp.nextSeq = storage.NextSequence(pp.nextSeq, int32(len(b.recs)))
 	}
 	prod.done.batch(b)
 	if err == nil && noWait {

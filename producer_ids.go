@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"path/filepath"
+
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // Producer ids identify idempotent producers in the batches they write, so
@@ -65,7 +67,7 @@ func (l *Log) loadProducerIDs() error {
 		l.opts.Logger.Warn("commitlog: recreating the producer-ids file above every producer id the partitions remember (Options.Repair.ProducerIDs)",
 			"file", path, "next", l.pidFloor, "reason", err)
 	}
-	if err := writeFileAtomic(l.fs, path, marshalProducerIDs(l.pidFloor)); err != nil {
+	if err := storage.WriteFileAtomic(l.fs, path, marshalProducerIDs(l.pidFloor)); err != nil {
 		return fmt.Errorf("commitlog: create %s: %w", path, err)
 	}
 	return nil
@@ -77,11 +79,7 @@ func (l *Log) producerIDFloor() int64 {
 	floor := int64(0)
 	for _, t := range l.topics {
 		for _, p := range t.partitions {
-			p.mu.Lock()
-			for pid := range p.producers.entries {
-				floor = max(floor, pid+1)
-			}
-			p.mu.Unlock()
+			floor = max(floor, p.store.ProducerIDFloor())
 		}
 	}
 	return floor
@@ -99,8 +97,8 @@ func (l *Log) newProducerID() (int64, error) {
 			return 0, err
 		}
 		next = max(next, l.pidFloor)
-		if err := writeFileAtomic(l.fs, path, marshalProducerIDs(next+producerIDBlock)); err != nil {
-			return 0, diskFull(fmt.Errorf("commitlog: allocate producer ids: %w", err))
+		if err := storage.WriteFileAtomic(l.fs, path, marshalProducerIDs(next+producerIDBlock)); err != nil {
+			return 0, storage.DiskFull(fmt.Errorf("commitlog: allocate producer ids: %w", err))
 		}
 		l.pidNext, l.pidLimit = next, next+producerIDBlock
 	}
@@ -113,11 +111,11 @@ func (l *Log) newProducerID() (int64, error) {
 // matching os.ErrNotExist when the file does not exist, or a
 // *CorruptionError when it fails its checks.
 func readProducerIDFile(l *Log, path string) (int64, error) {
-	b, err := readFile(l.fs, path)
+	b, err := storage.ReadFile(l.fs, path)
 	switch {
 	case isNotExist(err):
 		return 0, err
-	case errors.Is(err, errFileTooLarge):
+	case errors.Is(err, storage.ErrFileTooLarge):
 		return 0, &CorruptionError{Path: path, Offset: -1, Reason: err.Error()}
 	case err != nil:
 		return 0, fmt.Errorf("commitlog: read %s: %w", path, err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // Record is one record of a partition.
@@ -75,16 +77,11 @@ func cloneBytes(b []byte) []byte {
 	return append(make([]byte, 0, len(b)), b...)
 }
 
-// AppendResult reports where an appended batch landed.
-type AppendResult struct {
-	// BaseOffset is the offset of the batch's first record.
-	BaseOffset int64
-	// LastOffset is the offset of the batch's last record.
-	LastOffset int64
-	// LogAppendTime is the time the log stamped the batch with, on a topic
-	// with TopicConfig.LogAppendTime; zero otherwise.
-	LogAppendTime time.Time
-}
+// AppendResult reports where an appended batch landed: BaseOffset and
+// LastOffset are the offsets of its first and last records, and
+// LogAppendTime the time the log stamped it with on a topic with
+// TopicConfig.LogAppendTime (zero otherwise).
+type AppendResult = storage.AppendResult
 
 // TopicPartition names one partition of one topic.
 type TopicPartition struct {

@@ -3,9 +3,8 @@ package commitlog
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 
-	"github.com/commitlog-go/commitlog/internal/vfs"
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // RepairOptions lets Open repair damage that it otherwise refuses with a
@@ -38,44 +37,6 @@ type RepairOptions struct {
 	ProducerIDs bool
 }
 
-// partitionHoldsData reports whether the partition directory dir, whose
-// entries are names, holds or has held records: a segment file that is
-// not empty, one based above offset 0, a producer state snapshot taken
-// above offset 0, or a
-// checkpoint that records offsets above 0 (or cannot be read). A
-// partition created and never written holds none: its empty first
-// segment and its checkpoint are what CreateTopic prepares before the
-// topic exists.
-func partitionHoldsData(fs vfs.FS, dir string, names []string) (bool, error) {
-	for _, n := range names {
-		if off, ok := parseSnapshotFileName(n); ok && off > 0 {
-			return true, nil
-		}
-		base, ok := parseSegmentName(n, logSuffix)
-		if !ok {
-			continue
-		}
-		if base > 0 {
-			return true, nil
-		}
-		fi, err := fs.Stat(filepath.Join(dir, n))
-		if err != nil {
-			return false, err
-		}
-		if fi.Size() > 0 {
-			return true, nil
-		}
-	}
-	if !slices.Contains(names, checkpointName) {
-		return false, nil
-	}
-	cp, ok, _, err := readCheckpoint(fs, dir)
-	if err != nil {
-		return false, err
-	}
-	return !ok || cp.recoveryOffset > 0 || cp.logStartOffset > 0, nil
-}
-
 // orphanTopic is a topic whose partition directories exist without its
 // metadata file.
 type orphanTopic struct {
@@ -99,7 +60,7 @@ func (l *Log) recreateTopicMetadata(o *orphanTopic) (TopicConfig, error) {
 		return TopicConfig{}, err
 	}
 	path := filepath.Join(l.dir, topicsDir, o.name+topicFileSuffix)
-	if err := writeFileAtomic(l.fs, path, marshalTopic(o.name, cfg)); err != nil {
+	if err := storage.WriteFileAtomic(l.fs, path, marshalTopic(o.name, cfg)); err != nil {
 		return TopicConfig{}, fmt.Errorf("commitlog: recreate %s: %w", path, err)
 	}
 	l.opts.Logger.Warn("commitlog: recreated the metadata of a topic whose partition directories hold data (Options.Repair.TopicMetadata); its settings are the defaults",

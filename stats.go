@@ -32,26 +32,14 @@ type PartitionStats struct {
 // Stats returns the partition's statistics. It takes no lock that
 // appends or reads wait for.
 func (p *Partition) Stats() PartitionStats {
-	st := PartitionStats{
+	s := p.store.Stats()
+	return PartitionStats{
 		Topic: p.topic.name, Partition: p.id,
 		StartOffset: p.StartOffset(), HighWatermark: p.HighWatermark(), EndOffset: p.EndOffset(),
-		RetentionDeleted: p.retentionDeleted.Load(),
+		Bytes: s.Bytes, Segments: s.Segments,
+		LastRetention: s.LastRetention, RetentionDeleted: s.RetentionDeleted,
+		DirtyRatio: s.DirtyRatio, LastCleaning: s.LastCleaning,
 	}
-	for _, s := range *p.segments.Load() {
-		st.Bytes += s.size.Load()
-		st.Segments++
-	}
-	if ms := p.lastRetention.Load(); ms != 0 {
-		st.LastRetention = time.UnixMilli(ms)
-	}
-	if p.cfg.CleanupPolicy.compacted() {
-		c := p.cleanableSegments(p.log.opts.now(), false)
-		st.DirtyRatio = c.dirtyRatio()
-	}
-	if ms := p.lastCleaning.Load(); ms != 0 {
-		st.LastCleaning = time.UnixMilli(ms)
-	}
-	return st
 }
 
 // Stats returns the statistics of every partition of every topic,

@@ -143,6 +143,10 @@ type topicFile struct {
 	MinCleanableDirtyRatio float64 `json:"min_cleanable_dirty_ratio,omitempty"`
 }
 
+// castagnoli is the CRC-32C table of the topic metadata and producer-ids
+// files.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 func marshalTopic(name string, c TopicConfig) []byte {
 	age := int64(-1)
 	if c.SegmentAge != Forever {

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // A topic on disk is its metadata file topics/<name>.json (see topic.go)
@@ -45,7 +48,7 @@ func (l *Log) topicDeletedPath(name string) string {
 // deletions, and opens every partition.
 func (l *Log) load() error {
 	tdir := filepath.Join(l.dir, topicsDir)
-	if err := mkdirAllDurable(l.fs, tdir); err != nil {
+	if err := storage.MkdirAllDurable(l.fs, tdir); err != nil {
 		return err
 	}
 	names, err := l.fs.List(tdir)
@@ -56,15 +59,15 @@ func (l *Log) load() error {
 	for _, n := range names {
 		path := filepath.Join(tdir, n)
 		switch {
-		case strings.HasSuffix(n, tmpSuffix):
+		case strings.HasSuffix(n, storage.TmpSuffix):
 			if err := l.fs.Remove(path); err != nil {
 				return err
 			}
 		case strings.HasSuffix(n, topicDeletedSuffix):
 			deleted = append(deleted, strings.TrimSuffix(n, topicDeletedSuffix))
 		case strings.HasSuffix(n, topicFileSuffix):
-			b, err := readFile(l.fs, path)
-			if errors.Is(err, errFileTooLarge) {
+			b, err := storage.ReadFile(l.fs, path)
+			if errors.Is(err, storage.ErrFileTooLarge) {
 				return &CorruptionError{Path: path, Offset: -1, Reason: "topic metadata " + err.Error()}
 			}
 			if err != nil {
@@ -138,7 +141,7 @@ func (l *Log) loadOrphans() error {
 		if err != nil {
 			return err
 		}
-		held, err := partitionHoldsData(l.fs, dir, names)
+		held, err := storage.PartitionHoldsData(l.fs, dir, names)
 		if err != nil {
 			return err
 		}
@@ -267,3 +270,5 @@ func (l *Log) abandonTopic(t *Topic) error {
 	errs = append(errs, l.fs.SyncDir(l.dir))
 	return errors.Join(errs...)
 }
+
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

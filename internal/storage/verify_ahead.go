@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"sync"
@@ -22,7 +22,7 @@ const (
 )
 
 // verifyAhead checks the CRCs of a memory-mapped segment's batches on a
-// goroutine of its own, ahead of the batchReader that owns it. A long
+// goroutine of its own, ahead of the Reader that owns it. A long
 // sequential read then spends its own time decoding records, while another
 // CPU faults the next batches in and verifies them: the CRC was a third of
 // a scan's time, and a scan of 1,000,000 records of 100 bytes (120 MB) in

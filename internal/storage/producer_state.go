@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"encoding/binary"
@@ -21,7 +21,7 @@ import (
 // The state is rebuilt on Open from a snapshot file plus the batches that
 // follow it in the log. A snapshot "<offset>.snapshot" (offset as 20
 // decimal digits) holds the state after applying every batch below offset.
-// It is written atomically (writeFileAtomic) and protected by a CRC-32C;
+// It is written atomically (WriteFileAtomic) and protected by a CRC-32C;
 // big-endian:
 //
 //	magic "CLPS" | version u16 = 1 | offset i64 | entries u32
@@ -37,7 +37,7 @@ import (
 const (
 	producerSnapshotMagic   = "CLPS"
 	producerSnapshotVersion = 1
-	producerSnapshotSuffix  = ".snapshot"
+	ProducerSnapshotSuffix  = ".snapshot"
 
 	// producerSnapshotHeader is magic, version, offset and entry count.
 	producerSnapshotHeader = 4 + 2 + 8 + 4
@@ -100,7 +100,7 @@ func newProducerStates() *producerStates {
 
 // check decides what to do with an incoming batch of producer pid (pid >=
 // 0) with the given epoch and sequence range (lastSeq is computed by the
-// caller with nextSequence(firstSeq, lastOffsetDelta)), following Kafka's
+// caller with NextSequence(firstSeq, lastOffsetDelta)), following Kafka's
 // ProducerAppendInfo.checkProducerEpoch and checkSequence:
 //
 //   - no entry for pid (never seen, or expired): any sequence is accepted;
@@ -126,7 +126,7 @@ func (s *producerStates) check(pid int64, epoch int16, firstSeq, lastSeq int32) 
 	var expected int32
 	last, hasLast := e.last()
 	if hasLast {
-		expected = nextSequence(last.lastSeq, 1)
+		expected = NextSequence(last.lastSeq, 1)
 	}
 	switch {
 	case epoch < e.epoch:
@@ -213,7 +213,7 @@ func (s *producerStates) len() int { return len(s.entries) }
 
 // nextSequence returns seq advanced by n, wrapping from math.MaxInt32 to 0
 // exactly as Kafka's DefaultRecordBatch.incrementSequence (seq and n >= 0).
-func nextSequence(seq int32, n int32) int32 {
+func NextSequence(seq int32, n int32) int32 {
 	if seq > math.MaxInt32-n {
 		return n - (math.MaxInt32 - seq) - 1
 	}
@@ -340,15 +340,15 @@ func producerSnapshotError(format string, args ...any) error {
 	return fmt.Errorf("%w: producer state snapshot: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
-// snapshotFileName returns the name of the producer snapshot at offset.
-func snapshotFileName(offset int64) string {
-	return fmt.Sprintf("%020d%s", offset, producerSnapshotSuffix)
+// SnapshotFileName returns the name of the producer snapshot at offset.
+func SnapshotFileName(offset int64) string {
+	return fmt.Sprintf("%020d%s", offset, ProducerSnapshotSuffix)
 }
 
-// parseSnapshotFileName returns the offset of a producer snapshot file
-// name; ok is false for any name snapshotFileName does not return.
-func parseSnapshotFileName(name string) (offset int64, ok bool) {
-	digits, ok := strings.CutSuffix(name, producerSnapshotSuffix)
+// ParseSnapshotFileName returns the offset of a producer snapshot file
+// name; ok is false for any name SnapshotFileName does not return.
+func ParseSnapshotFileName(name string) (offset int64, ok bool) {
+	digits, ok := strings.CutSuffix(name, ProducerSnapshotSuffix)
 	if !ok || len(digits) != 20 {
 		return 0, false
 	}

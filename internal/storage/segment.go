@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"errors"
@@ -18,22 +18,22 @@ import (
 )
 
 const (
-	logSuffix       = ".log"
-	indexSuffix     = ".index"
-	timeIndexSuffix = ".timeindex"
-	tmpSuffix       = ".tmp"
+	LogSuffix       = ".log"
+	IndexSuffix     = ".index"
+	TimeIndexSuffix = ".timeindex"
+	TmpSuffix       = ".tmp"
 	sectorSize      = 512
 )
 
-// segmentName returns Kafka's file name for a segment file: the base offset
+// SegmentName returns Kafka's file name for a segment file: the base offset
 // zero-padded to 20 digits, so that name order is offset order.
-func segmentName(base int64, suffix string) string {
+func SegmentName(base int64, suffix string) string {
 	return fmt.Sprintf("%020d%s", base, suffix)
 }
 
-// parseSegmentName returns the base offset of a segment file name with the
+// ParseSegmentName returns the base offset of a segment file name with the
 // given suffix.
-func parseSegmentName(name, suffix string) (int64, bool) {
+func ParseSegmentName(name, suffix string) (int64, bool) {
 	digits, ok := strings.CutSuffix(name, suffix)
 	if !ok || len(digits) != 20 {
 		return 0, false
@@ -120,7 +120,7 @@ type segmentFiles struct {
 
 // createSegment creates the files of a new, empty segment.
 func createSegment(sf segmentFiles, base int64) (*segment, error) {
-	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix)), maxBytes: sf.maxBytes}
+	s := &segment{base: base, path: filepath.Join(sf.dir, SegmentName(base, LogSuffix)), maxBytes: sf.maxBytes}
 	f, err := sf.fs.Create(s.path)
 	if err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func createSegment(sf segmentFiles, base int64) (*segment, error) {
 // openSegment opens the files of an existing segment. Index files are
 // created if missing; their contents are validated by the caller.
 func openSegment(sf segmentFiles, base int64, active bool) (*segment, error) {
-	s := &segment{base: base, path: filepath.Join(sf.dir, segmentName(base, logSuffix)), maxBytes: sf.maxBytes}
+	s := &segment{base: base, path: filepath.Join(sf.dir, SegmentName(base, LogSuffix)), maxBytes: sf.maxBytes}
 	f, err := sf.fs.OpenReadWrite(s.path)
 	if err != nil {
 		return nil, err
@@ -190,8 +190,8 @@ func (s *segment) openIndexes(sf segmentFiles, writable, truncate bool) error {
 // openSegmentIndexes opens the index files of segment base, with suffix
 // appended to their names (for rebuilding into temporary files).
 func openSegmentIndexes(sf segmentFiles, base int64, suffix string, writable, truncate bool) (*segmentIndexes, error) {
-	ipath := filepath.Join(sf.dir, segmentName(base, indexSuffix)+suffix)
-	tpath := filepath.Join(sf.dir, segmentName(base, timeIndexSuffix)+suffix)
+	ipath := filepath.Join(sf.dir, SegmentName(base, IndexSuffix)+suffix)
+	tpath := filepath.Join(sf.dir, SegmentName(base, TimeIndexSuffix)+suffix)
 	if truncate {
 		for _, p := range []string{ipath, tpath} {
 			f, err := sf.fs.Create(p)
@@ -352,7 +352,7 @@ var zeros [prepareStep]byte
 // prepare), and a small one may be staged in memory instead of written
 // (see stage); the partition's next fsync round writes it, and nothing
 // may read it before. REQUIRES: the partition's append lock.
-func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, durable bool, crc *crcAside) error {
+func (s *segment) append(batch []byte, h *record.Header, interval int64, now time.Time, durable bool, crc *CRCAside) error {
 	pos := s.size.Load()
 	end := pos + int64(len(batch))
 	if s.bytesSinceIndex > interval {
@@ -551,11 +551,11 @@ func (s *segment) writeStaged() error {
 // before it. A failed write of batch itself leaves nothing of it behind
 // (clean), so the append can fail without failing the partition.
 //
-// With crc (see crcAside), it writes the records first, while the CRC is
+// With crc (see CRCAside), it writes the records first, while the CRC is
 // computed, and then the header with the CRC. A crash between the two
 // leaves zeros where the header goes, which recovery cuts as an
 // interrupted write: nothing was acknowledged.
-func (s *segment) writeBatch(batch []byte, pos int64, crc *crcAside) error {
+func (s *segment) writeBatch(batch []byte, pos int64, crc *CRCAside) error {
 	if err := s.writeStaged(); err != nil {
 		return err
 	}
@@ -570,7 +570,7 @@ func (s *segment) writeBatch(batch []byte, pos int64, crc *crcAside) error {
 	if err != nil {
 		return s.undoWrite(pos, n > 0, err)
 	}
-	record.SetCRC(batch, crc.wait())
+	record.SetCRC(batch, crc.Wait())
 	if _, err := s.file.WriteAt(batch[:record.HeaderSize], pos); err != nil {
 		return s.undoWrite(pos, true, err)
 	}

@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"encoding/binary"
@@ -12,7 +12,7 @@ import (
 
 // checkpointFile is the per-partition file recording how far the data is
 // known to be on disk and where the log starts. It is replaced atomically
-// (writeFileAtomic) and protected by a CRC-32C; 108 bytes, big-endian:
+// (WriteFileAtomic) and protected by a CRC-32C; 108 bytes, big-endian:
 //
 //	magic "CLCP" | version u16 = 2 | flags u16
 //	recoveryOffset i64 | segmentBase i64 | position i64
@@ -48,7 +48,7 @@ import (
 // partition holding data with its checkpoint missing or damaged fails to
 // open (see recovery.go).
 const (
-	checkpointName    = "checkpoint"
+	CheckpointName    = "checkpoint"
 	checkpointMagic   = "CLCP"
 	checkpointVersion = 2
 	checkpointSize    = 108
@@ -140,11 +140,11 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 // fails its checks); err is an I/O error reading it, which is no evidence
 // of damage.
 func readCheckpoint(fs vfs.FS, dir string) (c checkpoint, ok bool, reason string, err error) {
-	b, err := readFile(fs, filepath.Join(dir, checkpointName))
+	b, err := ReadFile(fs, filepath.Join(dir, CheckpointName))
 	switch {
 	case isNotExist(err):
 		return c, false, "", nil
-	case errors.Is(err, errFileTooLarge):
+	case errors.Is(err, ErrFileTooLarge):
 		return c, false, err.Error(), nil
 	case err != nil:
 		return c, false, "", err
@@ -157,5 +157,5 @@ func readCheckpoint(fs vfs.FS, dir string) (c checkpoint, ok bool, reason string
 }
 
 func writeCheckpoint(fs vfs.FS, dir string, c checkpoint) error {
-	return writeFileAtomic(fs, filepath.Join(dir, checkpointName), c.marshal())
+	return WriteFileAtomic(fs, filepath.Join(dir, CheckpointName), c.marshal())
 }

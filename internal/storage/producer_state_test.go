@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"encoding/binary"
@@ -15,7 +15,7 @@ import (
 // psBatch returns the batch of records records starting at sequence
 // firstSeq and offset base, with lastSeq computed as the partition does.
 func psBatch(firstSeq int32, records int32, base int64) producerBatch {
-	return producerBatch{firstSeq: firstSeq, lastSeq: nextSequence(firstSeq, records-1), baseOffset: base, lastOffsetDelta: records - 1}
+	return producerBatch{firstSeq: firstSeq, lastSeq: NextSequence(firstSeq, records-1), baseOffset: base, lastOffsetDelta: records - 1}
 }
 
 // psAppend checks and records count batches of producer pid, each of
@@ -31,7 +31,7 @@ func psAppend(t testing.TB, s *producerStates, pid int64, epoch int16, count int
 	}
 	if e, ok := s.entries[pid]; ok && e.epoch == epoch {
 		if last, ok := e.last(); ok {
-			seq = nextSequence(last.lastSeq, 1)
+			seq = NextSequence(last.lastSeq, 1)
 		}
 	}
 	var out []producerBatch
@@ -42,7 +42,7 @@ func psAppend(t testing.TB, s *producerStates, pid int64, epoch int16, count int
 		require.False(t, dup)
 		s.update(pid, epoch, b, now)
 		out = append(out, b)
-		seq = nextSequence(b.lastSeq, 1)
+		seq = NextSequence(b.lastSeq, 1)
 		base = b.lastOffset() + 1
 	}
 	return out
@@ -60,7 +60,7 @@ func psSequenceError(t *testing.T, err error) *SequenceError {
 func TestProducerStateCheckFreshProducerAcceptsAnySequence(t *testing.T) {
 	s := newProducerStates()
 	for _, seq := range []int32{0, 1, 17, math.MaxInt32 - 3, math.MaxInt32} {
-		_, dup, err := s.check(42, 3, seq, nextSequence(seq, 9))
+		_, dup, err := s.check(42, 3, seq, NextSequence(seq, 9))
 		require.NoError(t, err, "seq %d", seq)
 		require.False(t, dup)
 	}
@@ -89,7 +89,7 @@ func TestProducerStateCheckDuplicates(t *testing.T) {
 		require.Equal(t, b.baseOffset+2, got.lastOffset())
 	}
 
-	next := nextSequence(batches[len(batches)-1].lastSeq, 1)
+	next := NextSequence(batches[len(batches)-1].lastSeq, 1)
 	require.Equal(t, int32(24), next)
 	refused := func(firstSeq, lastSeq int32) {
 		t.Helper()
@@ -218,7 +218,7 @@ func TestProducerStateNextSequence(t *testing.T) {
 		{10, math.MaxInt32, 9},
 		{0, math.MaxInt32, math.MaxInt32},
 	} {
-		require.Equal(t, tc.want, nextSequence(tc.seq, tc.n), "nextSequence(%d, %d)", tc.seq, tc.n)
+		require.Equal(t, tc.want, NextSequence(tc.seq, tc.n), "NextSequence(%d, %d)", tc.seq, tc.n)
 		// Kafka's definition: (seq + n) mod 2^31.
 		require.Equal(t, int64(tc.want), (int64(tc.seq)+int64(tc.n))%(1<<31))
 	}
@@ -339,7 +339,7 @@ func psRandomStates(rng *rand.Rand, n int) (s *producerStates, end int64) {
 			records := 1 + rng.Int32N(20)
 			b := psBatch(seq, records, end)
 			s.update(pid, epoch, b, rng.Int64())
-			seq = nextSequence(b.lastSeq, 1)
+			seq = NextSequence(b.lastSeq, 1)
 			end = b.lastOffset() + 1 + rng.Int64N(3)
 		}
 	}
@@ -539,13 +539,13 @@ func TestProducerSnapshotStructureChecks(t *testing.T) {
 
 func TestSnapshotFileName(t *testing.T) {
 	for _, offset := range []int64{0, 1, 12345, math.MaxInt64} {
-		name := snapshotFileName(offset)
+		name := SnapshotFileName(offset)
 		require.Len(t, name, 20+len(".snapshot"))
-		got, ok := parseSnapshotFileName(name)
+		got, ok := ParseSnapshotFileName(name)
 		require.True(t, ok, name)
 		require.Equal(t, offset, got)
 	}
-	require.Equal(t, "00000000000000000042.snapshot", snapshotFileName(42))
+	require.Equal(t, "00000000000000000042.snapshot", SnapshotFileName(42))
 	for _, name := range []string{
 		"x.snapshot",
 		".snapshot",
@@ -563,7 +563,7 @@ func TestSnapshotFileName(t *testing.T) {
 		" 0000000000000000001.snapshot",
 		"00000000000000000001.SNAPSHOT",
 	} {
-		_, ok := parseSnapshotFileName(name)
+		_, ok := ParseSnapshotFileName(name)
 		require.False(t, ok, "%q", name)
 	}
 }

@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"errors"
@@ -9,15 +9,15 @@ import (
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
-// writeFileAtomic replaces path with data so that after a crash the file
+// WriteFileAtomic replaces path with data so that after a crash the file
 // holds either its old contents or data, never a mix: write a temporary
 // file, fsync it, rename it over path, fsync the directory. The temporary
 // file's name is path with its extension replaced by ".tmp" (or ".tmp"
 // added), so that it is no longer than path whenever path has an
 // extension of four or more bytes: a topic's metadata file with the
 // longest topic name fits in 255 bytes, and so does its temporary file.
-func writeFileAtomic(fs vfs.FS, path string, data []byte) error {
-	tmp := strings.TrimSuffix(path, filepath.Ext(path)) + tmpSuffix
+func WriteFileAtomic(fs vfs.FS, path string, data []byte) error {
+	tmp := strings.TrimSuffix(path, filepath.Ext(path)) + TmpSuffix
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return err
@@ -37,14 +37,14 @@ func writeFileAtomic(fs vfs.FS, path string, data []byte) error {
 	return fs.SyncDir(filepath.Dir(path))
 }
 
-// readFile returns the whole contents of the metadata file at path.
-func readFile(fs vfs.FS, path string) ([]byte, error) {
-	return readFileMax(fs, path, maxMetadataFileSize)
+// ReadFile returns the whole contents of the metadata file at path.
+func ReadFile(fs vfs.FS, path string) ([]byte, error) {
+	return ReadFileMax(fs, path, MaxMetadataFileSize)
 }
 
-// readFileMax returns the whole contents of path, refusing a file larger
+// ReadFileMax returns the whole contents of path, refusing a file larger
 // than limit bytes (its size may be damaged).
-func readFileMax(fs vfs.FS, path string, limit int64) ([]byte, error) {
+func ReadFileMax(fs vfs.FS, path string, limit int64) ([]byte, error) {
 	f, err := fs.Open(path)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func readFileMax(fs vfs.FS, path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if size > limit {
-		return nil, fmt.Errorf("%w: %d bytes, more than the %d such a file can hold", errFileTooLarge, size, limit)
+		return nil, fmt.Errorf("%w: %d bytes, more than the %d such a file can hold", ErrFileTooLarge, size, limit)
 	}
 	b := make([]byte, size)
 	if _, err := f.ReadAt(b, 0); err != nil && !(isEOF(err) && size == 0) {
@@ -64,18 +64,18 @@ func readFileMax(fs vfs.FS, path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// errFileTooLarge marks a metadata file whose size is beyond what it can
-// hold: damage, where the other errors of readFileMax are I/O errors.
-var errFileTooLarge = errors.New("file too large")
+// ErrFileTooLarge marks a metadata file whose size is beyond what it can
+// hold: damage, where the other errors of ReadFileMax are I/O errors.
+var ErrFileTooLarge = errors.New("file too large")
 
-// maxMetadataFileSize bounds what readFile allocates for a metadata file
+// MaxMetadataFileSize bounds what ReadFile allocates for a metadata file
 // whose size may be damaged.
-const maxMetadataFileSize = 1 << 20
+const MaxMetadataFileSize = 1 << 20
 
-// mkdirAllDurable creates dir and any missing parents, fsyncing the parent
+// MkdirAllDurable creates dir and any missing parents, fsyncing the parent
 // of each directory it creates, so that the new directories survive a
 // crash.
-func mkdirAllDurable(fs vfs.FS, dir string) error {
+func MkdirAllDurable(fs vfs.FS, dir string) error {
 	dir = filepath.Clean(dir)
 	if _, err := fs.Stat(dir); err == nil {
 		return nil
@@ -84,7 +84,7 @@ func mkdirAllDurable(fs vfs.FS, dir string) error {
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := mkdirAllDurable(fs, parent); err != nil {
+		if err := MkdirAllDurable(fs, parent); err != nil {
 			return err
 		}
 	}

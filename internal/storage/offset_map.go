@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"math/bits"

@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"fmt"
@@ -39,7 +39,7 @@ const maxProducerSnapshot = 128 << 20
 
 // captureProducers takes what the next snapshot must hold. REQUIRES:
 // syncSem (it reads snapChanges).
-func (p *Partition) captureProducers() producerCapture {
+func (p *PartitionLog) captureProducers() producerCapture {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := producerCapture{through: p.written.Load().offset, changes: p.producers.changes}
@@ -51,16 +51,16 @@ func (p *Partition) captureProducers() producerCapture {
 
 // persistProducers writes (or renames forward) the snapshot for c. The
 // data below c.through must be durable. REQUIRES: syncSem.
-func (p *Partition) persistProducers(c producerCapture) error {
-	fs := p.log.fs
+func (p *PartitionLog) persistProducers(c producerCapture) error {
+	fs := p.cfg.FS
 	if c.through == p.snapThrough && c.state == nil {
 		return nil
 	}
-	path := filepath.Join(p.dir, snapshotFileName(c.through))
+	path := filepath.Join(p.dir, SnapshotFileName(c.through))
 	if c.state == nil {
 		// Unchanged since the snapshot was taken: it is valid through the
 		// new end too.
-		if err := fs.Rename(filepath.Join(p.dir, snapshotFileName(p.snapThrough)), path); err != nil {
+		if err := fs.Rename(filepath.Join(p.dir, SnapshotFileName(p.snapThrough)), path); err != nil {
 			return err
 		}
 		if err := fs.SyncDir(p.dir); err != nil {
@@ -69,14 +69,14 @@ func (p *Partition) persistProducers(c producerCapture) error {
 		p.snapThrough = c.through
 		return nil
 	}
-	if err := writeFileAtomic(fs, path, encodeProducerSnapshot(c.through, c.state)); err != nil {
+	if err := WriteFileAtomic(fs, path, encodeProducerSnapshot(c.through, c.state)); err != nil {
 		return err
 	}
 	old := p.snapThrough
 	p.snapThrough, p.snapChanges = c.through, c.changes
 	if old >= 0 && old != c.through {
 		// A leftover older snapshot is harmless: Open takes the newest.
-		if err := fs.Remove(filepath.Join(p.dir, snapshotFileName(old))); err != nil && !isNotExist(err) {
+		if err := fs.Remove(filepath.Join(p.dir, SnapshotFileName(old))); err != nil && !isNotExist(err) {
 			return err
 		}
 	}
@@ -87,8 +87,8 @@ func (p *Partition) persistProducers(c producerCapture) error {
 // are recovered: from the newest valid snapshot at or below the end, plus
 // the batches after it. Snapshots past the end or damaged are removed
 // (they are derived data, like indexes) and logged.
-func (p *Partition) recoverProducers() error {
-	fs := p.log.fs
+func (p *PartitionLog) recoverProducers() error {
+	fs := p.cfg.FS
 	end := p.written.Load().offset
 	names, err := fs.List(p.dir)
 	if err != nil {
@@ -96,7 +96,7 @@ func (p *Partition) recoverProducers() error {
 	}
 	var offsets []int64
 	for _, n := range names {
-		if off, ok := parseSnapshotFileName(n); ok {
+		if off, ok := ParseSnapshotFileName(n); ok {
 			offsets = append(offsets, off)
 		}
 	}
@@ -105,13 +105,13 @@ func (p *Partition) recoverProducers() error {
 	state, from, through := newProducerStates(), p.start.Load(), int64(-1)
 	removed := false
 	for _, v := range offsets {
-		path := filepath.Join(p.dir, snapshotFileName(v))
+		path := filepath.Join(p.dir, SnapshotFileName(v))
 		reason := ""
 		if through >= 0 {
 			reason = "superseded by a newer snapshot"
 		} else if v > end {
 			reason = fmt.Sprintf("valid through offset %d, past the log's end %d", v, end)
-		} else if b, err := readFileMax(fs, path, maxProducerSnapshot); err != nil {
+		} else if b, err := ReadFileMax(fs, path, maxProducerSnapshot); err != nil {
 			reason = err.Error()
 		} else if at, st, err := decodeProducerSnapshot(b); err != nil {
 			reason = err.Error()
@@ -123,7 +123,7 @@ func (p *Partition) recoverProducers() error {
 			continue
 		}
 		if through < 0 {
-			p.log.opts.Logger.Warn("commitlog: removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
+			p.cfg.Logger.Warn("commitlog: removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
 		}
 		if err := fs.Remove(path); err != nil {
 			return err
@@ -147,7 +147,7 @@ func (p *Partition) recoverProducers() error {
 
 // replayProducers applies the headers of the batches in [from, end) to st.
 // Recovery has already checked those batches.
-func (p *Partition) replayProducers(st *producerStates, from, end int64) error {
+func (p *PartitionLog) replayProducers(st *producerStates, from, end int64) error {
 	segs := *p.segments.Load()
 	i := max(0, segmentHolding(segs, from))
 	var scratch []byte
@@ -170,7 +170,7 @@ func (p *Partition) replayProducers(st *producerStates, from, end int64) error {
 			if h.NextOffset() > from && h.ProducerID >= 0 {
 				st.update(h.ProducerID, h.ProducerEpoch, producerBatch{
 					firstSeq:        h.BaseSequence,
-					lastSeq:         nextSequence(h.BaseSequence, h.LastOffsetDelta),
+					lastSeq:         NextSequence(h.BaseSequence, h.LastOffsetDelta),
 					baseOffset:      h.BaseOffset,
 					lastOffsetDelta: h.LastOffsetDelta,
 				}, h.MaxTimestamp)
@@ -181,14 +181,26 @@ func (p *Partition) replayProducers(st *producerStates, from, end int64) error {
 	return nil
 }
 
-// expireProducers forgets producers idle for longer than
-// Options.ProducerIDExpiration.
-func (p *Partition) expireProducers(nowMs int64) {
-	maxIdle := p.log.opts.ProducerIDExpiration.Milliseconds()
+// ExpireProducers forgets producers idle for longer than
+// Config.ProducerIDExpiration at nowMs (Unix milliseconds).
+func (p *PartitionLog) ExpireProducers(nowMs int64) {
+	maxIdle := p.cfg.ProducerIDExpiration.Milliseconds()
 	p.mu.Lock()
 	n := p.producers.expire(nowMs, maxIdle)
 	p.mu.Unlock()
 	if n > 0 {
-		p.log.opts.Logger.Debug("commitlog: expired idle producer ids", "topic", p.topic.name, "partition", p.id, "count", n)
+		p.cfg.Logger.Debug("commitlog: expired idle producer ids", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "count", n)
 	}
+}
+
+// ProducerIDFloor returns 1 + the largest producer id the partition's
+// idempotence state remembers (0 when none).
+func (p *PartitionLog) ProducerIDFloor() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	floor := int64(0)
+	for pid := range p.producers.entries {
+		floor = max(floor, pid+1)
+	}
+	return floor
 }

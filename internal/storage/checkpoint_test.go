@@ -1,12 +1,14 @@
-package commitlog
+package storage
 
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
 	"github.com/commitlog-go/commitlog/internal/alloctest"
+	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -72,8 +74,13 @@ const checkpointDecodeAlloc = 1 << 10
 // to the input for version 2, and with the input's fields and a zero
 // cleanerOffset for version 1.
 func FuzzCheckpoint(f *testing.F) {
-	mem, _ := fuzzLog(f, 12)
-	real, err := mem.ReadFile(filepath.Join(testDir, "f-0", checkpointName))
+	mem := vfs.NewMem()
+	cfg := smallConfig(mem)
+	cfg.IndexIntervalBytes = 100
+	pl := openPartitionLog(f, cfg, true)
+	appendBatches(f, pl, rand.New(rand.NewPCG(9, 9)), 12, 3, 40)
+	require.NoError(f, pl.Close())
+	real, err := mem.ReadFile(filepath.Join(testPartitionDir, CheckpointName))
 	require.NoError(f, err)
 	f.Add(real)
 	c := checkpoint{recoveryOffset: 900, segmentBase: 800, position: 4096, maxTimestamp: 12345,

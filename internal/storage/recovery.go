@@ -1,4 +1,4 @@
-package commitlog
+package storage
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -165,7 +166,7 @@ func (s *segment) findValidBatch(from, minOffset int64, scratch *[]byte) (int64,
 
 // looksTorn reports whether the damaged batch at q bears the mark of an
 // interrupted write. Each batch is written with one write (a large one
-// with two: its records, then its header; see crcAside), and a crash
+// with two: its records, then its header; see CRCAside), and a crash
 // keeps such a write whole, keeps a prefix of it ending at a 512-byte
 // sector boundary, or loses it; lost bytes read as zeros. A lost header
 // is a run of zeros from q through the magic byte, the first case below. So the bytes of a
@@ -304,8 +305,8 @@ func (s *segment) cutShort(q int64, scratch *[]byte) bool {
 // recoverPartition loads the partition's segments from disk and recovers
 // its tail; see the comment at the top of this file. creating is
 // openPartition's.
-func (p *Partition) recoverPartition(creating bool) error {
-	fs := p.log.fs
+func (p *PartitionLog) recoverPartition(creating bool) error {
+	fs := p.cfg.FS
 	names, err := fs.List(p.dir)
 	if err != nil {
 		return err
@@ -320,7 +321,7 @@ func (p *Partition) recoverPartition(creating bool) error {
 	logs := map[int64]bool{}
 	var bases []int64
 	for _, n := range names {
-		if base, ok := parseSegmentName(n, logSuffix); ok {
+		if base, ok := ParseSegmentName(n, LogSuffix); ok {
 			logs[base] = true
 			bases = append(bases, base)
 		}
@@ -328,9 +329,9 @@ func (p *Partition) recoverPartition(creating bool) error {
 	slices.Sort(bases)
 	dirChanged := false
 	for _, n := range names {
-		orphan := strings.HasSuffix(n, tmpSuffix)
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-			if base, ok := parseSegmentName(n, suffix); ok && !logs[base] {
+		orphan := strings.HasSuffix(n, TmpSuffix)
+		for _, suffix := range []string{IndexSuffix, TimeIndexSuffix} {
+			if base, ok := ParseSegmentName(n, suffix); ok && !logs[base] {
 				orphan = true
 			}
 		}
@@ -352,23 +353,23 @@ func (p *Partition) recoverPartition(creating bool) error {
 		// below it would come back. Every partition writes one as it is
 		// created, before its topic exists, so only damage loses it from
 		// a partition that holds data.
-		held, err := partitionHoldsData(fs, p.dir, names)
+		held, err := PartitionHoldsData(fs, p.dir, names)
 		if err != nil {
 			return err
 		}
 		if held {
-			cpPath := filepath.Join(p.dir, checkpointName)
+			cpPath := filepath.Join(p.dir, CheckpointName)
 			if reason == "" {
 				reason = "is missing"
 			} else {
 				reason = "is damaged (" + reason + ")"
 			}
-			if !p.log.opts.Repair.Checkpoints {
+			if !p.cfg.RepairCheckpoints {
 				return &CorruptionError{Path: cpPath, Offset: -1, Reason: "the partition checkpoint " + reason +
 					"; it holds the log start offset, without which records deleted by retention or DeleteRecords would come back." +
 					" Restore it from a backup, or open with Options.Repair.Checkpoints to rescan the partition from its first segment"}
 			}
-			p.log.opts.Logger.Warn("commitlog: repairing a partition checkpoint by scanning every segment (Options.Repair.Checkpoints); records deleted since the first segment's start are readable again",
+			p.cfg.Logger.Warn("commitlog: repairing a partition checkpoint by scanning every segment (Options.Repair.Checkpoints); records deleted since the first segment's start are readable again",
 				"dir", p.dir, "checkpoint", reason)
 		}
 	}
@@ -381,15 +382,15 @@ func (p *Partition) recoverPartition(creating bool) error {
 			n++
 		}
 		for _, base := range bases[:n] {
-			for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-				if err := fs.Remove(filepath.Join(p.dir, segmentName(base, suffix))); err != nil && !isNotExist(err) {
+			for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
+				if err := fs.Remove(filepath.Join(p.dir, SegmentName(base, suffix))); err != nil && !isNotExist(err) {
 					return err
 				}
 			}
 			dirChanged = true
 		}
 		if n > 0 {
-			p.log.opts.Logger.Info("commitlog: removed segments below the log start offset left by an interrupted retention pass",
+			p.cfg.Logger.Info("commitlog: removed segments below the log start offset left by an interrupted retention pass",
 				"dir", p.dir, "segments", n, "start", cp.logStartOffset)
 			bases = bases[n:]
 		}
@@ -413,7 +414,7 @@ func (p *Partition) recoverPartition(creating bool) error {
 	}
 
 	if haveCP && bases[0] > cp.logStartOffset {
-		return &CorruptionError{Path: filepath.Join(p.dir, segmentName(bases[0], logSuffix)), Offset: cp.logStartOffset,
+		return &CorruptionError{Path: filepath.Join(p.dir, SegmentName(bases[0], LogSuffix)), Offset: cp.logStartOffset,
 			Reason: fmt.Sprintf("the log starts at offset %d (checkpoint), but the first segment file starts at %d: the segment files holding offsets %d to %d are missing",
 				cp.logStartOffset, bases[0], cp.logStartOffset, bases[0]-1)}
 	}
@@ -430,11 +431,11 @@ func (p *Partition) recoverPartition(creating bool) error {
 		case found:
 			r = i
 		case cp.segmentBase > bases[len(bases)-1]:
-			return &CorruptionError{Path: filepath.Join(p.dir, segmentName(cp.segmentBase, logSuffix)), Offset: cp.recoveryOffset,
+			return &CorruptionError{Path: filepath.Join(p.dir, SegmentName(cp.segmentBase, LogSuffix)), Offset: cp.recoveryOffset,
 				Reason: "segment file named by the checkpoint is missing"}
 		default:
 			// Compaction merged the segment into one that starts below it.
-			p.log.opts.Logger.Info("commitlog: checkpoint names a segment compaction has merged; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
+			p.cfg.Logger.Info("commitlog: checkpoint names a segment compaction has merged; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
 			point = false
 		}
 	}
@@ -455,7 +456,7 @@ func (p *Partition) recoverPartition(creating bool) error {
 	interval := int64(p.cfg.IndexIntervalBytes)
 	for i, base := range bases {
 		if i > 0 && base < st.next {
-			return &CorruptionError{Path: filepath.Join(p.dir, segmentName(base, logSuffix)), Offset: st.next,
+			return &CorruptionError{Path: filepath.Join(p.dir, SegmentName(base, LogSuffix)), Offset: st.next,
 				Reason: fmt.Sprintf("segment base offset %d overlaps the previous segment, which ends at %d", base, st.next)}
 		}
 		if i > 0 && base > st.next {
@@ -469,7 +470,7 @@ func (p *Partition) recoverPartition(creating bool) error {
 			}
 			// Otherwise the sealed segment's end was never made durable,
 			// and neither was anything after it.
-			p.log.opts.Logger.Warn("commitlog: cut segments after the torn end of an unsynced sealed segment",
+			p.cfg.Logger.Warn("commitlog: cut segments after the torn end of an unsynced sealed segment",
 				"file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
 			if err := p.removeSegments(bases[i:]); err != nil {
 				return err
@@ -508,7 +509,7 @@ func (p *Partition) recoverPartition(creating bool) error {
 				st = scanState{next: cp.recoveryOffset, maxTimestamp: cp.maxTimestamp,
 					offsetOfMaxTimestamp: cp.offsetOfMaxTimestamp, bytesSinceIndex: cp.bytesSinceIndex}
 			} else {
-				p.log.opts.Logger.Warn("commitlog: index entries below the recovery point are damaged; rebuilding them", "file", s.path)
+				p.cfg.Logger.Warn("commitlog: index entries below the recovery point are damaged; rebuilding them", "file", s.path)
 			}
 		}
 		keepOffsets, keepTimes := 0, 0 // index entries below pos
@@ -561,10 +562,10 @@ func (p *Partition) recoverPartition(creating bool) error {
 				removed = 0
 			}
 			if zeros && removed == 0 {
-				p.log.opts.Logger.Info("commitlog: cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
+				p.cfg.Logger.Info("commitlog: cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
 					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed)
 			} else {
-				p.log.opts.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
+				p.cfg.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
 					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed, "reason", dmg.err)
 			}
 			if err := s.file.Truncate(dmg.pos); err != nil {
@@ -608,9 +609,9 @@ func (p *Partition) recoverPartition(creating bool) error {
 	}
 	active := segs[len(segs)-1]
 	if haveCP && cp.activeBase == active.base && cp.activeCreated >= 0 {
-		active.created = timeFromMillis(cp.activeCreated)
+		active.created = time.UnixMilli(cp.activeCreated)
 	} else if active.size.Load() > 0 {
-		active.created = p.log.opts.now()
+		active.created = p.cfg.Now()
 	}
 	start := segs[0].base
 	if haveCP {
@@ -625,10 +626,10 @@ func (p *Partition) recoverPartition(creating bool) error {
 		p.checkpointed = cp
 		p.cleanerPoint.Store(min(cp.cleanerOffset, st.next))
 	}
-	if p.cfg.CleanupPolicy.compacted() && p.cfg.DeleteRetention != Forever {
+	if p.cfg.Compacted && p.cfg.DeleteRetention != Forever {
 		// Horizons written before the restart are not known, but none is
 		// later than this.
-		p.tombstoneHorizon.Store(p.log.opts.now().Add(p.cfg.DeleteRetention).UnixMilli())
+		p.tombstoneHorizon.Store(p.cfg.Now().Add(p.cfg.DeleteRetention).UnixMilli())
 	}
 	ok = true
 	return p.install(segs, st, start, creating)
@@ -660,10 +661,10 @@ func (s *segment) rewrite(from, to int64, scratch *[]byte) error {
 }
 
 // removeSegments removes the files of the segments with the given bases.
-func (p *Partition) removeSegments(bases []int64) error {
+func (p *PartitionLog) removeSegments(bases []int64) error {
 	for _, base := range bases {
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-			if err := p.log.fs.Remove(filepath.Join(p.dir, segmentName(base, suffix))); err != nil && !isNotExist(err) {
+		for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
+			if err := p.cfg.FS.Remove(filepath.Join(p.dir, SegmentName(base, suffix))); err != nil && !isNotExist(err) {
 				return err
 			}
 		}
@@ -674,10 +675,10 @@ func (p *Partition) removeSegments(bases []int64) error {
 // segsAfter reports whether any of the later segments starts with a valid
 // batch: evidence, like a valid batch later in the same file, that the
 // damage is not simply the end of what was written.
-func segsAfter(p *Partition, later []int64) func(*[]byte) bool {
+func segsAfter(p *PartitionLog, later []int64) func(*[]byte) bool {
 	return func(scratch *[]byte) bool {
 		for _, base := range later {
-			if firstBatchValid(p.log.fs, filepath.Join(p.dir, segmentName(base, logSuffix))) {
+			if firstBatchValid(p.cfg.FS, filepath.Join(p.dir, SegmentName(base, LogSuffix))) {
 				return true
 			}
 		}
@@ -715,7 +716,7 @@ func firstBatchValid(fs vfs.FS, path string) bool {
 // classifyDamage returns nil if the damage at dmg is a torn tail to cut,
 // or a *CorruptionError: nothing valid follows it (the end of what was
 // written), or it bears the mark of an interrupted write (looksTorn).
-func (p *Partition) classifyDamage(s *segment, dmg *damage, laterValid func(*[]byte) bool, scratch *[]byte) error {
+func (p *PartitionLog) classifyDamage(s *segment, dmg *damage, laterValid func(*[]byte) bool, scratch *[]byte) error {
 	next, err := s.findValidBatch(dmg.pos, dmg.offset, scratch)
 	if err != nil {
 		return err
@@ -771,7 +772,7 @@ func (s *segment) entryResolves(i int, limit int64, scratch *[]byte) bool {
 // time-index entry resolved against the data, and the batches after the
 // last index entry. If an index fails, both are rebuilt from the data;
 // damaged data here is corruption.
-func (p *Partition) loadSealed(s *segment, nextBase int64, scratch *[]byte) (scanState, error) {
+func (p *PartitionLog) loadSealed(s *segment, nextBase int64, scratch *[]byte) (scanState, error) {
 	s.sealed = true
 	st, err := p.checkSealedIndexes(s, nextBase, scratch)
 	if err == nil {
@@ -784,7 +785,7 @@ func (p *Partition) loadSealed(s *segment, nextBase int64, scratch *[]byte) (sca
 	if errors.As(err, &cerr) || !errors.Is(err, errIndexMismatch) {
 		return st, err
 	}
-	p.log.opts.Logger.Warn("commitlog: rebuilding the indexes of a segment", "file", s.path, "reason", err)
+	p.cfg.Logger.Warn("commitlog: rebuilding the indexes of a segment", "file", s.path, "reason", err)
 	return s.rebuildIndexes(p.sf, int64(p.cfg.IndexIntervalBytes), scratch)
 }
 
@@ -799,7 +800,7 @@ var errIndexMismatch = errors.New("index does not match the data")
 // appends whose trim at the roll was lost (an fsync that failed before
 // the partition was reopened): they are cut, and the cut fsynced before
 // the next checkpoint.
-func (p *Partition) checkSealedIndexes(s *segment, nextBase int64, scratch *[]byte) (scanState, error) {
+func (p *PartitionLog) checkSealedIndexes(s *segment, nextBase int64, scratch *[]byte) (scanState, error) {
 	size := s.size.Load()
 	st := emptyScanState(s.base)
 	n := s.offsets().count()
@@ -830,7 +831,7 @@ func (p *Partition) checkSealedIndexes(s *segment, nextBase int64, scratch *[]by
 		if !zeros || dmg.offset != nextBase {
 			return st, &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset, Reason: "damaged batch in a segment below the recovery point", Err: dmg.err}
 		}
-		p.log.opts.Logger.Info("commitlog: cut zeros past the last batch of a sealed segment: space prepared for durable appends whose trim did not reach the disk",
+		p.cfg.Logger.Info("commitlog: cut zeros past the last batch of a sealed segment: space prepared for durable appends whose trim did not reach the disk",
 			"file", s.path, "position", dmg.pos, "bytes", size-dmg.pos)
 		if err := s.file.Truncate(dmg.pos); err != nil {
 			return st, err
@@ -885,7 +886,7 @@ func (s *segment) timeEntryResolves(ts, off, limit int64, scratch *[]byte) bool 
 // append state is reset from the scan. Damaged data is returned as a
 // *CorruptionError. REQUIRES: the append lock, or no appender.
 func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byte) (scanState, error) {
-	nix, err := openSegmentIndexes(sf, s.base, tmpSuffix, true, true)
+	nix, err := openSegmentIndexes(sf, s.base, TmpSuffix, true, true)
 	if err != nil {
 		return scanState{}, err
 	}
@@ -908,7 +909,7 @@ func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byt
 		if err != nil {
 			break
 		}
-		final := strings.TrimSuffix(e.path, tmpSuffix)
+		final := strings.TrimSuffix(e.path, TmpSuffix)
 		if err = sf.fs.Rename(e.path, final); err == nil {
 			e.path = final
 		}
@@ -931,30 +932,68 @@ func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byt
 // install publishes the recovered segments, makes the recovered tail
 // durable and writes a checkpoint for it. Unless creating, a checkpoint
 // that finds no space is skipped: the previous one stays true.
-func (p *Partition) install(segs []*segment, st scanState, start int64, creating bool) error {
+func (p *PartitionLog) install(segs []*segment, st scanState, start int64, creating bool) error {
 	p.active = segs[len(segs)-1]
 	p.segments.Store(&segs)
 	p.start.Store(start)
 	a := p.active
 	// The entry counts go into the checkpoint written below: the next Open
 	// keeps that many entries of each index.
-	w := &position{offset: st.next, seg: a, pos: a.size.Load(), maxTimestamp: st.maxTimestamp,
+	w := &Position{offset: st.next, seg: a, pos: a.size.Load(), maxTimestamp: st.maxTimestamp,
 		offsetOfMaxTimestamp: st.offsetOfMaxTimestamp, bytesSinceIndex: st.bytesSinceIndex,
 		offsetEntries: a.offsets().count(), timeEntries: a.times().count()}
 	p.written.Store(w)
-	p.durable.Store(&position{offset: -1, seg: a})
+	p.durable.Store(&Position{offset: -1, seg: a})
 	p.hw.Store(w)
 	if err := p.recoverProducers(); err != nil {
 		return err
 	}
-	err := p.checkpoint(context.Background())
+	err := p.Checkpoint(context.Background())
 	if err != nil && !creating && !errors.Is(err, ErrDurability) && vfs.IsNoSpace(err) {
 		// The recovered tail is durable (the checkpoint fsyncs it before
 		// writing anything); only the files that shorten the next Open
 		// could not be written. The previous checkpoint stays true.
-		p.log.opts.Logger.Warn("commitlog: no space to write a checkpoint after recovery; the next Open scans the same tail again",
-			"topic", p.topic.name, "partition", p.id, "err", err)
+		p.cfg.Logger.Warn("commitlog: no space to write a checkpoint after recovery; the next Open scans the same tail again",
+			"topic", p.cfg.Topic, "partition", p.cfg.Partition, "err", err)
 		return nil
 	}
 	return err
+}
+
+// PartitionHoldsData reports whether the partition directory dir, whose
+// entries are names, holds or has held records: a segment file that is
+// not empty, one based above offset 0, a producer state snapshot taken
+// above offset 0, or a
+// checkpoint that records offsets above 0 (or cannot be read). A
+// partition created and never written holds none: its empty first
+// segment and its checkpoint are what CreateTopic prepares before the
+// topic exists.
+func PartitionHoldsData(fs vfs.FS, dir string, names []string) (bool, error) {
+	for _, n := range names {
+		if off, ok := ParseSnapshotFileName(n); ok && off > 0 {
+			return true, nil
+		}
+		base, ok := ParseSegmentName(n, LogSuffix)
+		if !ok {
+			continue
+		}
+		if base > 0 {
+			return true, nil
+		}
+		fi, err := fs.Stat(filepath.Join(dir, n))
+		if err != nil {
+			return false, err
+		}
+		if fi.Size() > 0 {
+			return true, nil
+		}
+	}
+	if !slices.Contains(names, CheckpointName) {
+		return false, nil
+	}
+	cp, ok, _, err := readCheckpoint(fs, dir)
+	if err != nil {
+		return false, err
+	}
+	return !ok || cp.recoveryOffset > 0 || cp.logStartOffset > 0, nil
 }

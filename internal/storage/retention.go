@@ -1,0 +1,222 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+)
+
+// Retention deletes whole segments, oldest first, under Kafka's rules
+// (kafka-semantics.md §3): a segment goes when the newest timestamp in it
+// is older than the topic's Retention (now - newest > Retention, strictly),
+// or when the partition without it would still hold RetentionBytes, or
+// when it lies wholly below the start offset (DeleteRecords). Never a
+// segment holding records at or above the high watermark, never the
+// active segment, and never the segment holding the durable end (which the
+// checkpoint names): a quiet partition's last segment goes once it has
+// been rolled (SegmentAge) and written after. Deletion takes the segments
+// out of the partition at once, writes the checkpoint with the new start
+// offset, and then removes their files; a reader inside a deleted segment
+// finishes its read, since the files stay open (and mapped) until the
+// last reader lets go.
+
+// expiredSegmentsLocked returns how many of the leading segments
+// retention deletes now. With anyDurable, the segment holding the durable
+// end counts as deletable too (for a first look, before a flush moves the
+// durable end). REQUIRES: p.mu.
+func (p *PartitionLog) expiredSegmentsLocked(segs []*segment, now time.Time, anyDurable bool) int {
+	hw, durable, start := p.hw.Load(), p.durable.Load(), p.start.Load()
+	byTime := p.cfg.RetentionDeletes && p.cfg.Retention != Forever
+	bySize := p.cfg.RetentionDeletes && p.cfg.RetentionBytes > 0
+	var total int64
+	for _, s := range segs {
+		total += s.size.Load()
+	}
+	k := 0
+	for ; k < len(segs)-1; k++ {
+		s, next := segs[k], segs[k+1]
+		if next.base > hw.offset || s == hw.seg || s == durable.seg && !anyDurable || s == p.active {
+			break
+		}
+		size := s.size.Load()
+		expired := next.base <= start ||
+			byTime && now.UnixMilli()-s.maxTimestamp.Load() > p.cfg.Retention.Milliseconds() ||
+			bySize && total-size >= p.cfg.RetentionBytes
+		if !expired {
+			break
+		}
+		total -= size
+	}
+	return k
+}
+
+// activeExpiredLocked reports whether the active segment holds records,
+// all of them visible, and all older than the retention. REQUIRES: p.mu.
+func (p *PartitionLog) activeExpiredLocked(now time.Time) bool {
+	a := p.active
+	hw := p.hw.Load()
+	return p.cfg.RetentionDeletes && p.cfg.Retention != Forever &&
+		a.size.Load() > 0 && hw.seg == a && hw.pos == a.size.Load() &&
+		now.UnixMilli()-a.maxTimestamp.Load() > p.cfg.Retention.Milliseconds()
+}
+
+// rollIdleLocked rolls the active segment, which no append is filling
+// (it has expired, or reached its age), and moves the written end (and,
+// where it follows it, the high watermark) to the new segment's start, so
+// that the old one no longer holds the end and can be deleted or
+// compacted. REQUIRES: p.mu.
+func (p *PartitionLog) rollIdleLocked() error {
+	end := p.written.Load().offset
+	if err := p.rollLocked(end); err != nil {
+		return err
+	}
+	w := &Position{offset: end, seg: p.active, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	p.written.Store(w)
+	if !p.cfg.SyncAlways {
+		p.publishHW(w)
+	}
+	return nil
+}
+
+// EnforceRetention deletes the segments retention allows at now, and
+// returns once the new start offset is durable.
+func (p *PartitionLog) EnforceRetention(ctx context.Context, now time.Time) error {
+	p.lastRetention.Store(now.UnixMilli())
+	p.mu.Lock()
+	work := false
+	if p.shutErr == nil && p.failed == nil {
+		segs := *p.segments.Load()
+		n := p.expiredSegmentsLocked(segs, now, true)
+		work = n > 0 || n == len(segs)-1 && p.activeExpiredLocked(now)
+	}
+	p.mu.Unlock()
+	if !work {
+		return nil // the common case costs no lock beyond this
+	}
+	return p.withSyncSem(ctx, func() error {
+		// Durable first: the checkpoint written below must name the
+		// segment of the durable end, which must not be deleted.
+		if err := p.flushHeld(); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		segs := *p.segments.Load()
+		n := p.expiredSegmentsLocked(segs, now, false)
+		if n == len(segs)-1 && p.activeExpiredLocked(now) {
+			// Everything but the active segment goes, and the active
+			// segment has expired too: roll it so it can follow
+			// (Kafka rolls an expired active segment the same way).
+			if err := p.rollIdleLocked(); err != nil {
+				p.mu.Unlock()
+				return err
+			}
+			p.mu.Unlock()
+			// The new segment's files become durable, and with them the
+			// durable end moves into it.
+			if err := p.flushHeld(); err != nil {
+				return err
+			}
+			p.mu.Lock()
+			segs = *p.segments.Load()
+			n = p.expiredSegmentsLocked(segs, now, false)
+		}
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		if p.shutErr != nil {
+			p.mu.Unlock()
+			return p.shutErr
+		}
+		gone := segs[:n:n]
+		kept := append([]*segment(nil), segs[n:]...)
+		p.segments.Store(&kept)
+		if kept[0].base > p.start.Load() {
+			p.start.Store(kept[0].base)
+		}
+		p.mu.Unlock()
+		// The checkpoint records the new start before the files go: a
+		// crash in between leaves segments below the start, which Open
+		// removes.
+		if err := p.checkpointHeld(); err != nil {
+			return err
+		}
+		p.retentionDeleted.Add(int64(len(gone)))
+		p.discard(gone)
+		return nil
+	})
+}
+
+// discard hands the removal of segs, taken out of the partition, to
+// Config.Discard, or removes them now without one.
+func (p *PartitionLog) discard(segs []*segment) {
+	if p.cfg.Discard == nil {
+		p.removeDeletedSegments(segs)
+		return
+	}
+	p.cfg.Discard(func() { p.removeDeletedSegments(segs) })
+}
+
+// removeDeletedSegments removes the files of segments retention took out of p,
+// and drops p's reference to them: they close when their last reader
+// lets go. A failure is logged: the files are below the start offset, and
+// the next Open removes them.
+func (p *PartitionLog) removeDeletedSegments(segs []*segment) {
+	for _, s := range segs {
+		for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
+			if err := p.cfg.FS.Remove(filepath.Join(p.dir, SegmentName(s.base, suffix))); err != nil && !isNotExist(err) {
+				p.cfg.Logger.Warn("commitlog: removing a deleted segment's file failed; the next Open retries", "err", err)
+			}
+		}
+		s.release()
+	}
+	if err := p.cfg.FS.SyncDir(p.dir); err != nil && !isNotExist(err) {
+		p.cfg.Logger.Warn("commitlog: syncing a directory after removing segments failed", "dir", p.dir, "err", err)
+	}
+}
+
+// DeleteRecords moves the log start offset up to before (Kafka's
+// DeleteRecords, KIP-107) and returns the new start offset, durable once
+// it returns: the checkpoint recording it is written and fsynced first.
+// An offset at or below the current start changes nothing.
+//
+// Errors: *OffsetOutOfRangeError when before is above the high watermark,
+// ErrInvalidArgument for a negative offset, ErrClosed (or the reason the
+// partition was shut), *DurabilityError, the context's error.
+func (p *PartitionLog) DeleteRecords(ctx context.Context, before int64) (int64, error) {
+	if before < 0 {
+		return 0, fmt.Errorf("%w: DeleteRecords %s-%d: offset %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, before)
+	}
+	var start int64
+	err := p.withSyncSem(ctx, func() error {
+		p.mu.Lock()
+		switch {
+		case p.shutErr != nil:
+			p.mu.Unlock()
+			return p.shutErr
+		case p.failed != nil:
+			p.mu.Unlock()
+			return p.failed
+		}
+		old := p.start.Load()
+		if hw := p.hw.Load().offset; before > hw {
+			p.mu.Unlock()
+			return &OffsetOutOfRangeError{Topic: p.cfg.Topic, Partition: p.cfg.Partition, Offset: before, Start: old, End: hw}
+		}
+		start = max(old, before)
+		p.start.Store(start)
+		p.mu.Unlock()
+		if start == old {
+			return nil
+		}
+		if err := p.checkpointHeld(); err != nil {
+			// Not durable: the records stay, in memory as on disk.
+			p.start.CompareAndSwap(start, old)
+			start = old
+			return err
+		}
+		return nil
+	})
+	return start, err
+}

@@ -1,0 +1,26 @@
+package commitlog
+
+import "github.com/commitlog-go/commitlog/internal/storage"
+
+// The on-disk names of a partition's files, as the tests that damage or
+// inspect them spell them.
+const (
+	logSuffix              = storage.LogSuffix
+	indexSuffix            = storage.IndexSuffix
+	timeIndexSuffix        = storage.TimeIndexSuffix
+	tmpSuffix              = storage.TmpSuffix
+	checkpointName         = storage.CheckpointName
+	cleanedSuffix          = storage.CleanedSuffix
+	swapSuffix             = storage.SwapSuffix
+	producerSnapshotSuffix = storage.ProducerSnapshotSuffix
+)
+
+var (
+	segmentName           = storage.SegmentName
+	parseSegmentName      = storage.ParseSegmentName
+	snapshotFileName      = storage.SnapshotFileName
+	parseSnapshotFileName = storage.ParseSnapshotFileName
+	writeFileAtomic       = storage.WriteFileAtomic
+	readFile              = storage.ReadFile
+	nextSequence          = storage.NextSequence
+)
