@@ -55,8 +55,8 @@ func cpKey(dst []byte, k uint64) {
 // cpDataBytes returns the size of p's data files.
 func cpDataBytes(p *Partition) int64 {
 	var n int64
-	for _, s := range *p.segments.Load() {
-		n += s.size.Load()
+	for _, s := range p.segments() {
+		n += s.Size
 	}
 	return n
 }
@@ -101,9 +101,7 @@ func cpFill(tb testing.TB, p *Partition, size int64, nKeys int, seed uint64) cpF
 		}
 		f.records += batch
 	}
-	p.mu.Lock()
-	err := p.rollIdleLocked()
-	p.mu.Unlock()
+	err := p.rollIdle()
 	if err != nil {
 		tb.Fatal(err)
 	}

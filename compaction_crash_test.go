@@ -639,7 +639,7 @@ func TestCompactionSwapRecovery(t *testing.T) {
 	// The reference: the pass without a crash.
 	ref := vfs.NewMem()
 	l, p := setup(ref)
-	dir := p.dir
+	dir := p.store.Dir()
 	pre, preBases := readAll(t, p), segmentBases(p)
 	require.NoError(t, l.Compact(ctx))
 	post, postBases := readAll(t, p), segmentBases(p)

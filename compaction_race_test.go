@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/commitlog-go/commitlog/internal/storage"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -590,7 +591,7 @@ func testReaderResumesInReplacedSegment(t *testing.T, kind string, hwSealed bool
 	mixed(120)
 	require.NoError(t, l.Compact(ctx))
 	mixed(60)
-	before := slices.Clone(*p.segments.Load())
+	before := slices.Clone(p.segments())
 	require.Greater(t, len(before), 8)
 	byOffset := map[int64]written{}
 	for _, w := range history {
@@ -617,33 +618,34 @@ func testReaderResumesInReplacedSegment(t *testing.T, kind string, hwSealed bool
 	}
 	// The reader's high watermark is the one of its first read: nothing
 	// was appended since.
-	hw := p.hw.Load()
+	hw := p.store.HighWatermarkPosition()
+	hwSeg := p.store.PositionSegment(hw)
 	first := before[0]
-	require.Less(t, got[1].Offset, before[1].base, "the reader is inside the first segment")
+	require.Less(t, got[1].Offset, before[1].Base, "the reader is inside the first segment")
 	if hwSealed {
 		mixed(30)
 		for _, w := range history {
 			byOffset[w.offset] = w
 		}
-		require.NotSame(t, hw.seg, p.active, "the reader's high watermark segment is sealed")
+		require.False(t, hwSeg.Same(p.activeSegment()), "the reader's high watermark segment is sealed")
 	}
 
 	require.NoError(t, l.Compact(ctx))
-	after := *p.segments.Load()
-	require.NotContains(t, after, first, "the reader's segment was replaced")
-	require.Equal(t, int64(0), after[0].base)
-	require.Greater(t, after[0].next.Load(), before[1].base, "the reader's segment was merged with the next")
-	require.NotContains(t, after, before[1], "the segment after the reader's was replaced")
-	require.False(t, before[1].acquire(), "the segment after the reader's is closed: leaving its own, the reader must resume")
+	after := p.segments()
+	require.False(t, containsSegment(after, first), "the reader's segment was replaced")
+	require.Equal(t, int64(0), after[0].Base)
+	require.Greater(t, after[0].Next, before[1].Base, "the reader's segment was merged with the next")
+	require.False(t, containsSegment(after, before[1]), "the segment after the reader's was replaced")
+	require.True(t, before[1].Closed(), "the segment after the reader's is closed: leaving its own, the reader must resume")
 	if hwSealed {
-		require.NotContains(t, after, hw.seg, "the reader's high watermark segment was replaced")
-		require.True(t, slices.ContainsFunc(after, func(s *segment) bool { return s.base == hw.seg.base }),
+		require.False(t, containsSegment(after, hwSeg), "the reader's high watermark segment was replaced")
+		require.True(t, slices.ContainsFunc(after, func(s storage.SegmentInfo) bool { return s.Base == hwSeg.Base }),
 			"setup: a group of the pass starts at the reader's high watermark segment")
 	}
 	// What the log holds now past the reader's position: the reader must
 	// yield all of it (it may yield more: superseded records from the old
 	// copy of the segment it was in).
-	limit := hw.offset // Scan stops at its high watermark
+	limit := hw.Offset() // Scan stops at its high watermark
 	if kind != "scan" {
 		limit = p.HighWatermark()
 	}
@@ -679,7 +681,13 @@ func testReaderResumesInReplacedSegment(t *testing.T, kind string, hwSealed bool
 		}
 	}
 	require.Empty(t, missing, "records still in the log that the reader skipped (reader's high watermark %d in segment %d; last read %d)",
-		hw.offset, hw.seg.base, got[len(got)-1].Offset)
+		hw.Offset(), hwSeg.Base, got[len(got)-1].Offset)
+}
+
+// containsSegment reports whether segs holds s itself (not merely a
+// segment with its base).
+func containsSegment(segs []storage.SegmentInfo, s storage.SegmentInfo) bool {
+	return slices.ContainsFunc(segs, s.Same)
 }
 
 // crAppendKeys appends one batch with a record for each of keys, a tenth of

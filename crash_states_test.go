@@ -480,9 +480,7 @@ func (w *mixedWorkload) compact(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	err = p.rollIdleLocked() // compaction leaves the active segment alone
-	p.mu.Unlock()
+	err = p.rollIdle() // compaction leaves the active segment alone
 	if err != nil {
 		return err
 	}

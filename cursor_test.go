@@ -55,7 +55,7 @@ func TestCursorReadsWhatScanYields(t *testing.T) {
 	require.NoError(t, err)
 	p, _ := tp.Partition(0)
 	want := cursorRecords(t, p, 300)
-	require.GreaterOrEqual(t, len(*p.segments.Load()), 3, "the records span segments")
+	require.GreaterOrEqual(t, len(p.segments()), 3, "the records span segments")
 
 	for _, from := range []int64{0, 1, 2, 57, 150, 298, 299, 300} {
 		c := p.Cursor(ctx, from)
@@ -123,7 +123,7 @@ func TestCursorSkipsControlBatches(t *testing.T) {
 	attrs := binary.BigEndian.Uint16(control[21:]) // RecordBatch v2 attributes
 	binary.BigEndian.PutUint16(control[21:], attrs|record.AttrControl)
 	record.SetCRC(control, record.ComputeCRC(control))
-	_, err = p.appendBatch(ctx, control, appendOptions{expected: -1})
+	_, err = p.appendBatch(ctx, control, appendOptions{Expected: -1})
 	require.NoError(t, err)
 	_, err = p.Append(ctx, []Record{{Value: []byte("b")}})
 	require.NoError(t, err)
@@ -228,8 +228,8 @@ func TestCursorCloseReleasesItsSegment(t *testing.T) {
 	p := mustPartition(t, l, "long", 0)
 	requireReleased := func() {
 		t.Helper()
-		for _, s := range *p.segments.Load() {
-			require.EqualValues(t, 1, s.refs.Load(), "segment %d: only the partition's own reference is left", s.base)
+		for _, s := range p.segments() {
+			require.EqualValues(t, 1, s.Refs, "segment %d: only the partition's own reference is left", s.Base)
 		}
 	}
 
@@ -247,7 +247,7 @@ func TestCursorCloseReleasesItsSegment(t *testing.T) {
 	c = p.Cursor(ctx, 0)
 	for c.Next() && c.Offset() < 2_500_000/116 { // about 2.5 MB in, checking ahead
 	}
-	require.True(t, c.r.ahead.running(), "checking ahead")
+	require.True(t, c.r.CheckingAhead(), "checking ahead")
 	c.Close()
 	requireReleased()
 	require.False(t, c.Next(), "closed")

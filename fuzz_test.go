@@ -206,9 +206,7 @@ func FuzzIndexLoad(f *testing.F) {
 	require.NoError(f, err)
 	p := mustPartitionErr(l, "f")
 	end := p.EndOffset()
-	p.mu.Lock()
-	require.NoError(f, p.rollLocked(end))
-	p.mu.Unlock()
+	require.NoError(f, p.roll())
 	require.NoError(f, l.Close())
 
 	for _, active := range []bool{false, true} {

@@ -333,25 +333,8 @@ func verifyConcurrent(t testing.TB, p *Partition, attempted []batchSpec, acked m
 func batchHeaders(t testing.TB, p *Partition) iter.Seq[record.Header] {
 	t.Helper()
 	return func(yield func(record.Header) bool) {
-		hw := p.hw.Load()
-		var scratch []byte
-		for _, s := range *p.segments.Load() {
-			limit := s.size.Load()
-			if s == hw.seg {
-				limit = hw.pos
-			}
-			for pos := int64(0); pos < limit; {
-				_, h, err := s.batchAt(&scratch, pos, limit)
-				require.NoError(t, err)
-				if !yield(h) {
-					return
-				}
-				pos += int64(h.Size())
-			}
-			if s == hw.seg {
-				return
-			}
-		}
+		err := p.store.VisitBatches(true, func(_ []byte, h record.Header) bool { return yield(h) })
+		require.NoError(t, err)
 	}
 }
 

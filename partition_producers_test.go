@@ -29,7 +29,7 @@ func idempotentBatch(t testing.TB, pid int64, epoch int16, seq int32, n int) []b
 
 func appendRaw(t testing.TB, p *Partition, batch []byte) (AppendResult, error) {
 	t.Helper()
-	return p.appendBatch(context.Background(), append([]byte(nil), batch...), appendOptions{expected: -1})
+	return p.appendBatch(context.Background(), append([]byte(nil), batch...), appendOptions{Expected: -1})
 }
 
 // TestIdempotenceAcrossReopen appends batches of two producers, reopens
@@ -64,7 +64,7 @@ func TestIdempotenceAcrossReopen(t *testing.T) {
 				}
 			}
 			end := p.EndOffset()
-			require.Greater(t, len(*p.segments.Load()), 1, "the batches span segments")
+			require.Greater(t, len(p.segments()), 1, "the batches span segments")
 
 			switch how {
 			case "open":

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -105,55 +104,6 @@ func longReadLog(t *testing.T, batches int, segmentBytes int64) string {
 	return dir
 }
 
-// A long read of a mapped segment checks CRCs ahead of the reader on
-// another goroutine. A batch it finds damaged stops it there, and the
-// reader itself reports that batch as it would have without checking
-// ahead.
-func TestLongReadChecksAheadAndStopsAtDamage(t *testing.T) {
-	const damaged = 30
-	dir := longReadLog(t, 50, 4<<20)
-	path := filepath.Join(dir, "long-0", segmentName(0, logSuffix))
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	starts := batchLayout(t, data)
-	require.Greater(t, len(starts), damaged+1, "the damaged batch is in the first segment")
-	data[starts[damaged]+record.HeaderSize+500] ^= 0x01 // under its CRC
-	require.NoError(t, os.WriteFile(path, data, 0o644))
-
-	l, err := Open(dir, &Options{})
-	require.NoError(t, err)
-	defer l.Close()
-	p := mustPartition(t, l, "long", 0)
-
-	r, err := p.newBatchReader(0, p.hw.Load())
-	require.NoError(t, err)
-	defer r.close()
-	n := 0
-	for !r.ahead.running() {
-		_, _, err := r.nextBatch()
-		require.NoError(t, err)
-		n++
-		require.Less(t, n, damaged, "checking ahead starts after the first MiB")
-	}
-	require.GreaterOrEqual(t, r.pos, int64(verifyAheadAfter))
-	r.ahead.done.Wait() // stopped: at the damage, well within the window
-	require.Equal(t, int64(starts[damaged]), r.ahead.verified.Load())
-	for ; n < damaged; n++ {
-		b, h, err := r.nextBatch()
-		require.NoError(t, err)
-		require.Equal(t, int64(n*1000), h.BaseOffset)
-		var it record.Iter
-		require.NoError(t, it.Reset(b, 1<<20))
-		require.True(t, it.Next())
-		require.Equal(t, uint64(n*1000), binary.BigEndian.Uint64(it.Record().Value), "first value of batch %d", n)
-	}
-	_, _, err = r.nextBatch()
-	var cerr *CorruptionError
-	require.ErrorAs(t, err, &cerr)
-	require.ErrorIs(t, err, ErrCorrupt)
-	require.Equal(t, int64(starts[damaged]), cerr.FilePosition)
-}
-
 // Scan reads a partition of several mapped segments whole, checking ahead
 // in each, and yields every record in order; a scan that stops early or a
 // Close ends the checker with it.
@@ -163,7 +113,7 @@ func TestLongScanYieldsEveryRecord(t *testing.T) {
 	l, err := Open(dir, &Options{})
 	require.NoError(t, err)
 	p := mustPartition(t, l, "long", 0)
-	require.Greater(t, len(*p.segments.Load()), 2)
+	require.Greater(t, len(p.segments()), 2)
 	want := int64(0)
 	for r, err := range p.Scan(ctx, 0) {
 		require.NoError(t, err)
@@ -189,8 +139,8 @@ func TestLongScanYieldsEveryRecord(t *testing.T) {
 			}
 		}
 	}()
-	for _, s := range *p.segments.Load() {
-		require.EqualValues(t, 1, s.refs.Load(), "segment %d: only the partition's own reference is left", s.base)
+	for _, s := range p.segments() {
+		require.EqualValues(t, 1, s.Refs, "segment %d: only the partition's own reference is left", s.Base)
 	}
 	require.NoError(t, l.Close())
 }
@@ -212,7 +162,7 @@ func TestConsumerCloseEndsCheckingAhead(t *testing.T) {
 	cp := c.parts[TopicPartition{Topic: "long", Partition: 0}]
 	require.NotNil(t, cp)
 	want := int64(0)
-	for !(cp.cur.r != nil && cp.cur.r.ahead.running()) {
+	for !(cp.cur.r != nil && cp.cur.r.CheckingAhead()) {
 		recs, err := c.Poll(ctx)
 		require.NoError(t, err)
 		for _, r := range recs {
@@ -223,7 +173,7 @@ func TestConsumerCloseEndsCheckingAhead(t *testing.T) {
 		require.Less(t, want, int64(40*1000), "checking ahead started before the end")
 	}
 	require.NoError(t, c.Close())
-	for _, s := range *mustPartition(t, l, "long", 0).segments.Load() {
-		require.EqualValues(t, 1, s.refs.Load(), "the consumer's reader released segment %d", s.base)
+	for _, s := range mustPartition(t, l, "long", 0).segments() {
+		require.EqualValues(t, 1, s.Refs, "the consumer's reader released segment %d", s.Base)
 	}
 }

@@ -190,7 +190,7 @@ func TestScanStopsAtEnd(t *testing.T) {
 	tp, _ := l.CreateTopic(ctx, "t", smallTopic)
 	p, _ := tp.Partition(0)
 	want := appendBatches(t, p, rand.New(rand.NewPCG(1, 2)), 0, 80, 5, 100)
-	require.Greater(t, len(*p.segments.Load()), 3, "the workload must roll segments")
+	require.Greater(t, len(p.segments()), 3, "the workload must roll segments")
 	verifyPartition(t, p, want, nil)
 
 	// Scanning from every offset yields exactly the records from there.
@@ -307,11 +307,11 @@ func TestRollBySizeIndexAndAge(t *testing.T) {
 		_, err := p.Append(ctx, []Record{{Value: make([]byte, 1000)}})
 		require.NoError(t, err)
 	}
-	segs := *p.segments.Load()
+	segs := p.segments()
 	require.Len(t, segs, 4) // 3 batches of ~1.07 KiB fit in 4 KiB
 	for i, s := range segs[:len(segs)-1] {
-		require.LessOrEqual(t, s.size.Load(), int64(4096))
-		require.Equal(t, segs[i+1].base, s.next.Load(), "segments are contiguous")
+		require.LessOrEqual(t, s.Size, int64(4096))
+		require.Equal(t, segs[i+1].Base, s.Next, "segments are contiguous")
 	}
 
 	// By index: tiny index files fill and force a roll.
@@ -321,9 +321,9 @@ func TestRollBySizeIndexAndAge(t *testing.T) {
 		_, err := p.Append(ctx, []Record{{Value: []byte("v")}})
 		require.NoError(t, err)
 	}
-	segs = *p.segments.Load()
+	segs = p.segments()
 	require.Greater(t, len(segs), 1)
-	require.Equal(t, 1024/offsetEntrySize, segs[0].offsets().count()+0, "the first segment rolled when its offset index was full")
+	require.Equal(t, 1024/offsetEntrySize, segs[0].OffsetEntries+0, "the first segment rolled when its offset index was full")
 
 	// By age, on append and by the idle timer.
 	tp, _ = l.CreateTopic(ctx, "age", TopicConfig{SegmentAge: time.Hour})
@@ -333,17 +333,17 @@ func TestRollBySizeIndexAndAge(t *testing.T) {
 	clock.Advance(59 * time.Minute)
 	_, err = p.Append(ctx, []Record{{Value: []byte("b")}})
 	require.NoError(t, err)
-	require.Len(t, *p.segments.Load(), 1)
+	require.Len(t, p.segments(), 1)
 	clock.Advance(time.Minute)
 	_, err = p.Append(ctx, []Record{{Value: []byte("c")}})
 	require.NoError(t, err)
-	require.Len(t, *p.segments.Load(), 2, "rolled on append after SegmentAge")
+	require.Len(t, p.segments(), 2, "rolled on append after SegmentAge")
 	clock.Advance(time.Hour)
 	l.tick(false)
-	require.Len(t, *p.segments.Load(), 3, "the idle timer rolled the quiet segment")
+	require.Len(t, p.segments(), 3, "the idle timer rolled the quiet segment")
 	l.tick(false)
-	require.Len(t, *p.segments.Load(), 3, "an empty segment never rolls")
-	require.Equal(t, int64(3), (*p.segments.Load())[2].base)
+	require.Len(t, p.segments(), 3, "an empty segment never rolls")
+	require.Equal(t, int64(3), p.segments()[2].Base)
 }
 
 func TestOffsetForTime(t *testing.T) {
@@ -369,7 +369,7 @@ func TestOffsetForTime(t *testing.T) {
 		_, err := p.Append(ctx, recs)
 		require.NoError(t, err)
 	}
-	require.Greater(t, len(*p.segments.Load()), 3)
+	require.Greater(t, len(p.segments()), 3)
 	for ms := int64(-20); ms <= 10*n+20; ms += 7 {
 		target := base.Add(time.Duration(ms) * time.Millisecond)
 		want := int64(n) // none: the high watermark
@@ -576,7 +576,7 @@ func TestSyncAlwaysStagesBatchesForTheRound(t *testing.T) {
 				batch, aside, err := p.build(bb, []Record{{Value: []byte{byte('a' + i)}}})
 				require.NoError(t, err)
 				require.False(t, aside, "a small batch has its CRC")
-				_, err = p.appendBatch(ctx, batch, appendOptions{expected: -1, noWait: true})
+				_, err = p.appendBatch(ctx, batch, appendOptions{Expected: -1, NoWait: true})
 				require.NoError(t, err)
 			}
 			require.NoError(t, p.syncTo(ctx, 3))
@@ -746,7 +746,7 @@ func TestLargeBatchSplitWriteFailures(t *testing.T) {
 			first := largeBatch("first", 300)
 			_, err = p.Append(ctx, first)
 			require.NoError(t, err)
-			end := p.active.size.Load()
+			end := p.activeSegment().Size
 
 			armed.Store(true)
 			_, err = p.Append(ctx, largeBatch("failed", 300))
@@ -765,8 +765,8 @@ func TestLargeBatchSplitWriteFailures(t *testing.T) {
 			}
 			require.ErrorIs(t, err, ErrDiskFull)
 			require.NotErrorIs(t, err, ErrDurability)
-			require.Equal(t, end, p.active.size.Load())
-			data, err := mem.ReadFile(p.active.path)
+			require.Equal(t, end, p.activeSegment().Size)
+			data, err := mem.ReadFile(p.activeSegment().Path)
 			require.NoError(t, err)
 			require.Equal(t, int(end), len(data), "nothing of the failed batch is left in the file")
 

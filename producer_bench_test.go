@@ -138,13 +138,13 @@ func benchProduce(b *testing.B, recs []Record, codec Codec) {
 // producedBatches appends to sizes the record counts of p's batches from
 // offset from on.
 func producedBatches(b *testing.B, p *Partition, from int64, sizes []int) []int {
-	r, err := p.newBatchReader(from, p.hw.Load())
+	r, err := p.store.NewReader(from, p.store.HighWatermarkPosition())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.close()
+	defer r.Close()
 	for {
-		_, h, err := r.nextBatch()
+		_, h, err := r.Next()
 		if err == io.EOF {
 			return sizes
 		}

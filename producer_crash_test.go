@@ -211,24 +211,20 @@ func checkProducerRecovery(t *testing.T, fs *vfs.MemFS, acked map[int]producedRe
 func checkLastBatchIsDuplicate(t *testing.T, p *Partition, what string) {
 	t.Helper()
 	var last []byte
-	var scratch []byte
-	for _, s := range *p.segments.Load() {
-		for pos := int64(0); pos < s.size.Load(); {
-			b, h, err := s.batchAt(&scratch, pos, s.size.Load())
-			require.NoError(t, err, what)
-			if h.ProducerID >= 0 {
-				last = append(last[:0], b...)
-			}
-			pos += int64(h.Size())
+	err := p.store.VisitBatches(false, func(b []byte, h record.Header) bool {
+		if h.ProducerID >= 0 {
+			last = append(last[:0], b...)
 		}
-	}
+		return true
+	})
+	require.NoError(t, err, what)
 	if last == nil {
 		return
 	}
 	h, err := record.ParseHeader(last, len(last))
 	require.NoError(t, err)
 	end := p.EndOffset()
-	res, err := p.appendBatch(context.Background(), append([]byte(nil), last...), appendOptions{expected: -1})
+	res, err := p.appendBatch(context.Background(), append([]byte(nil), last...), appendOptions{Expected: -1})
 	require.NoError(t, err, "%s: resending the last batch of producer %d", what, h.ProducerID)
 	require.Equal(t, AppendResult{BaseOffset: h.BaseOffset, LastOffset: h.LastOffset()}, res, what)
 	require.Equal(t, end, p.EndOffset(), "%s: a duplicate appends nothing", what)
@@ -236,7 +232,7 @@ func checkLastBatchIsDuplicate(t *testing.T, p *Partition, what string) {
 	gap := append([]byte(nil), last...)
 	record.SetBaseOffset(gap, 0)
 	setBaseSequence(gap, nextSequence(h.BaseSequence, h.LastOffsetDelta+2))
-	_, err = p.appendBatch(context.Background(), gap, appendOptions{expected: -1})
+	_, err = p.appendBatch(context.Background(), gap, appendOptions{Expected: -1})
 	require.ErrorIs(t, err, ErrOutOfOrderSequence, what)
 	require.Equal(t, end, p.EndOffset(), what)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/commitlog-go/commitlog/internal/alloctest"
 	"github.com/commitlog-go/commitlog/internal/record"
+	"github.com/commitlog-go/commitlog/internal/storage"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
@@ -34,7 +35,7 @@ func TestReopenKeepsActiveSegmentIndexes(t *testing.T) {
 		_, err := p.Append(ctx, []Record{{Value: make([]byte, 300)}})
 		require.NoError(t, err, "append %d", i)
 	}
-	offsets, times := p.active.offsets().count(), p.active.times().count()
+	offsets, times := p.activeSegment().OffsetEntries, p.activeSegment().TimeEntries
 	require.Positive(t, offsets)
 	require.Positive(t, times)
 	require.NoError(t, l.Close())
@@ -43,8 +44,8 @@ func TestReopenKeepsActiveSegmentIndexes(t *testing.T) {
 		l, err = Open(testDir, testOptions(mem))
 		require.NoError(t, err)
 		p = mustPartition(t, l, "t", 0)
-		require.Equal(t, offsets, p.active.offsets().count(), "offset index entries after reopen %d", i)
-		require.Equal(t, times, p.active.times().count(), "time index entries after reopen %d", i)
+		require.Equal(t, offsets, p.activeSegment().OffsetEntries, "offset index entries after reopen %d", i)
+		require.Equal(t, times, p.activeSegment().TimeEntries, "time index entries after reopen %d", i)
 		require.NoError(t, l.Close())
 	}
 }
@@ -53,7 +54,7 @@ func TestReopenKeepsActiveSegmentIndexes(t *testing.T) {
 // segments holding 120 acknowledged records (one per batch, timestamps a
 // millisecond apart, so that the indexes are the same every run), their
 // values and segments.
-func sealedLog(t *testing.T) (*vfs.MemFS, []string, []*segment) {
+func sealedLog(t *testing.T) (*vfs.MemFS, []string, []storage.SegmentInfo) {
 	t.Helper()
 	mem := vfs.NewMem()
 	l := openTest(t, mem, nil)
@@ -67,7 +68,7 @@ func sealedLog(t *testing.T) (*vfs.MemFS, []string, []*segment) {
 		require.NoError(t, err)
 		want = append(want, v)
 	}
-	segs := *p.segments.Load()
+	segs := p.segments()
 	require.Greater(t, len(segs), 4)
 	require.NoError(t, l.Close())
 	return mem, want, segs
@@ -79,11 +80,11 @@ func sealedLog(t *testing.T) (*vfs.MemFS, []string, []*segment) {
 // missing data.
 func TestOpenFailsWhenTheOldestSegmentIsMissing(t *testing.T) {
 	mem, _, segs := sealedLog(t)
-	require.NoError(t, mem.Remove(segs[0].path))
+	require.NoError(t, mem.Remove(segs[0].Path))
 	_, err := Open(testDir, testOptions(mem))
 	var cerr *CorruptionError
 	require.ErrorAs(t, err, &cerr)
-	require.Equal(t, segs[1].path, cerr.Path)
+	require.Equal(t, segs[1].Path, cerr.Path)
 	require.Contains(t, cerr.Reason, "missing")
 	require.Equal(t, int64(0), cerr.Offset)
 }
@@ -97,12 +98,12 @@ func TestOpenFailsWhenAMiddleSegmentIsMissing(t *testing.T) {
 		if !checkpointed {
 			require.NoError(t, writeCheckpoint(mem, filepath.Join(testDir, "t-0"), initialCheckpoint()))
 		}
-		require.NoError(t, mem.Remove(segs[2].path))
+		require.NoError(t, mem.Remove(segs[2].Path))
 		_, err := Open(testDir, testOptions(mem))
 		var cerr *CorruptionError
 		require.ErrorAs(t, err, &cerr, "checkpointed %v", checkpointed)
-		require.Equal(t, segs[1].path, cerr.Path)
-		require.Equal(t, segs[2].base, cerr.Offset)
+		require.Equal(t, segs[1].Path, cerr.Path)
+		require.Equal(t, segs[2].Base, cerr.Offset)
 	}
 }
 
@@ -122,34 +123,34 @@ func TestZerosInASealedSegmentAreCorruption(t *testing.T) {
 				require.NoError(t, writeCheckpoint(mem, filepath.Join(testDir, "t-0"), initialCheckpoint()))
 			}
 			s := segs[1]
-			data, err := mem.ReadFile(s.path)
+			data, err := mem.ReadFile(s.Path)
 			require.NoError(t, err)
 			starts := batchLayout(t, data)
 			require.Greater(t, len(starts), 2, "the damaged batch has others after it")
 			h, err := record.ParseHeader(data[starts[1]:], len(data))
 			require.NoError(t, err)
 			clear(data[starts[1] : starts[1]+h.Size()]) // a batch in the middle of the sealed segment
-			require.NoError(t, mem.WriteFile(s.path, data))
+			require.NoError(t, mem.WriteFile(s.Path, data))
 
 			l, err := Open(testDir, testOptions(mem))
 			var cerr *CorruptionError
 			if !checkpointed {
 				require.ErrorAs(t, err, &cerr)
-				require.Equal(t, s.path, cerr.Path)
+				require.Equal(t, s.Path, cerr.Path)
 				require.Equal(t, int64(starts[1]), cerr.FilePosition)
-				require.Equal(t, s.base+1, cerr.Offset)
+				require.Equal(t, s.Base+1, cerr.Offset)
 				return
 			}
 			require.NoError(t, err, "a trusted segment is not read at Open")
 			defer l.Close()
 			p := mustPartition(t, l, "t", 0)
 			require.Equal(t, int64(len(want)), p.EndOffset(), "nothing is cut")
-			_, err = p.Read(ctx, s.base+1, 1)
+			_, err = p.Read(ctx, s.Base+1, 1)
 			require.ErrorAs(t, err, &cerr)
-			require.Equal(t, s.path, cerr.Path)
-			recs, err := p.Read(ctx, segs[2].base, 1<<20)
+			require.Equal(t, s.Path, cerr.Path)
+			recs, err := p.Read(ctx, segs[2].Base, 1<<20)
 			require.NoError(t, err, "the records after the damage stay readable")
-			require.Equal(t, want[segs[2].base], string(recs[0].Value))
+			require.Equal(t, want[segs[2].Base], string(recs[0].Value))
 			require.ErrorAs(t, l.Check(ctx), &cerr)
 		})
 	}
@@ -249,21 +250,21 @@ func FuzzCheckpointLoad(f *testing.F) {
 
 	f.Add(real)
 	for _, change := range []func(c *checkpoint){
-		func(c *checkpoint) { c.position++ },
-		func(c *checkpoint) { c.position-- },
-		func(c *checkpoint) { c.position = 0; c.recoveryOffset = c.segmentBase },
-		func(c *checkpoint) { c.recoveryOffset++ },
-		func(c *checkpoint) { c.logStartOffset = c.recoveryOffset + 1 },
-		func(c *checkpoint) { c.cleanerOffset = 1 << 62 },
-		func(c *checkpoint) { c.offsetEntries, c.timeEntries = 1<<40, 1<<40 },
-		func(c *checkpoint) { c.activeCreated = 1 << 62 },
-		func(c *checkpoint) { c.activeBase = c.segmentBase + 1 },
-		func(c *checkpoint) { c.segmentBase, c.activeBase = 0, 0 },
-		func(c *checkpoint) { c.maxTimestamp, c.offsetOfMaxTimestamp = -1<<63, -1 },
+		func(c *checkpoint) { c.Position++ },
+		func(c *checkpoint) { c.Position-- },
+		func(c *checkpoint) { c.Position = 0; c.RecoveryOffset = c.SegmentBase },
+		func(c *checkpoint) { c.RecoveryOffset++ },
+		func(c *checkpoint) { c.LogStartOffset = c.RecoveryOffset + 1 },
+		func(c *checkpoint) { c.CleanerOffset = 1 << 62 },
+		func(c *checkpoint) { c.OffsetEntries, c.TimeEntries = 1<<40, 1<<40 },
+		func(c *checkpoint) { c.ActiveCreated = 1 << 62 },
+		func(c *checkpoint) { c.ActiveBase = c.SegmentBase + 1 },
+		func(c *checkpoint) { c.SegmentBase, c.ActiveBase = 0, 0 },
+		func(c *checkpoint) { c.MaxTimestamp, c.OffsetOfMaxTimestamp = -1<<63, -1 },
 	} {
 		d := c
 		change(&d)
-		f.Add(d.marshal())
+		f.Add(d.Marshal())
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, in := range [][]byte{data, fixCRC(data)} {
@@ -370,20 +371,20 @@ func TestTornSealedSegmentUnderSyncNever(t *testing.T) {
 			if checkpointed {
 				require.NoError(t, p.checkpoint(ctx))
 			}
-			segs := *p.segments.Load()
+			segs := p.segments()
 			require.Greater(t, len(segs), 3)
 			cp := p.checkpointSnapshot()
-			require.Zero(t, cp.flags&checkpointRollsSynced, "SyncNever checkpoints say rolls are not synced")
+			require.Zero(t, cp.Flags&checkpointRollsSynced, "SyncNever checkpoints say rolls are not synced")
 			crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 1})
 			require.NoError(t, l.Close())
 			// What a power failure can leave: the end of a sealed segment
 			// lost (zeros), a later segment written.
 			s := segs[1]
-			data, err := crashed.ReadFile(s.path)
+			data, err := crashed.ReadFile(s.Path)
 			require.NoError(t, err)
 			starts := batchLayout(t, data)
 			clear(data[starts[len(starts)-2]:])
-			require.NoError(t, crashed.WriteFile(s.path, data))
+			require.NoError(t, crashed.WriteFile(s.Path, data))
 
 			logs := &logRecorder{}
 			opts = testOptions(crashed)
@@ -398,10 +399,10 @@ func TestTornSealedSegmentUnderSyncNever(t *testing.T) {
 			defer l.Close()
 			require.True(t, logs.logged("WARN commitlog: cut torn tail"), "%v", logs.msgs)
 			p = mustPartition(t, l, "t", 0)
-			kept := s.base + int64(len(starts)) - 2
+			kept := s.Base + int64(len(starts)) - 2
 			require.Equal(t, kept, p.EndOffset(), "cut where the sealed segment's writes stop")
 			requireValues(t, p, want[:kept]...)
-			require.Len(t, *p.segments.Load(), 2, "the segments after it are gone")
+			require.Len(t, p.segments(), 2, "the segments after it are gone")
 			require.NoError(t, l.Check(ctx))
 		})
 	}

@@ -276,8 +276,8 @@ func retentionValue(offset int64) []byte {
 
 func segmentBases(p *Partition) []int64 {
 	var out []int64
-	for _, s := range *p.segments.Load() {
-		out = append(out, s.base)
+	for _, s := range p.segments() {
+		out = append(out, s.Base)
 	}
 	return out
 }
@@ -303,8 +303,8 @@ func TestRetentionByTimeIsStrictAndSparesTheActiveSegment(t *testing.T) {
 	require.Equal(t, after[0], p.StartOffset())
 	// The segments left: the one with the newer records (the active one),
 	// or ones the durable end still names.
-	for _, s := range (*p.segments.Load())[:len(after)-1] {
-		require.Equal(t, p.durable.Load().seg, s, "only the durable end's segment may stay expired")
+	for _, s := range p.segments()[:len(after)-1] {
+		require.True(t, p.durableSegment().Same(s), "only the durable end's segment may stay expired")
 	}
 	_, err := p.Read(ctx, 0, 1<<20)
 	var oor *OffsetOutOfRangeError
@@ -329,18 +329,18 @@ func TestRetentionBySize(t *testing.T) {
 	ctx := context.Background()
 	appendAt(t, p, 60, clock.Now())
 	var total int64
-	for _, s := range *p.segments.Load() {
-		total += s.size.Load()
+	for _, s := range p.segments() {
+		total += s.Size
 	}
 	require.Greater(t, total, int64(12000))
 	require.NoError(t, l.EnforceRetention(ctx, "t"))
-	segs := *p.segments.Load()
+	segs := p.segments()
 	total = 0
 	for _, s := range segs {
-		total += s.size.Load()
+		total += s.Size
 	}
 	require.GreaterOrEqual(t, total, int64(8000), "never below the bound")
-	require.Less(t, total-segs[0].size.Load(), int64(8000), "the oldest left is needed to stay at the bound")
+	require.Less(t, total-segs[0].Size, int64(8000), "the oldest left is needed to stay at the bound")
 	require.ErrorIs(t, l.EnforceRetention(ctx, "nope"), ErrUnknownTopic)
 }
 
@@ -366,7 +366,8 @@ func TestRetentionMakesDataDurableBeforeDeleting(t *testing.T) {
 	require.Equal(t, p.HighWatermark(), p.DurableOffset())
 	require.Greater(t, p.StartOffset(), int64(0))
 	require.LessOrEqual(t, p.StartOffset(), p.HighWatermark())
-	require.Equal(t, p.durable.Load().seg, (*p.segments.Load())[len(*p.segments.Load())-1])
+	segs := p.segments()
+	require.True(t, p.durableSegment().Same(segs[len(segs)-1]))
 }
 
 func TestRetentionRemovesSegmentsBelowDeleteRecords(t *testing.T) {
@@ -424,7 +425,7 @@ func TestRetentionRollsAnExpiredActiveSegment(t *testing.T) {
 			appendAt(t, p, 1, clock.Now())
 			clock.Advance(time.Hour)
 			require.NoError(t, l.EnforceRetention(ctx))
-			require.Equal(t, p.StartOffset(), (*p.segments.Load())[0].base)
+			require.Equal(t, p.StartOffset(), p.segments()[0].Base)
 			require.Greater(t, p.StartOffset(), int64(0), "the sealed, expired segment went")
 			clock.Advance(time.Hour) // now the active segment has expired too
 			require.NoError(t, l.EnforceRetention(ctx))
@@ -470,7 +471,7 @@ func BenchmarkRetention1000Segments(b *testing.B) {
 		for i := range batch {
 			batch[i] = Record{Value: make([]byte, 300)}
 		}
-		for len(*p.segments.Load()) <= 1000 {
+		for len(p.segments()) <= 1000 {
 			if _, err := p.Append(ctx, batch); err != nil {
 				b.Fatal(err)
 			}
@@ -484,7 +485,7 @@ func BenchmarkRetention1000Segments(b *testing.B) {
 		if err := p.checkpoint(ctx); err != nil {
 			b.Fatal(err)
 		}
-		n := len(*p.segments.Load())
+		n := len(p.segments())
 		b.StartTimer()
 		start := time.Now()
 		if err := l.EnforceRetention(ctx); err != nil {
@@ -492,7 +493,7 @@ func BenchmarkRetention1000Segments(b *testing.B) {
 		}
 		elapsed := time.Since(start)
 		b.StopTimer()
-		if got := n - len(*p.segments.Load()); got < 1000 {
+		if got := n - len(p.segments()); got < 1000 {
 			b.Fatalf("deleted %d segments, want at least 1000", got)
 		}
 		b.ReportMetric(float64(elapsed.Microseconds())/1e3, "ms/pass")

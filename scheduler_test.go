@@ -42,12 +42,12 @@ func TestSchedulerRunsOnItsOwn(t *testing.T) {
 		require.NoError(t, err)
 		time.Sleep(1100 * time.Millisecond)
 		synctest.Wait()
-		require.Equal(t, int64(2), p.checkpointSnapshot().recoveryOffset, "a checkpoint recorded the new end (was %d)", cpBefore.recoveryOffset)
+		require.Equal(t, int64(2), p.checkpointSnapshot().RecoveryOffset, "a checkpoint recorded the new end (was %d)", cpBefore.RecoveryOffset)
 
-		require.Len(t, *p.segments.Load(), 1)
+		require.Len(t, p.segments(), 1)
 		time.Sleep(time.Minute + time.Second) // the segment turns a minute old with no append
 		synctest.Wait()
-		require.Len(t, *p.segments.Load(), 2, "the idle segment rolled by age")
+		require.Len(t, p.segments(), 2, "the idle segment rolled by age")
 
 		require.NoError(t, l.Close())
 		synctest.Wait() // Close waited for the goroutine: nothing is left running in the bubble

@@ -33,8 +33,8 @@ func TestNonDurableAppendsReserveSpaceOnDisk(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	size := fi.Size()
-	require.Equal(t, p.active.size.Load(), size, "the file's size is the end of its data")
-	if p.active.noReserve {
+	require.Equal(t, p.activeSegment().Size, size, "the file's size is the end of its data")
+	if p.activeSegment().NoReserve {
 		t.Skipf("the file system of %s cannot reserve space", dir)
 	}
 	require.GreaterOrEqual(t, diskBytes(t, path), size+reserveMinStep, "reserved past the batch")

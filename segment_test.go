@@ -49,7 +49,7 @@ func TestDurableAppendsPrepareSpaceAhead(t *testing.T) {
 				require.NoError(t, err)
 				data, err := mem.ReadFile(path)
 				require.NoError(t, err)
-				end := p.active.size.Load()
+				end := p.activeSegment().Size
 				require.Equal(t, int(end), dataEnd(t, data))
 				if policy == SyncAlways {
 					require.Len(t, data, prepareStep, "append %d: the file reaches the prepared end", i)
@@ -65,7 +65,7 @@ func TestDurableAppendsPrepareSpaceAhead(t *testing.T) {
 				want = 21
 			}
 			require.Equal(t, int64(want), logWrites.Load())
-			end := p.active.size.Load()
+			end := p.activeSegment().Size
 			require.NoError(t, l.Close())
 			for _, fs := range []*vfs.MemFS{mem, mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})} {
 				data, err := fs.ReadFile(path)
@@ -92,7 +92,7 @@ func TestDurableAppendsPrepareSpaceOnDisk(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	require.Equal(t, int64(prepareStep), fi.Size())
-	end := p.active.size.Load()
+	end := p.activeSegment().Size
 	require.NoError(t, l.Close())
 	fi, err = os.Stat(path)
 	require.NoError(t, err)
@@ -132,11 +132,11 @@ func TestPreparedSpaceAfterRollsAndCrash(t *testing.T) {
 	ctx := context.Background()
 	mem := vfs.NewMem()
 	l, p, want := durableRolls(t, mem)
-	segs := *p.segments.Load()
+	segs := p.segments()
 	require.Greater(t, len(segs), 2)
 	crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})
 	for i, s := range segs {
-		data, err := crashed.ReadFile(s.path)
+		data, err := crashed.ReadFile(s.Path)
 		require.NoError(t, err)
 		if i < len(segs)-1 {
 			require.Len(t, data, dataEnd(t, data), "sealed segment %d ends with its data", i)
@@ -177,7 +177,7 @@ func TestRecoveryCutsZerosPastASealedSegment(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := vfs.NewMem()
 			l, p, want := durableRolls(t, mem)
-			first := (*p.segments.Load())[0].path
+			first := p.segments()[0].Path
 			require.NoError(t, l.Close())
 
 			data, err := mem.ReadFile(first)
@@ -250,11 +250,11 @@ func TestNonDurableAppendsReserveSpaceAhead(t *testing.T) {
 				_, err := p.Append(ctx, []Record{{Value: value}})
 				require.NoError(t, err)
 				want = append(want, string(value))
-				s := p.active
-				end := s.size.Load()
-				data, err := mem.ReadFile(s.path)
+				s := p.activeSegment()
+				end := s.Size
+				data, err := mem.ReadFile(s.Path)
 				require.NoError(t, err)
-				reserved, err := mem.Reserved(s.path)
+				reserved, err := mem.Reserved(s.Path)
 				require.NoError(t, err)
 				if policy == SyncAlways {
 					require.Zero(t, reserved, "append %d", i)
@@ -265,7 +265,7 @@ func TestNonDurableAppendsReserveSpaceAhead(t *testing.T) {
 				require.LessOrEqual(t, end+reserved, int64(segmentBytes), "append %d: reserved past SegmentBytes", i)
 				reservedOnce = reservedOnce || reserved > 0
 			}
-			segs := *p.segments.Load()
+			segs := p.segments()
 			require.Len(t, segs, 2)
 			if policy == SyncAlways {
 				require.Zero(t, allocates)
@@ -275,16 +275,16 @@ func TestNonDurableAppendsReserveSpaceAhead(t *testing.T) {
 				// SegmentBytes, in the first segment; no more in the
 				// second, which holds less: 300 appends, 10 reservations.
 				require.LessOrEqual(t, allocates, 10, "reservations grow with the segment")
-				reserved, err := mem.Reserved(segs[0].path)
+				reserved, err := mem.Reserved(segs[0].Path)
 				require.NoError(t, err)
 				require.Zero(t, reserved, "the roll gives back what the sealed segment did not use")
 			}
 			require.NoError(t, l.Close())
 			for _, s := range segs {
-				reserved, err := mem.Reserved(s.path)
+				reserved, err := mem.Reserved(s.Path)
 				require.NoError(t, err)
 				require.Zero(t, reserved, "Close gives back the reserved space")
-				data, err := mem.ReadFile(s.path)
+				data, err := mem.ReadFile(s.Path)
 				require.NoError(t, err)
 				require.Len(t, data, dataEnd(t, data))
 			}

@@ -16,11 +16,11 @@ func TestPartitionStats(t *testing.T) {
 	st = p.Stats()
 	require.Equal(t, int64(120), st.EndOffset)
 	require.Equal(t, int64(120), st.HighWatermark)
-	require.Equal(t, len(*p.segments.Load()), st.Segments)
+	require.Equal(t, len(p.segments()), st.Segments)
 	require.Greater(t, st.Segments, 2)
 	var size int64
-	for _, s := range *p.segments.Load() {
-		size += s.size.Load()
+	for _, s := range p.segments() {
+		size += s.Size
 	}
 	require.Equal(t, size, st.Bytes)
 	require.True(t, st.LastRetention.IsZero())
@@ -31,7 +31,7 @@ func TestPartitionStats(t *testing.T) {
 	after := p.Stats()
 	require.Equal(t, clock.Now().UnixMilli(), after.LastRetention.UnixMilli())
 	require.Equal(t, int64(st.Segments-after.Segments+1), after.RetentionDeleted, "a segment was added, the rest deleted")
-	require.Equal(t, after.StartOffset, (*p.segments.Load())[0].base)
+	require.Equal(t, after.StartOffset, p.segments()[0].Base)
 	require.Less(t, after.Bytes, st.Bytes)
 	all := l.Stats()
 	require.Len(t, all, 1)

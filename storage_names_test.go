@@ -24,3 +24,21 @@ var (
 	readFile              = storage.ReadFile
 	nextSequence          = storage.NextSequence
 )
+
+// The engine's layout facts and checkpoint codec, as the tests that damage
+// or inspect a partition's files use them.
+const (
+	offsetEntrySize       = storage.OffsetEntrySize
+	timeEntrySize         = storage.TimeEntrySize
+	prepareStep           = storage.PrepareStep
+	reserveMinStep        = storage.ReserveMinStep
+	maxDecompressedBatch  = storage.MaxDecompressedBatch
+	checkpointRollsSynced = storage.CheckpointRollsSynced
+)
+
+var (
+	partitionHoldsData  = storage.PartitionHoldsData
+	writeCheckpoint     = storage.WriteCheckpoint
+	initialCheckpoint   = storage.InitialCheckpoint
+	unmarshalCheckpoint = storage.UnmarshalCheckpoint
+)

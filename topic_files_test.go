@@ -96,7 +96,7 @@ func TestCreateTopicWithTheLongestName(t *testing.T) {
 	}
 	require.NoError(t, prod.Close())
 	p := mustPartition(t, l, name, 11)
-	require.Greater(t, len(*p.segments.Load()), 5)
+	require.Greater(t, len(p.segments()), 5)
 	require.NoError(t, p.checkpoint(ctx))
 	require.NoError(t, l.Compact(ctx, name))
 	_, err = p.DeleteRecords(ctx, 10)

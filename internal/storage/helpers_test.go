@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,4 +85,52 @@ func fixCRC(b []byte) []byte {
 // appendCRC returns a copy of b followed by its big-endian CRC-32C.
 func appendCRC(b []byte) []byte {
 	return binary.BigEndian.AppendUint32(append([]byte(nil), b...), crc32.Checksum(b, castagnoli))
+}
+
+// batchLayout returns the start position of every batch in a data file,
+// which may end in zeros: the space prepared for durable appends.
+func batchLayout(t *testing.T, data []byte) []int {
+	var starts []int
+	for pos := 0; pos < len(data); {
+		if !slices.ContainsFunc(data[pos:], func(b byte) bool { return b != 0 }) {
+			break
+		}
+		h, err := record.ParseHeader(data[pos:], len(data)-pos)
+		require.NoError(t, err)
+		starts = append(starts, pos)
+		pos += h.Size()
+	}
+	return starts
+}
+
+// longReadLog writes batches of 1,000 records of 100 bytes (each value
+// starts with its offset) into a partition in a real directory, whose data
+// files are memory-mapped, with segments of segmentBytes and otherwise the
+// public defaults of a topic; it returns the partition's configuration
+// once the partition is closed.
+func longReadLog(t *testing.T, batches int, segmentBytes int64) Config {
+	cfg := Config{
+		FS: vfs.Default, Dir: filepath.Join(t.TempDir(), "long-0"), Topic: "long", Partition: 0,
+		SegmentBytes: segmentBytes, SegmentAge: Forever, IndexIntervalBytes: 4096, SegmentIndexBytes: 10 << 20,
+		MaxBatchBytes: 1<<20 + 12, RetentionDeletes: true, DeleteRetention: Forever, Retention: Forever,
+		SyncAlways: true, ProducerIDExpiration: 7 * 24 * time.Hour, CompactionMapBytes: 1 << 20, CompactionDutyCycle: 1,
+	}
+	require.NoError(t, MkdirAllDurable(cfg.FS, cfg.Dir))
+	p, err := Open(cfg, true)
+	require.NoError(t, err)
+	var b record.Builder
+	value := make([]byte, 100)
+	for n := range batches {
+		b.Reset(record.BuildOptions{ProducerID: record.NoProducerID, ProducerEpoch: record.NoEpoch, BaseSequence: record.NoSequence})
+		for i := range 1000 {
+			binary.BigEndian.PutUint64(value, uint64(n*1000+i))
+			b.Append(1_700_000_000_000, nil, value, nil)
+		}
+		batch, err := b.Build()
+		require.NoError(t, err)
+		_, err = p.AppendBatch(context.Background(), batch, AppendOptions{Expected: -1})
+		require.NoError(t, err)
+	}
+	require.NoError(t, p.Close())
+	return cfg
 }
