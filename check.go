@@ -98,7 +98,7 @@ func (p *Partition) check(ctx context.Context) error {
 			if rerr != nil {
 				errs = append(errs, fmt.Errorf("%s-%d: rebuild indexes of segment %d: %w", p.topic.name, p.id, s.base, rerr))
 			} else {
-				p.log.opts.Logger.Warn("commitlog: index disagreed with its data and was rebuilt", "file", s.path)
+				p.log.opts.Logger.Warn("index disagreed with its data and was rebuilt", "file", s.path)
 			}
 		}
 		s.release()

@@ -133,7 +133,7 @@ func (l *Log) runCleaner() {
 		for _, w := range work {
 			err := w.p.compact(l.ctx, now)
 			if err != nil && l.ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, errSwapStale) {
-				l.opts.Logger.Warn("commitlog: compaction failed", "topic", w.p.topic.name, "partition", w.p.id, "err", err)
+				l.opts.Logger.Warn("compaction failed", "topic", w.p.topic.name, "partition", w.p.id, "err", err)
 			}
 		}
 	}
@@ -1031,12 +1031,12 @@ func (p *Partition) recoverSwaps(names []string) (changed bool, err error) {
 				}
 			}
 			errs = append(errs, rename(x, logSuffix, swapSuffix))
-			p.log.opts.Logger.Info("commitlog: completed a compaction swap interrupted by a crash", "dir", p.dir, "segment", x, "next", next)
+			p.log.opts.Logger.Info("completed a compaction swap interrupted by a crash", "dir", p.dir, "segment", x, "next", next)
 		case has[segmentName(x, logSuffix)+cleanedSuffix]:
 			for _, kind := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 				errs = append(errs, remove(x, kind, cleanedSuffix), remove(x, kind, swapSuffix))
 			}
-			p.log.opts.Logger.Info("commitlog: rolled back a compaction swap interrupted by a crash", "dir", p.dir, "segment", x)
+			p.log.opts.Logger.Info("rolled back a compaction swap interrupted by a crash", "dir", p.dir, "segment", x)
 		default:
 			for _, kind := range []string{indexSuffix, timeIndexSuffix} {
 				errs = append(errs, rename(x, kind, swapSuffix), remove(x, kind, cleanedSuffix))

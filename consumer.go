@@ -313,7 +313,7 @@ func (c *Consumer) collect(buf *pollBuffer) error {
 		err := cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)
 		var oor *OffsetOutOfRangeError
 		if errors.As(err, &oor) && c.cfg.AutoOffsetReset != ResetNone {
-			c.log.opts.Logger.Warn("commitlog: consumer position out of range; resetting", "topic", cp.tp.Topic,
+			c.log.opts.Logger.Warn("consumer position out of range; resetting", "topic", cp.tp.Topic,
 				"partition", cp.tp.Partition, "position", cp.pos, "reset", c.cfg.AutoOffsetReset.String(), "err", err)
 			cp.cur.close()
 			cp.pos = c.resetOffset(cp.p)
@@ -463,7 +463,7 @@ func (c *Consumer) reconcile(ctx context.Context) error {
 			}
 			if !c.cfg.DisableAutoCommit || pr != nil {
 				if err := c.commitPositions(ctx, st.revoke); err != nil {
-					c.log.opts.Logger.Warn("commitlog: commit before revoke failed", "group", c.cfg.Group, "err", err)
+					c.log.opts.Logger.Warn("commit before revoke failed", "group", c.cfg.Group, "err", err)
 				}
 			}
 			c.callback(ctx, m, c.cfg.OnRevoked, st.revoke)
@@ -522,7 +522,7 @@ func (c *Consumer) autoCommitIfDue(ctx context.Context) {
 	c.mu.Unlock()
 	if due {
 		if err := c.commitPositions(ctx, nil); err != nil && ctx.Err() == nil {
-			c.log.opts.Logger.Warn("commitlog: auto-commit failed", "group", c.cfg.Group, "err", err)
+			c.log.opts.Logger.Warn("auto-commit failed", "group", c.cfg.Group, "err", err)
 		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // logRecorder is a slog handler that keeps every message, after its
-// level ("WARN commitlog: ...").
+// level and followed by its attributes ("WARN cut torn tail ... file=...").
 type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
@@ -28,8 +28,13 @@ type logRecorder struct {
 
 func (w *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 func (w *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		msg += " " + a.String()
+		return true
+	})
 	w.mu.Lock()
-	w.msgs = append(w.msgs, r.Level.String()+" "+r.Message)
+	w.msgs = append(w.msgs, msg)
 	w.mu.Unlock()
 	return nil
 }

@@ -206,7 +206,7 @@ func (gc *coordinator) rebalanceLocked(g *group) {
 	sortBalancerMembers(members)
 	assignment := g.balancer.Balance(members, counts)
 	if err := checkAssignment(g.balancer, members, counts, assignment); err != nil {
-		gc.log.opts.Logger.Error("commitlog: consumer group balancer returned an invalid assignment; using the range balancer this time",
+		gc.log.opts.Logger.Error("consumer group balancer returned an invalid assignment; using the range balancer this time",
 			"group", g.name, "err", err)
 		assignment = RangeBalancer().Balance(members, counts)
 	}

@@ -387,7 +387,7 @@ func (l *Log) tick(checkpoint bool) {
 	now := l.opts.now()
 	for _, p := range l.allPartitions() {
 		if err := p.rollIfAged(now); err != nil {
-			l.opts.Logger.Warn("commitlog: age-based roll failed", "topic", p.topic.name, "partition", p.id, "err", err)
+			l.opts.Logger.Warn("age-based roll failed", "topic", p.topic.name, "partition", p.id, "err", err)
 		}
 		var err error
 		switch {
@@ -407,7 +407,7 @@ func (l *Log) tick(checkpoint bool) {
 			err = p.flush(l.ctx)
 		}
 		if err != nil && l.ctx.Err() == nil && !errors.Is(err, ErrDurability) && !errors.Is(err, ErrClosed) {
-			l.opts.Logger.Warn("commitlog: background flush failed", "topic", p.topic.name, "partition", p.id, "err", err)
+			l.opts.Logger.Warn("background flush failed", "topic", p.topic.name, "partition", p.id, "err", err)
 		}
 	}
 }

@@ -133,7 +133,10 @@ type Options struct {
 	TopicDefaults TopicConfig
 
 	// Logger receives notices about recovery (torn tails cut, indexes
-	// rebuilt) and failures. Nil discards them.
+	// rebuilt) and failures, as structured records whose attributes name
+	// the topic, partition or file. Messages carry no "commitlog:"
+	// prefix: to mark them, pass a logger made with Logger.With. Nil
+	// discards them.
 	Logger *slog.Logger
 
 	// Repair lets Open repair kinds of damage that it otherwise refuses

@@ -484,7 +484,7 @@ func (p *Partition) writeFailedLocked(err error) error {
 func (p *Partition) failLocked(op string, err error) error {
 	if p.failed == nil {
 		p.failed = &DurabilityError{Topic: p.topic.name, Partition: p.id, Op: op, Err: err}
-		p.log.opts.Logger.Error("commitlog: partition failed", "topic", p.topic.name, "partition", p.id, "op", op, "err", err)
+		p.log.opts.Logger.Error("partition failed", "topic", p.topic.name, "partition", p.id, "op", op, "err", err)
 	}
 	return p.failed
 }

@@ -123,7 +123,7 @@ func (p *Partition) recoverProducers() error {
 			continue
 		}
 		if through < 0 {
-			p.log.opts.Logger.Warn("commitlog: removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
+			p.log.opts.Logger.Warn("removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
 		}
 		if err := fs.Remove(path); err != nil {
 			return err
@@ -189,6 +189,6 @@ func (p *Partition) expireProducers(nowMs int64) {
 	n := p.producers.expire(nowMs, maxIdle)
 	p.mu.Unlock()
 	if n > 0 {
-		p.log.opts.Logger.Debug("commitlog: expired idle producer ids", "topic", p.topic.name, "partition", p.id, "count", n)
+		p.log.opts.Logger.Debug("expired idle producer ids", "topic", p.topic.name, "partition", p.id, "count", n)
 	}
 }

@@ -139,7 +139,7 @@ func (r *batchReader) seekInSegment(from int64) int64 {
 			}
 		}
 	}
-	r.p.log.opts.Logger.Warn("commitlog: offset index entry does not match the data; reading the segment from its start",
+	r.p.log.opts.Logger.Warn("offset index entry does not match the data; reading the segment from its start",
 		"file", r.seg.offsets().path, "offset", off, "position", pos)
 	return 0
 }
@@ -430,7 +430,7 @@ func (p *Partition) timeLookup(s *segment, target int64, hw *position) int64 {
 	}
 	var scratch []byte
 	if off < hw.offset && !s.timeEntryResolves(ts, off, limit, &scratch) {
-		p.log.opts.Logger.Warn("commitlog: time index entry does not match the data; searching the segment from its start",
+		p.log.opts.Logger.Warn("time index entry does not match the data; searching the segment from its start",
 			"file", s.times().path, "timestamp", ts, "offset", off)
 		return s.base
 	}

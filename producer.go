@@ -711,7 +711,7 @@ func (pp *producerPartition) deliver(b *pendingBatch) {
 		// The records are reported; the fsync still follows, so that
 		// consumers (who see only durable records under SyncAlways) get them.
 		if err := pp.p.acknowledge(ctx, res.LastOffset+1, appendOptions{}); err != nil {
-			prod.log.opts.Logger.Warn("commitlog: fsync after an AckNone produce failed", "topic", pp.p.topic.name, "partition", pp.p.id, "err", err)
+			prod.log.opts.Logger.Warn("fsync after an AckNone produce failed", "topic", pp.p.topic.name, "partition", pp.p.id, "err", err)
 		}
 	}
 }

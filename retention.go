@@ -248,13 +248,13 @@ func (p *Partition) removeDeletedSegments(segs []*segment) {
 	for _, s := range segs {
 		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			if err := p.log.fs.Remove(filepath.Join(p.dir, segmentName(s.base, suffix))); err != nil && !isNotExist(err) {
-				p.log.opts.Logger.Warn("commitlog: removing a deleted segment's file failed; the next Open retries", "err", err)
+				p.log.opts.Logger.Warn("removing a deleted segment's file failed; the next Open retries", "err", err)
 			}
 		}
 		s.release()
 	}
 	if err := p.log.fs.SyncDir(p.dir); err != nil && !isNotExist(err) {
-		p.log.opts.Logger.Warn("commitlog: syncing a directory after removing segments failed", "dir", p.dir, "err", err)
+		p.log.opts.Logger.Warn("syncing a directory after removing segments failed", "dir", p.dir, "err", err)
 	}
 }
 
