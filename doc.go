@@ -293,9 +293,10 @@
 //
 // # Caveats
 //
-// One Log per directory: a second Open fails with ErrLocked. Topic names
-// follow Kafka's rules (ValidateTopicName); on a case-insensitive file
-// system two names differing only in case collide. Each open segment maps
+// One Log per directory: a second Open fails with ErrLocked, though on
+// AIX, Plan 9, js/wasm and wasip1 only within one process (see Open).
+// Topic names follow Kafka's rules (ValidateTopicName); on a
+// case-insensitive file system two names differing only in case collide. Each open segment maps
 // up to SegmentBytes of address space and holds three file descriptors.
 // Data files are read through mmap on Unix; elsewhere through ReadAt.
 // Directory fsync, on which the durability of new files rests, is not

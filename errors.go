@@ -52,8 +52,9 @@ var (
 	// fsync the operating system may have dropped the data: reopen the Log
 	// to re-derive what is on disk.
 	ErrDurability = errors.New("commitlog: durability failure")
-	// ErrLocked is returned by Open when another Log, in this process or
-	// another, has the directory open.
+	// ErrLocked is returned by Open when another Log has the directory
+	// open: in this process, or in another one on the systems where Open
+	// says its lock excludes other processes.
 	ErrLocked = errors.New("commitlog: directory locked by another Log")
 	// ErrMaxBuffered is returned by Producer.TryProduce when the producer's
 	// buffer is full (ProducerConfig.MaxBufferedBytes or

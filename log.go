@@ -72,11 +72,17 @@ const lockFileName = "LOCK"
 // recovers every partition (see the package documentation on durability).
 // opts may be nil for defaults; Open copies it and never modifies it.
 //
-// Only one Log may have a directory open at a time: a second Open, in this
-// process or another, returns an error matching ErrLocked. Open cuts only
-// the torn tail an interrupted write leaves past the last checkpoint (and
-// logs the cut); any other damage makes it fail with a *CorruptionError
-// (matching ErrCorrupt) naming the file and position.
+// Only one Log may have a directory open at a time. A second Open of it in
+// this process returns an error matching ErrLocked, and so does one in
+// another process on Unix systems other than AIX (the lock is flock(2) on
+// dir/LOCK) and on Windows (LockFileEx). On AIX, Plan 9, js/wasm and wasip1
+// the lock holds only within the process: Open cannot tell that another
+// process has the directory open, so the application must make sure none
+// does.
+//
+// Open cuts only the torn tail an interrupted write leaves past the last
+// checkpoint (and logs the cut); any other damage makes it fail with a
+// *CorruptionError (matching ErrCorrupt) naming the file and position.
 func Open(dir string, opts *Options) (*Log, error) {
 	if opts != nil {
 		if err := opts.Validate(); err != nil {
