@@ -20,14 +20,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// This file is the consumer-group history checker of reliability.md C4c:
-// a randomized workload of producers and group members (joining, polling,
-// committing after processing, leaving, crashing, being evicted, coming
-// back, across Log reopens) records every event in one history, and
-// checkGroupHistory verifies the history offline. The workload runs in a
-// testing/synctest bubble, so MaxPollInterval evictions happen on fake
-// time; TestGroupHistoryCheckerCatches feeds the checker hand-made bad
-// histories, to show that every check can fail.
+// This file is a consumer-group history checker, in the manner of Jepsen's
+// Kafka workload analysis (jepsen.tests.kafka, whose anomaly names it uses
+// where they apply: inconsistent-offsets, duplicate, lost-write, G1a,
+// poll-skip): a randomized workload of producers and group members
+// (joining, polling, committing after processing, leaving, crashing, being
+// evicted, coming back, across Log reopens) records every event in one
+// history, and checkGroupHistory verifies the history offline. The
+// workload runs in a testing/synctest bubble, so MaxPollInterval evictions
+// happen on fake time; TestGroupHistoryCheckerCatches feeds the checker
+// hand-made bad histories, to show that every check can fail.
 
 const (
 	ghTopic      = "t"
@@ -139,8 +141,8 @@ type ghMember struct {
 	lastGap time.Duration // the time outside Poll before the current/last Poll
 }
 
-// checkGroupHistory checks h and returns the violations found (each names
-// the anomaly of C4c it is) and some counts.
+// checkGroupHistory checks h and returns the violations found (each
+// starts with the name of its anomaly) and some counts.
 func checkGroupHistory(h *ghHistory) (violations []string, stats map[string]int) {
 	stats = map[string]int{}
 	bad := func(e *ghEvent, format string, args ...any) {
@@ -153,7 +155,8 @@ func checkGroupHistory(h *ghHistory) (violations []string, stats map[string]int)
 		}
 	}
 
-	// Reads and acknowledged sends define offsets (C4c steps 1-2).
+	// Reads and acknowledged sends define offsets: an offset holds one
+	// value, and a value one offset.
 	byOffset := map[TopicPartition]map[int64]string{}
 	byValue := map[string]ghRec{}
 	produced := map[string]bool{}
@@ -474,7 +477,8 @@ func checkGroupHistory(h *ghHistory) (violations []string, stats map[string]int)
 			}
 		}
 	}
-	// The applied order of commits (C4c step 6).
+	// The applied order of commits: a partition's committed offsets never
+	// go backwards.
 	last := map[TopicPartition]int64{}
 	inLog := map[TopicPartition]map[int64]bool{}
 	for i, c := range h.offsetLog {
