@@ -89,11 +89,14 @@ var (
 // ErrFenced.
 type FencedError struct {
 	Group    string
-	MemberID string
+	MemberID string // empty when the consumer is no longer a member at all
 	Reason   string // e.g. "evicted: no Poll within MaxPollInterval (5m0s)"
 }
 
 func (e *FencedError) Error() string {
+	if e.MemberID == "" {
+		return fmt.Sprintf("commitlog: group %q: consumer fenced: %s", e.Group, e.Reason)
+	}
 	return fmt.Sprintf("commitlog: group %q member %s fenced: %s", e.Group, e.MemberID, e.Reason)
 }
 
@@ -182,7 +185,7 @@ func (e *CorruptionError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup or replica")
+	b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup")
 	return b.String()
 }
 
@@ -311,5 +314,16 @@ func diskFull(err error) error {
 	if err == nil || errors.Is(err, ErrDiskFull) || !vfs.IsNoSpace(err) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	return &diskFullError{err: err}
 }
+
+// diskFullError is err marked as ErrDiskFull. Its message is ErrDiskFull's
+// followed by err's, without a second "commitlog: " prefix.
+type diskFullError struct{ err error }
+
+func (e *diskFullError) Error() string {
+	return ErrDiskFull.Error() + ": " + strings.TrimPrefix(e.err.Error(), "commitlog: ")
+}
+
+// Unwrap returns ErrDiskFull and the error of the write that failed.
+func (e *diskFullError) Unwrap() []error { return []error{ErrDiskFull, e.err} }
