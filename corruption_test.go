@@ -481,16 +481,17 @@ func exerciseFault(t *testing.T, fs *vfs.MemFS, records map[TopicPartition][]Rec
 	return faultOutcome{}
 }
 
-// Storage faults in every file type (reliability.md T4): bit flips,
-// bursts of up to 32 bits, a zeroed block, truncation, emptying and
-// removal, in every file of a closed log. The derived files (offset and
-// time indexes, producer-state snapshots) are repaired: the log opens
-// with every record and commit intact. Damage anywhere else is never
-// silent: it is refused with ErrCorrupt, or (bytes outside what the CRC
-// covers, such as a batch's partition leader epoch) changes nothing that
-// is read back. The files that hold durable promises (checkpoints, topic
-// metadata, producer-ids) are refused on any change, and the data files
-// and __consumer_offsets on any change that reaches their records.
+// Storage faults in every file type: bit flips, bursts of up to 32 bits
+// (CRC-32C detects every such error in the bytes it covers), a zeroed
+// block, truncation, emptying and removal, in every file of a closed log.
+// The derived files (offset and time indexes, producer-state snapshots)
+// are repaired: the log opens with every record and commit intact. Damage
+// anywhere else is never silent: it is refused with ErrCorrupt, or (bytes
+// outside what the CRC covers, such as a batch's partition leader epoch)
+// changes nothing that is read back. The files that hold durable promises
+// (checkpoints, topic metadata, producer-ids) are refused on any change,
+// and the data files and __consumer_offsets on any change that reaches
+// their records.
 func TestStorageFaultsInEveryFileType(t *testing.T) {
 	base, records, committed := faultLog(t)
 	files := faultFiles(t, base, testDir)
