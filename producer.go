@@ -718,7 +718,8 @@ func (pp *producerPartition) deliver(b *pendingBatch) {
 
 // Flush sends every buffered record now, lingering or not, and waits until
 // every record produced before the call has had its promise called, or ctx
-// ends.
+// ends. With a context that has ended already, Flush still sends the
+// records and returns the context's error whenever any was waited for.
 //
 // Errors: ErrClosed once Close has started, the context's error.
 func (p *Producer) Flush(ctx context.Context) error {
@@ -759,6 +760,11 @@ func (p *Producer) flush(ctx context.Context) error {
 	}
 	if len(waits) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		// Ended already: the records are sent all the same, and the
+		// answer does not depend on whether they happen to finish first.
+		return err
 	}
 	p.waiters.Add(1)
 	defer p.waiters.Add(-1)
