@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Consumer reads records from partitions, either assigned manually
@@ -67,6 +68,237 @@ type consumedPartition struct {
 	pos    int64 // the next offset to return; -1 until initialised
 	paused bool
 	cur    fetchCursor
+}
+
+// OffsetReset says where a consumer starts reading a partition that has no
+// committed offset, or whose position is outside the partition's range
+// (Kafka's auto.offset.reset).
+type OffsetReset uint8
+
+const (
+	// ResetEarliest starts at the partition's start offset. This is the
+	// default — unlike Kafka's "latest" — because a log embedded in an
+	// application is usually read for its history (event sourcing), and
+	// a new group silently skipping records is the surprise users report.
+	ResetEarliest OffsetReset = iota
+	// ResetLatest starts at the high watermark: only records appended
+	// from then on are read.
+	ResetLatest
+	// ResetNone makes Poll return an *OffsetOutOfRangeError for the
+	// partition instead; Seek to a valid offset to go on.
+	ResetNone
+)
+
+func (r OffsetReset) String() string {
+	switch r {
+	case ResetEarliest:
+		return "ResetEarliest"
+	case ResetLatest:
+		return "ResetLatest"
+	case ResetNone:
+		return "ResetNone"
+	}
+	return fmt.Sprintf("OffsetReset(%d)", uint8(r))
+}
+
+// ConsumerConfig configures a Consumer. Set either Group and Topics (the
+// group's coordinator assigns the topics' partitions among the group's
+// members) or Partitions (manual assignment; with Group set too, the
+// consumer reads and commits that group's offsets, which Kafka allows only
+// while the group has no members). Every other zero field is a good
+// default.
+type ConsumerConfig struct {
+	// Group is the consumer group: its committed offsets are where the
+	// consumer starts, and with Topics, its members share the partitions.
+	Group string
+
+	// Topics are the topics to subscribe to as a member of Group. They
+	// must exist.
+	Topics []string
+
+	// Partitions are the partitions to read, assigned manually, without
+	// group membership. They must exist.
+	Partitions []TopicPartition
+
+	// InstanceID makes the member static (Kafka's group.instance.id): when
+	// it closes, its partitions stay reserved for it for SessionTimeout,
+	// and a consumer with the same InstanceID that joins within that time
+	// takes them back without a rebalance. Only with Topics.
+	InstanceID string
+
+	// Balancer assigns the group's partitions. All members of a group must
+	// use the same one. Default CooperativeStickyBalancer().
+	Balancer Balancer
+
+	// MaxPollRecords bounds the records one Poll returns. Default 500.
+	MaxPollRecords int
+
+	// FetchMaxBytes bounds the bytes (keys, values and headers, after
+	// decompression) one Poll returns, except that a Poll always returns
+	// at least one record when one is available. Default 50 MiB.
+	FetchMaxBytes int
+
+	// FetchMinBytes is how many bytes Poll waits for, up to FetchMaxWait,
+	// once it has some records. Default 1: return as soon as any exist.
+	FetchMinBytes int
+
+	// FetchMaxWait bounds how long Poll waits for FetchMinBytes once it
+	// has at least one record. Default 500ms.
+	FetchMaxWait time.Duration
+
+	// AutoOffsetReset says where to start without a committed offset or
+	// when the position is out of range. Default ResetEarliest.
+	AutoOffsetReset OffsetReset
+
+	// DisableAutoCommit turns off automatic commits. By default, every
+	// AutoCommitInterval, Poll commits the positions of the records
+	// returned by earlier Polls before it fetches more; the consumer also
+	// commits them before its partitions are revoked and on Close.
+	DisableAutoCommit bool
+
+	// AutoCommitInterval is the period of automatic commits. Default 5s.
+	AutoCommitInterval time.Duration
+
+	// MaxPollInterval is how long a group member may go without calling
+	// Poll (time spent waiting inside Poll does not count; time in
+	// rebalance callbacks does) before the coordinator evicts it and moves
+	// its partitions. The member learns it on its next call: OnLost, then
+	// ErrFenced. Default 5 minutes.
+	MaxPollInterval time.Duration
+
+	// SessionTimeout is how long a closed static member's partitions stay
+	// reserved for its InstanceID. Default 45s.
+	SessionTimeout time.Duration
+
+	// OnAssigned is called with the partitions the member has gained, from
+	// Poll, before any of their records is returned. The slice is the
+	// callback's to keep. Callbacks are called serially, from the
+	// goroutine calling Poll or Close, with that Poll's context (Close:
+	// context.Background()), which may have ended already: a commit that
+	// must happen needs a context of its own. They may call Commit, CommitOffsets,
+	// Committed, Seek, Position, Pause, Resume and Assignment, but not
+	// Poll or Close (which return an error there), and they must not wait
+	// for another goroutine that is itself waiting for this consumer's
+	// Poll to return: that deadlocks.
+	OnAssigned func(ctx context.Context, c *Consumer, gained []TopicPartition)
+
+	// OnRevoked is called with partitions the member is about to give up,
+	// from Poll or Close, before any other member can be given them: the
+	// last chance to commit their offsets (with auto-commit, positions are
+	// committed just before it). The slice is the callback's to keep.
+	OnRevoked func(ctx context.Context, c *Consumer, revoked []TopicPartition)
+
+	// OnLost is called with partitions the member has already lost (it was
+	// evicted or fenced), from Poll or Close: another member may own them,
+	// so their offsets must not be committed (commits fail with ErrFenced).
+	// The slice is the callback's to keep.
+	OnLost func(ctx context.Context, c *Consumer, lost []TopicPartition)
+}
+
+const (
+	defaultMaxPollRecords     = 500
+	defaultFetchMaxBytes      = 50 << 20
+	defaultFetchMinBytes      = 1
+	defaultFetchMaxWait       = 500 * time.Millisecond
+	defaultAutoCommitInterval = 5 * time.Second
+	defaultMaxPollInterval    = 5 * time.Minute
+	defaultSessionTimeout     = 45 * time.Second
+)
+
+// Validate reports every problem with c in one *ConfigError.
+func (c *ConsumerConfig) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	switch {
+	case len(c.Topics) > 0 && len(c.Partitions) > 0:
+		add("Topics and Partitions: set one (subscribe with a group, or assign partitions manually), not both")
+	case len(c.Topics) == 0 && len(c.Partitions) == 0:
+		add("Topics and Partitions: both empty; set Group and Topics to subscribe, or Partitions to assign manually")
+	case len(c.Topics) > 0 && c.Group == "":
+		add("Group: required with Topics (a subscription needs a group)")
+	}
+	if c.Group != "" && !utf8.ValidString(c.Group) {
+		add("Group: %q is not valid UTF-8", c.Group)
+	}
+	if len(c.Group) > maxGroupNameLength {
+		add("Group: %d bytes long; the limit is %d", len(c.Group), maxGroupNameLength)
+	}
+	if c.InstanceID != "" && len(c.Topics) == 0 {
+		add("InstanceID: static membership needs Group and Topics")
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Topics {
+		if seen[t] {
+			add("Topics: %q listed twice", t)
+		}
+		seen[t] = true
+	}
+	seenTP := map[TopicPartition]bool{}
+	for _, tp := range c.Partitions {
+		if seenTP[tp] {
+			add("Partitions: %v listed twice", tp)
+		}
+		seenTP[tp] = true
+		if tp.Partition < 0 {
+			add("Partitions: %v has a negative partition", tp)
+		}
+	}
+	for name, v := range map[string]int{"MaxPollRecords": c.MaxPollRecords, "FetchMaxBytes": c.FetchMaxBytes, "FetchMinBytes": c.FetchMinBytes} {
+		if v < 0 {
+			add("%s: %d is negative", name, v)
+		}
+	}
+	for name, v := range map[string]time.Duration{"FetchMaxWait": c.FetchMaxWait, "AutoCommitInterval": c.AutoCommitInterval,
+		"MaxPollInterval": c.MaxPollInterval, "SessionTimeout": c.SessionTimeout} {
+		if v < 0 {
+			add("%s: %v is negative", name, v)
+		}
+	}
+	if c.AutoOffsetReset > ResetNone {
+		add("AutoOffsetReset: unknown value %d (use ResetEarliest, ResetLatest or ResetNone)", c.AutoOffsetReset)
+	}
+	if len(p) > 0 {
+		slices.Sort(p) // map iteration above is unordered
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+// maxGroupNameLength bounds a group name, which is stored in every
+// committed-offset record's key (a Kafka string: int16 length).
+const maxGroupNameLength = 1 << 15
+
+// withDefaults returns a copy of c with every zero field set and its
+// slices copied.
+func (c ConsumerConfig) withDefaults() ConsumerConfig {
+	c.Topics = slices.Clone(c.Topics)
+	slices.Sort(c.Topics)
+	c.Partitions = slices.Clone(c.Partitions)
+	if c.Balancer == nil {
+		c.Balancer = CooperativeStickyBalancer()
+	}
+	if c.MaxPollRecords == 0 {
+		c.MaxPollRecords = defaultMaxPollRecords
+	}
+	if c.FetchMaxBytes == 0 {
+		c.FetchMaxBytes = defaultFetchMaxBytes
+	}
+	if c.FetchMinBytes == 0 {
+		c.FetchMinBytes = defaultFetchMinBytes
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = defaultFetchMaxWait
+	}
+	if c.AutoCommitInterval == 0 {
+		c.AutoCommitInterval = defaultAutoCommitInterval
+	}
+	if c.MaxPollInterval == 0 {
+		c.MaxPollInterval = defaultMaxPollInterval
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = defaultSessionTimeout
+	}
+	return c
 }
 
 // NewConsumer returns a Consumer configured by cfg. The topics and

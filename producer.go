@@ -181,6 +181,137 @@ type batchRecord struct {
 
 var pendingBatchPool = sync.Pool{New: func() any { return new(pendingBatch) }}
 
+// Acks says when a Producer reports a record as sent.
+type Acks uint8
+
+const (
+	// AckAll reports a record once it is acknowledged under the Log's
+	// durability contract: under SyncAlways, once it is fsynced; with
+	// replicas, once every in-sync replica has it. This is the default.
+	AckAll Acks = iota
+	// AckLeader reports a record once the partition's leader has it under
+	// its durability contract. On a single Log it is the same as AckAll;
+	// the two differ once partitions have replicas.
+	AckLeader
+	// AckNone reports a record as soon as its batch is written to the
+	// partition, before the fsync SyncAlways would wait for. Offsets are
+	// filled in, but a power failure can lose records reported as sent.
+	AckNone
+)
+
+func (a Acks) String() string {
+	switch a {
+	case AckAll:
+		return "AckAll"
+	case AckLeader:
+		return "AckLeader"
+	case AckNone:
+		return "AckNone"
+	}
+	return fmt.Sprintf("Acks(%d)", uint8(a))
+}
+
+// ProducerConfig configures a Producer. The zero value is a good default:
+// idempotent, AckAll, key-hash partitioning, no linger, 1 MiB batches.
+type ProducerConfig struct {
+	// Partitioner chooses each record's partition. Default
+	// KeyHashPartitioner(): keyed records by the xxhash64 of their key,
+	// keyless ones sticky.
+	Partitioner Partitioner
+
+	// BatchBytes is the size, before compression, at which a partition's
+	// batch is closed and a new one started (Kafka's batch.size). A record
+	// larger than this gets a batch of its own. It is capped by each
+	// topic's MaxBatchBytes. Default 1 MiB.
+	BatchBytes int32
+
+	// Linger is how long a batch may wait for more records before it is
+	// sent (Kafka's linger.ms). Default 0: a batch is sent as soon as the
+	// previous batch of its partition is done, so batches grow by
+	// themselves while the log is busy and a lone record is not delayed.
+	Linger time.Duration
+
+	// MaxBufferedBytes bounds the memory of records produced but not yet
+	// reported, counted by their encoded size. Produce blocks and
+	// TryProduce fails with ErrMaxBuffered while it is reached. A single
+	// record larger than the whole buffer is still accepted, alone.
+	// Default 64 MiB.
+	MaxBufferedBytes int64
+
+	// MaxBufferedRecords bounds the number of records produced but not
+	// yet reported, as MaxBufferedBytes bounds their bytes. Default
+	// 1,000,000.
+	MaxBufferedRecords int
+
+	// Compression is the codec batches are compressed with, unless the
+	// topic pins one (TopicConfig.Compression). Default CodecNone.
+	Compression Codec
+
+	// CompressionLevel is the codec's level; 0 is the codec's default.
+	CompressionLevel int
+
+	// Acks says when a record is reported as sent. Default AckAll.
+	Acks Acks
+
+	// DisableIdempotence turns off producer ids and sequence numbers. By
+	// default every batch carries the producer's id, epoch and sequence,
+	// and each partition refuses duplicates and gaps (see Producer).
+	DisableIdempotence bool
+}
+
+const (
+	defaultBatchBytes         = 1 << 20
+	defaultMaxBufferedBytes   = 64 << 20
+	defaultMaxBufferedRecords = 1_000_000
+)
+
+// Validate reports every problem with c in one *ConfigError.
+func (c *ProducerConfig) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if c.BatchBytes < 0 {
+		add("BatchBytes: %d is negative", c.BatchBytes)
+	}
+	if c.Linger < 0 {
+		add("Linger: %v is negative", c.Linger)
+	}
+	if c.MaxBufferedBytes < 0 {
+		add("MaxBufferedBytes: %d is negative", c.MaxBufferedBytes)
+	}
+	if c.MaxBufferedRecords < 0 {
+		add("MaxBufferedRecords: %d is negative", c.MaxBufferedRecords)
+	}
+	if !compress.Codec(c.Compression).Valid() {
+		add("Compression: unknown codec %d", c.Compression)
+	} else if !compress.ValidLevel(compress.Codec(c.Compression), c.CompressionLevel) {
+		add("CompressionLevel: %d is not valid for %v", c.CompressionLevel, c.Compression)
+	}
+	if c.Acks > AckNone {
+		add("Acks: unknown value %d (use AckAll, AckLeader or AckNone)", c.Acks)
+	}
+	if len(p) > 0 {
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+// withDefaults returns a copy of c with every zero field set.
+func (c ProducerConfig) withDefaults() ProducerConfig {
+	if c.Partitioner == nil {
+		c.Partitioner = KeyHashPartitioner()
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = defaultBatchBytes
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = defaultMaxBufferedBytes
+	}
+	if c.MaxBufferedRecords == 0 {
+		c.MaxBufferedRecords = defaultMaxBufferedRecords
+	}
+	return c
+}
+
 // NewProducer returns a Producer writing to this Log. It fails with a
 // *ConfigError for an invalid cfg, ErrClosed after Close, or the error of
 // allocating a producer id.
