@@ -451,7 +451,7 @@ func TestInternalTopicRefusesWrites(t *testing.T) {
 	c := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: []TopicPartition{{"t", 0}}})
 	pollN(t, c, 1)
 	require.NoError(t, c.Commit(context.Background()))
-	p := mustPartition(t, l, offsetsTopicName, int32(offsetsPartitionFor("g", 4)))
+	p := mustPartition(t, l, offsetsTopicName, offsetsPartitionFor("g", 4))
 	_, err = p.Append(context.Background(), []Record{{Key: []byte("k"), Value: []byte("v")}})
 	require.ErrorIs(t, err, ErrInvalidArgument)
 	require.ErrorIs(t, l.DeleteTopic(context.Background(), offsetsTopicName), ErrInvalidArgument)

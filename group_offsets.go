@@ -166,7 +166,7 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 		// it; a commit created it first.
 		return nil, 0, fmt.Errorf("commitlog: %s does not exist", offsetsTopicName)
 	}
-	p := t.partitions[offsetsPartitionFor(group, len(t.partitions))]
+	p := t.partitions[offsetsPartitionFor(group, t.NumPartitions())]
 	now := s.log.opts.now()
 	recs := make([]Record, len(writes))
 	for i, w := range writes {
@@ -261,7 +261,7 @@ func (s *offsetStore) ensureTopic(ctx context.Context) (*Topic, error) {
 // offsetsPartitionFor is Kafka's GroupMetadataManager.partitionFor:
 // Utils.abs(group.hashCode()) % n, with Java's String.hashCode over UTF-16
 // code units and Utils.abs mapping MinInt32 to 0.
-func offsetsPartitionFor(group string, n int) int {
+func offsetsPartitionFor(group string, n int32) int32 {
 	var h int32
 	for _, u := range utf16.Encode([]rune(group)) {
 		h = 31*h + int32(u)
@@ -272,7 +272,7 @@ func offsetsPartitionFor(group string, n int) int {
 	case h < 0:
 		h = -h
 	}
-	return int(h) % n
+	return h % n
 }
 
 var errOffsetRecord = errors.New("malformed")

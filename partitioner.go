@@ -18,9 +18,9 @@ type Partitioner interface {
 // TopicPartitioner chooses the partition of each record of one topic.
 type TopicPartitioner interface {
 	// Partition returns the partition for r, which must be in [0, n); n is the topic's partition count (>= 1).
-	// The producer rejects a result outside that range with an error matching ErrUnknownPartition.
-	// r must not be retained or modified.
-	Partition(r *Record, n int) int
+	// The producer rejects a result outside that range: the record's promise gets an error matching
+	// ErrUnknownPartition that names the partitioner's result. r must not be retained or modified.
+	Partition(r *Record, n int32) int32
 }
 
 // stickyBatchBytes is how many bytes of records (counted by stickyRecordSize)
@@ -79,11 +79,10 @@ func ManualPartitioner() Partitioner { return manualPartitioner{} }
 // ForTopic(topic) returns calls fn(topic, r, n) for each record and returns
 // its result, under the TopicPartitioner contract (fn for one topic is never
 // called concurrently, must return a partition in [0, n), and must not
-// retain or modify r). fn must not be nil; PartitionerFunc panics if it is.
-func PartitionerFunc(fn func(topic string, r *Record, n int) int) Partitioner {
-	if fn == nil {
-		panic("commitlog: PartitionerFunc called with a nil function")
-	}
+// retain or modify r). A result outside [0, n) fails the record with an
+// error matching ErrUnknownPartition. fn must not be nil: NewProducer
+// refuses a PartitionerFunc(nil) with a *ConfigError.
+func PartitionerFunc(fn func(topic string, r *Record, n int32) int32) Partitioner {
 	return funcPartitioner{fn: fn}
 }
 
@@ -101,14 +100,20 @@ type keyHashTopicPartitioner struct {
 	sticky sticky
 }
 
-func (p *keyHashTopicPartitioner) Partition(r *Record, n int) int {
+func (p *keyHashTopicPartitioner) Partition(r *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
 	if r.Key == nil {
 		return p.sticky.partition(r, n)
 	}
-	return int(xxhash.Sum64(r.Key) % uint64(n))
+	return keyHashPartition(r.Key, n)
+}
+
+// keyHashPartition is KeyHashPartitioner's partition for a non-nil key
+// among n >= 1 partitions.
+func keyHashPartition(key []byte, n int32) int32 {
+	return int32(xxhash.Sum64(key) % uint64(n))
 }
 
 // partitionWithoutState is implemented by the built-in partitioners: it
@@ -117,33 +122,33 @@ func (p *keyHashTopicPartitioner) Partition(r *Record, n int) int {
 // so that the producer may call it without serializing; ok is false when
 // Partition must be called instead, serially.
 type partitionWithoutState interface {
-	partitionWithoutState(r *Record, n int) (p int, ok bool)
+	partitionWithoutState(r *Record, n int32) (p int32, ok bool)
 }
 
-func (p *keyHashTopicPartitioner) partitionWithoutState(r *Record, n int) (int, bool) {
+func (p *keyHashTopicPartitioner) partitionWithoutState(r *Record, n int32) (int32, bool) {
 	if r.Key != nil && n >= 1 {
-		return int(xxhash.Sum64(r.Key) % uint64(n)), true
+		return keyHashPartition(r.Key, n), true
 	}
 	return 0, n == 1
 }
 
-func (p *murmur2TopicPartitioner) partitionWithoutState(r *Record, n int) (int, bool) {
+func (p *murmur2TopicPartitioner) partitionWithoutState(r *Record, n int32) (int32, bool) {
 	if r.Key != nil && n >= 1 {
 		return murmur2Partition(r.Key, n), true
 	}
 	return 0, n == 1
 }
 
-func (p *stickyTopicPartitioner) partitionWithoutState(_ *Record, n int) (int, bool) {
+func (p *stickyTopicPartitioner) partitionWithoutState(_ *Record, n int32) (int32, bool) {
 	return 0, n == 1
 }
 
-func (p *roundRobinTopicPartitioner) partitionWithoutState(_ *Record, n int) (int, bool) {
+func (p *roundRobinTopicPartitioner) partitionWithoutState(_ *Record, n int32) (int32, bool) {
 	return 0, n == 1
 }
 
-func (manualTopicPartitioner) partitionWithoutState(r *Record, _ int) (int, bool) {
-	return int(r.Partition), true
+func (manualTopicPartitioner) partitionWithoutState(r *Record, _ int32) (int32, bool) {
+	return r.Partition, true
 }
 
 type murmur2Partitioner struct{}
@@ -156,7 +161,7 @@ type murmur2TopicPartitioner struct {
 	sticky sticky
 }
 
-func (p *murmur2TopicPartitioner) Partition(r *Record, n int) int {
+func (p *murmur2TopicPartitioner) Partition(r *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
@@ -169,8 +174,8 @@ func (p *murmur2TopicPartitioner) Partition(r *Record, n int) int {
 // murmur2Partition is Kafka's BuiltInPartitioner.partitionForKey:
 // Utils.toPositive(Utils.murmur2(key)) % n. toPositive masks the sign bit;
 // it is not abs.
-func murmur2Partition(key []byte, n int) int {
-	return int(murmur2(key)&0x7fffffff) % n
+func murmur2Partition(key []byte, n int32) int32 {
+	return (murmur2(key) & 0x7fffffff) % n
 }
 
 type stickyPartitioner struct{}
@@ -183,7 +188,7 @@ type stickyTopicPartitioner struct {
 	sticky sticky
 }
 
-func (p *stickyTopicPartitioner) Partition(r *Record, n int) int {
+func (p *stickyTopicPartitioner) Partition(r *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
@@ -200,13 +205,13 @@ type roundRobinTopicPartitioner struct {
 	next uint64
 }
 
-func (p *roundRobinTopicPartitioner) Partition(_ *Record, n int) int {
+func (p *roundRobinTopicPartitioner) Partition(_ *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
 	i := p.next
 	p.next++
-	return int(i % uint64(n))
+	return int32(i % uint64(n))
 }
 
 type manualPartitioner struct{}
@@ -215,10 +220,10 @@ func (manualPartitioner) ForTopic(string) TopicPartitioner { return manualTopicP
 
 type manualTopicPartitioner struct{}
 
-func (manualTopicPartitioner) Partition(r *Record, _ int) int { return int(r.Partition) }
+func (manualTopicPartitioner) Partition(r *Record, _ int32) int32 { return r.Partition }
 
 type funcPartitioner struct {
-	fn func(topic string, r *Record, n int) int
+	fn func(topic string, r *Record, n int32) int32
 }
 
 func (f funcPartitioner) ForTopic(topic string) TopicPartitioner {
@@ -227,17 +232,17 @@ func (f funcPartitioner) ForTopic(topic string) TopicPartitioner {
 
 type funcTopicPartitioner struct {
 	topic string
-	fn    func(topic string, r *Record, n int) int
+	fn    func(topic string, r *Record, n int32) int32
 }
 
-func (f funcTopicPartitioner) Partition(r *Record, n int) int { return f.fn(f.topic, r, n) }
+func (f funcTopicPartitioner) Partition(r *Record, n int32) int32 { return f.fn(f.topic, r, n) }
 
 // sticky is the uniform sticky partitioning state of one topic (KIP-794):
 // the current partition and how many bytes of records went to it. It is
 // not safe for concurrent use; a TopicPartitioner is called serially.
 type sticky struct {
 	rng   *rand.Rand
-	cur   int   // current partition; -1 before the first record
+	cur   int32 // current partition; -1 before the first record
 	bytes int64 // stickyRecordSize of the records sent to cur so far
 }
 
@@ -250,14 +255,14 @@ func newSticky() sticky {
 // then moves to one of the other n-1 partitions chosen uniformly at random.
 // It chooses afresh, among all n, for the first record and when the current
 // partition is no longer below n.
-func (s *sticky) partition(r *Record, n int) int {
+func (s *sticky) partition(r *Record, n int32) int32 {
 	switch {
 	case s.cur < 0 || s.cur >= n:
-		s.cur = s.rng.IntN(n)
+		s.cur = s.rng.Int32N(n)
 		s.bytes = 0
 	case s.bytes >= stickyBatchBytes:
 		if n > 1 {
-			next := s.rng.IntN(n - 1)
+			next := s.rng.Int32N(n - 1)
 			if next >= s.cur {
 				next++
 			}

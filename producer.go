@@ -289,6 +289,9 @@ func (c *ProducerConfig) Validate() error {
 	if c.Acks > AckNone {
 		add("Acks: unknown value %d (use AckAll, AckLeader or AckNone)", c.Acks)
 	}
+	if fp, ok := c.Partitioner.(funcPartitioner); ok && fp.fn == nil {
+		add("Partitioner: PartitionerFunc(nil): the function is nil")
+	}
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}
@@ -394,12 +397,12 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 		return
 	}
 	n := pt.partition(r)
-	if n < 0 || n >= len(pt.parts) {
+	if n < 0 || int(n) >= len(pt.parts) {
 		p.fail(r, promise, fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
 			ErrUnknownPartition, n, r.Topic, len(pt.parts)))
 		return
 	}
-	r.Partition = int32(n)
+	r.Partition = n
 	size, err := pt.check(r)
 	if err != nil {
 		p.fail(r, promise, err)
@@ -509,8 +512,8 @@ func (ts *producerTopics) lookup(name string) *producerTopic {
 // partition returns the partition the topic's partitioner chooses for r,
 // calling it serially as the TopicPartitioner contract says, unless it is
 // a built-in one whose answer for r depends on no state of its own.
-func (pt *producerTopic) partition(r *Record) int {
-	n := len(pt.parts)
+func (pt *producerTopic) partition(r *Record) int32 {
+	n := int32(len(pt.parts))
 	if pt.stateless != nil {
 		if i, ok := pt.stateless.partitionWithoutState(r, n); ok {
 			return i

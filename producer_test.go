@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,8 +188,8 @@ func TestProduceErrorsNameTheRecord(t *testing.T) {
 	require.NoError(t, err)
 	_, err = l.CreateTopic(ctx, "compacted", TopicConfig{SegmentIndexBytes: 1024, CleanupPolicy: CleanupCompact})
 	require.NoError(t, err)
-	prod := newTestProducer(t, l, ProducerConfig{Partitioner: PartitionerFunc(func(topic string, r *Record, n int) int {
-		return int(r.Partition)
+	prod := newTestProducer(t, l, ProducerConfig{Partitioner: PartitionerFunc(func(topic string, r *Record, n int32) int32 {
+		return r.Partition
 	})})
 
 	errOf := func(r *Record) error {
@@ -211,9 +212,15 @@ func TestProduceErrorsNameTheRecord(t *testing.T) {
 	require.Equal(t, int32(0), tooLarge.Partition)
 	require.Equal(t, int64(-1), big.Offset)
 
-	err = errOf(&Record{Topic: "t", Partition: 3, Value: []byte("v")})
-	require.ErrorIs(t, err, ErrUnknownPartition)
-	require.ErrorContains(t, err, "partition 3")
+	// A partitioner's result outside [0, n) fails the record with an
+	// error naming it; it never panics or lands elsewhere.
+	for _, part := range []int32{3, -1, math.MaxInt32, math.MinInt32} {
+		r := &Record{Topic: "t", Partition: part, Value: []byte("v")}
+		err = errOf(r)
+		require.ErrorIs(t, err, ErrUnknownPartition)
+		require.ErrorContains(t, err, fmt.Sprintf("chose partition %d for a record of t, which has partitions [0, 1)", part))
+		require.Equal(t, int64(-1), r.Offset)
+	}
 
 	err = errOf(&Record{Topic: "t", Value: []byte("v"), Headers: []Header{{Key: ""}}})
 	require.ErrorIs(t, err, ErrInvalidArgument)
