@@ -151,6 +151,44 @@ func (manualTopicPartitioner) partitionWithoutState(r *Record, _ int32) (int32, 
 	return r.Partition, true
 }
 
+// keyPlacer is implemented by the built-in TopicPartitioners, for
+// PartitionFor. placeKey returns the partition every record with key goes
+// to among n > 1 partitions, or -1 and the reason when the partitioner
+// puts such records on no fixed partition. It reads no state.
+type keyPlacer interface {
+	placeKey(key []byte, n int32) (p int32, why string)
+}
+
+// keylessSpread is why a record with a nil key has no fixed partition
+// under the key-hash partitioners.
+const keylessSpread = "a record with a nil key has no fixed partition: keyless records are spread stickily over the partitions (KIP-794)"
+
+func (*keyHashTopicPartitioner) placeKey(key []byte, n int32) (int32, string) {
+	if key == nil {
+		return -1, keylessSpread
+	}
+	return keyHashPartition(key, n), ""
+}
+
+func (*murmur2TopicPartitioner) placeKey(key []byte, n int32) (int32, string) {
+	if key == nil {
+		return -1, keylessSpread
+	}
+	return murmur2Partition(key, n), ""
+}
+
+func (*stickyTopicPartitioner) placeKey([]byte, int32) (int32, string) {
+	return -1, "StickyPartitioner ignores keys: a key has no fixed partition"
+}
+
+func (*roundRobinTopicPartitioner) placeKey([]byte, int32) (int32, string) {
+	return -1, "RoundRobinPartitioner ignores keys: a key has no fixed partition"
+}
+
+func (manualTopicPartitioner) placeKey([]byte, int32) (int32, string) {
+	return -1, "ManualPartitioner takes each record's Partition field, not its key"
+}
+
 type murmur2Partitioner struct{}
 
 func (murmur2Partitioner) ForTopic(string) TopicPartitioner {

@@ -397,9 +397,8 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 		return
 	}
 	n := pt.partition(r)
-	if n < 0 || int(n) >= len(pt.parts) {
-		p.fail(r, promise, fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
-			ErrUnknownPartition, n, r.Topic, len(pt.parts)))
+	if err := pt.checkPartition(n); err != nil {
+		p.fail(r, promise, err)
 		return
 	}
 	r.Partition = n
@@ -522,6 +521,68 @@ func (pt *producerTopic) partition(r *Record) int32 {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	return pt.part.Partition(r, n)
+}
+
+// checkPartition returns an error matching ErrUnknownPartition when n,
+// the partitioner's choice, is not a partition of the topic.
+func (pt *producerTopic) checkPartition(n int32) error {
+	if n < 0 || int(n) >= len(pt.parts) {
+		return fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
+			ErrUnknownPartition, n, pt.name, len(pt.parts))
+	}
+	return nil
+}
+
+// PartitionFor returns the partition the Producer's partitioner puts a
+// record of topic with key in, so that a caller can find where a key
+// lives (to read it back, or to route work by partition) without
+// building a partitioner: Produce puts every record of topic with that
+// key there.
+//
+// With KeyHashPartitioner (the default) or Murmur2Partitioner the answer
+// is the key's hash modulo the partition count, for any non-nil key (an
+// empty key is a key). A nil key has no fixed partition under them —
+// keyless records are spread stickily (KIP-794) — and neither has any key
+// under StickyPartitioner and RoundRobinPartitioner, which ignore keys,
+// nor under ManualPartitioner, where the record's Partition field
+// decides: PartitionFor then returns -1 and an error matching
+// ErrInvalidArgument that says why. A topic with a single partition
+// answers 0 whatever the partitioner and key, since every record appended
+// to it lands there.
+//
+// A Partitioner of your own is asked: PartitionFor calls its
+// TopicPartitioner's Partition (serially with Produce's calls, as its
+// contract says) with a Record holding only Topic and Key, so the answer
+// is right for partitioners that decide by topic and key. A result
+// outside the topic's partitions is an error matching
+// ErrUnknownPartition.
+//
+// Other errors: ErrUnknownTopic, ErrInvalidArgument for an internal topic
+// (only the Log writes to those), ErrClosed once Close has started.
+func (p *Producer) PartitionFor(topic string, key []byte) (int32, error) {
+	if p.closed.Load() {
+		return -1, ErrClosed
+	}
+	pt, err := p.topic(topic)
+	if err != nil {
+		return -1, err
+	}
+	n := int32(len(pt.parts))
+	if n == 1 {
+		return 0, nil
+	}
+	if kp, ok := pt.part.(keyPlacer); ok {
+		part, why := kp.placeKey(key, n)
+		if why != "" {
+			return -1, fmt.Errorf("%w: PartitionFor %s: %s", ErrInvalidArgument, topic, why)
+		}
+		return part, nil
+	}
+	part := pt.partition(&Record{Topic: topic, Key: key})
+	if err := pt.checkPartition(part); err != nil {
+		return -1, err
+	}
+	return part, nil
 }
 
 // check validates r for the topic and returns the upper bound of its

@@ -301,6 +301,27 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 	return c
 }
 
+// PartitionFor returns the partition that KeyHashPartitioner, the
+// default ProducerConfig.Partitioner, puts every record with key in:
+// xxhash64(key) % NumPartitions(), for any non-nil key (an empty key is a
+// key). A Producer configured with another partitioner may place keys
+// elsewhere; ask it with Producer.PartitionFor.
+//
+// A nil key has no fixed partition: keyless records are spread stickily
+// (KIP-794), so PartitionFor returns -1 and an error matching
+// ErrInvalidArgument for it, unless the topic has a single partition,
+// where every record lands: then the answer is 0 for any key.
+func (t *Topic) PartitionFor(key []byte) (int32, error) {
+	n := t.NumPartitions()
+	switch {
+	case n == 1:
+		return 0, nil
+	case key == nil:
+		return -1, fmt.Errorf("%w: PartitionFor %s: %s", ErrInvalidArgument, t.name, keylessSpread)
+	}
+	return keyHashPartition(key, n), nil
+}
+
 // internal reports whether t is an internal topic (name starting with
 // "__"), written only by the Log itself.
 func (t *Topic) internal() bool { return strings.HasPrefix(t.name, "__") }

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/alloctest"
+	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -272,4 +274,41 @@ func TestTopicConfigValidate(t *testing.T) {
 	require.Len(t, cerr.Problems, 4, "%v", cerr.Problems)
 	require.Error(t, (&TopicConfig{MinCompactionLag: time.Hour, MaxCompactionLag: time.Minute}).Validate(), "max below min")
 	require.NoError(t, (&TopicConfig{DeleteRetention: Forever, MinCleanableDirtyRatio: 1}).Validate())
+}
+
+func TestTopicPartitionFor(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	ctx := context.Background()
+	topic, err := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 100, SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	// The literals of TestKeyHashPartitionerPinned: part of the data layout.
+	for key, want := range map[string]int32{"": 21, "a": 55, "key0": 27, "user-42": 69, "\x00\xff": 81} {
+		got, err := topic.PartitionFor([]byte(key))
+		require.NoError(t, err)
+		require.Equal(t, want, got, "key %q", key)
+	}
+	got, err := topic.PartitionFor(nil)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.ErrorContains(t, err, "PartitionFor t: a record with a nil key has no fixed partition")
+	require.Equal(t, int32(-1), got)
+
+	// Where a default Producer puts keyed records.
+	prod, err := l.NewProducer(ProducerConfig{})
+	require.NoError(t, err)
+	defer prod.Close()
+	for i := range 200 {
+		r := &Record{Topic: "t", Key: fmt.Appendf(nil, "k%d", i)}
+		require.NoError(t, prod.ProduceSync(ctx, r))
+		want, err := topic.PartitionFor(r.Key)
+		require.NoError(t, err)
+		require.Equal(t, want, r.Partition, "key %q", r.Key)
+	}
+
+	single, err := l.CreateTopic(ctx, "single", TopicConfig{SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	for _, key := range [][]byte{nil, {}, []byte("a")} {
+		got, err := single.PartitionFor(key)
+		require.NoError(t, err)
+		require.Equal(t, int32(0), got, "every record of a one-partition topic lands on 0")
+	}
 }
