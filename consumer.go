@@ -429,21 +429,56 @@ func (c *Consumer) acquirePoll(ctx context.Context) error {
 // deleted. A Poll that has records returns them and reports a partition's
 // error on the next call.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
+	recs, _, err := c.pollRecords(ctx, false)
+	return recs, err
+}
+
+// PollToEnd is Poll for reading up to the end and stopping there, as
+// tools and tests do: it returns what Poll would, but rather than wait
+// for records not appended yet, it reports caughtUp once every assigned
+// partition that is not paused has its position at its high watermark —
+// with the last records, or with none when nothing was left to read.
+// Reading a topic to its end is then:
+//
+//	for {
+//		recs, caughtUp, err := c.PollToEnd(ctx)
+//		if err != nil { ... }
+//		... // process recs
+//		if caughtUp {
+//			break
+//		}
+//	}
+//
+// Once caught up it does not wait for FetchMinBytes. A group member is
+// caught up only once it owns its whole assignment at the group's latest
+// rebalance: while partitions it was given are still being revoked from
+// other members (in their Polls), it waits for them, as Poll does. A
+// consumer with no unpaused partition is caught up at once. The end moves
+// as records are appended: PollToEnd reports the moment it finds nothing
+// left, so against producers that never pause it may keep returning
+// records. Errors, group work and ownership of the records are as for
+// Poll.
+func (c *Consumer) PollToEnd(ctx context.Context) (recs []Record, caughtUp bool, err error) {
+	return c.pollRecords(ctx, true)
+}
+
+// pollRecords is Poll, and with toEnd PollToEnd.
+func (c *Consumer) pollRecords(ctx context.Context, toEnd bool) ([]Record, bool, error) {
 	if c.closing.Load() {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := c.acquirePoll(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer func() { <-c.poll }()
 	if c.closing.Load() {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if err := c.rejoin(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m := c.currentMember()
 	if m != nil {
@@ -465,40 +500,101 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	for {
 		if len(buf.recs) == 0 {
 			if err := c.reconcile(ctx); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		err := c.collect(&buf)
+		caughtUp := toEnd && err == nil && c.caughtUp(m)
 		if len(buf.recs) > 0 {
-			if err != nil || buf.bytes >= c.cfg.FetchMinBytes || c.closing.Load() || ctx.Err() != nil {
-				return buf.recs, nil
+			// A full buffer returns at once: waiting for FetchMinBytes
+			// could not add to it.
+			full := len(buf.recs) >= c.cfg.MaxPollRecords || buf.bytes >= c.cfg.FetchMaxBytes
+			if caughtUp || full || err != nil || buf.bytes >= c.cfg.FetchMinBytes || c.closing.Load() || ctx.Err() != nil {
+				return buf.recs, caughtUp, nil
 			}
 			if timer == nil {
 				timer = time.NewTimer(c.cfg.FetchMaxWait)
 				timeout = timer.C
 			}
 		} else if err != nil {
-			return nil, err
+			return nil, false, err
+		} else if caughtUp {
+			return nil, true, nil
 		}
 		if c.closing.Load() || c.log.isClosed() {
 			// The Log's Close wakes every consumer waiting on its
 			// partitions: it sets closed first.
-			return nil, ErrClosed
+			return nil, false, ErrClosed
 		}
 		select {
 		case <-c.wake:
 			if len(buf.recs) > 0 && m != nil && c.log.groups.hasWork(m) {
-				return buf.recs, nil // rebalance work waits for the next Poll
+				return buf.recs, false, nil // rebalance work waits for the next Poll
 			}
 		case <-timeout:
-			return buf.recs, nil
+			return buf.recs, false, nil
 		case <-ctx.Done():
 			if len(buf.recs) > 0 {
-				return buf.recs, nil
+				return buf.recs, false, nil
 			}
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
+}
+
+// caughtUp reports whether every unpaused assigned partition's position
+// has reached its high watermark and, for a group member m, m owns its
+// whole assignment.
+func (c *Consumer) caughtUp(m *groupMember) bool {
+	if m != nil && !c.log.groups.converged(m) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cp := range c.order {
+		if !cp.paused && (cp.pos < 0 || cp.pos < cp.p.HighWatermark()) {
+			return false
+		}
+	}
+	return true
+}
+
+// converged reports whether m has taken every step towards its target
+// at the group's current epoch: it gives up nothing more and waits for
+// nothing more (see nextStep, which records the epoch it converged on).
+func (gc *coordinator) converged(m *groupMember) bool {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return m.fenced == nil && m.epoch == m.g.epoch
+}
+
+// Lag returns how far behind the consumer is in each assigned partition,
+// paused ones included: the partition's high watermark minus the
+// consumer's position, the records Poll has yet to return there (at
+// least 0; counted in offsets, so gaps compaction left and offsets below
+// a start that retention moved count too, as in Kafka).
+// A partition whose position is not set yet, before its first Poll,
+// counts from where that Poll will start: the group's committed offset,
+// or without one the offset AutoOffsetReset names; under ResetNone
+// without a committed offset its lag is unknown, -1. Lag does not set
+// positions. It reads memory only and never waits; a closed consumer
+// has no partitions and returns an empty map.
+func (c *Consumer) Lag() map[TopicPartition]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[TopicPartition]int64, len(c.order))
+	for _, cp := range c.order {
+		pos := cp.pos
+		if pos < 0 {
+			var err error
+			if pos, _, err = c.startPositionLocked(cp); err != nil {
+				out[cp.tp] = -1
+				continue
+			}
+		}
+		out[cp.tp] = max(0, cp.p.HighWatermark()-pos)
+	}
+	return out
 }
 
 // collect adds records from the unpaused partitions to buf, starting at a
@@ -568,19 +664,31 @@ func cmpErr(first, err error) error {
 // initPositionLocked sets cp's position from the group's committed offset
 // or, without one, from AutoOffsetReset. REQUIRES: mu.
 func (c *Consumer) initPositionLocked(cp *consumedPartition) error {
+	pos, committed, err := c.startPositionLocked(cp)
+	if err != nil {
+		return err
+	}
+	cp.pos = pos
+	if committed {
+		c.committed[cp.tp] = pos
+	}
+	return nil
+}
+
+// startPositionLocked returns where cp's first Poll starts: the group's
+// committed offset (committed is true) or, without one, the offset
+// AutoOffsetReset names. REQUIRES: mu.
+func (c *Consumer) startPositionLocked(cp *consumedPartition) (pos int64, committed bool, err error) {
 	if c.cfg.Group != "" {
 		if co, ok := c.log.offsets.committed(c.cfg.Group, cp.tp); ok {
-			cp.pos = co.Offset
-			c.committed[cp.tp] = co.Offset
-			return nil
+			return co.Offset, true, nil
 		}
 	}
 	if c.cfg.AutoOffsetReset == ResetNone {
-		return &OffsetOutOfRangeError{Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: -1,
+		return -1, false, &OffsetOutOfRangeError{Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: -1,
 			Start: cp.p.StartOffset(), End: cp.p.HighWatermark()}
 	}
-	cp.pos = c.resetOffset(cp.p)
-	return nil
+	return c.resetOffset(cp.p), false, nil
 }
 
 func (c *Consumer) resetOffset(p *Partition) int64 {
