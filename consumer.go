@@ -89,18 +89,6 @@ const (
 	ResetNone
 )
 
-func (r OffsetReset) String() string {
-	switch r {
-	case ResetEarliest:
-		return "ResetEarliest"
-	case ResetLatest:
-		return "ResetLatest"
-	case ResetNone:
-		return "ResetNone"
-	}
-	return fmt.Sprintf("OffsetReset(%d)", uint8(r))
-}
-
 // ConsumerConfig configures a Consumer. Set either Group and Topics (the
 // group's coordinator assigns the topics' partitions among the group's
 // members) or Partitions (manual assignment; with Group set too, the

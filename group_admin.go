@@ -23,18 +23,6 @@ const (
 	GroupReconciling
 )
 
-func (s GroupState) String() string {
-	switch s {
-	case GroupEmpty:
-		return "Empty"
-	case GroupStable:
-		return "Stable"
-	case GroupReconciling:
-		return "Reconciling"
-	}
-	return fmt.Sprintf("GroupState(%d)", uint8(s))
-}
-
 // GroupDescription describes a consumer group at one moment.
 type GroupDescription struct {
 	Name     string

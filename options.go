@@ -10,6 +10,12 @@ import (
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
+// The String methods of the package's enums are generated. CleanupPolicy's
+// strings (Kafka's cleanup.policy values, stored in topic files) come from
+// its constants' line comments, GroupState's are its names without
+// "Group"; the others print their constants' names.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.53.0 -type=SyncPolicy,CleanupPolicy,Acks,OffsetReset,GroupState -linecomment -trimprefix=Group -output=enum_string.go
+
 // SyncPolicy says when an append is acknowledged.
 type SyncPolicy uint8
 
@@ -51,18 +57,6 @@ const (
 	// the disk is full, appends that fit in reserved space still succeed.
 	SyncNever
 )
-
-func (s SyncPolicy) String() string {
-	switch s {
-	case SyncAlways:
-		return "SyncAlways"
-	case SyncInterval:
-		return "SyncInterval"
-	case SyncNever:
-		return "SyncNever"
-	}
-	return fmt.Sprintf("SyncPolicy(%d)", uint8(s))
-}
 
 // Codec is a compression codec, with Kafka's codec numbering.
 type Codec uint8

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,9 +19,28 @@ func TestOptionsValidate(t *testing.T) {
 	require.Contains(t, err.Error(), "TopicDefaults.Partitions")
 }
 
-func TestSyncPolicyString(t *testing.T) {
-	require.Equal(t, "SyncAlways", SyncAlways.String())
-	require.Equal(t, "SyncInterval", SyncInterval.String())
-	require.Equal(t, "SyncNever", SyncNever.String())
-	require.Equal(t, "SyncPolicy(9)", SyncPolicy(9).String())
+// The enums' String methods are generated (enum_string.go); what they
+// print is user-visible, and CleanupPolicy's strings are stored in topic
+// files, so they must not change.
+func TestEnumStrings(t *testing.T) {
+	for _, tc := range []struct {
+		got  fmt.Stringer
+		want string
+	}{
+		{SyncAlways, "SyncAlways"}, {SyncInterval, "SyncInterval"}, {SyncNever, "SyncNever"}, {SyncPolicy(9), "SyncPolicy(9)"},
+		{CleanupDelete, "delete"}, {CleanupCompact, "compact"}, {CleanupCompactDelete, "compact,delete"}, {CleanupPolicy(3), "CleanupPolicy(3)"},
+		{AckAll, "AckAll"}, {AckLeader, "AckLeader"}, {AckNone, "AckNone"}, {Acks(200), "Acks(200)"},
+		{ResetEarliest, "ResetEarliest"}, {ResetLatest, "ResetLatest"}, {ResetNone, "ResetNone"}, {OffsetReset(3), "OffsetReset(3)"},
+		{GroupEmpty, "Empty"}, {GroupStable, "Stable"}, {GroupReconciling, "Reconciling"}, {GroupState(255), "GroupState(255)"},
+		{CodecNone, "none"}, {CodecGzip, "gzip"}, {CodecSnappy, "snappy"}, {CodecLZ4, "lz4"}, {CodecZstd, "zstd"},
+	} {
+		require.Equal(t, tc.want, tc.got.String())
+	}
+	for c := CleanupDelete; c <= CleanupCompactDelete; c++ {
+		got, err := parseCleanupPolicy(c.String())
+		require.NoError(t, err)
+		require.Equal(t, c, got)
+	}
+	_, err := parseCleanupPolicy(CleanupPolicy(3).String())
+	require.Error(t, err)
 }

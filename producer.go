@@ -199,18 +199,6 @@ const (
 	AckNone
 )
 
-func (a Acks) String() string {
-	switch a {
-	case AckAll:
-		return "AckAll"
-	case AckLeader:
-		return "AckLeader"
-	case AckNone:
-		return "AckNone"
-	}
-	return fmt.Sprintf("Acks(%d)", uint8(a))
-}
-
 // ProducerConfig configures a Producer. The zero value is a good default:
 // idempotent, AckAll, key-hash partitioning, no linger, 1 MiB batches.
 type ProducerConfig struct {

@@ -142,24 +142,12 @@ type CleanupPolicy uint8
 
 const (
 	// CleanupDelete: old segments may be removed whole, by age or size.
-	CleanupDelete CleanupPolicy = iota
+	CleanupDelete CleanupPolicy = iota // delete
 	// CleanupCompact: only the latest record of each key need be kept.
-	CleanupCompact
+	CleanupCompact // compact
 	// CleanupCompactDelete: both.
-	CleanupCompactDelete
+	CleanupCompactDelete // compact,delete
 )
-
-func (c CleanupPolicy) String() string {
-	switch c {
-	case CleanupDelete:
-		return "delete"
-	case CleanupCompact:
-		return "compact"
-	case CleanupCompactDelete:
-		return "compact,delete"
-	}
-	return fmt.Sprintf("CleanupPolicy(%d)", uint8(c))
-}
 
 // compacted reports whether records are compacted by key.
 func (c CleanupPolicy) compacted() bool { return c == CleanupCompact || c == CleanupCompactDelete }
