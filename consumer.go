@@ -127,7 +127,8 @@ type ConsumerConfig struct {
 	FetchMaxBytes int
 
 	// FetchMinBytes is how many bytes Poll waits for, up to FetchMaxWait,
-	// once it has some records. Default 1: return as soon as any exist.
+	// once it has some records; it returns at once when MaxPollRecords or
+	// FetchMaxBytes is reached. Default 1: return as soon as any exist.
 	FetchMinBytes int
 
 	// FetchMaxWait bounds how long Poll waits for FetchMinBytes once it
@@ -163,9 +164,10 @@ type ConsumerConfig struct {
 	// callback's to keep. Callbacks are called serially, from the
 	// goroutine calling Poll or Close, with that Poll's context (Close:
 	// context.Background()), which may have ended already: a commit that
-	// must happen needs a context of its own. They may call Commit, CommitOffsets,
-	// Committed, Seek, Position, Pause, Resume and Assignment, but not
-	// Poll or Close (which return an error there), and they must not wait
+	// must happen needs a context of its own. They may call Commit,
+	// CommitOffsets, Committed, Seek, Position, Lag, Pause, Resume and
+	// Assignment, but not Poll, PollToEnd or Close (which return an error
+	// there), and they must not wait
 	// for another goroutine that is itself waiting for this consumer's
 	// Poll to return: that deadlocks.
 	OnAssigned func(ctx context.Context, c *Consumer, gained []TopicPartition)

@@ -53,8 +53,8 @@ type PartitionLag struct {
 	Committed     int64     // committed offset; -1 if none
 	CommittedAt   time.Time // when it was committed; zero if none
 	HighWatermark int64     // the partition's high watermark; -1 if its topic no longer exists
-	// Lag is HighWatermark - Committed: records not yet consumed by the
-	// group. It is -1 when either is unknown.
+	// Lag is HighWatermark - Committed, at least 0: records not yet
+	// consumed by the group. It is -1 when either is unknown.
 	Lag   int64
 	Owner string // the member id owning it now; "" if none
 }

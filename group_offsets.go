@@ -13,8 +13,10 @@ import (
 )
 
 // Committed offsets live in the internal topic __consumer_offsets, in
-// Kafka's record schema (kafka-semantics.md §7.9.2), so they are exactly as
-// durable as the data and recovering them is replaying that topic:
+// Kafka's record schema (GroupMetadataManager's offset commit key and
+// value; OffsetCommitKey and OffsetCommitValue in Kafka's
+// group-coordinator message definitions), so they are exactly as durable
+// as the data and recovering them is replaying that topic:
 //
 //	key   (version 1): int16 version, string group, string topic, int32 partition
 //	value (version 3): int16 version, int64 offset, int32 leader epoch (-1),

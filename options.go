@@ -96,10 +96,10 @@ type Options struct {
 
 	// OffsetsTopicPartitions is the number of partitions of the internal
 	// topic __consumer_offsets, which holds consumer groups' committed
-	// offsets. A group's offsets live in partition
-	// abs(javaHashCode(group)) % n, as in Kafka. It takes effect when the
-	// topic is created, on the first commit; an existing topic keeps its
-	// count. Default 4.
+	// offsets. A group's offsets live in partition abs(h) % n, h being
+	// Java's String.hashCode of the group name, as in Kafka. It takes
+	// effect when the topic is created, on the first commit; an existing
+	// topic keeps its count. Default 4.
 	OffsetsTopicPartitions int32
 
 	// CompactionMapBytes bounds the memory of one compaction's key map,

@@ -185,13 +185,17 @@ var pendingBatchPool = sync.Pool{New: func() any { return new(pendingBatch) }}
 type Acks uint8
 
 const (
-	// AckAll reports a record once it is acknowledged under the Log's
-	// durability contract: under SyncAlways, once it is fsynced; with
-	// replicas, once every in-sync replica has it. This is the default.
+	// AckAll reports a record once the Log acknowledges its append under
+	// Options.Sync: under SyncAlways, the default, once it is fsynced;
+	// under SyncInterval and SyncNever, once it is written to the
+	// operating system. This is the default. A Log is a single node today,
+	// so that is all AckAll waits for; once partitions have replicas it
+	// will also wait for every in-sync replica, as Kafka's acks=all does.
 	AckAll Acks = iota
-	// AckLeader reports a record once the partition's leader has it under
-	// its durability contract. On a single Log it is the same as AckAll;
-	// the two differ once partitions have replicas.
+	// AckLeader reports a record when AckAll does: on a single-node Log
+	// the partition's one copy is its leader. Once partitions have
+	// replicas it will take Kafka's meaning of acks=1, reporting a record
+	// once the leader has it, before followers do.
 	AckLeader
 	// AckNone reports a record as soon as its batch is written to the
 	// partition, before the fsync SyncAlways would wait for. Offsets are
@@ -204,7 +208,8 @@ const (
 type ProducerConfig struct {
 	// Partitioner chooses each record's partition. Default
 	// KeyHashPartitioner(): keyed records by the xxhash64 of their key,
-	// keyless ones sticky.
+	// keyless ones sticky. Producer.PartitionFor tells where it puts a
+	// key.
 	Partitioner Partitioner
 
 	// BatchBytes is the size, before compression, at which a partition's
@@ -1015,7 +1020,9 @@ func (s *syncProduce) promise(r *Record, err error) {
 // Close sends every buffered record, waits for all promises, and stops the
 // Producer's goroutines. Records produced after Close has started get
 // ErrClosed, as does everything after it. Close is idempotent; later calls
-// return nil. It returns ctx-free: appends are bounded by the disk.
+// return nil. Close takes no context: what it waits for, the appends of
+// the records already produced and their promises, is bounded by the disk
+// and the promises, not by a caller.
 func (p *Producer) Close() error {
 	p.closeMu.Lock()
 	if p.closed.Load() {

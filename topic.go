@@ -322,7 +322,9 @@ func (t *Topic) refuseWrites() error {
 	return nil
 }
 
-// Topic names follow Kafka's rules (kafka-semantics.md; Kafka's Topic.validate).
+// maxTopicNameLength is Kafka's limit on topic names
+// (org.apache.kafka.common.internals.Topic.MAX_NAME_LENGTH), which
+// validateTopicName applies with the rest of Topic.validate's rules.
 const maxTopicNameLength = 249
 
 // ValidateTopicName returns a *TopicNameError if name breaks one of
