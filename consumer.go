@@ -167,9 +167,8 @@ type ConsumerConfig struct {
 	// must happen needs a context of its own. They may call Commit,
 	// CommitOffsets, Committed, Seek, Position, Lag, Pause, Resume and
 	// Assignment, but not Poll, PollToEnd or Close (which return an error
-	// there), and they must not wait
-	// for another goroutine that is itself waiting for this consumer's
-	// Poll to return: that deadlocks.
+	// there), and they must not wait for another goroutine that is itself
+	// waiting for this consumer's Poll to return: that deadlocks.
 	OnAssigned func(ctx context.Context, c *Consumer, gained []TopicPartition)
 
 	// OnRevoked is called with partitions the member is about to give up,
