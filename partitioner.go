@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 
 	"github.com/cespare/xxhash/v2"
@@ -97,6 +98,7 @@ func (keyHashPartitioner) ForTopic(string) TopicPartitioner {
 }
 
 type keyHashTopicPartitioner struct {
+	keyHashPlacer
 	sticky sticky
 }
 
@@ -159,18 +161,41 @@ type keyPlacer interface {
 	placeKey(key []byte, n int32) (p int32, why string)
 }
 
+// partitionForKey is PartitionFor's answer under kp for a topic with n
+// partitions: 0 when n is 1, where every record lands, else kp's
+// placement of key, or an error matching ErrInvalidArgument saying why
+// there is none.
+func partitionForKey(topic string, kp keyPlacer, key []byte, n int32) (int32, error) {
+	if n == 1 {
+		return 0, nil
+	}
+	p, why := kp.placeKey(key, n)
+	if why != "" {
+		return -1, fmt.Errorf("%w: PartitionFor %s: %s", ErrInvalidArgument, topic, why)
+	}
+	return p, nil
+}
+
 // keylessSpread is why a record with a nil key has no fixed partition
 // under the key-hash partitioners.
 const keylessSpread = "a record with a nil key has no fixed partition: keyless records are spread stickily over the partitions (KIP-794)"
 
-func (*keyHashTopicPartitioner) placeKey(key []byte, n int32) (int32, string) {
+// keyHashPlacer places keys as KeyHashPartitioner does; it is embedded
+// in keyHashTopicPartitioner, and has no state, so that Topic.PartitionFor
+// uses it without allocating.
+type keyHashPlacer struct{}
+
+func (keyHashPlacer) placeKey(key []byte, n int32) (int32, string) {
 	if key == nil {
 		return -1, keylessSpread
 	}
 	return keyHashPartition(key, n), ""
 }
 
-func (*murmur2TopicPartitioner) placeKey(key []byte, n int32) (int32, string) {
+// murmur2Placer places keys as Murmur2Partitioner does.
+type murmur2Placer struct{}
+
+func (murmur2Placer) placeKey(key []byte, n int32) (int32, string) {
 	if key == nil {
 		return -1, keylessSpread
 	}
@@ -196,6 +221,7 @@ func (murmur2Partitioner) ForTopic(string) TopicPartitioner {
 }
 
 type murmur2TopicPartitioner struct {
+	murmur2Placer
 	sticky sticky
 }
 

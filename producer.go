@@ -561,15 +561,11 @@ func (p *Producer) PartitionFor(topic string, key []byte) (int32, error) {
 		return -1, err
 	}
 	n := int32(len(pt.parts))
+	if kp, ok := pt.part.(keyPlacer); ok {
+		return partitionForKey(topic, kp, key, n)
+	}
 	if n == 1 {
 		return 0, nil
-	}
-	if kp, ok := pt.part.(keyPlacer); ok {
-		part, why := kp.placeKey(key, n)
-		if why != "" {
-			return -1, fmt.Errorf("%w: PartitionFor %s: %s", ErrInvalidArgument, topic, why)
-		}
-		return part, nil
 	}
 	part := pt.partition(&Record{Topic: topic, Key: key})
 	if err := pt.checkPartition(part); err != nil {

@@ -300,14 +300,7 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 // ErrInvalidArgument for it, unless the topic has a single partition,
 // where every record lands: then the answer is 0 for any key.
 func (t *Topic) PartitionFor(key []byte) (int32, error) {
-	n := t.NumPartitions()
-	switch {
-	case n == 1:
-		return 0, nil
-	case key == nil:
-		return -1, fmt.Errorf("%w: PartitionFor %s: %s", ErrInvalidArgument, t.name, keylessSpread)
-	}
-	return keyHashPartition(key, n), nil
+	return partitionForKey(t.name, keyHashPlacer{}, key, t.NumPartitions())
 }
 
 // internal reports whether t is an internal topic (name starting with

@@ -287,6 +287,8 @@ func TestTopicPartitionFor(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, got, "key %q", key)
 	}
+	key := []byte("user-42")
+	require.Zero(t, testing.AllocsPerRun(100, func() { topic.PartitionFor(key) }))
 	got, err := topic.PartitionFor(nil)
 	require.ErrorIs(t, err, ErrInvalidArgument)
 	require.ErrorContains(t, err, "PartitionFor t: a record with a nil key has no fixed partition")
