@@ -273,11 +273,13 @@
 // appended yet, a lock held across I/O) — takes a context.Context as its
 // first argument; a call that only reads what is kept in memory takes
 // none and never waits for appends, fsyncs or commits: Log.Topic, Topics,
-// ListGroups, DescribeGroup and Stats, Partition.Stats and the offsets,
-// a Consumer's Position, Lag and Assignment. Constructors (Open,
-// NewProducer, NewConsumer) and Close take none either. The one exception
-// is Consumer.Committed, which takes a context like the commit calls
-// beside it, as Kafka's does, though it reads memory.
+// ListGroups, DescribeGroup and Stats; Partition.Stats, StartOffset,
+// HighWatermark and EndOffset; a Consumer's Position, Lag and Assignment;
+// Topic.PartitionFor and Producer.PartitionFor. Constructors (Open,
+// NewProducer, NewConsumer) and Close take none either. Two calls take a
+// context without blocking, to keep the shape of the calls beside them as
+// Kafka's clients do: Consumer.Committed (beside the commits) and
+// Producer.TryProduce (beside Produce).
 //
 // A read that has gone through a MiB of a segment, with at least another
 // MiB of it to go, checks batch CRCs up to 8 MiB ahead of itself on a
