@@ -269,6 +269,20 @@
 // them. Read, Follow and any call with a context return promptly when the
 // context ends.
 //
+// One rule decides which calls take a context: a call that may block — it
+// does I/O (appends, fsyncs, commits, files created or removed) or waits
+// for something that does (an acknowledgement, buffer space, records not
+// appended yet, a lock held across I/O) — takes a context.Context as its
+// first argument; a call that only reads what is kept in memory takes
+// none and never waits for appends, fsyncs or commits: Log.Topic, Topics,
+// ListGroups, DescribeGroup and Stats; Partition.Stats, StartOffset,
+// HighWatermark and EndOffset; a Consumer's Position, Lag and Assignment;
+// Topic.PartitionFor and Producer.PartitionFor. Constructors (Open,
+// NewProducer, NewConsumer) and Close take none either. Two calls take a
+// context without blocking, to keep the shape of the calls beside them as
+// Kafka's clients do: Consumer.Committed (beside the commits) and
+// Producer.TryProduce (beside Produce).
+//
 // A read that has gone through a MiB of a segment, with at least another
 // MiB of it to go, checks batch CRCs up to 8 MiB ahead of itself on a
 // goroutine of its own, so that on a second CPU the reader only decodes.

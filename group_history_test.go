@@ -399,7 +399,7 @@ func ghOffsetLog(t testing.TB, l *Log, group string) []ghCommitted {
 		return nil
 	}
 	require.NoError(t, err)
-	p, err := topic.Partition(int32(offsetsPartitionFor(group, int(topic.NumPartitions()))))
+	p, err := topic.Partition(offsetsPartitionFor(group, topic.NumPartitions()))
 	require.NoError(t, err)
 	var out []ghCommitted
 	for r, err := range p.Scan(context.Background(), p.StartOffset()) {
