@@ -32,16 +32,19 @@ type Balancer interface {
 	// move during a rebalance (incremental, KIP-429); otherwise every member
 	// gives up all its partitions at the start of each rebalance (eager).
 	Cooperative() bool
-	// Balance returns each member's partitions. members is sorted by the
-	// coordinator: static members first by InstanceID, then dynamic members
-	// by ID (Kafka's order, see sortBalancerMembers). partitions maps each
-	// subscribed topic to its partition count.
+	// Balance returns each member's partitions. The coordinator passes
+	// members sorted: static members (InstanceID set) first, by InstanceID
+	// and then ID, then dynamic members by ID, IDs and InstanceIDs compared
+	// as strings. partitions maps each subscribed topic to its partition
+	// count.
 	//
 	// Every partition of every topic some member subscribes to must be
 	// assigned to exactly one member subscribed to that topic. The result
 	// must be a deterministic function of the arguments. Balance must not
 	// retain or modify its arguments; the returned slices are owned by the
-	// caller.
+	// caller. The coordinator checks the result: an invalid one is logged
+	// (at Error, on Options.Logger) and that rebalance uses RangeBalancer's
+	// assignment instead.
 	//
 	// The built-in balancers return a non-nil map with an entry for every
 	// member id; a member that gets nothing maps to an empty, non-nil slice.

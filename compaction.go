@@ -85,7 +85,7 @@ func (l *Log) runCleaner() {
 		for _, w := range work {
 			err := w.p.store.Compact(l.ctx, now)
 			if err != nil && l.ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, storage.ErrSwapStale) {
-				l.opts.Logger.Warn("commitlog: compaction failed", "topic", w.p.topic.name, "partition", w.p.id, "err", err)
+				l.opts.Logger.Warn("compaction failed", "topic", w.p.topic.name, "partition", w.p.id, "err", err)
 			}
 		}
 	}

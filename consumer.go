@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Consumer reads records from partitions, either assigned manually
@@ -67,6 +68,226 @@ type consumedPartition struct {
 	pos    int64 // the next offset to return; -1 until initialised
 	paused bool
 	cur    fetchCursor
+}
+
+// OffsetReset says where a consumer starts reading a partition that has no
+// committed offset, or whose position is outside the partition's range
+// (Kafka's auto.offset.reset).
+type OffsetReset uint8
+
+const (
+	// ResetEarliest starts at the partition's start offset. This is the
+	// default — unlike Kafka's "latest" — because a log embedded in an
+	// application is usually read for its history (event sourcing), and
+	// a new group silently skipping records is the surprise users report.
+	ResetEarliest OffsetReset = iota
+	// ResetLatest starts at the high watermark: only records appended
+	// from then on are read.
+	ResetLatest
+	// ResetNone makes Poll return an *OffsetOutOfRangeError for the
+	// partition instead; Seek to a valid offset to go on.
+	ResetNone
+)
+
+// ConsumerConfig configures a Consumer. Set either Group and Topics (the
+// group's coordinator assigns the topics' partitions among the group's
+// members) or Partitions (manual assignment; with Group set too, the
+// consumer reads and commits that group's offsets, which Kafka allows only
+// while the group has no members). Every other zero field is a good
+// default.
+type ConsumerConfig struct {
+	// Group is the consumer group: its committed offsets are where the
+	// consumer starts, and with Topics, its members share the partitions.
+	Group string
+
+	// Topics are the topics to subscribe to as a member of Group. They
+	// must exist.
+	Topics []string
+
+	// Partitions are the partitions to read, assigned manually, without
+	// group membership. They must exist.
+	Partitions []TopicPartition
+
+	// InstanceID makes the member static (Kafka's group.instance.id): when
+	// it closes, its partitions stay reserved for it for SessionTimeout,
+	// and a consumer with the same InstanceID that joins within that time
+	// takes them back without a rebalance. Only with Topics.
+	InstanceID string
+
+	// Balancer assigns the group's partitions. All members of a group must
+	// use the same one. Default CooperativeStickyBalancer().
+	Balancer Balancer
+
+	// MaxPollRecords bounds the records one Poll returns. Default 500.
+	MaxPollRecords int
+
+	// FetchMaxBytes bounds the bytes (keys, values and headers, after
+	// decompression) one Poll returns, except that a Poll always returns
+	// at least one record when one is available. Default 50 MiB.
+	FetchMaxBytes int
+
+	// FetchMinBytes is how many bytes Poll waits for, up to FetchMaxWait,
+	// once it has some records; it returns at once when MaxPollRecords or
+	// FetchMaxBytes is reached. Default 1: return as soon as any exist.
+	FetchMinBytes int
+
+	// FetchMaxWait bounds how long Poll waits for FetchMinBytes once it
+	// has at least one record. Default 500ms.
+	FetchMaxWait time.Duration
+
+	// AutoOffsetReset says where to start without a committed offset or
+	// when the position is out of range. Default ResetEarliest.
+	AutoOffsetReset OffsetReset
+
+	// DisableAutoCommit turns off automatic commits. By default, every
+	// AutoCommitInterval, Poll commits the positions of the records
+	// returned by earlier Polls before it fetches more; the consumer also
+	// commits them before its partitions are revoked and on Close.
+	DisableAutoCommit bool
+
+	// AutoCommitInterval is the period of automatic commits. Default 5s.
+	AutoCommitInterval time.Duration
+
+	// MaxPollInterval is how long a group member may go without calling
+	// Poll (time spent waiting inside Poll does not count; time in
+	// rebalance callbacks does) before the coordinator evicts it and moves
+	// its partitions. The member learns it on its next call: OnLost, then
+	// ErrFenced. Default 5 minutes.
+	MaxPollInterval time.Duration
+
+	// SessionTimeout is how long a closed static member's partitions stay
+	// reserved for its InstanceID. Default 45s.
+	SessionTimeout time.Duration
+
+	// OnAssigned is called with the partitions the member has gained, from
+	// Poll, before any of their records is returned. The slice is the
+	// callback's to keep. Callbacks are called serially, from the
+	// goroutine calling Poll or Close, with that Poll's context (Close:
+	// context.Background()), which may have ended already: a commit that
+	// must happen needs a context of its own. They may call Commit,
+	// CommitOffsets, Committed, Seek, Position, Lag, Pause, Resume and
+	// Assignment, but not Poll, PollToEnd or Close (which return an error
+	// there), and they must not wait for another goroutine that is itself
+	// waiting for this consumer's Poll to return: that deadlocks.
+	OnAssigned func(ctx context.Context, c *Consumer, gained []TopicPartition)
+
+	// OnRevoked is called with partitions the member is about to give up,
+	// from Poll or Close, before any other member can be given them: the
+	// last chance to commit their offsets (with auto-commit, positions are
+	// committed just before it). The slice is the callback's to keep.
+	OnRevoked func(ctx context.Context, c *Consumer, revoked []TopicPartition)
+
+	// OnLost is called with partitions the member has already lost (it was
+	// evicted or fenced), from Poll or Close: another member may own them,
+	// so their offsets must not be committed (commits fail with ErrFenced).
+	// The slice is the callback's to keep.
+	OnLost func(ctx context.Context, c *Consumer, lost []TopicPartition)
+}
+
+const (
+	defaultMaxPollRecords     = 500
+	defaultFetchMaxBytes      = 50 << 20
+	defaultFetchMinBytes      = 1
+	defaultFetchMaxWait       = 500 * time.Millisecond
+	defaultAutoCommitInterval = 5 * time.Second
+	defaultMaxPollInterval    = 5 * time.Minute
+	defaultSessionTimeout     = 45 * time.Second
+)
+
+// Validate reports every problem with c in one *ConfigError.
+func (c *ConsumerConfig) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	switch {
+	case len(c.Topics) > 0 && len(c.Partitions) > 0:
+		add("Topics and Partitions: set one (subscribe with a group, or assign partitions manually), not both")
+	case len(c.Topics) == 0 && len(c.Partitions) == 0:
+		add("Topics and Partitions: both empty; set Group and Topics to subscribe, or Partitions to assign manually")
+	case len(c.Topics) > 0 && c.Group == "":
+		add("Group: required with Topics (a subscription needs a group)")
+	}
+	if c.Group != "" && !utf8.ValidString(c.Group) {
+		add("Group: %q is not valid UTF-8", c.Group)
+	}
+	if len(c.Group) > maxGroupNameLength {
+		add("Group: %d bytes long; the limit is %d", len(c.Group), maxGroupNameLength)
+	}
+	if c.InstanceID != "" && len(c.Topics) == 0 {
+		add("InstanceID: static membership needs Group and Topics")
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Topics {
+		if seen[t] {
+			add("Topics: %q listed twice", t)
+		}
+		seen[t] = true
+	}
+	seenTP := map[TopicPartition]bool{}
+	for _, tp := range c.Partitions {
+		if seenTP[tp] {
+			add("Partitions: %v listed twice", tp)
+		}
+		seenTP[tp] = true
+		if tp.Partition < 0 {
+			add("Partitions: %v has a negative partition", tp)
+		}
+	}
+	for name, v := range map[string]int{"MaxPollRecords": c.MaxPollRecords, "FetchMaxBytes": c.FetchMaxBytes, "FetchMinBytes": c.FetchMinBytes} {
+		if v < 0 {
+			add("%s: %d is negative", name, v)
+		}
+	}
+	for name, v := range map[string]time.Duration{"FetchMaxWait": c.FetchMaxWait, "AutoCommitInterval": c.AutoCommitInterval,
+		"MaxPollInterval": c.MaxPollInterval, "SessionTimeout": c.SessionTimeout} {
+		if v < 0 {
+			add("%s: %v is negative", name, v)
+		}
+	}
+	if c.AutoOffsetReset > ResetNone {
+		add("AutoOffsetReset: unknown value %d (use ResetEarliest, ResetLatest or ResetNone)", c.AutoOffsetReset)
+	}
+	if len(p) > 0 {
+		slices.Sort(p) // map iteration above is unordered
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+// maxGroupNameLength bounds a group name, which is stored in every
+// committed-offset record's key (a Kafka string: int16 length).
+const maxGroupNameLength = 1 << 15
+
+// withDefaults returns a copy of c with every zero field set and its
+// slices copied.
+func (c ConsumerConfig) withDefaults() ConsumerConfig {
+	c.Topics = slices.Clone(c.Topics)
+	slices.Sort(c.Topics)
+	c.Partitions = slices.Clone(c.Partitions)
+	if c.Balancer == nil {
+		c.Balancer = CooperativeStickyBalancer()
+	}
+	if c.MaxPollRecords == 0 {
+		c.MaxPollRecords = defaultMaxPollRecords
+	}
+	if c.FetchMaxBytes == 0 {
+		c.FetchMaxBytes = defaultFetchMaxBytes
+	}
+	if c.FetchMinBytes == 0 {
+		c.FetchMinBytes = defaultFetchMinBytes
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = defaultFetchMaxWait
+	}
+	if c.AutoCommitInterval == 0 {
+		c.AutoCommitInterval = defaultAutoCommitInterval
+	}
+	if c.MaxPollInterval == 0 {
+		c.MaxPollInterval = defaultMaxPollInterval
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = defaultSessionTimeout
+	}
+	return c
 }
 
 // NewConsumer returns a Consumer configured by cfg. The topics and
@@ -197,21 +418,56 @@ func (c *Consumer) acquirePoll(ctx context.Context) error {
 // deleted. A Poll that has records returns them and reports a partition's
 // error on the next call.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
+	recs, _, err := c.pollRecords(ctx, false)
+	return recs, err
+}
+
+// PollToEnd is Poll for reading up to the end and stopping there, as
+// tools and tests do: it returns what Poll would, but rather than wait
+// for records not appended yet, it reports caughtUp once every assigned
+// partition that is not paused has its position at its high watermark —
+// with the last records, or with none when nothing was left to read.
+// Reading a topic to its end is then:
+//
+//	for {
+//		recs, caughtUp, err := c.PollToEnd(ctx)
+//		if err != nil { ... }
+//		... // process recs
+//		if caughtUp {
+//			break
+//		}
+//	}
+//
+// Once caught up it does not wait for FetchMinBytes. A group member is
+// caught up only once it owns its whole assignment at the group's latest
+// rebalance: while partitions it was given are still being revoked from
+// other members (in their Polls), it waits for them, as Poll does. A
+// consumer with no unpaused partition is caught up at once. The end moves
+// as records are appended: PollToEnd reports the moment it finds nothing
+// left, so against producers that never pause it may keep returning
+// records. Errors, group work and ownership of the records are as for
+// Poll.
+func (c *Consumer) PollToEnd(ctx context.Context) (recs []Record, caughtUp bool, err error) {
+	return c.pollRecords(ctx, true)
+}
+
+// pollRecords is Poll, and with toEnd PollToEnd.
+func (c *Consumer) pollRecords(ctx context.Context, toEnd bool) ([]Record, bool, error) {
 	if c.closing.Load() {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := c.acquirePoll(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer func() { <-c.poll }()
 	if c.closing.Load() {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if err := c.rejoin(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m := c.currentMember()
 	if m != nil {
@@ -233,40 +489,101 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	for {
 		if len(buf.recs) == 0 {
 			if err := c.reconcile(ctx); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		err := c.collect(&buf)
+		caughtUp := toEnd && err == nil && c.caughtUp(m)
 		if len(buf.recs) > 0 {
-			if err != nil || buf.bytes >= c.cfg.FetchMinBytes || c.closing.Load() || ctx.Err() != nil {
-				return buf.recs, nil
+			// A full buffer returns at once: waiting for FetchMinBytes
+			// could not add to it.
+			full := len(buf.recs) >= c.cfg.MaxPollRecords || buf.bytes >= c.cfg.FetchMaxBytes
+			if caughtUp || full || err != nil || buf.bytes >= c.cfg.FetchMinBytes || c.closing.Load() || ctx.Err() != nil {
+				return buf.recs, caughtUp, nil
 			}
 			if timer == nil {
 				timer = time.NewTimer(c.cfg.FetchMaxWait)
 				timeout = timer.C
 			}
 		} else if err != nil {
-			return nil, err
+			return nil, false, err
+		} else if caughtUp {
+			return nil, true, nil
 		}
 		if c.closing.Load() || c.log.isClosed() {
 			// The Log's Close wakes every consumer waiting on its
 			// partitions: it sets closed first.
-			return nil, ErrClosed
+			return nil, false, ErrClosed
 		}
 		select {
 		case <-c.wake:
 			if len(buf.recs) > 0 && m != nil && c.log.groups.hasWork(m) {
-				return buf.recs, nil // rebalance work waits for the next Poll
+				return buf.recs, false, nil // rebalance work waits for the next Poll
 			}
 		case <-timeout:
-			return buf.recs, nil
+			return buf.recs, false, nil
 		case <-ctx.Done():
 			if len(buf.recs) > 0 {
-				return buf.recs, nil
+				return buf.recs, false, nil
 			}
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
+}
+
+// caughtUp reports whether every unpaused assigned partition's position
+// has reached its high watermark and, for a group member m, m owns its
+// whole assignment.
+func (c *Consumer) caughtUp(m *groupMember) bool {
+	if m != nil && !c.log.groups.converged(m) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cp := range c.order {
+		if !cp.paused && (cp.pos < 0 || cp.pos < cp.p.HighWatermark()) {
+			return false
+		}
+	}
+	return true
+}
+
+// converged reports whether m has taken every step towards its target
+// at the group's current epoch: it gives up nothing more and waits for
+// nothing more (see nextStep, which records the epoch it converged on).
+func (gc *coordinator) converged(m *groupMember) bool {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return m.fenced == nil && m.epoch == m.g.epoch
+}
+
+// Lag returns how far behind the consumer is in each assigned partition,
+// paused ones included: the partition's high watermark minus the
+// consumer's position, the records Poll has yet to return there (at
+// least 0; counted in offsets, so gaps compaction left and offsets below
+// a start that retention moved count too, as in Kafka).
+// A partition whose position is not set yet, before its first Poll,
+// counts from where that Poll will start: the group's committed offset,
+// or without one the offset AutoOffsetReset names; under ResetNone
+// without a committed offset its lag is unknown, -1. Lag does not set
+// positions. It reads memory only and never waits; a closed consumer
+// has no partitions and returns an empty map.
+func (c *Consumer) Lag() map[TopicPartition]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[TopicPartition]int64, len(c.order))
+	for _, cp := range c.order {
+		pos := cp.pos
+		if pos < 0 {
+			var err error
+			if pos, _, err = c.startPositionLocked(cp); err != nil {
+				out[cp.tp] = -1
+				continue
+			}
+		}
+		out[cp.tp] = max(0, cp.p.HighWatermark()-pos)
+	}
+	return out
 }
 
 // collect adds records from the unpaused partitions to buf, starting at a
@@ -313,7 +630,7 @@ func (c *Consumer) collect(buf *pollBuffer) error {
 		err := cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)
 		var oor *OffsetOutOfRangeError
 		if errors.As(err, &oor) && c.cfg.AutoOffsetReset != ResetNone {
-			c.log.opts.Logger.Warn("commitlog: consumer position out of range; resetting", "topic", cp.tp.Topic,
+			c.log.opts.Logger.Warn("consumer position out of range; resetting", "topic", cp.tp.Topic,
 				"partition", cp.tp.Partition, "position", cp.pos, "reset", c.cfg.AutoOffsetReset.String(), "err", err)
 			cp.cur.close()
 			cp.pos = c.resetOffset(cp.p)
@@ -336,19 +653,31 @@ func cmpErr(first, err error) error {
 // initPositionLocked sets cp's position from the group's committed offset
 // or, without one, from AutoOffsetReset. REQUIRES: mu.
 func (c *Consumer) initPositionLocked(cp *consumedPartition) error {
+	pos, committed, err := c.startPositionLocked(cp)
+	if err != nil {
+		return err
+	}
+	cp.pos = pos
+	if committed {
+		c.committed[cp.tp] = pos
+	}
+	return nil
+}
+
+// startPositionLocked returns where cp's first Poll starts: the group's
+// committed offset (committed is true) or, without one, the offset
+// AutoOffsetReset names. REQUIRES: mu.
+func (c *Consumer) startPositionLocked(cp *consumedPartition) (pos int64, committed bool, err error) {
 	if c.cfg.Group != "" {
 		if co, ok := c.log.offsets.committed(c.cfg.Group, cp.tp); ok {
-			cp.pos = co.Offset
-			c.committed[cp.tp] = co.Offset
-			return nil
+			return co.Offset, true, nil
 		}
 	}
 	if c.cfg.AutoOffsetReset == ResetNone {
-		return &OffsetOutOfRangeError{Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: -1,
+		return -1, false, &OffsetOutOfRangeError{Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: -1,
 			Start: cp.p.StartOffset(), End: cp.p.HighWatermark()}
 	}
-	cp.pos = c.resetOffset(cp.p)
-	return nil
+	return c.resetOffset(cp.p), false, nil
 }
 
 func (c *Consumer) resetOffset(p *Partition) int64 {
@@ -463,7 +792,7 @@ func (c *Consumer) reconcile(ctx context.Context) error {
 			}
 			if !c.cfg.DisableAutoCommit || pr != nil {
 				if err := c.commitPositions(ctx, st.revoke); err != nil {
-					c.log.opts.Logger.Warn("commitlog: commit before revoke failed", "group", c.cfg.Group, "err", err)
+					c.log.opts.Logger.Warn("commit before revoke failed", "group", c.cfg.Group, "err", err)
 				}
 			}
 			c.callback(ctx, m, c.cfg.OnRevoked, st.revoke)
@@ -522,7 +851,7 @@ func (c *Consumer) autoCommitIfDue(ctx context.Context) {
 	c.mu.Unlock()
 	if due {
 		if err := c.commitPositions(ctx, nil); err != nil && ctx.Err() == nil {
-			c.log.opts.Logger.Warn("commitlog: auto-commit failed", "group", c.cfg.Group, "err", err)
+			c.log.opts.Logger.Warn("auto-commit failed", "group", c.cfg.Group, "err", err)
 		}
 	}
 }

@@ -533,7 +533,7 @@ func TestCommittedOffsetsMalformedRecordFailsOpen(t *testing.T) {
 		require.NoError(t, c.Close())
 		topic, err := l.Topic(offsetsTopicName)
 		require.NoError(t, err)
-		p, err := topic.Partition(int32(offsetsPartitionFor("g", int(topic.NumPartitions()))))
+		p, err := topic.Partition(offsetsPartitionFor("g", topic.NumPartitions()))
 		require.NoError(t, err)
 		_, err = p.appendRecords(ctx, -1, []Record{rec})
 		require.NoError(t, err)

@@ -451,7 +451,7 @@ func TestInternalTopicRefusesWrites(t *testing.T) {
 	c := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: []TopicPartition{{"t", 0}}})
 	pollN(t, c, 1)
 	require.NoError(t, c.Commit(context.Background()))
-	p := mustPartition(t, l, offsetsTopicName, int32(offsetsPartitionFor("g", 4)))
+	p := mustPartition(t, l, offsetsTopicName, offsetsPartitionFor("g", 4))
 	_, err = p.Append(context.Background(), []Record{{Key: []byte("k"), Value: []byte("v")}})
 	require.ErrorIs(t, err, ErrInvalidArgument)
 	require.ErrorIs(t, l.DeleteTopic(context.Background(), offsetsTopicName), ErrInvalidArgument)
@@ -488,4 +488,232 @@ func TestConsumerConcurrentCallsAreSafe(t *testing.T) {
 	cancel()
 	wg.Wait()
 	_ = slices.Clone(c.Assignment())
+}
+
+// readToEnd calls PollToEnd until it reports caught up and returns every
+// record it returned.
+func readToEnd(t testing.TB, c *Consumer) []Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []Record
+	for {
+		recs, caughtUp, err := c.PollToEnd(ctx)
+		require.NoError(t, err)
+		out = append(out, recs...)
+		if caughtUp {
+			return out
+		}
+	}
+}
+
+func TestPollToEnd(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	ctx := context.Background()
+	_, err := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 3, SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	_, err = l.CreateTopic(ctx, "empty", TopicConfig{Partitions: 2, SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	want := fillTopic(t, l, "t", 120)
+	all := []TopicPartition{{"t", 0}, {"t", 1}, {"t", 2}}
+	// FetchMinBytes would make Poll wait for more: PollToEnd stops at the end.
+	c := newTestConsumer(t, l, ConsumerConfig{Partitions: all, MaxPollRecords: 50, FetchMinBytes: 1 << 20, FetchMaxWait: time.Hour})
+	got := readToEnd(t, c)
+	require.Len(t, got, 360)
+	byPartition := map[int32][]Record{}
+	for _, r := range got {
+		byPartition[r.Partition] = append(byPartition[r.Partition], r)
+	}
+	for id, recs := range want {
+		require.Equal(t, values(recs), values(byPartition[id]), "partition %d: every record, in order", id)
+	}
+	for _, tp := range all {
+		pos, err := c.Position(tp)
+		require.NoError(t, err)
+		require.Equal(t, int64(120), pos)
+	}
+
+	// At the end, PollToEnd returns at once; records appended later are
+	// read up to the new end.
+	recs, caughtUp, err := c.PollToEnd(ctx)
+	require.NoError(t, err)
+	require.True(t, caughtUp)
+	require.Empty(t, recs)
+	more := fillTopic(t, l, "t", 7)
+	got = readToEnd(t, c)
+	require.Len(t, got, 21)
+	require.Equal(t, values(more[1]), values(filterPartition(got, 1)))
+
+	// Nothing to read: caught up at once.
+	e := newTestConsumer(t, l, ConsumerConfig{Partitions: []TopicPartition{{"empty", 0}, {"empty", 1}}})
+	recs, caughtUp, err = e.PollToEnd(ctx)
+	require.NoError(t, err)
+	require.True(t, caughtUp)
+	require.Empty(t, recs)
+
+	// Errors are Poll's, and come without caughtUp.
+	none := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: all, AutoOffsetReset: ResetNone})
+	_, caughtUp, err = none.PollToEnd(ctx)
+	require.ErrorIs(t, err, ErrOffsetOutOfRange)
+	require.False(t, caughtUp)
+	require.NoError(t, c.Close())
+	_, caughtUp, err = c.PollToEnd(ctx)
+	require.ErrorIs(t, err, ErrClosed)
+	require.False(t, caughtUp)
+}
+
+// values returns the values of recs, as strings, in order.
+func values(recs []Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = string(r.Value)
+	}
+	return out
+}
+
+func filterPartition(recs []Record, id int32) []Record {
+	var out []Record
+	for _, r := range recs {
+		if r.Partition == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A paused partition does not hold PollToEnd up, and keeps its lag.
+func TestPollToEndPaused(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	ctx := context.Background()
+	_, err := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 2, SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	want := fillTopic(t, l, "t", 80)
+	all := []TopicPartition{{"t", 0}, {"t", 1}}
+	c := newTestConsumer(t, l, ConsumerConfig{Partitions: all, MaxPollRecords: 30})
+	require.NoError(t, c.Pause(all[1]))
+	got := readToEnd(t, c)
+	require.Equal(t, values(want[0]), values(got), "only the unpaused partition, to its end")
+	require.Equal(t, map[TopicPartition]int64{all[0]: 0, all[1]: 80}, c.Lag())
+
+	// Everything paused: caught up at once, nothing returned.
+	require.NoError(t, c.Pause(all[0]))
+	fillTopic(t, l, "t", 5)
+	recs, caughtUp, err := c.PollToEnd(ctx)
+	require.NoError(t, err)
+	require.True(t, caughtUp)
+	require.Empty(t, recs)
+
+	require.NoError(t, c.Resume(all...))
+	got = readToEnd(t, c)
+	require.Len(t, got, 5+85)
+	require.Equal(t, map[TopicPartition]int64{all[0]: 0, all[1]: 0}, c.Lag())
+}
+
+// A group member is caught up only once it owns its whole assignment: a
+// partition another member has yet to give up keeps it waiting.
+func TestPollToEndGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := openTest(t, vfs.NewMem(), nil)
+		ctx := context.Background()
+		all := groupTopic(t, l, 2) // 100 records per partition
+		a := newTestConsumer(t, l, ConsumerConfig{Group: "g", Topics: []string{"t"}})
+		require.Len(t, readToEnd(t, a), 200)
+		require.Equal(t, all, a.Assignment())
+
+		b := newTestConsumer(t, l, ConsumerConfig{Group: "g", Topics: []string{"t"}})
+		type result struct {
+			recs []Record
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			var out []Record
+			for {
+				recs, caughtUp, err := b.PollToEnd(ctx)
+				out = append(out, recs...)
+				if err != nil || caughtUp {
+					done <- result{out, err}
+					return
+				}
+			}
+		}()
+		synctest.Wait()
+		select {
+		case r := <-done:
+			t.Fatalf("b caught up before it owned its partition: %d records, %v", len(r.recs), r.err)
+		default:
+		}
+		require.Empty(t, b.Assignment(), "a still owns both partitions")
+
+		// a's next Poll gives one partition up (committing its position,
+		// the end); b takes it, finds nothing left after the commit, and
+		// is caught up.
+		recs, caughtUp, err := a.PollToEnd(ctx)
+		require.NoError(t, err)
+		require.Empty(t, recs)
+		r := <-done
+		require.NoError(t, r.err)
+		require.Empty(t, r.recs, "a committed its position before giving the partition up")
+		require.Len(t, b.Assignment(), 1)
+		require.Len(t, a.Assignment(), 1)
+		require.True(t, caughtUp, "a owns its new assignment and has read it to the end")
+		require.Equal(t, map[TopicPartition]int64{b.Assignment()[0]: 0}, b.Lag())
+
+		// Records appended to b's partition are b's to read to the end.
+		fillTopic(t, l, "t", 10)
+		got := readToEnd(t, b)
+		require.Len(t, got, 10)
+		require.Equal(t, b.Assignment()[0].Partition, got[0].Partition)
+	})
+}
+
+func TestConsumerLag(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	ctx := context.Background()
+	_, err := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 3, SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	fillTopic(t, l, "t", 100)
+	all := []TopicPartition{{"t", 0}, {"t", 1}, {"t", 2}}
+
+	// Committed offsets, where there are some, are where the first Poll
+	// starts; elsewhere AutoOffsetReset says.
+	committer := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: all[:1]})
+	require.NoError(t, committer.CommitOffsets(ctx, map[TopicPartition]int64{all[0]: 60}))
+	require.NoError(t, committer.Close())
+	for _, tc := range []struct {
+		reset OffsetReset
+		want  map[TopicPartition]int64
+	}{
+		{ResetEarliest, map[TopicPartition]int64{all[0]: 40, all[1]: 100, all[2]: 100}},
+		{ResetLatest, map[TopicPartition]int64{all[0]: 40, all[1]: 0, all[2]: 0}},
+		{ResetNone, map[TopicPartition]int64{all[0]: 40, all[1]: -1, all[2]: -1}},
+	} {
+		c := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: all, AutoOffsetReset: tc.reset})
+		require.Equal(t, tc.want, c.Lag(), "%v", tc.reset)
+		require.Equal(t, tc.want, c.Lag(), "%v: Lag sets no position", tc.reset)
+		require.NoError(t, c.Close())
+	}
+
+	c := newTestConsumer(t, l, ConsumerConfig{Partitions: all, MaxPollRecords: 30})
+	recs, err := c.Poll(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 30)
+	lag := c.Lag()
+	var behind int64
+	for _, tp := range all {
+		pos, err := c.Position(tp)
+		require.NoError(t, err)
+		require.Equal(t, 100-pos, lag[tp], "%v: high watermark - position", tp)
+		behind += lag[tp]
+	}
+	require.Equal(t, int64(300-30), behind)
+
+	require.NoError(t, c.Seek(all[0], 1000))
+	require.NoError(t, c.Seek(all[1], 90))
+	mustPartition(t, l, "t", 1).Append(ctx, []Record{{Value: []byte("one more")}})
+	lag = c.Lag()
+	require.Equal(t, int64(0), lag[all[0]], "a position past the end is not behind")
+	require.Equal(t, int64(11), lag[all[1]])
+	require.NoError(t, c.Close())
+	require.Empty(t, c.Lag())
 }

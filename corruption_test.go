@@ -20,7 +20,7 @@ import (
 )
 
 // logRecorder is a slog handler that keeps every message, after its
-// level ("WARN commitlog: ...").
+// level and followed by its attributes ("WARN cut torn tail ... file=...").
 type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
@@ -28,8 +28,13 @@ type logRecorder struct {
 
 func (w *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 func (w *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		msg += " " + a.String()
+		return true
+	})
 	w.mu.Lock()
-	w.msgs = append(w.msgs, r.Level.String()+" "+r.Message)
+	w.msgs = append(w.msgs, msg)
 	w.mu.Unlock()
 	return nil
 }
@@ -423,16 +428,17 @@ func exerciseFault(t *testing.T, fs *vfs.MemFS, records map[TopicPartition][]Rec
 	return faultOutcome{}
 }
 
-// Storage faults in every file type (reliability.md T4): bit flips,
-// bursts of up to 32 bits, a zeroed block, truncation, emptying and
-// removal, in every file of a closed log. The derived files (offset and
-// time indexes, producer-state snapshots) are repaired: the log opens
-// with every record and commit intact. Damage anywhere else is never
-// silent: it is refused with ErrCorrupt, or (bytes outside what the CRC
-// covers, such as a batch's partition leader epoch) changes nothing that
-// is read back. The files that hold durable promises (checkpoints, topic
-// metadata, producer-ids) are refused on any change, and the data files
-// and __consumer_offsets on any change that reaches their records.
+// Storage faults in every file type: bit flips, bursts of up to 32 bits
+// (CRC-32C detects every such error in the bytes it covers), a zeroed
+// block, truncation, emptying and removal, in every file of a closed log.
+// The derived files (offset and time indexes, producer-state snapshots)
+// are repaired: the log opens with every record and commit intact. Damage
+// anywhere else is never silent: it is refused with ErrCorrupt, or (bytes
+// outside what the CRC covers, such as a batch's partition leader epoch)
+// changes nothing that is read back. The files that hold durable promises
+// (checkpoints, topic metadata, producer-ids) are refused on any change,
+// and the data files and __consumer_offsets on any change that reaches
+// their records.
 func TestStorageFaultsInEveryFileType(t *testing.T) {
 	base, records, committed := faultLog(t)
 	files := faultFiles(t, base, testDir)

@@ -17,22 +17,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Crash-state exploration of every mutating operation (reliability.md T2,
-// Pebble's crash clones). One deterministic workload does everything that
-// writes files: topic creation and deletion, appends through a Partition
-// and an idempotent Producer, rolls, checkpoints with producer-state
-// snapshots, a consumer group's offset commits (creating
-// __consumer_offsets), DeleteRecords, a retention pass, a compaction with
-// its swap, and a Close and reopen. It runs once per mutating file
-// operation k; just before operation k the in-memory file system is
-// cloned in several crash states (nothing unsynced kept, everything, a
-// random part, torn at sector boundaries), the history recorded so far is
-// kept, and the rest of the run is cut short. Each state is opened, read
-// whole and checked by internal/histcheck against that history: nothing
-// acknowledged lost or moved, nothing stored twice, no offset with two
-// values, nothing read that was never written, committed offsets neither
-// behind an acknowledged commit nor past the data; then Log.Check runs,
-// the state is reopened (recovery is idempotent) and takes an append.
+// Crash-state exploration of every mutating operation, in the manner of
+// Pebble's crash tests (crash clones of its in-memory vfs.MemFS). One
+// deterministic workload does everything that writes files: topic creation
+// and deletion, appends through a Partition and an idempotent Producer,
+// rolls, checkpoints with producer-state snapshots, a consumer group's
+// offset commits (creating __consumer_offsets), DeleteRecords, a retention
+// pass, a compaction with its swap, and a Close and reopen. It runs once
+// per mutating file operation k; just before operation k the in-memory
+// file system is cloned in several crash states (nothing unsynced kept,
+// everything, a random part, torn at sector boundaries), the history
+// recorded so far is kept, and the rest of the run is cut short. Each
+// state is opened, read whole and checked by internal/histcheck against
+// that history: nothing acknowledged lost or moved, nothing stored twice,
+// no offset with two values, nothing read that was never written,
+// committed offsets neither behind an acknowledged commit nor past the
+// data; then Log.Check runs, the state is reopened (recovery is
+// idempotent) and takes an append.
 //
 // COMMITLOG_CRASH_ROUNDS=n explores n rounds, each with other crash-clone
 // seeds and another workload seed (default 1; 100 rounds check about a

@@ -26,8 +26,8 @@
 // to 1 MiB past their data in zeros, space prepared so that durable
 // appends overwrite blocks already allocated (see SyncAlways). Close
 // trims them; after a crash, Open does. Under the other policies the
-// files keep their exact size, but occupy up to 16 MiB more on disk
-// while open: space reserved ahead of the data (see SyncNever).
+// files keep their exact size, but on Linux occupy up to 16 MiB more on
+// disk while open: space reserved ahead of the data (see SyncNever).
 //
 // # Usage
 //
@@ -47,9 +47,10 @@
 // # Producing
 //
 // Most programs write through a Producer rather than Partition.Append: it
-// picks partitions (by key hash, Kafka's murmur2, sticky, round-robin,
-// manually, or a function), batches records per partition, compresses each
-// batch once, and reports each record through a promise:
+// picks partitions (by a hash of the key, xxhash64 by default or Kafka's
+// murmur2 for Kafka's placement; sticky; round-robin; manually; or by a
+// function), batches records per partition, compresses each batch once,
+// and reports each record through a promise:
 //
 //	prod, err := l.NewProducer(commitlog.ProducerConfig{}) // idempotent, AckAll
 //	defer prod.Close()                                     // flushes
@@ -106,12 +107,13 @@
 // A topic keeps records for TopicConfig.Retention (7 days, as Kafka; use
 // Forever to keep everything) and, with RetentionBytes, up to a size per
 // partition. The Log's scheduler (and Log.EnforceRetention) deletes whole
-// segments, oldest first, never holding records at or above the high
-// watermark; Partition.DeleteRecords moves a partition's start offset
-// durably. Reads below the start fail with an *OffsetOutOfRangeError;
-// a reader inside a deleted segment finishes its read. Retention ages a
-// segment by the newest record timestamp in it: the time records were
-// created, or the time they were appended for a topic with LogAppendTime.
+// segments, oldest first, never the active segment nor one holding records
+// at or above the high watermark; Partition.DeleteRecords moves a
+// partition's start offset durably. Reads below the start fail with an
+// *OffsetOutOfRangeError; a reader inside a deleted segment finishes its
+// read. Retention ages a segment by the newest record timestamp in it: the
+// time records were created, or the time they were appended for a topic
+// with LogAppendTime.
 //
 // # Compaction
 //
@@ -160,13 +162,13 @@
 // and on Close. Under every policy a process crash loses nothing
 // acknowledged; the policies differ on power failure.
 //
-// A failed write or fsync is never retried and ignored: Linux may drop the
-// data of a failed fsync and report success to the next one. The partition
-// enters a failed state — every append returns a *DurabilityError
-// (matching ErrDurability), reads keep working — until the Log is reopened,
-// which re-derives the truth from disk. A full disk is different: the
-// append returns ErrDiskFull, nothing of it is visible, and appends work
-// again once there is space.
+// A failed write or fsync is never retried as if nothing had happened:
+// Linux may drop the data of a failed fsync and report success to the next
+// one. The partition enters a failed state — every append returns a
+// *DurabilityError (matching ErrDurability), reads keep working — until
+// the Log is reopened, which re-derives the truth from disk. A full disk
+// is different: the append returns ErrDiskFull, nothing of it is visible,
+// and appends work again once there is space.
 //
 // Open recovers each partition. Every second (Options.CheckpointInterval)
 // each partition records how far its data is on disk; Open trusts what
@@ -267,6 +269,20 @@
 // them. Read, Follow and any call with a context return promptly when the
 // context ends.
 //
+// One rule decides which calls take a context: a call that may block — it
+// does I/O (appends, fsyncs, commits, files created or removed) or waits
+// for something that does (an acknowledgement, buffer space, records not
+// appended yet, a lock held across I/O) — takes a context.Context as its
+// first argument; a call that only reads what is kept in memory takes
+// none and never waits for appends, fsyncs or commits: Log.Topic, Topics,
+// ListGroups, DescribeGroup and Stats; Partition.Stats, StartOffset,
+// HighWatermark and EndOffset; a Consumer's Position, Lag and Assignment;
+// Topic.PartitionFor and Producer.PartitionFor. Constructors (Open,
+// NewProducer, NewConsumer) and Close take none either. Two calls take a
+// context without blocking, to keep the shape of the calls beside them as
+// Kafka's clients do: Consumer.Committed (beside the commits) and
+// Producer.TryProduce (beside Produce).
+//
 // A read that has gone through a MiB of a segment, with at least another
 // MiB of it to go, checks batch CRCs up to 8 MiB ahead of itself on a
 // goroutine of its own, so that on a second CPU the reader only decodes.
@@ -293,11 +309,14 @@
 //
 // # Caveats
 //
-// One Log per directory: a second Open fails with ErrLocked. Topic names
-// follow Kafka's rules (ValidateTopicName); on a case-insensitive file
-// system two names differing only in case collide. Each open segment maps
-// up to SegmentBytes of address space and holds three file descriptors.
-// Data files are read through mmap on Unix; elsewhere through ReadAt.
-// Directory fsync, on which the durability of new files rests, is not
-// available on Windows.
+// One Log per directory: a second Open fails with ErrLocked, though on
+// AIX, Plan 9, js/wasm and wasip1 only within one process (see Open).
+// Topic names follow Kafka's rules (ValidateTopicName); on a
+// case-insensitive file system two names differing only in case collide.
+// Each open segment holds three file descriptors (its data file and two
+// indexes). On Unix its files are read through mmap, so it maps up to
+// SegmentBytes of address space, and up to SegmentIndexBytes per index;
+// elsewhere they are read through ReadAt. Directory fsync, on which the
+// durability of new files rests, is not available on Windows (nor on the
+// other systems that are not Unix).
 package commitlog

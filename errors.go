@@ -12,26 +12,33 @@ import (
 // of these classes matches it with errors.Is, and typed errors below carry
 // the details (use errors.As).
 var (
-	// ErrClosed is returned by every method called after Close.
+	// ErrClosed is returned by calls on a Log (and its topics, partitions
+	// and cursors), a Producer or a Consumer made after its Close, and by
+	// calls in flight that Close interrupts.
 	ErrClosed = storage.ErrClosed
 	// ErrUnknownTopic is returned when a topic does not exist.
 	ErrUnknownTopic = errors.New("commitlog: unknown topic")
 	// ErrUnknownPartition is returned for a partition number outside
-	// [0, partitions) of its topic.
+	// [0, NumPartitions) of its topic.
 	ErrUnknownPartition = errors.New("commitlog: unknown partition")
 	// ErrTopicExists is returned by CreateTopic when the topic exists.
 	ErrTopicExists = errors.New("commitlog: topic already exists")
 	// ErrInvalidTopicName is returned for a name that breaks Kafka's topic
 	// naming rules; the *TopicNameError says which rule.
 	ErrInvalidTopicName = errors.New("commitlog: invalid topic name")
-	// ErrInvalidConfig is returned for invalid Options or TopicConfig; the
-	// *ConfigError lists every problem.
+	// ErrInvalidConfig is returned for an invalid Options, TopicConfig,
+	// ProducerConfig or ConsumerConfig, whose *ConfigError lists every
+	// problem, and by NewConsumer for a Balancer other than the one the
+	// group's members use.
 	ErrInvalidConfig = errors.New("commitlog: invalid configuration")
 	// ErrInvalidArgument is returned for other invalid arguments, such as an
 	// empty batch or a negative offset.
 	ErrInvalidArgument = storage.ErrInvalidArgument
-	// ErrOffsetOutOfRange is returned for reads outside the partition's
-	// [start, end] range; the *OffsetOutOfRangeError carries the range.
+	// ErrOffsetOutOfRange is returned for an offset outside what the call
+	// allows: a read outside the partition's [start, end] range,
+	// DeleteRecords or a commit above the high watermark, or a Poll under
+	// ResetNone without a committed offset. The *OffsetOutOfRangeError
+	// carries the range.
 	ErrOffsetOutOfRange = storage.ErrOffsetOutOfRange
 	// ErrRecordTooLarge is returned for a batch or record larger than the
 	// topic allows; the *RecordTooLargeError says how large it was.
@@ -43,7 +50,7 @@ var (
 	// structure checks; the *CorruptionError names the file and position.
 	ErrCorrupt = storage.ErrCorrupt
 	// ErrDiskFull is returned when a write failed for lack of space. Nothing
-	// of the failed append is visible and earlier data is intact; appends
+	// of a failed append is visible and earlier data is intact; appends
 	// succeed again once space is freed.
 	ErrDiskFull = storage.ErrDiskFull
 	// ErrDurability is returned when a write or fsync failed. The partition
@@ -51,8 +58,9 @@ var (
 	// fsync the operating system may have dropped the data: reopen the Log
 	// to re-derive what is on disk.
 	ErrDurability = storage.ErrDurability
-	// ErrLocked is returned by Open when another Log, in this process or
-	// another, has the directory open.
+	// ErrLocked is returned by Open when another Log has the directory
+	// open: in this process, or in another one on the systems where Open
+	// says its lock excludes other processes.
 	ErrLocked = errors.New("commitlog: directory locked by another Log")
 	// ErrMaxBuffered is returned by Producer.TryProduce when the producer's
 	// buffer is full (ProducerConfig.MaxBufferedBytes or
@@ -87,11 +95,14 @@ var (
 // ErrFenced.
 type FencedError struct {
 	Group    string
-	MemberID string
+	MemberID string // empty when the consumer is no longer a member at all
 	Reason   string // e.g. "evicted: no Poll within MaxPollInterval (5m0s)"
 }
 
 func (e *FencedError) Error() string {
+	if e.MemberID == "" {
+		return fmt.Sprintf("commitlog: group %q: consumer fenced: %s", e.Group, e.Reason)
+	}
 	return fmt.Sprintf("commitlog: group %q member %s fenced: %s", e.Group, e.MemberID, e.Reason)
 }
 
@@ -105,15 +116,18 @@ func (e *FencedError) Is(target error) bool { return target == ErrFenced }
 // ErrProducerFenced. Nothing of the batch was appended.
 type SequenceError = storage.SequenceError
 
-// OffsetOutOfRangeError reports a read outside the partition's valid range,
-// or (Offset -1) a consumer with ResetNone and no committed offset.
-// Start is the partition's start offset and End its end offset (the offset
-// the next appended record will get); valid read positions are [Start, End].
+// OffsetOutOfRangeError reports an offset outside the range [Start, End]
+// that the call accepts, or (Offset -1) a consumer with ResetNone and no
+// committed offset. Start is the partition's start offset. For a read, End
+// is the partition's end offset (the offset the next appended record will
+// get); for DeleteRecords, a commit and the ResetNone case, it is the high
+// watermark.
 type OffsetOutOfRangeError = storage.OffsetOutOfRangeError
 
 // CorruptionError reports stored data that failed verification. Path is the
-// file, FilePosition the byte position of the damaged batch or entry in it,
-// and Offset the first record offset affected (-1 when unknown).
+// file (or the partition directory, when the damage is no single file's),
+// FilePosition the byte position of the damaged batch or entry in it, and
+// Offset the first record offset affected (-1 when unknown).
 type CorruptionError = storage.CorruptionError
 
 // ConflictError is returned by AppendIf when the partition's end offset is
@@ -146,8 +160,9 @@ func (e *TopicNameError) Error() string {
 func (e *TopicNameError) Is(target error) bool { return target == ErrInvalidTopicName }
 
 // RecordTooLargeError reports a batch or record over the topic's limit.
-// Index is the position of the offending record in the caller's slice, or -1
-// when the batch as a whole is too large.
+// Index is the position of the offending record in the caller's slice, or
+// -1 when Size is that of a whole batch: the batch an Append would write,
+// or the batch of its own a record given to Produce would need.
 type RecordTooLargeError = storage.RecordTooLargeError
 
 // TimestampError reports a record whose timestamp cannot be stored:
@@ -161,3 +176,21 @@ type TimestampError = storage.TimestampError
 // DurabilityError reports the write or fsync failure that put a partition
 // into its failed state. Appends return it until the Log is reopened.
 type DurabilityError = storage.DurabilityError
+
+// annotate returns err with where it happened (format and args) in front,
+// still matching what err matches, and with one "commitlog: " prefix
+// however many layers add theirs.
+func annotate(err error, format string, args ...any) error {
+	return &annotatedError{where: fmt.Sprintf(format, args...), err: err}
+}
+
+type annotatedError struct {
+	where string
+	err   error
+}
+
+func (e *annotatedError) Error() string {
+	return "commitlog: " + e.where + ": " + strings.TrimPrefix(e.err.Error(), "commitlog: ")
+}
+
+func (e *annotatedError) Unwrap() error { return e.err }

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"testing"
 
@@ -36,4 +37,24 @@ func TestTypedErrorsMatchTheirSentinels(t *testing.T) {
 	require.ErrorIs(t, &CorruptionError{Err: cause}, cause, "the cause stays reachable")
 	require.ErrorIs(t, &DurabilityError{Err: syscall.ENOSPC}, syscall.ENOSPC)
 	require.NotContains(t, (&CorruptionError{Offset: -1}).Error(), "offset -1")
+}
+
+func TestDiskFullKeepsOnePrefix(t *testing.T) {
+	write := &os.PathError{Op: "write", Path: "/d/t-0/x.log", Err: syscall.ENOSPC}
+	err := diskFull(fmt.Errorf("commitlog: create topic t: %w", write))
+	require.ErrorIs(t, err, ErrDiskFull)
+	require.ErrorIs(t, err, syscall.ENOSPC, "the errno stays reachable")
+	var pe *os.PathError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "commitlog: disk full: create topic t: write /d/t-0/x.log: "+syscall.ENOSPC.Error(), err.Error())
+	require.Same(t, err, diskFull(err), "marked once")
+	other := errors.New("commitlog: other")
+	require.Same(t, other, diskFull(other), "not a full disk")
+}
+
+func TestFencedErrorWithoutMember(t *testing.T) {
+	err := &FencedError{Group: "g", Reason: "not a member of the group"}
+	require.Equal(t, `commitlog: group "g": consumer fenced: not a member of the group`, err.Error())
+	err.MemberID = "member-3"
+	require.Equal(t, `commitlog: group "g" member member-3 fenced: not a member of the group`, err.Error())
 }

@@ -71,3 +71,68 @@ func ExampleConsumer() {
 	// next member: event-3 at offset 3
 	// next member: event-4 at offset 4
 }
+
+// PollToEnd reads a topic up to its end and says when it got there, so a
+// tool can dump a topic and stop without guessing a timeout. Lag shows
+// how far behind a consumer is in each partition.
+func ExampleConsumer_PollToEnd() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "commitlog-example-")
+	defer os.RemoveAll(dir)
+	l, err := commitlog.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.CreateTopic(ctx, "orders", commitlog.TopicConfig{Partitions: 2}); err != nil {
+		log.Fatal(err)
+	}
+	prod, err := l.NewProducer(commitlog.ProducerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range 5 {
+		r := &commitlog.Record{Topic: "orders", Key: []byte("customer-" + strconv.Itoa(i%2)), Value: []byte("order-" + strconv.Itoa(i))}
+		if err := prod.ProduceSync(ctx, r); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := prod.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	c, err := l.NewConsumer(commitlog.ConsumerConfig{
+		Partitions:     []commitlog.TopicPartition{{Topic: "orders", Partition: 0}, {Topic: "orders", Partition: 1}},
+		MaxPollRecords: 2,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println("records behind:", totalLag(c.Lag()))
+	read := 0
+	for {
+		recs, caughtUp, err := c.PollToEnd(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		read += len(recs)
+		if caughtUp {
+			break
+		}
+	}
+	fmt.Println("read:", read)
+	fmt.Println("records behind:", totalLag(c.Lag()))
+	// Output:
+	// records behind: 5
+	// read: 5
+	// records behind: 0
+}
+
+func totalLag(lag map[commitlog.TopicPartition]int64) int64 {
+	var n int64
+	for _, l := range lag {
+		n += l
+	}
+	return n
+}

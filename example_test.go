@@ -1,11 +1,13 @@
 package commitlog_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/commitlog-go/commitlog"
@@ -126,6 +128,63 @@ func ExamplePartition_AppendIf() {
 	}
 	// Output:
 	// conflict: re-read from 0 to 1 and decide again
+}
+
+// Aggregates sharing a partition: AppendIf's expected offset is the whole
+// partition's end, so another aggregate's records conflict too. The writer
+// reads what came in between, applies its own aggregate's records (none
+// here), decides again and retries at the new end.
+func ExamplePartition_AppendIf_sharedPartition() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "commitlog-example-")
+	defer os.RemoveAll(dir)
+	l, _ := commitlog.Open(dir, nil)
+	defer l.Close()
+	t, _ := l.CreateTopic(ctx, "accounts", commitlog.TopicConfig{})
+	p, _ := t.Partition(0)
+
+	id := []byte("account-42")
+	if _, err := p.Append(ctx, []commitlog.Record{{Key: id, Value: []byte("10")}}); err != nil {
+		log.Fatal(err)
+	}
+	balance, end := 10, p.EndOffset() // the writer has read account-42 up to end
+	// Meanwhile another writer appends to another account.
+	if _, err := p.Append(ctx, []commitlog.Record{{Key: []byte("account-7"), Value: []byte("5")}}); err != nil {
+		log.Fatal(err)
+	}
+
+	for {
+		if balance < 10 {
+			fmt.Println("refused: balance", balance)
+			return
+		}
+		res, err := p.AppendIf(ctx, end, []commitlog.Record{{Key: id, Value: []byte("-10")}})
+		var conflict *commitlog.ConflictError
+		if !errors.As(err, &conflict) {
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Println("withdrew 10 at offset", res.BaseOffset)
+			return
+		}
+		fmt.Println("conflict: expected end", end, "actual", conflict.Actual)
+		for end < conflict.Actual {
+			recs, err := p.Read(ctx, end, 1<<20)
+			if err != nil {
+				log.Fatal(err)
+			}
+			for _, r := range recs {
+				if bytes.Equal(r.Key, id) {
+					n, _ := strconv.Atoi(string(r.Value))
+					balance += n
+				}
+				end = r.Offset + 1
+			}
+		}
+	}
+	// Output:
+	// conflict: expected end 1 actual 2
+	// withdrew 10 at offset 2
 }
 
 // OffsetForTime finds where to start replaying from a point in time.

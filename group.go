@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// Consumer groups follow Kafka's newer protocol (KIP-848, reference
-// kafka-semantics.md §7.10–7.11) rather than the classic join/sync
-// rounds, because in one process the coordinator can simply compute the
-// assignment:
+// Consumer groups follow Kafka's newer consumer group protocol (KIP-848,
+// group.protocol=consumer since Kafka 4.0: the coordinator computes the
+// assignment, and each member reconciles with its own target) rather than
+// the classic join/sync rounds, because in one process the coordinator
+// can simply compute the assignment:
 //
 //   - Each Log has one coordinator. A membership or subscription change
 //     bumps the group's epoch (its generation) and the group's Balancer
@@ -206,7 +207,7 @@ func (gc *coordinator) rebalanceLocked(g *group) {
 	sortBalancerMembers(members)
 	assignment := g.balancer.Balance(members, counts)
 	if err := checkAssignment(g.balancer, members, counts, assignment); err != nil {
-		gc.log.opts.Logger.Error("commitlog: consumer group balancer returned an invalid assignment; using the range balancer this time",
+		gc.log.opts.Logger.Error("consumer group balancer returned an invalid assignment; using the range balancer this time",
 			"group", g.name, "err", err)
 		assignment = RangeBalancer().Balance(members, counts)
 	}

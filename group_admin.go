@@ -23,18 +23,6 @@ const (
 	GroupReconciling
 )
 
-func (s GroupState) String() string {
-	switch s {
-	case GroupEmpty:
-		return "Empty"
-	case GroupStable:
-		return "Stable"
-	case GroupReconciling:
-		return "Reconciling"
-	}
-	return fmt.Sprintf("GroupState(%d)", uint8(s))
-}
-
 // GroupDescription describes a consumer group at one moment.
 type GroupDescription struct {
 	Name     string
@@ -65,14 +53,16 @@ type PartitionLag struct {
 	Committed     int64     // committed offset; -1 if none
 	CommittedAt   time.Time // when it was committed; zero if none
 	HighWatermark int64     // the partition's high watermark; -1 if its topic no longer exists
-	// Lag is HighWatermark - Committed: records not yet consumed by the
-	// group. It is -1 when either is unknown.
+	// Lag is HighWatermark - Committed, at least 0: records not yet
+	// consumed by the group. It is -1 when either is unknown.
 	Lag   int64
 	Owner string // the member id owning it now; "" if none
 }
 
 // ListGroups returns the names of the consumer groups that have members or
-// committed offsets, sorted.
+// committed offsets, sorted. It reads what the Log keeps in memory and
+// never waits for I/O, so it takes no context (see Concurrency in the
+// package documentation).
 func (l *Log) ListGroups() []string {
 	names := l.offsets.groupNames()
 	gc := l.groups
@@ -86,7 +76,9 @@ func (l *Log) ListGroups() []string {
 }
 
 // DescribeGroup describes group: its members and their assignments, and
-// its committed offsets with the lag of each partition.
+// its committed offsets with the lag of each partition. It reads what the
+// Log keeps in memory and never waits for I/O, so it takes no context
+// (see Concurrency in the package documentation).
 //
 // Errors: ErrUnknownGroup, ErrClosed.
 func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
@@ -201,10 +193,16 @@ func (s OffsetSpec) resolve(p *Partition) (int64, error) {
 }
 
 // ResetGroupOffsets sets group's committed offsets for tps (none given:
-// every partition it has a committed offset for) to the offsets to
-// resolves to, in one atomic, durable commit, and returns them. The group
-// must have no members (close its consumers first), as with Kafka's
-// kafka-consumer-groups --reset-offsets.
+// every partition it has a committed offset for) to the offset that to
+// names in each partition, in one atomic, durable commit, and returns
+// them. The group must have no members (close its consumers first), as
+// with Kafka's kafka-consumer-groups --reset-offsets.
+//
+// It blocks until the commit is durable, as a commit does (under
+// SyncAlways: fsynced, with the data below the new offsets). If ctx ends
+// first it returns the context's error, wrapped; a reset whose commit was
+// already written may then still take effect, as a ProduceSync cut short
+// may.
 //
 // Errors: ErrGroupNotEmpty, ErrUnknownGroup (no tps given and no
 // committed offsets), ErrUnknownTopic, ErrUnknownPartition, ErrClosed,
@@ -212,6 +210,9 @@ func (s OffsetSpec) resolve(p *Partition) (int64, error) {
 func (l *Log) ResetGroupOffsets(ctx context.Context, group string, to OffsetSpec, tps ...TopicPartition) (map[TopicPartition]int64, error) {
 	if l.isClosed() {
 		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("reset offsets of group %q: %w", group, err)
 	}
 	if len(tps) == 0 {
 		tps = slices.Collect(maps.Keys(l.offsets.groupOffsets(group)))
@@ -235,26 +236,34 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, to OffsetSpec
 		}
 		if off > p.DurableOffset() {
 			if err := p.syncTo(ctx, off); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("reset offsets of group %q: sync %v to offset %d: %w", group, tp, off, err)
 			}
 		}
 		out[tp] = off
 		writes = append(writes, offsetWrite{tp: tp, offset: off})
 	}
 	if err := l.groups.write(ctx, group, nil, writes); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reset offsets of group %q: %w", group, err)
 	}
 	return out, nil
 }
 
 // DeleteGroup deletes group's committed offsets (durably, as tombstones
-// in __consumer_offsets). The group must have no members.
+// in __consumer_offsets). The group must have no members (close its
+// consumers first).
+//
+// It blocks until the deletion is durable, as a commit does. If ctx ends
+// first it returns the context's error, wrapped; a deletion already
+// written may then still take effect.
 //
 // Errors: ErrGroupNotEmpty, ErrUnknownGroup, ErrClosed, the context's
 // error.
 func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if l.isClosed() {
 		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete group %q: %w", group, err)
 	}
 	committed := l.offsets.groupOffsets(group)
 	if len(committed) == 0 {
@@ -270,10 +279,16 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	for _, tp := range slices.SortedFunc(maps.Keys(committed), compareTopicPartitions) {
 		writes = append(writes, offsetWrite{tp: tp, delete: true})
 	}
+	var err error
 	if len(writes) == 0 {
 		// Only members, no offsets: refused like any deletion of a group
 		// with members.
-		return l.groups.checkEmpty(group)
+		err = l.groups.checkEmpty(group)
+	} else {
+		err = l.groups.write(ctx, group, nil, writes)
 	}
-	return l.groups.write(ctx, group, nil, writes)
+	if err != nil {
+		return fmt.Errorf("delete group %q: %w", group, err)
+	}
+	return nil
 }

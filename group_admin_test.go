@@ -2,7 +2,10 @@ package commitlog
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -138,4 +141,82 @@ func TestDeletedTopicTakesItsCommittedOffsets(t *testing.T) {
 		require.Equal(t, "u", d.Partitions[0].Topic)
 		require.NoError(t, l.Close())
 	}
+}
+
+// ResetGroupOffsets and DeleteGroup block until their commit is durable;
+// they return the context's error, wrapped, when it ends first: at once
+// for an ended context, and while they wait for an fsync.
+func TestGroupAdminHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var holdSyncs atomic.Bool
+		release := make(chan struct{})
+		inj := vfs.InjectorFunc(func(op vfs.Op, path string) error {
+			if op == vfs.OpSync && holdSyncs.Load() && strings.Contains(path, offsetsTopicName) {
+				<-release // the disk holds up the fsyncs of committed offsets
+			}
+			return nil
+		})
+		l := openTest(t, vfs.WithInjector(vfs.NewMem(), inj, vfs.InjectOptions{}), nil)
+		all := groupTopic(t, l, 2)
+		ctx := context.Background()
+		c := newTestConsumer(t, l, ConsumerConfig{Group: "g", Partitions: all})
+		require.NoError(t, c.CommitOffsets(ctx, map[TopicPartition]int64{all[0]: 10, all[1]: 20}))
+		committed := func() map[TopicPartition]int64 {
+			d, err := l.DescribeGroup("g")
+			require.NoError(t, err)
+			out := map[TopicPartition]int64{}
+			for _, pl := range d.Partitions {
+				out[pl.TopicPartition] = pl.Committed
+			}
+			return out
+		}
+
+		ended, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := l.ResetGroupOffsets(ended, "g", EarliestOffset())
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorContains(t, err, `reset offsets of group "g"`)
+		err = l.DeleteGroup(ended, "g")
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorContains(t, err, `delete group "g"`)
+		require.Equal(t, map[TopicPartition]int64{all[0]: 10, all[1]: 20}, committed(), "an ended context changes nothing")
+
+		// A commit leads an fsync round that the disk holds up; the admin
+		// calls behind it wait for that round, and give up when their
+		// context ends.
+		holdSyncs.Store(true)
+		commitDone := make(chan error, 1)
+		go func() { commitDone <- c.CommitOffsets(ctx, map[TopicPartition]int64{all[0]: 30}) }()
+		synctest.Wait()
+		for _, tc := range []struct {
+			name string
+			call func(context.Context) error
+		}{
+			{"ResetGroupOffsets", func(ctx context.Context) error {
+				_, err := l.ResetGroupOffsets(ctx, "g", ExactOffset(5), all[1])
+				return err
+			}},
+			{"DeleteGroup", func(ctx context.Context) error { return l.DeleteGroup(ctx, "g") }},
+		} {
+			name, call := tc.name, tc.call
+			cctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- call(cctx) }()
+			synctest.Wait()
+			select {
+			case err := <-done:
+				t.Fatalf("%s returned before its commit was durable: %v", name, err)
+			default:
+			}
+			cancel()
+			err := <-done
+			require.ErrorIs(t, err, context.Canceled, name)
+			require.ErrorContains(t, err, `group "g"`, name)
+		}
+		close(release)
+		require.NoError(t, <-commitDone)
+		// The deletion was written before its context ended: it stands,
+		// as the documentation warns.
+		require.Empty(t, l.ListGroups())
+	})
 }

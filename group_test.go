@@ -365,6 +365,45 @@ func TestGroupMemberThatNeverPollsIsEvicted(t *testing.T) {
 	})
 }
 
+// TestGroupNeverPolledMemberDoesNotStallBalancers: a consumer that joins its group
+// (NewConsumer) and dies before its first Poll is evicted after
+// MaxPollInterval like one that stopped polling; otherwise it would keep
+// its target partitions forever (cooperative: consumed by no one; eager:
+// the whole group waits for it).
+func TestGroupNeverPolledMemberDoesNotStallBalancers(t *testing.T) {
+	for _, bal := range []Balancer{CooperativeStickyBalancer(), RangeBalancer()} {
+		t.Run(bal.Name(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := openTest(t, vfs.NewMem(), nil)
+				all := groupTopic(t, l, 4)
+				cfg := ConsumerConfig{Group: "g", Topics: []string{"t"}, Balancer: bal, MaxPollRecords: 1, MaxPollInterval: time.Minute}
+				a, err := l.NewConsumer(cfg)
+				require.NoError(t, err)
+				pollN(t, a, 1)
+				require.Equal(t, all, a.Assignment())
+				// b joins, then its process dies before its first Poll.
+				_, err = l.NewConsumer(cfg)
+				require.NoError(t, err)
+				// a keeps polling, for two MaxPollIntervals.
+				for range 120 {
+					ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+					_, err := a.Poll(ctx)
+					cancel()
+					if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+						t.Fatal(err)
+					}
+					time.Sleep(time.Second)
+				}
+				assignment := a.Assignment()
+				require.NoError(t, a.Close())
+				require.NoError(t, l.Close())
+				require.Equal(t, all, assignment,
+					"a member that never polled for 2 minutes (MaxPollInterval 1 minute) was not evicted: its partitions are stuck")
+			})
+		})
+	}
+}
+
 // reverseBalancer is a user-supplied balancer: range, with the members in
 // reverse order.
 type reverseBalancer struct{ broken bool }

@@ -73,11 +73,22 @@ const lockFileName = "LOCK"
 // recovers every partition (see the package documentation on durability).
 // opts may be nil for defaults; Open copies it and never modifies it.
 //
-// Only one Log may have a directory open at a time: a second Open, in this
-// process or another, returns an error matching ErrLocked. Open cuts only
-// the torn tail an interrupted write leaves past the last checkpoint (and
-// logs the cut); any other damage makes it fail with a *CorruptionError
-// (matching ErrCorrupt) naming the file and position.
+// Only one Log may have a directory open at a time. A second Open of it in
+// this process returns an error matching ErrLocked, and so does one in
+// another process on Unix systems other than AIX (the lock is flock(2) on
+// dir/LOCK) and on Windows (LockFileEx). On AIX, Plan 9, js/wasm and wasip1
+// the lock holds only within the process: Open cannot tell that another
+// process has the directory open, so the application must make sure none
+// does.
+//
+// Open cuts only the torn tail an interrupted write leaves past the last
+// checkpoint (and logs the cut), and rebuilds indexes and producer-state
+// snapshots that disagree with the data. Any other damage makes it fail
+// with a *CorruptionError (matching ErrCorrupt) naming the file and
+// position; Options.Repair repairs some kinds of it on request.
+//
+// Errors: *ConfigError for invalid opts, ErrLocked, *CorruptionError, or a
+// file-system error.
 func Open(dir string, opts *Options) (*Log, error) {
 	if opts != nil {
 		if err := opts.Validate(); err != nil {
@@ -87,7 +98,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	o := opts.withDefaults()
 	fs := o.fs
 	if err := storage.MkdirAllDurable(fs, dir); err != nil {
-		return nil, fmt.Errorf("commitlog: open %s: %w", dir, err)
+		return nil, annotate(err, "open %s", dir)
 	}
 	lock, err := fs.Lock(filepath.Join(dir, lockFileName))
 	if err != nil {
@@ -132,7 +143,7 @@ func openPartition(l *Log, t *Topic, id int32, creating bool) (*Partition, error
 	p := &Partition{topic: t, id: id, log: l, cfg: t.cfg}
 	store, err := storage.Open(l.storageConfig(t, id, p.wakeAll), creating)
 	if err != nil {
-		return nil, fmt.Errorf("commitlog: open %s-%d: %w", t.name, id, err)
+		return nil, annotate(err, "open %s-%d", t.name, id)
 	}
 	p.store = store
 	return p, nil
@@ -183,11 +194,16 @@ func (l *Log) storageConfig(t *Topic, id int32, wake func() bool) storage.Config
 // Dir returns the Log's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// CreateTopic creates a topic with cfg's zero fields taken from the
-// defaults, and returns it. The topic is durable when CreateTopic returns.
+// CreateTopic creates a topic and returns it. Each zero field of cfg takes
+// its value from Options.TopicDefaults, or failing that from the default
+// documented on the field; the result is stored with the topic. The topic
+// is durable when CreateTopic returns. On failure nothing of the topic is
+// left (or, if removing what it made fails too, the next Open removes it).
 //
-// Errors: *TopicNameError, *ConfigError, ErrTopicExists, ErrClosed, the
-// context's error, or a file-system error.
+// Errors: *TopicNameError (also for names starting with "__", which are
+// reserved for internal topics), *ConfigError, ErrTopicExists, ErrClosed,
+// the context's error, or a file-system error (matching ErrDiskFull when
+// the disk is full).
 func (l *Log) CreateTopic(ctx context.Context, name string, cfg TopicConfig) (*Topic, error) {
 	if err := ValidateTopicName(name); err != nil {
 		return nil, err
@@ -240,7 +256,8 @@ func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*T
 	return t, nil
 }
 
-// Topic returns the named topic, or an error matching ErrUnknownTopic.
+// Topic returns the named topic, internal ones included, or an error
+// matching ErrUnknownTopic (ErrClosed after Close).
 func (l *Log) Topic(name string) (*Topic, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -299,8 +316,9 @@ func (l *Log) topicNames(internal bool) []string {
 // returns. Handles to the topic's partitions fail with ErrUnknownTopic
 // afterwards, and group members lose its partitions (OnLost).
 //
-// Errors: ErrUnknownTopic, ErrClosed, the context's error, or a
-// file-system error.
+// Errors: ErrUnknownTopic, ErrInvalidArgument for an internal topic,
+// ErrClosed, the context's error, or a file-system error (matching
+// ErrDiskFull when the disk is full).
 func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	if strings.HasPrefix(name, "__") {
 		return fmt.Errorf("%w: topic %s is internal and cannot be deleted", ErrInvalidArgument, name)
@@ -344,9 +362,10 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 
 // Close flushes every partition, writes checkpoints so that the next Open
 // needs no recovery scan, stops the Log's goroutines and releases the
-// directory. It is idempotent. Calls made after Close return ErrClosed;
-// calls in flight finish or fail with ErrClosed. An iterator still running
-// keeps the segment it reads open until it ends.
+// directory. It is idempotent. Calls that can fail return ErrClosed once
+// Close has been called; calls in flight finish or fail with ErrClosed.
+// An iterator still running keeps the segment it reads open until it
+// ends.
 func (l *Log) Close() error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
@@ -415,7 +434,7 @@ func (l *Log) tick(checkpoint bool) {
 	now := l.opts.now()
 	for _, p := range l.allPartitions() {
 		if err := p.store.RollIfAged(now); err != nil {
-			l.opts.Logger.Warn("commitlog: age-based roll failed", "topic", p.topic.name, "partition", p.id, "err", err)
+			l.opts.Logger.Warn("age-based roll failed", "topic", p.topic.name, "partition", p.id, "err", err)
 		}
 		var err error
 		switch {
@@ -435,7 +454,7 @@ func (l *Log) tick(checkpoint bool) {
 			err = p.store.Flush(l.ctx)
 		}
 		if err != nil && l.ctx.Err() == nil && !errors.Is(err, ErrDurability) && !errors.Is(err, ErrClosed) {
-			l.opts.Logger.Warn("commitlog: background flush failed", "topic", p.topic.name, "partition", p.id, "err", err)
+			l.opts.Logger.Warn("background flush failed", "topic", p.topic.name, "partition", p.id, "err", err)
 		}
 	}
 }

@@ -80,9 +80,46 @@ func (p *Partition) Append(ctx context.Context, recs []Record) (AppendResult, er
 }
 
 // AppendIf is Append with optimistic concurrency control: it appends only
-// if the partition's end offset is expectedEnd, and otherwise returns a
-// *ConflictError carrying the actual end, appending nothing. Use it to
-// build event-sourced aggregates whose writers must not interleave.
+// if the partition's end offset (EndOffset, the offset the next record
+// gets) is expectedEnd, and otherwise returns a *ConflictError carrying
+// the actual end, appending nothing. The check and the append are one
+// step: no other append comes between them.
+//
+// The expected offset is the end of the whole partition, not of a key:
+// any record appended to the partition after expectedEnd — of any key,
+// by any writer, a Producer included — makes AppendIf conflict. Two
+// patterns give event-sourced aggregates writers that never interleave:
+//
+//   - One aggregate's stream per partition. Read it to its end, decide,
+//     and AppendIf at that end; a conflict is always another writer of
+//     the same aggregate: read what it appended, decide again, retry.
+//   - Aggregates sharing a partition. On a conflict, read the records
+//     from your expected end to ConflictError.Actual (Read waits until
+//     they are visible); apply those of your aggregate (by key); then
+//     decide again if there were any, and retry at the new end. Records
+//     of other aggregates cost a retry, never a wrong decision.
+//
+// The second pattern, with end the offset after the last record read:
+//
+//	for {
+//		res, err := p.AppendIf(ctx, end, events)
+//		var conflict *commitlog.ConflictError
+//		if !errors.As(err, &conflict) {
+//			return res, err
+//		}
+//		for end < conflict.Actual {
+//			recs, err := p.Read(ctx, end, 1<<20)
+//			if err != nil {
+//				return res, err
+//			}
+//			for _, r := range recs {
+//				if bytes.Equal(r.Key, aggregateID) {
+//					apply(r) // and decide events afresh
+//				}
+//				end = r.Offset + 1
+//			}
+//		}
+//	}
 func (p *Partition) AppendIf(ctx context.Context, expectedEnd int64, recs []Record) (AppendResult, error) {
 	if expectedEnd < 0 {
 		return AppendResult{}, fmt.Errorf("%w: AppendIf: expected end offset %d is negative", ErrInvalidArgument, expectedEnd)

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 
 	"github.com/cespare/xxhash/v2"
@@ -18,9 +19,9 @@ type Partitioner interface {
 // TopicPartitioner chooses the partition of each record of one topic.
 type TopicPartitioner interface {
 	// Partition returns the partition for r, which must be in [0, n); n is the topic's partition count (>= 1).
-	// The producer rejects a result outside that range with an error matching ErrUnknownPartition.
-	// r must not be retained or modified.
-	Partition(r *Record, n int) int
+	// The producer rejects a result outside that range: the record's promise gets an error matching
+	// ErrUnknownPartition that names the partitioner's result. r must not be retained or modified.
+	Partition(r *Record, n int32) int32
 }
 
 // stickyBatchBytes is how many bytes of records (counted by stickyRecordSize)
@@ -79,11 +80,10 @@ func ManualPartitioner() Partitioner { return manualPartitioner{} }
 // ForTopic(topic) returns calls fn(topic, r, n) for each record and returns
 // its result, under the TopicPartitioner contract (fn for one topic is never
 // called concurrently, must return a partition in [0, n), and must not
-// retain or modify r). fn must not be nil; PartitionerFunc panics if it is.
-func PartitionerFunc(fn func(topic string, r *Record, n int) int) Partitioner {
-	if fn == nil {
-		panic("commitlog: PartitionerFunc called with a nil function")
-	}
+// retain or modify r). A result outside [0, n) fails the record with an
+// error matching ErrUnknownPartition. fn must not be nil: NewProducer
+// refuses a PartitionerFunc(nil) with a *ConfigError.
+func PartitionerFunc(fn func(topic string, r *Record, n int32) int32) Partitioner {
 	return funcPartitioner{fn: fn}
 }
 
@@ -98,17 +98,24 @@ func (keyHashPartitioner) ForTopic(string) TopicPartitioner {
 }
 
 type keyHashTopicPartitioner struct {
+	keyHashPlacer
 	sticky sticky
 }
 
-func (p *keyHashTopicPartitioner) Partition(r *Record, n int) int {
+func (p *keyHashTopicPartitioner) Partition(r *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
 	if r.Key == nil {
 		return p.sticky.partition(r, n)
 	}
-	return int(xxhash.Sum64(r.Key) % uint64(n))
+	return keyHashPartition(r.Key, n)
+}
+
+// keyHashPartition is KeyHashPartitioner's partition for a non-nil key
+// among n >= 1 partitions.
+func keyHashPartition(key []byte, n int32) int32 {
+	return int32(xxhash.Sum64(key) % uint64(n))
 }
 
 // partitionWithoutState is implemented by the built-in partitioners: it
@@ -117,33 +124,94 @@ func (p *keyHashTopicPartitioner) Partition(r *Record, n int) int {
 // so that the producer may call it without serializing; ok is false when
 // Partition must be called instead, serially.
 type partitionWithoutState interface {
-	partitionWithoutState(r *Record, n int) (p int, ok bool)
+	partitionWithoutState(r *Record, n int32) (p int32, ok bool)
 }
 
-func (p *keyHashTopicPartitioner) partitionWithoutState(r *Record, n int) (int, bool) {
+func (p *keyHashTopicPartitioner) partitionWithoutState(r *Record, n int32) (int32, bool) {
 	if r.Key != nil && n >= 1 {
-		return int(xxhash.Sum64(r.Key) % uint64(n)), true
+		return keyHashPartition(r.Key, n), true
 	}
 	return 0, n == 1
 }
 
-func (p *murmur2TopicPartitioner) partitionWithoutState(r *Record, n int) (int, bool) {
+func (p *murmur2TopicPartitioner) partitionWithoutState(r *Record, n int32) (int32, bool) {
 	if r.Key != nil && n >= 1 {
 		return murmur2Partition(r.Key, n), true
 	}
 	return 0, n == 1
 }
 
-func (p *stickyTopicPartitioner) partitionWithoutState(_ *Record, n int) (int, bool) {
+func (p *stickyTopicPartitioner) partitionWithoutState(_ *Record, n int32) (int32, bool) {
 	return 0, n == 1
 }
 
-func (p *roundRobinTopicPartitioner) partitionWithoutState(_ *Record, n int) (int, bool) {
+func (p *roundRobinTopicPartitioner) partitionWithoutState(_ *Record, n int32) (int32, bool) {
 	return 0, n == 1
 }
 
-func (manualTopicPartitioner) partitionWithoutState(r *Record, _ int) (int, bool) {
-	return int(r.Partition), true
+func (manualTopicPartitioner) partitionWithoutState(r *Record, _ int32) (int32, bool) {
+	return r.Partition, true
+}
+
+// keyPlacer is implemented by the built-in TopicPartitioners, for
+// PartitionFor. placeKey returns the partition every record with key goes
+// to among n > 1 partitions, or -1 and the reason when the partitioner
+// puts such records on no fixed partition. It reads no state.
+type keyPlacer interface {
+	placeKey(key []byte, n int32) (p int32, why string)
+}
+
+// partitionForKey is PartitionFor's answer under kp for a topic with n
+// partitions: 0 when n is 1, where every record lands, else kp's
+// placement of key, or an error matching ErrInvalidArgument saying why
+// there is none.
+func partitionForKey(topic string, kp keyPlacer, key []byte, n int32) (int32, error) {
+	if n == 1 {
+		return 0, nil
+	}
+	p, why := kp.placeKey(key, n)
+	if why != "" {
+		return -1, fmt.Errorf("%w: PartitionFor %s: %s", ErrInvalidArgument, topic, why)
+	}
+	return p, nil
+}
+
+// keylessSpread is why a record with a nil key has no fixed partition
+// under the key-hash partitioners.
+const keylessSpread = "a record with a nil key has no fixed partition: keyless records are spread stickily over the partitions (KIP-794)"
+
+// keyHashPlacer places keys as KeyHashPartitioner does; it is embedded
+// in keyHashTopicPartitioner, and has no state, so that Topic.PartitionFor
+// uses it without allocating.
+type keyHashPlacer struct{}
+
+func (keyHashPlacer) placeKey(key []byte, n int32) (int32, string) {
+	if key == nil {
+		return -1, keylessSpread
+	}
+	return keyHashPartition(key, n), ""
+}
+
+// murmur2Placer places keys as Murmur2Partitioner does.
+type murmur2Placer struct{}
+
+func (murmur2Placer) placeKey(key []byte, n int32) (int32, string) {
+	if key == nil {
+		return -1, keylessSpread
+	}
+	return murmur2Partition(key, n), ""
+}
+
+func (*stickyTopicPartitioner) placeKey([]byte, int32) (int32, string) {
+	return -1, "StickyPartitioner ignores keys: a key has no fixed partition"
+}
+
+func (*roundRobinTopicPartitioner) placeKey([]byte, int32) (int32, string) {
+	return -1, "RoundRobinPartitioner ignores keys: a key has no fixed partition"
+}
+
+func (manualTopicPartitioner) placeKey([]byte, int32) (int32, string) {
+	return -1, "ManualPartitioner takes each record's Partition field, not its key"
 }
 
 type murmur2Partitioner struct{}
@@ -153,10 +221,11 @@ func (murmur2Partitioner) ForTopic(string) TopicPartitioner {
 }
 
 type murmur2TopicPartitioner struct {
+	murmur2Placer
 	sticky sticky
 }
 
-func (p *murmur2TopicPartitioner) Partition(r *Record, n int) int {
+func (p *murmur2TopicPartitioner) Partition(r *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
@@ -169,8 +238,8 @@ func (p *murmur2TopicPartitioner) Partition(r *Record, n int) int {
 // murmur2Partition is Kafka's BuiltInPartitioner.partitionForKey:
 // Utils.toPositive(Utils.murmur2(key)) % n. toPositive masks the sign bit;
 // it is not abs.
-func murmur2Partition(key []byte, n int) int {
-	return int(murmur2(key)&0x7fffffff) % n
+func murmur2Partition(key []byte, n int32) int32 {
+	return (murmur2(key) & 0x7fffffff) % n
 }
 
 type stickyPartitioner struct{}
@@ -183,7 +252,7 @@ type stickyTopicPartitioner struct {
 	sticky sticky
 }
 
-func (p *stickyTopicPartitioner) Partition(r *Record, n int) int {
+func (p *stickyTopicPartitioner) Partition(r *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
@@ -200,13 +269,13 @@ type roundRobinTopicPartitioner struct {
 	next uint64
 }
 
-func (p *roundRobinTopicPartitioner) Partition(_ *Record, n int) int {
+func (p *roundRobinTopicPartitioner) Partition(_ *Record, n int32) int32 {
 	if n < 1 {
 		return -1
 	}
 	i := p.next
 	p.next++
-	return int(i % uint64(n))
+	return int32(i % uint64(n))
 }
 
 type manualPartitioner struct{}
@@ -215,10 +284,10 @@ func (manualPartitioner) ForTopic(string) TopicPartitioner { return manualTopicP
 
 type manualTopicPartitioner struct{}
 
-func (manualTopicPartitioner) Partition(r *Record, _ int) int { return int(r.Partition) }
+func (manualTopicPartitioner) Partition(r *Record, _ int32) int32 { return r.Partition }
 
 type funcPartitioner struct {
-	fn func(topic string, r *Record, n int) int
+	fn func(topic string, r *Record, n int32) int32
 }
 
 func (f funcPartitioner) ForTopic(topic string) TopicPartitioner {
@@ -227,17 +296,17 @@ func (f funcPartitioner) ForTopic(topic string) TopicPartitioner {
 
 type funcTopicPartitioner struct {
 	topic string
-	fn    func(topic string, r *Record, n int) int
+	fn    func(topic string, r *Record, n int32) int32
 }
 
-func (f funcTopicPartitioner) Partition(r *Record, n int) int { return f.fn(f.topic, r, n) }
+func (f funcTopicPartitioner) Partition(r *Record, n int32) int32 { return f.fn(f.topic, r, n) }
 
 // sticky is the uniform sticky partitioning state of one topic (KIP-794):
 // the current partition and how many bytes of records went to it. It is
 // not safe for concurrent use; a TopicPartitioner is called serially.
 type sticky struct {
 	rng   *rand.Rand
-	cur   int   // current partition; -1 before the first record
+	cur   int32 // current partition; -1 before the first record
 	bytes int64 // stickyRecordSize of the records sent to cur so far
 }
 
@@ -250,14 +319,14 @@ func newSticky() sticky {
 // then moves to one of the other n-1 partitions chosen uniformly at random.
 // It chooses afresh, among all n, for the first record and when the current
 // partition is no longer below n.
-func (s *sticky) partition(r *Record, n int) int {
+func (s *sticky) partition(r *Record, n int32) int32 {
 	switch {
 	case s.cur < 0 || s.cur >= n:
-		s.cur = s.rng.IntN(n)
+		s.cur = s.rng.Int32N(n)
 		s.bytes = 0
 	case s.bytes >= stickyBatchBytes:
 		if n > 1 {
-			next := s.rng.IntN(n - 1)
+			next := s.rng.Int32N(n - 1)
 			if next >= s.cur {
 				next++
 			}

@@ -33,8 +33,8 @@ func TestMurmur2GoldenVectors(t *testing.T) {
 }
 
 func TestMurmur2PartitionerKafkaPlacement(t *testing.T) {
-	ns := []int{2, 3, 6, 10, 12, 100}
-	want := map[string][]int{
+	ns := []int32{2, 3, 6, 10, 12, 100}
+	want := map[string][]int32{
 		// Reference §5.5.3.
 		"":        {1, 0, 3, 1, 9, 81},
 		"a":       {0, 1, 4, 4, 4, 24},
@@ -61,7 +61,7 @@ func TestMurmur2PartitionerKafkaPlacement(t *testing.T) {
 func TestMurmur2PartitionerEmptyKeyIsKey(t *testing.T) {
 	tp := Murmur2Partitioner().ForTopic("t")
 	for range 1000 {
-		require.Equal(t, 81, tp.Partition(&Record{Key: []byte{}}, 100))
+		require.Equal(t, int32(81), tp.Partition(&Record{Key: []byte{}}, 100))
 	}
 }
 
@@ -74,9 +74,9 @@ func TestKeyHashPartitionerStable(t *testing.T) {
 			keys[i][j] = byte(rng.Uint32())
 		}
 	}
-	for _, n := range []int{1, 2, 7, 64, 1000} {
+	for _, n := range []int32{1, 2, 7, 64, 1000} {
 		first := KeyHashPartitioner().ForTopic("a")
-		want := make([]int, len(keys))
+		want := make([]int32, len(keys))
 		for i, k := range keys {
 			want[i] = first.Partition(&Record{Key: k}, n)
 		}
@@ -102,7 +102,7 @@ func TestKeyHashPartitionerStable(t *testing.T) {
 func TestKeyHashPartitionerPinned(t *testing.T) {
 	for _, tc := range []struct {
 		key      string
-		n7, n100 int
+		n7, n100 int32
 		xxhash64 uint64 // xxhash.Sum64(key), for the reader
 	}{
 		{"", 6, 21, 17241709254077376921},
@@ -116,8 +116,8 @@ func TestKeyHashPartitionerPinned(t *testing.T) {
 		r := &Record{Key: []byte(tc.key)}
 		require.Equal(t, tc.n7, tp.Partition(r, 7), "key %q, n=7", tc.key)
 		require.Equal(t, tc.n100, tp.Partition(r, 100), "key %q, n=100", tc.key)
-		require.Equal(t, int(tc.xxhash64%7), tc.n7)
-		require.Equal(t, int(tc.xxhash64%100), tc.n100)
+		require.Equal(t, int32(tc.xxhash64%7), tc.n7)
+		require.Equal(t, int32(tc.xxhash64%100), tc.n100)
 	}
 }
 
@@ -137,16 +137,16 @@ func TestKeyHashPartitionerSpread(t *testing.T) {
 func TestKeyHashPartitionerEmptyKeyIsKey(t *testing.T) {
 	tp := KeyHashPartitioner().ForTopic("t")
 	for range 100000 { // far more than one sticky batch
-		require.Equal(t, 21, tp.Partition(&Record{Key: []byte{}, Value: make([]byte, 64)}, 100))
+		require.Equal(t, int32(21), tp.Partition(&Record{Key: []byte{}, Value: make([]byte, 64)}, 100))
 	}
 }
 
 // stickyRuns feeds records to tp until it has seen runs+1 runs of
 // consecutive records on one partition, and returns the first runs runs as
 // (partition, length) pairs.
-func stickyRuns(t *testing.T, tp TopicPartitioner, mk func(i int) *Record, n, runs int) (parts, lengths []int) {
+func stickyRuns(t *testing.T, tp TopicPartitioner, mk func(i int) *Record, n int32, runs int) (parts []int32, lengths []int) {
 	t.Helper()
-	cur, length := -1, 0
+	cur, length := int32(-1), 0
 	for i := 0; ; i++ {
 		p := tp.Partition(mk(i), n)
 		require.True(t, p >= 0 && p < n, "partition %d out of [0, %d)", p, n)
@@ -187,7 +187,7 @@ func TestStickyPartitionerBatches(t *testing.T) {
 			parts, lengths := stickyRuns(t, tp, func(i int) *Record {
 				return &Record{Key: tc.key(i), Value: value}
 			}, n, runs)
-			used := make(map[int]bool)
+			used := make(map[int32]bool)
 			for i := range parts {
 				require.Equal(t, perRun, lengths[i], "run %d on partition %d", i, parts[i])
 				if i > 0 {
@@ -264,13 +264,13 @@ func TestStickyPartitionerSinglePartition(t *testing.T) {
 	for _, p := range []Partitioner{StickyPartitioner(), KeyHashPartitioner(), Murmur2Partitioner()} {
 		tp := p.ForTopic("t")
 		for i := range 5000 {
-			require.Equal(t, 0, tp.Partition(&Record{Value: make([]byte, 1<<12), Headers: []Header{{Key: fmt.Sprint(i)}}}, 1))
+			require.Equal(t, int32(0), tp.Partition(&Record{Value: make([]byte, 1<<12), Headers: []Header{{Key: fmt.Sprint(i)}}}, 1))
 		}
 	}
 }
 
 func TestStickyPartitionerFirstPickRandom(t *testing.T) {
-	seen := make(map[int]bool)
+	seen := make(map[int32]bool)
 	for range 500 {
 		seen[StickyPartitioner().ForTopic("t").Partition(&Record{}, 8)] = true
 	}
@@ -301,22 +301,22 @@ func TestStickyPartitionerPartitionCountChanges(t *testing.T) {
 func TestRoundRobinPartitioner(t *testing.T) {
 	p := RoundRobinPartitioner()
 	a, b := p.ForTopic("a"), p.ForTopic("b")
-	for i := range 50 {
+	for i := range int32(50) {
 		require.Equal(t, i%7, a.Partition(&Record{Key: []byte("same")}, 7), "record %d of a", i)
 	}
 	// b has its own counter.
-	for i := range 10 {
+	for i := range int32(10) {
 		require.Equal(t, i%3, b.Partition(&Record{}, 3), "record %d of b", i)
 	}
 	// Record i goes to i % n for the n of that call.
-	require.Equal(t, 50%4, a.Partition(&Record{}, 4))
-	require.Equal(t, 51%10, a.Partition(&Record{}, 10))
+	require.Equal(t, int32(50%4), a.Partition(&Record{}, 4))
+	require.Equal(t, int32(51%10), a.Partition(&Record{}, 10))
 }
 
 func TestManualPartitioner(t *testing.T) {
 	tp := ManualPartitioner().ForTopic("t")
 	for _, part := range []int32{0, 1, 5, 6, 99, -1} {
-		require.Equal(t, int(part), tp.Partition(&Record{Partition: part, Key: []byte("k")}, 6))
+		require.Equal(t, part, tp.Partition(&Record{Partition: part, Key: []byte("k")}, 6))
 	}
 }
 
@@ -324,22 +324,26 @@ func TestPartitionerFunc(t *testing.T) {
 	type call struct {
 		topic string
 		r     *Record
-		n     int
+		n     int32
 	}
 	var calls []call
-	p := PartitionerFunc(func(topic string, r *Record, n int) int {
+	p := PartitionerFunc(func(topic string, r *Record, n int32) int32 {
 		calls = append(calls, call{topic, r, n})
-		return len(topic) + n
+		return int32(len(topic)) + n
 	})
 	a, b := p.ForTopic("alpha"), p.ForTopic("be")
 	r1, r2 := &Record{Key: []byte("x")}, &Record{Value: []byte("y")}
-	require.Equal(t, 5+3, a.Partition(r1, 3))
-	require.Equal(t, 2+9, b.Partition(r2, 9))
+	require.Equal(t, int32(5+3), a.Partition(r1, 3))
+	require.Equal(t, int32(2+9), b.Partition(r2, 9))
 	require.Equal(t, []call{{"alpha", r1, 3}, {"be", r2, 9}}, calls)
 	require.Same(t, r1, calls[0].r)
 	require.Same(t, r2, calls[1].r)
 
-	require.Panics(t, func() { PartitionerFunc(nil) })
+	// A nil function is refused when the producer is configured, not at
+	// the first record.
+	var cerr *ConfigError
+	require.ErrorAs(t, (&ProducerConfig{Partitioner: PartitionerFunc(nil)}).Validate(), &cerr)
+	require.Equal(t, []string{"Partitioner: PartitionerFunc(nil): the function is nil"}, cerr.Problems)
 }
 
 func TestBuiltinPartitionersInRange(t *testing.T) {
@@ -362,12 +366,12 @@ func TestBuiltinPartitionersInRange(t *testing.T) {
 		return r
 	}
 	for _, tc := range builtinPartitioners() {
-		for _, n := range []int{1, 2, 3, 7, 64} {
+		for _, n := range []int32{1, 2, 3, 7, 64} {
 			tp := tc.p.ForTopic("t")
 			for range 5000 {
 				r := randomRecord()
 				if tc.name == "Manual" {
-					r.Partition = int32(rng.IntN(n))
+					r.Partition = rng.Int32N(n)
 				}
 				p := tp.Partition(r, n)
 				require.True(t, p >= 0 && p < n, "%s: partition %d out of [0, %d)", tc.name, p, n)
@@ -379,9 +383,9 @@ func TestBuiltinPartitionersInRange(t *testing.T) {
 func TestBuiltinPartitionersInvalidCount(t *testing.T) {
 	for _, p := range []Partitioner{KeyHashPartitioner(), Murmur2Partitioner(), StickyPartitioner(), RoundRobinPartitioner()} {
 		tp := p.ForTopic("t")
-		for _, n := range []int{0, -1} {
-			require.Equal(t, -1, tp.Partition(&Record{Key: []byte("k")}, n))
-			require.Equal(t, -1, tp.Partition(&Record{}, n))
+		for _, n := range []int32{0, -1} {
+			require.Equal(t, int32(-1), tp.Partition(&Record{Key: []byte("k")}, n))
+			require.Equal(t, int32(-1), tp.Partition(&Record{}, n))
 		}
 	}
 }
@@ -413,7 +417,7 @@ func benchmarkKeyedPartitioner(b *testing.B, p Partitioner) {
 	r := &Record{Value: make([]byte, 100)}
 	b.ReportAllocs()
 	b.SetBytes(16)
-	sum := 0
+	sum := int32(0)
 	i := 0
 	for b.Loop() {
 		r.Key = keys[i&1023]
@@ -433,7 +437,7 @@ func BenchmarkStickyPartitioner(b *testing.B) {
 	tp := StickyPartitioner().ForTopic("t")
 	r := &Record{Value: make([]byte, 100)}
 	b.ReportAllocs()
-	sum := 0
+	sum := int32(0)
 	for b.Loop() {
 		sum += tp.Partition(r, 12)
 	}
@@ -464,12 +468,12 @@ func builtinPartitioners() []struct {
 // agree with Partition wherever it answers.
 func TestPartitionWithoutStateAgrees(t *testing.T) {
 	for _, tc := range builtinPartitioners() {
-		for _, n := range []int{1, 2, 7} {
+		for _, n := range []int32{1, 2, 7} {
 			tp := tc.p.ForTopic("t")
 			fast, ok := tp.(partitionWithoutState)
 			require.True(t, ok, tc.name)
 			for _, key := range [][]byte{nil, {}, []byte("k1"), []byte("user-42")} {
-				r := &Record{Key: key, Partition: int32(n - 1)}
+				r := &Record{Key: key, Partition: n - 1}
 				if p, ok := fast.partitionWithoutState(r, n); ok {
 					require.Equal(t, tp.Partition(r, n), p, "%s n=%d key=%q", tc.name, n, key)
 				} else {

@@ -182,6 +182,133 @@ type batchRecord struct {
 
 var pendingBatchPool = sync.Pool{New: func() any { return new(pendingBatch) }}
 
+// Acks says when a Producer reports a record as sent.
+type Acks uint8
+
+const (
+	// AckAll reports a record once the Log acknowledges its append under
+	// Options.Sync: under SyncAlways, the default, once it is fsynced;
+	// under SyncInterval and SyncNever, once it is written to the
+	// operating system. This is the default. A Log is a single node today,
+	// so that is all AckAll waits for; once partitions have replicas it
+	// will also wait for every in-sync replica, as Kafka's acks=all does.
+	AckAll Acks = iota
+	// AckLeader reports a record when AckAll does: on a single-node Log
+	// the partition's one copy is its leader. Once partitions have
+	// replicas it will take Kafka's meaning of acks=1, reporting a record
+	// once the leader has it, before followers do.
+	AckLeader
+	// AckNone reports a record as soon as its batch is written to the
+	// partition, before the fsync SyncAlways would wait for. Offsets are
+	// filled in, but a power failure can lose records reported as sent.
+	AckNone
+)
+
+// ProducerConfig configures a Producer. The zero value is a good default:
+// idempotent, AckAll, key-hash partitioning, no linger, 1 MiB batches.
+type ProducerConfig struct {
+	// Partitioner chooses each record's partition. Default
+	// KeyHashPartitioner(): keyed records by the xxhash64 of their key,
+	// keyless ones sticky. Producer.PartitionFor tells where it puts a
+	// key.
+	Partitioner Partitioner
+
+	// BatchBytes is the size, before compression, at which a partition's
+	// batch is closed and a new one started (Kafka's batch.size). A record
+	// larger than this gets a batch of its own. It is capped by each
+	// topic's MaxBatchBytes. Default 1 MiB.
+	BatchBytes int32
+
+	// Linger is how long a batch may wait for more records before it is
+	// sent (Kafka's linger.ms). Default 0: a batch is sent as soon as the
+	// previous batch of its partition is done, so batches grow by
+	// themselves while the log is busy and a lone record is not delayed.
+	Linger time.Duration
+
+	// MaxBufferedBytes bounds the memory of records produced but not yet
+	// reported, counted by their encoded size. Produce blocks and
+	// TryProduce fails with ErrMaxBuffered while it is reached. A single
+	// record larger than the whole buffer is still accepted, alone.
+	// Default 64 MiB.
+	MaxBufferedBytes int64
+
+	// MaxBufferedRecords bounds the number of records produced but not
+	// yet reported, as MaxBufferedBytes bounds their bytes. Default
+	// 1,000,000.
+	MaxBufferedRecords int
+
+	// Compression is the codec batches are compressed with, unless the
+	// topic pins one (TopicConfig.Compression). Default CodecNone.
+	Compression Codec
+
+	// CompressionLevel is the codec's level; 0 is the codec's default.
+	CompressionLevel int
+
+	// Acks says when a record is reported as sent. Default AckAll.
+	Acks Acks
+
+	// DisableIdempotence turns off producer ids and sequence numbers. By
+	// default every batch carries the producer's id, epoch and sequence,
+	// and each partition refuses duplicates and gaps (see Producer).
+	DisableIdempotence bool
+}
+
+const (
+	defaultBatchBytes         = 1 << 20
+	defaultMaxBufferedBytes   = 64 << 20
+	defaultMaxBufferedRecords = 1_000_000
+)
+
+// Validate reports every problem with c in one *ConfigError.
+func (c *ProducerConfig) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if c.BatchBytes < 0 {
+		add("BatchBytes: %d is negative", c.BatchBytes)
+	}
+	if c.Linger < 0 {
+		add("Linger: %v is negative", c.Linger)
+	}
+	if c.MaxBufferedBytes < 0 {
+		add("MaxBufferedBytes: %d is negative", c.MaxBufferedBytes)
+	}
+	if c.MaxBufferedRecords < 0 {
+		add("MaxBufferedRecords: %d is negative", c.MaxBufferedRecords)
+	}
+	if !compress.Codec(c.Compression).Valid() {
+		add("Compression: unknown codec %d", c.Compression)
+	} else if !compress.ValidLevel(compress.Codec(c.Compression), c.CompressionLevel) {
+		add("CompressionLevel: %d is not valid for %v", c.CompressionLevel, c.Compression)
+	}
+	if c.Acks > AckNone {
+		add("Acks: unknown value %d (use AckAll, AckLeader or AckNone)", c.Acks)
+	}
+	if fp, ok := c.Partitioner.(funcPartitioner); ok && fp.fn == nil {
+		add("Partitioner: PartitionerFunc(nil): the function is nil")
+	}
+	if len(p) > 0 {
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+// withDefaults returns a copy of c with every zero field set.
+func (c ProducerConfig) withDefaults() ProducerConfig {
+	if c.Partitioner == nil {
+		c.Partitioner = KeyHashPartitioner()
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = defaultBatchBytes
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = defaultMaxBufferedBytes
+	}
+	if c.MaxBufferedRecords == 0 {
+		c.MaxBufferedRecords = defaultMaxBufferedRecords
+	}
+	return c
+}
+
 // NewProducer returns a Producer writing to this Log. It fails with a
 // *ConfigError for an invalid cfg, ErrClosed after Close, or the error of
 // allocating a producer id.
@@ -264,12 +391,11 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 		return
 	}
 	n := pt.partition(r)
-	if n < 0 || n >= len(pt.parts) {
-		p.fail(r, promise, fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
-			ErrUnknownPartition, n, r.Topic, len(pt.parts)))
+	if err := pt.checkPartition(n); err != nil {
+		p.fail(r, promise, err)
 		return
 	}
-	r.Partition = int32(n)
+	r.Partition = n
 	size, err := pt.check(r)
 	if err != nil {
 		p.fail(r, promise, err)
@@ -379,8 +505,8 @@ func (ts *producerTopics) lookup(name string) *producerTopic {
 // partition returns the partition the topic's partitioner chooses for r,
 // calling it serially as the TopicPartitioner contract says, unless it is
 // a built-in one whose answer for r depends on no state of its own.
-func (pt *producerTopic) partition(r *Record) int {
-	n := len(pt.parts)
+func (pt *producerTopic) partition(r *Record) int32 {
+	n := int32(len(pt.parts))
 	if pt.stateless != nil {
 		if i, ok := pt.stateless.partitionWithoutState(r, n); ok {
 			return i
@@ -389,6 +515,64 @@ func (pt *producerTopic) partition(r *Record) int {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	return pt.part.Partition(r, n)
+}
+
+// checkPartition returns an error matching ErrUnknownPartition when n,
+// the partitioner's choice, is not a partition of the topic.
+func (pt *producerTopic) checkPartition(n int32) error {
+	if n < 0 || int(n) >= len(pt.parts) {
+		return fmt.Errorf("%w: the partitioner chose partition %d for a record of %s, which has partitions [0, %d)",
+			ErrUnknownPartition, n, pt.name, len(pt.parts))
+	}
+	return nil
+}
+
+// PartitionFor returns the partition the Producer's partitioner puts a
+// record of topic with key in, so that a caller can find where a key
+// lives (to read it back, or to route work by partition) without
+// building a partitioner: Produce puts every record of topic with that
+// key there.
+//
+// With KeyHashPartitioner (the default) or Murmur2Partitioner the answer
+// is the key's hash modulo the partition count, for any non-nil key (an
+// empty key is a key). A nil key has no fixed partition under them —
+// keyless records are spread stickily (KIP-794) — and neither has any key
+// under StickyPartitioner and RoundRobinPartitioner, which ignore keys,
+// nor under ManualPartitioner, where the record's Partition field
+// decides: PartitionFor then returns -1 and an error matching
+// ErrInvalidArgument that says why. A topic with a single partition
+// answers 0 whatever the partitioner and key, since every record appended
+// to it lands there.
+//
+// A Partitioner of your own is asked: PartitionFor calls its
+// TopicPartitioner's Partition (serially with Produce's calls, as its
+// contract says) with a Record holding only Topic and Key, so the answer
+// is right for partitioners that decide by topic and key. A result
+// outside the topic's partitions is an error matching
+// ErrUnknownPartition.
+//
+// Other errors: ErrUnknownTopic, ErrInvalidArgument for an internal topic
+// (only the Log writes to those), ErrClosed once Close has started.
+func (p *Producer) PartitionFor(topic string, key []byte) (int32, error) {
+	if p.closed.Load() {
+		return -1, ErrClosed
+	}
+	pt, err := p.topic(topic)
+	if err != nil {
+		return -1, err
+	}
+	n := int32(len(pt.parts))
+	if kp, ok := pt.part.(keyPlacer); ok {
+		return partitionForKey(topic, kp, key, n)
+	}
+	if n == 1 {
+		return 0, nil
+	}
+	part := pt.partition(&Record{Topic: topic, Key: key})
+	if err := pt.checkPartition(part); err != nil {
+		return -1, err
+	}
+	return part, nil
 }
 
 // check validates r for the topic and returns the upper bound of its
@@ -712,14 +896,15 @@ func (pp *producerPartition) deliver(b *pendingBatch) {
 		// The records are reported; the fsync still follows, so that
 		// consumers (who see only durable records under SyncAlways) get them.
 		if err := pp.p.acknowledge(ctx, res.LastOffset+1, appendOptions{}); err != nil {
-			prod.log.opts.Logger.Warn("commitlog: fsync after an AckNone produce failed", "topic", pp.p.topic.name, "partition", pp.p.id, "err", err)
+			prod.log.opts.Logger.Warn("fsync after an AckNone produce failed", "topic", pp.p.topic.name, "partition", pp.p.id, "err", err)
 		}
 	}
 }
 
 // Flush sends every buffered record now, lingering or not, and waits until
 // every record produced before the call has had its promise called, or ctx
-// ends.
+// ends. With a context that has ended already, Flush still sends the
+// records and returns the context's error whenever any was waited for.
 //
 // Errors: ErrClosed once Close has started, the context's error.
 func (p *Producer) Flush(ctx context.Context) error {
@@ -760,6 +945,11 @@ func (p *Producer) flush(ctx context.Context) error {
 	}
 	if len(waits) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		// Ended already: the records are sent all the same, and the
+		// answer does not depend on whether they happen to finish first.
+		return err
 	}
 	p.waiters.Add(1)
 	defer p.waiters.Add(-1)
@@ -833,7 +1023,9 @@ func (s *syncProduce) promise(r *Record, err error) {
 // Close sends every buffered record, waits for all promises, and stops the
 // Producer's goroutines. Records produced after Close has started get
 // ErrClosed, as does everything after it. Close is idempotent; later calls
-// return nil. It returns ctx-free: appends are bounded by the disk.
+// return nil. Close takes no context: what it waits for, the appends of
+// the records already produced and their promises, is bounded by the disk
+// and the promises, not by a caller.
 func (p *Producer) Close() error {
 	p.closeMu.Lock()
 	if p.closed.Load() {

@@ -65,7 +65,7 @@ func producerCrashWorkload(fs vfs.FS, acked map[int]producedRecord, mu *sync.Mut
 		partitioner := KeyHashPartitioner().ForTopic("prod")
 		for i := phase * records / 2; i < (phase+1)*records/2; i++ {
 			r := &Record{Topic: "prod", Key: []byte(strconv.Itoa(i % 5)), Value: fmt.Appendf(nil, "r%d", i)}
-			hp := histcheck.Partition{Topic: "prod", ID: int32(partitioner.Partition(r, int(producerCrashTopic.Partitions)))}
+			hp := histcheck.Partition{Topic: "prod", ID: partitioner.Partition(r, producerCrashTopic.Partitions)}
 			s := rec.Send(producer, hp, string(r.Value))
 			prod.Produce(ctx, r, func(r *Record, err error) {
 				mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,8 +188,8 @@ func TestProduceErrorsNameTheRecord(t *testing.T) {
 	require.NoError(t, err)
 	_, err = l.CreateTopic(ctx, "compacted", TopicConfig{SegmentIndexBytes: 1024, CleanupPolicy: CleanupCompact})
 	require.NoError(t, err)
-	prod := newTestProducer(t, l, ProducerConfig{Partitioner: PartitionerFunc(func(topic string, r *Record, n int) int {
-		return int(r.Partition)
+	prod := newTestProducer(t, l, ProducerConfig{Partitioner: PartitionerFunc(func(topic string, r *Record, n int32) int32 {
+		return r.Partition
 	})})
 
 	errOf := func(r *Record) error {
@@ -211,9 +212,15 @@ func TestProduceErrorsNameTheRecord(t *testing.T) {
 	require.Equal(t, int32(0), tooLarge.Partition)
 	require.Equal(t, int64(-1), big.Offset)
 
-	err = errOf(&Record{Topic: "t", Partition: 3, Value: []byte("v")})
-	require.ErrorIs(t, err, ErrUnknownPartition)
-	require.ErrorContains(t, err, "partition 3")
+	// A partitioner's result outside [0, n) fails the record with an
+	// error naming it; it never panics or lands elsewhere.
+	for _, part := range []int32{3, -1, math.MaxInt32, math.MinInt32} {
+		r := &Record{Topic: "t", Partition: part, Value: []byte("v")}
+		err = errOf(r)
+		require.ErrorIs(t, err, ErrUnknownPartition)
+		require.ErrorContains(t, err, fmt.Sprintf("chose partition %d for a record of t, which has partitions [0, 1)", part))
+		require.Equal(t, int64(-1), r.Offset)
+	}
 
 	err = errOf(&Record{Topic: "t", Value: []byte("v"), Headers: []Header{{Key: ""}}})
 	require.ErrorIs(t, err, ErrInvalidArgument)
@@ -464,4 +471,99 @@ func TestAckNoneReportsBeforeTheFsync(t *testing.T) {
 	got, err := mustPartition(t, l, "t", 0).Read(ctx, 0, 1)
 	require.NoError(t, err)
 	require.Equal(t, []byte("v"), got[0].Value)
+}
+
+func TestProducerPartitionFor(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	ctx := context.Background()
+	for name, n := range map[string]int32{"many": 7, "one": 1} {
+		_, err := l.CreateTopic(ctx, name, TopicConfig{Partitions: n, SegmentIndexBytes: 1024})
+		require.NoError(t, err)
+	}
+	keys := [][]byte{{}, []byte("a"), []byte("user-42"), []byte("orders/eu/12345"), {0, 0xff}}
+	for i := range 40 {
+		keys = append(keys, fmt.Appendf(nil, "key-%d", i))
+	}
+	// byKeyAndTopic places a record by its key's length and its topic, to
+	// tell a partitioner of one's own from the built-ins.
+	byKeyAndTopic := PartitionerFunc(func(topic string, r *Record, n int32) int32 {
+		return int32(len(r.Key)+len(topic)) % n
+	})
+	for _, tc := range []struct {
+		name string
+		p    Partitioner
+		// keyed: PartitionFor answers for non-nil keys; nilKey: for nil.
+		keyed, nilKey bool
+	}{
+		{"KeyHash", KeyHashPartitioner(), true, false},
+		{"Murmur2", Murmur2Partitioner(), true, false},
+		{"Sticky", StickyPartitioner(), false, false},
+		{"RoundRobin", RoundRobinPartitioner(), false, false},
+		{"Manual", ManualPartitioner(), false, false},
+		{"Func", byKeyAndTopic, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prod := newTestProducer(t, l, ProducerConfig{Partitioner: tc.p})
+			for _, key := range append(keys, nil) {
+				got, err := prod.PartitionFor("many", key)
+				if key == nil && !tc.nilKey || key != nil && !tc.keyed {
+					require.ErrorIs(t, err, ErrInvalidArgument, "key %q", key)
+					require.ErrorContains(t, err, "PartitionFor many: ")
+					require.Equal(t, int32(-1), got)
+					continue
+				}
+				require.NoError(t, err, "key %q", key)
+				// Produce puts the record where PartitionFor said, every time.
+				for range 3 {
+					r := &Record{Topic: "many", Key: key, Value: []byte("v")}
+					require.NoError(t, prod.ProduceSync(ctx, r))
+					require.Equal(t, got, r.Partition, "key %q", key)
+				}
+			}
+			// Every record of a one-partition topic lands on 0.
+			for _, key := range [][]byte{nil, []byte("a")} {
+				got, err := prod.PartitionFor("one", key)
+				require.NoError(t, err)
+				require.Equal(t, int32(0), got)
+			}
+		})
+	}
+
+	// The default partitioner agrees with Topic.PartitionFor.
+	prod := newTestProducer(t, l, ProducerConfig{})
+	topic, err := l.Topic("many")
+	require.NoError(t, err)
+	for _, key := range keys {
+		want, err := topic.PartitionFor(key)
+		require.NoError(t, err)
+		got, err := prod.PartitionFor("many", key)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "key %q", key)
+	}
+
+	// The reason is in the error.
+	_, err = prod.PartitionFor("many", nil)
+	require.ErrorContains(t, err, "a record with a nil key has no fixed partition")
+	sticky := newTestProducer(t, l, ProducerConfig{Partitioner: StickyPartitioner()})
+	_, err = sticky.PartitionFor("many", []byte("k"))
+	require.ErrorContains(t, err, "StickyPartitioner ignores keys")
+
+	// A partitioner of one's own answering out of range.
+	bad := newTestProducer(t, l, ProducerConfig{Partitioner: PartitionerFunc(func(string, *Record, int32) int32 { return 7 })})
+	got, err := bad.PartitionFor("many", []byte("k"))
+	require.ErrorIs(t, err, ErrUnknownPartition)
+	require.ErrorContains(t, err, "chose partition 7 for a record of many, which has partitions [0, 7)")
+	require.Equal(t, int32(-1), got)
+
+	_, err = prod.PartitionFor("missing", []byte("k"))
+	require.ErrorIs(t, err, ErrUnknownTopic)
+	cons, err := l.NewConsumer(ConsumerConfig{Group: "g", Partitions: []TopicPartition{{"one", 0}}})
+	require.NoError(t, err)
+	require.NoError(t, cons.CommitOffsets(ctx, map[TopicPartition]int64{{"one", 0}: 0})) // creates __consumer_offsets
+	require.NoError(t, cons.Close())
+	_, err = prod.PartitionFor(offsetsTopicName, []byte("k"))
+	require.ErrorIs(t, err, ErrInvalidArgument, "only the Log writes to internal topics")
+	require.NoError(t, prod.Close())
+	_, err = prod.PartitionFor("many", []byte("k"))
+	require.ErrorIs(t, err, ErrClosed)
 }

@@ -13,9 +13,18 @@ import (
 
 // Record is one record of a partition.
 //
+// Topic, Partition and Offset say where the record is. Every read (Read,
+// Scan, Follow, Cursor, Consumer.Poll) sets them. Partition.Append ignores
+// them: the records go to that partition, at the offsets it assigns.
+// Producer.Produce needs Topic, and Partition only under
+// ManualPartitioner (or a PartitionerFunc that reads it); it fills in
+// Partition and Offset before it calls the record's promise.
+//
 // A nil Key or Value is Kafka's null and is distinct from an empty one; on a
-// compacted topic a nil Value is a tombstone. Timestamp has millisecond
-// precision on disk; a zero Timestamp given to an append means "now".
+// compacted topic a nil Value is a tombstone, and a nil Key is refused.
+// Timestamp has millisecond precision on disk; a zero Timestamp given to
+// Append or Produce means "now", and a topic with LogAppendTime replaces
+// every timestamp with the time of the append.
 type Record struct {
 	Topic     string
 	Partition int32
@@ -27,7 +36,7 @@ type Record struct {
 }
 
 // Header is one record header. Kafka allows duplicate keys and keeps their
-// order; a nil Value is a null header value.
+// order; a nil Value is a null header value. The Key must not be empty.
 type Header struct {
 	Key   string
 	Value []byte

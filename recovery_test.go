@@ -198,7 +198,7 @@ func TestDamagedCheckpointNeverResurrectsDeletedRecords(t *testing.T) {
 			l, err = Open(testDir, opts)
 			require.NoError(t, err)
 			defer l.Close()
-			require.True(t, logs.logged("WARN commitlog: repairing a partition checkpoint"), "%v", logs.msgs)
+			require.True(t, logs.logged("WARN repairing a partition checkpoint"), "%v", logs.msgs)
 			p = mustPartition(t, l, "t", 0)
 			require.Equal(t, int64(len(want)), p.EndOffset())
 			require.NoError(t, l.Check(ctx))
@@ -397,7 +397,7 @@ func TestTornSealedSegmentUnderSyncNever(t *testing.T) {
 			}
 			require.NoError(t, err)
 			defer l.Close()
-			require.True(t, logs.logged("WARN commitlog: cut torn tail"), "%v", logs.msgs)
+			require.True(t, logs.logged("WARN cut torn tail"), "%v", logs.msgs)
 			p = mustPartition(t, l, "t", 0)
 			kept := s.Base + int64(len(starts)) - 2
 			require.Equal(t, kept, p.EndOffset(), "cut where the sealed segment's writes stop")
@@ -406,4 +406,44 @@ func TestTornSealedSegmentUnderSyncNever(t *testing.T) {
 			require.NoError(t, l.Check(ctx))
 		})
 	}
+}
+
+// The notice of a torn tail says what recovery found and did, in words:
+// a batch cut short by an interrupted write, where, and that it was cut;
+// and no log message repeats the "commitlog:" prefix.
+func TestTornTailNoticeSaysWhatHappened(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	opts := testOptions(mem)
+	opts.Sync = SyncNever
+	l, err := Open(testDir, opts)
+	require.NoError(t, err)
+	tp, err := l.CreateTopic(ctx, "t", smallTopic)
+	require.NoError(t, err)
+	p, _ := tp.Partition(0)
+	for i := range 8 {
+		_, err := p.Append(ctx, []Record{{Value: fmt.Appendf(nil, "v%03d-%0100d", i, i)}})
+		require.NoError(t, err)
+	}
+	crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 1})
+	require.NoError(t, l.Close())
+	path := filepath.Join(testDir, "t-0", segmentName(0, logSuffix))
+	data, err := crashed.ReadFile(path)
+	require.NoError(t, err)
+	starts := batchLayout(t, data)
+	last := starts[len(starts)-1]
+	cut := last + 30 // the last batch (offset 7) loses its end
+	require.NoError(t, crashed.WriteFile(path, data[:cut]))
+
+	logs := &logRecorder{}
+	opts = testOptions(crashed)
+	opts.Logger = slog.New(logs)
+	l, err = Open(testDir, opts)
+	require.NoError(t, err)
+	defer l.Close()
+	want := fmt.Sprintf("the batch at offset 7 is cut short at byte %d of %s: an interrupted write, never acknowledged; cut", cut, path)
+	require.True(t, logs.logged("WARN cut torn tail left by an interrupted write"), "%v", logs.msgs)
+	require.True(t, logs.logged(want), "%v", logs.msgs)
+	require.False(t, logs.logged("commitlog:"), "%v", logs.msgs)
+	require.Equal(t, int64(7), mustPartition(t, l, "t", 0).EndOffset())
 }

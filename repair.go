@@ -63,7 +63,7 @@ func (l *Log) recreateTopicMetadata(o *orphanTopic) (TopicConfig, error) {
 	if err := storage.WriteFileAtomic(l.fs, path, marshalTopic(o.name, cfg)); err != nil {
 		return TopicConfig{}, fmt.Errorf("commitlog: recreate %s: %w", path, err)
 	}
-	l.opts.Logger.Warn("commitlog: recreated the metadata of a topic whose partition directories hold data (Options.Repair.TopicMetadata); its settings are the defaults",
+	l.opts.Logger.Warn("recreated the metadata of a topic whose partition directories hold data (Options.Repair.TopicMetadata); its settings are the defaults",
 		"topic", o.name, "partitions", cfg.Partitions, "cleanup_policy", cfg.CleanupPolicy.String(), "retention", cfg.Retention.String())
 	return cfg, nil
 }

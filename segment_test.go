@@ -152,7 +152,7 @@ func TestPreparedSpaceAfterRollsAndCrash(t *testing.T) {
 	l = openTest(t, crashed, opts)
 	defer l.Close()
 	requireValues(t, mustPartition(t, l, "t", 0), want...)
-	require.True(t, logs.logged("INFO commitlog: cut zeros past the last batch"), "%v", logs.msgs)
+	require.True(t, logs.logged("INFO cut zeros past the last batch"), "%v", logs.msgs)
 	require.False(t, logs.logged("WARN"), "%v", logs.msgs)
 	require.NoError(t, l.Check(ctx))
 }
@@ -203,7 +203,7 @@ func TestRecoveryCutsZerosPastASealedSegment(t *testing.T) {
 			require.NoError(t, err)
 			defer l.Close()
 			requireValues(t, mustPartition(t, l, "t", 0), want...)
-			require.True(t, logs.logged("INFO commitlog: cut zeros past the last batch"), "%v", logs.msgs)
+			require.True(t, logs.logged("INFO cut zeros past the last batch"), "%v", logs.msgs)
 			require.False(t, logs.logged("torn"), "%v", logs.msgs)
 			require.NoError(t, l.Check(ctx))
 			require.NoError(t, l.Close())

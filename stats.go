@@ -29,8 +29,10 @@ type PartitionStats struct {
 	LastCleaning time.Time
 }
 
-// Stats returns the partition's statistics. It takes no lock that
-// appends or reads wait for.
+// Stats returns the partition's statistics. It reads counters the
+// partition keeps in memory: it takes no lock that appends or reads wait
+// for and never waits for I/O, so it takes no context (see Concurrency in
+// the package documentation).
 func (p *Partition) Stats() PartitionStats {
 	s := p.store.Stats()
 	return PartitionStats{
@@ -43,7 +45,8 @@ func (p *Partition) Stats() PartitionStats {
 }
 
 // Stats returns the statistics of every partition of every topic,
-// internal ones included, sorted by topic and partition.
+// internal ones included, sorted by topic and partition. Like
+// Partition.Stats it never waits for I/O and takes no context.
 func (l *Log) Stats() []PartitionStats {
 	parts := l.allPartitions()
 	out := make([]PartitionStats, 0, len(parts))

@@ -23,6 +23,7 @@ var (
 	writeFileAtomic       = storage.WriteFileAtomic
 	readFile              = storage.ReadFile
 	nextSequence          = storage.NextSequence
+	diskFull              = storage.DiskFull
 )
 
 // The engine's layout facts and checkpoint codec, as the tests that damage

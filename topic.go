@@ -41,6 +41,268 @@ func (t *Topic) Partition(id int32) (*Partition, error) {
 	return t.partitions[id], nil
 }
 
+// TopicConfig configures a topic. Every zero field takes its value from
+// Options.TopicDefaults, and failing that from the default documented on the
+// field. The resolved configuration is stored with the topic when it is
+// created, so later changes to the defaults do not alter existing topics.
+type TopicConfig struct {
+	// Partitions is the number of partitions, fixed at creation. Default 1.
+	Partitions int32
+
+	// SegmentBytes is the size at which the active segment is rolled
+	// (Kafka's segment.bytes). A single batch larger than this is refused.
+	// Default 1 GiB; minimum 4 KiB; maximum 2 GiB - 1.
+	SegmentBytes int64
+
+	// SegmentAge rolls the active segment once it is this old, measured on
+	// the Log's clock from the segment's first append, even if no further
+	// append arrives (Kafka's segment.ms, plus an idle timer). Default 7
+	// days; Forever disables age-based rolling.
+	SegmentAge time.Duration
+
+	// IndexIntervalBytes is the number of bytes appended between two entries
+	// of the sparse offset and time indexes (Kafka's index.interval.bytes).
+	// Default 4096.
+	IndexIntervalBytes int32
+
+	// SegmentIndexBytes is the largest size of each index file; a segment
+	// rolls when an index fills (Kafka's segment.index.bytes). Disk space
+	// is reserved as entries need it, 4 KiB to 1 MiB ahead of them, not
+	// up front. Default 10 MiB; minimum 1 KiB.
+	SegmentIndexBytes int32
+
+	// MaxBatchBytes is the largest batch, after compression, that an append
+	// may add (Kafka's max.message.bytes). Default 1 MiB + 12 bytes.
+	MaxBatchBytes int32
+
+	// Compression is the codec Partition.Append uses to compress batches.
+	// Any codec other than CodecNone is also pinned for Producers: they
+	// compress this topic's batches with it (and CompressionLevel) whatever
+	// their own ProducerConfig.Compression says. Default CodecNone, which
+	// leaves the choice to each Producer.
+	Compression Codec
+
+	// CompressionLevel is the codec's level; 0 is the codec's default.
+	CompressionLevel int
+
+	// LogAppendTime makes the log stamp every batch with the time it is
+	// appended, on the Log's clock, as its timestamp (Kafka's
+	// message.timestamp.type=LogAppendTime); records then read back with
+	// that time. Default false: records keep the time they were created
+	// with (CreateTime).
+	LogAppendTime bool
+
+	// CleanupPolicy declares what may happen to old records (Kafka's
+	// cleanup.policy); it is stored with the topic. Default CleanupDelete.
+	// A topic with CleanupCompact or CleanupCompactDelete refuses records
+	// without a key, since compaction keeps the latest record per key and
+	// a keyless record could never be superseded. Retention (Retention,
+	// RetentionBytes) applies under CleanupDelete and
+	// CleanupCompactDelete; compaction (see Log.Compact) under
+	// CleanupCompact and CleanupCompactDelete.
+	CleanupPolicy CleanupPolicy
+
+	// DeleteRetention is how long compaction keeps a tombstone (a record
+	// with a key and a nil Value) after the first cleaning that kept it
+	// (Kafka's delete.retention.ms), so that consumers reading behind get
+	// to see the delete. Default 24 hours; Forever keeps tombstones.
+	DeleteRetention time.Duration
+
+	// MinCompactionLag is how long a record stays uncompacted after its
+	// timestamp (Kafka's min.compaction.lag.ms): a consumer that keeps up
+	// within this lag sees every record. Default 0.
+	MinCompactionLag time.Duration
+
+	// MaxCompactionLag bounds how long a record can stay uncompacted
+	// (Kafka's max.compaction.lag.ms): past it, the Log's cleaner compacts
+	// the partition whatever its dirty ratio, and rolls an active segment
+	// this old so that its records become cleanable. Default 0: no bound.
+	MaxCompactionLag time.Duration
+
+	// MinCleanableDirtyRatio is the share of a partition's bytes that must
+	// be uncompacted (dirty) before the Log's cleaner compacts it (Kafka's
+	// min.cleanable.dirty.ratio). Default 0.5; at most 1.
+	MinCleanableDirtyRatio float64
+
+	// Retention is how long records are kept (Kafka's retention.ms): a
+	// whole segment is deleted once the newest timestamp in it is older
+	// than this, on the Log's clock. Default 7 days; Forever keeps
+	// everything.
+	Retention time.Duration
+
+	// RetentionBytes bounds each partition's size (Kafka's
+	// retention.bytes): whole segments are deleted, oldest first, while
+	// the partition without them would still hold at least this many
+	// bytes. Default 0: no bound.
+	RetentionBytes int64
+}
+
+// CleanupPolicy is a topic's cleanup.policy.
+type CleanupPolicy uint8
+
+const (
+	// CleanupDelete: old segments may be removed whole, by age or size.
+	CleanupDelete CleanupPolicy = iota // delete
+	// CleanupCompact: only the latest record of each key need be kept.
+	CleanupCompact // compact
+	// CleanupCompactDelete: both.
+	CleanupCompactDelete // compact,delete
+)
+
+// compacted reports whether records are compacted by key.
+func (c CleanupPolicy) compacted() bool { return c == CleanupCompact || c == CleanupCompactDelete }
+
+// parseCleanupPolicy is the inverse of CleanupPolicy.String.
+func parseCleanupPolicy(s string) (CleanupPolicy, error) {
+	for c := CleanupDelete; c <= CleanupCompactDelete; c++ {
+		if c.String() == s {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown cleanup policy %q", s)
+}
+
+// Forever disables an age limit such as TopicConfig.SegmentAge or
+// Retention.
+const Forever time.Duration = -1
+
+const (
+	defaultPartitions             = 1
+	defaultSegmentBytes           = 1 << 30
+	defaultSegmentAge             = 7 * 24 * time.Hour
+	defaultRetention              = 7 * 24 * time.Hour
+	defaultDeleteRetention        = 24 * time.Hour
+	defaultMinCleanableDirtyRatio = 0.5
+	defaultIndexIntervalBytes     = 4096
+	defaultSegmentIndexBytes      = 10 << 20
+	defaultMaxBatchBytes          = 1<<20 + 12
+	minSegmentBytes               = 4096
+	minSegmentIndexBytes          = 1024
+	maxPartitions                 = 100_000
+)
+
+// Validate reports every problem with c in one *ConfigError. Zero fields
+// are valid: they mean "use the default".
+func (c *TopicConfig) Validate() error {
+	if p := c.problems(""); len(p) > 0 {
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+func (c *TopicConfig) problems(prefix string) []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, prefix+fmt.Sprintf(format, args...)) }
+	if c.Partitions < 0 || c.Partitions > maxPartitions {
+		add("Partitions: %d is outside [1, %d]", c.Partitions, maxPartitions)
+	}
+	if c.SegmentBytes != 0 && (c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32) {
+		add("SegmentBytes: %d is outside [%d, %d] (index positions are 32-bit, as in Kafka)", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
+	}
+	if c.Retention < 0 && c.Retention != Forever {
+		add("Retention: %v is negative (use Forever to keep everything)", c.Retention)
+	}
+	if c.RetentionBytes < 0 {
+		add("RetentionBytes: %d is negative (0 means no bound)", c.RetentionBytes)
+	}
+	if c.SegmentAge < 0 && c.SegmentAge != Forever {
+		add("SegmentAge: %v is negative (use Forever to disable)", c.SegmentAge)
+	}
+	if c.IndexIntervalBytes < 0 {
+		add("IndexIntervalBytes: %d is negative", c.IndexIntervalBytes)
+	}
+	if c.SegmentIndexBytes != 0 && c.SegmentIndexBytes < minSegmentIndexBytes {
+		add("SegmentIndexBytes: %d is below the minimum %d", c.SegmentIndexBytes, minSegmentIndexBytes)
+	}
+	if c.MaxBatchBytes < 0 {
+		add("MaxBatchBytes: %d is negative", c.MaxBatchBytes)
+	}
+	if c.MaxBatchBytes > 0 && c.SegmentBytes > 0 && int64(c.MaxBatchBytes) > c.SegmentBytes {
+		add("MaxBatchBytes: %d is larger than SegmentBytes %d", c.MaxBatchBytes, c.SegmentBytes)
+	}
+	if c.DeleteRetention < 0 && c.DeleteRetention != Forever {
+		add("DeleteRetention: %v is negative (use Forever to keep tombstones)", c.DeleteRetention)
+	}
+	if c.MinCompactionLag < 0 {
+		add("MinCompactionLag: %v is negative", c.MinCompactionLag)
+	}
+	if c.MaxCompactionLag < 0 {
+		add("MaxCompactionLag: %v is negative (0 means no bound)", c.MaxCompactionLag)
+	}
+	if c.MaxCompactionLag > 0 && c.MaxCompactionLag < c.MinCompactionLag {
+		add("MaxCompactionLag: %v is below MinCompactionLag %v", c.MaxCompactionLag, c.MinCompactionLag)
+	}
+	if c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1 || math.IsNaN(c.MinCleanableDirtyRatio) {
+		add("MinCleanableDirtyRatio: %v is outside (0, 1]", c.MinCleanableDirtyRatio)
+	}
+	if c.CleanupPolicy > CleanupCompactDelete {
+		add("CleanupPolicy: unknown policy %d (use CleanupDelete, CleanupCompact or CleanupCompactDelete)", c.CleanupPolicy)
+	}
+	if !compress.Codec(c.Compression).Valid() {
+		add("Compression: unknown codec %d", c.Compression)
+	} else if !compress.ValidLevel(compress.Codec(c.Compression), c.CompressionLevel) {
+		add("CompressionLevel: %d is not valid for %v", c.CompressionLevel, c.Compression)
+	}
+	return p
+}
+
+// resolve fills every zero field of c from defaults, then from the
+// built-in defaults.
+func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
+	pick := func(v, d, builtin int64) int64 {
+		if v != 0 {
+			return v
+		}
+		if d != 0 {
+			return d
+		}
+		return builtin
+	}
+	c.Partitions = int32(pick(int64(c.Partitions), int64(defaults.Partitions), defaultPartitions))
+	c.SegmentBytes = pick(c.SegmentBytes, defaults.SegmentBytes, defaultSegmentBytes)
+	c.SegmentAge = time.Duration(pick(int64(c.SegmentAge), int64(defaults.SegmentAge), int64(defaultSegmentAge)))
+	c.Retention = time.Duration(pick(int64(c.Retention), int64(defaults.Retention), int64(defaultRetention)))
+	c.RetentionBytes = pick(c.RetentionBytes, defaults.RetentionBytes, 0)
+	c.DeleteRetention = time.Duration(pick(int64(c.DeleteRetention), int64(defaults.DeleteRetention), int64(defaultDeleteRetention)))
+	c.MinCompactionLag = time.Duration(pick(int64(c.MinCompactionLag), int64(defaults.MinCompactionLag), 0))
+	c.MaxCompactionLag = time.Duration(pick(int64(c.MaxCompactionLag), int64(defaults.MaxCompactionLag), 0))
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = defaults.MinCleanableDirtyRatio
+	}
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = defaultMinCleanableDirtyRatio
+	}
+	c.IndexIntervalBytes = int32(pick(int64(c.IndexIntervalBytes), int64(defaults.IndexIntervalBytes), defaultIndexIntervalBytes))
+	c.SegmentIndexBytes = int32(pick(int64(c.SegmentIndexBytes), int64(defaults.SegmentIndexBytes), defaultSegmentIndexBytes))
+	c.MaxBatchBytes = int32(pick(int64(c.MaxBatchBytes), int64(defaults.MaxBatchBytes), defaultMaxBatchBytes))
+	if int64(c.MaxBatchBytes) > c.SegmentBytes {
+		c.MaxBatchBytes = int32(min(c.SegmentBytes, int64(^uint32(0)>>1)))
+	}
+	if c.Compression == CodecNone && c.CompressionLevel == 0 {
+		c.Compression = defaults.Compression
+		c.CompressionLevel = defaults.CompressionLevel
+	}
+	c.LogAppendTime = c.LogAppendTime || defaults.LogAppendTime
+	if c.CleanupPolicy == CleanupDelete {
+		c.CleanupPolicy = defaults.CleanupPolicy
+	}
+	return c
+}
+
+// PartitionFor returns the partition that KeyHashPartitioner, the
+// default ProducerConfig.Partitioner, puts every record with key in:
+// xxhash64(key) % NumPartitions(), for any non-nil key (an empty key is a
+// key). A Producer configured with another partitioner may place keys
+// elsewhere; ask it with Producer.PartitionFor.
+//
+// A nil key has no fixed partition: keyless records are spread stickily
+// (KIP-794), so PartitionFor returns -1 and an error matching
+// ErrInvalidArgument for it, unless the topic has a single partition,
+// where every record lands: then the answer is 0 for any key.
+func (t *Topic) PartitionFor(key []byte) (int32, error) {
+	return partitionForKey(t.name, keyHashPlacer{}, key, t.NumPartitions())
+}
+
 // internal reports whether t is an internal topic (name starting with
 // "__"), written only by the Log itself.
 func (t *Topic) internal() bool { return strings.HasPrefix(t.name, "__") }
@@ -53,7 +315,9 @@ func (t *Topic) refuseWrites() error {
 	return nil
 }
 
-// Topic names follow Kafka's rules (kafka-semantics.md; Kafka's Topic.validate).
+// maxTopicNameLength is Kafka's limit on topic names
+// (org.apache.kafka.common.internals.Topic.MAX_NAME_LENGTH), which
+// validateTopicName applies with the rest of Topic.validate's rules.
 const maxTopicNameLength = 249
 
 // ValidateTopicName returns a *TopicNameError if name breaks one of

@@ -89,7 +89,7 @@ func (l *Log) load() error {
 			}
 			continue
 		}
-		l.opts.Logger.Info("commitlog: finishing an interrupted topic deletion", "topic", name)
+		l.opts.Logger.Info("finishing an interrupted topic deletion", "topic", name)
 		if err := l.finishDeletion(name); err != nil {
 			return err
 		}
@@ -182,7 +182,7 @@ func (l *Log) loadOrphans() error {
 		l.topics[name] = &Topic{log: l, name: name, cfg: cfg}
 	}
 	for _, e := range empty {
-		l.opts.Logger.Warn("commitlog: removing an empty partition directory left by an interrupted topic creation", "dir", e)
+		l.opts.Logger.Warn("removing an empty partition directory left by an interrupted topic creation", "dir", e)
 		if err := l.fs.RemoveAll(filepath.Join(l.dir, e)); err != nil {
 			return err
 		}

@@ -284,7 +284,7 @@ func TestOpenFailsWhenTopicMetadataIsMissing(t *testing.T) {
 	opts.Logger = slog.New(logs)
 	l, err = Open(testDir, opts)
 	require.NoError(t, err)
-	require.True(t, logs.logged("WARN commitlog: recreated the metadata of a topic"), "%v", logs.msgs)
+	require.True(t, logs.logged("WARN recreated the metadata of a topic"), "%v", logs.msgs)
 	tp, err = l.Topic("orders")
 	require.NoError(t, err)
 	require.Equal(t, int32(3), tp.NumPartitions())

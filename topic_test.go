@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/alloctest"
+	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -212,5 +214,103 @@ func TestTopicMetadataErrorQuotesLittle(t *testing.T) {
 		_, _, err := unmarshalTopic("/x/topics/orders.json", damaged)
 		require.ErrorIs(t, err, ErrCorrupt)
 		require.Less(t, len(err.Error()), 1000, "%.200s", err)
+	}
+}
+
+func TestTopicConfigDefaults(t *testing.T) {
+	c := TopicConfig{}.resolve(TopicConfig{})
+	require.Equal(t, TopicConfig{
+		Partitions:             1,
+		SegmentBytes:           1 << 30,
+		SegmentAge:             7 * 24 * time.Hour,
+		IndexIntervalBytes:     4096,
+		SegmentIndexBytes:      10 << 20,
+		MaxBatchBytes:          1<<20 + 12,
+		Retention:              7 * 24 * time.Hour,
+		DeleteRetention:        24 * time.Hour,
+		MinCleanableDirtyRatio: 0.5,
+	}, c)
+
+	// Log-wide defaults fill what the topic leaves zero.
+	c = TopicConfig{Partitions: 4}.resolve(TopicConfig{Partitions: 9, SegmentBytes: 1 << 20, Compression: CodecLZ4})
+	require.Equal(t, int32(4), c.Partitions)
+	require.Equal(t, int64(1<<20), c.SegmentBytes)
+	require.Equal(t, CodecLZ4, c.Compression)
+
+	// MaxBatchBytes never exceeds the segment size.
+	c = TopicConfig{SegmentBytes: 8192}.resolve(TopicConfig{})
+	require.Equal(t, int32(8192), c.MaxBatchBytes)
+}
+
+func TestTopicConfigValidate(t *testing.T) {
+	require.NoError(t, (&TopicConfig{}).Validate(), "the zero value is valid")
+	err := (&TopicConfig{
+		Partitions:         -1,
+		SegmentBytes:       100,
+		SegmentAge:         -5,
+		IndexIntervalBytes: -1,
+		SegmentIndexBytes:  10,
+		MaxBatchBytes:      -1,
+		Compression:        9,
+		Retention:          -2,
+		RetentionBytes:     -1,
+	}).Validate()
+	var cerr *ConfigError
+	require.ErrorAs(t, err, &cerr)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.Len(t, cerr.Problems, 9, "%v", cerr.Problems)
+	require.NoError(t, (&TopicConfig{Retention: Forever}).Validate())
+	require.Error(t, (&TopicConfig{Compression: CodecGzip, CompressionLevel: 42}).Validate())
+	require.Error(t, (&TopicConfig{SegmentBytes: 1 << 31}).Validate(), "positions in the index are 32-bit")
+	require.NoError(t, (&TopicConfig{SegmentAge: Forever}).Validate())
+
+	err = (&TopicConfig{
+		DeleteRetention:        -2,
+		MinCompactionLag:       -1,
+		MaxCompactionLag:       -1,
+		MinCleanableDirtyRatio: 1.5,
+	}).Validate()
+	require.ErrorAs(t, err, &cerr)
+	require.Len(t, cerr.Problems, 4, "%v", cerr.Problems)
+	require.Error(t, (&TopicConfig{MinCompactionLag: time.Hour, MaxCompactionLag: time.Minute}).Validate(), "max below min")
+	require.NoError(t, (&TopicConfig{DeleteRetention: Forever, MinCleanableDirtyRatio: 1}).Validate())
+}
+
+func TestTopicPartitionFor(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	ctx := context.Background()
+	topic, err := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 100, SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	// The literals of TestKeyHashPartitionerPinned: part of the data layout.
+	for key, want := range map[string]int32{"": 21, "a": 55, "key0": 27, "user-42": 69, "\x00\xff": 81} {
+		got, err := topic.PartitionFor([]byte(key))
+		require.NoError(t, err)
+		require.Equal(t, want, got, "key %q", key)
+	}
+	key := []byte("user-42")
+	require.Zero(t, testing.AllocsPerRun(100, func() { topic.PartitionFor(key) }))
+	got, err := topic.PartitionFor(nil)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.ErrorContains(t, err, "PartitionFor t: a record with a nil key has no fixed partition")
+	require.Equal(t, int32(-1), got)
+
+	// Where a default Producer puts keyed records.
+	prod, err := l.NewProducer(ProducerConfig{})
+	require.NoError(t, err)
+	defer prod.Close()
+	for i := range 200 {
+		r := &Record{Topic: "t", Key: fmt.Appendf(nil, "k%d", i)}
+		require.NoError(t, prod.ProduceSync(ctx, r))
+		want, err := topic.PartitionFor(r.Key)
+		require.NoError(t, err)
+		require.Equal(t, want, r.Partition, "key %q", r.Key)
+	}
+
+	single, err := l.CreateTopic(ctx, "single", TopicConfig{SegmentIndexBytes: 1024})
+	require.NoError(t, err)
+	for _, key := range [][]byte{nil, {}, []byte("a")} {
+		got, err := single.PartitionFor(key)
+		require.NoError(t, err)
+		require.Equal(t, int32(0), got, "every record of a one-partition topic lands on 0")
 	}
 }

@@ -438,7 +438,9 @@ func TestForeignCompressionDecodesWithOurs(t *testing.T) {
 	}
 }
 
-// Golden vectors of the reference (kafka-semantics.md §1.9.3 and §1.9.4).
+// The golden batches A and B of internal/record's tests: Kafka record
+// batches v2, computed with an implementation independent of both this
+// module and kmsg.
 const (
 	goldenTS        = 1700000000000
 	goldenBatchAHex = `0000000000000000 0000003a ffffffff 02 e99b8dd8 0000 00000000 0000018bcfe56800 0000018bcfe56800
@@ -455,8 +457,8 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// TestGoldenVectorsWithKmsg builds the reference's golden batches with kmsg
-// and with our Builder: both must equal the published bytes and CRCs.
+// TestGoldenVectorsWithKmsg builds the golden batches with kmsg and with
+// our Builder: both must equal the golden bytes and CRCs.
 func TestGoldenVectorsWithKmsg(t *testing.T) {
 	a := batchShape{
 		codec: compress.None, producerID: -1, producerEpoch: -1, baseSequence: -1, leaderEpoch: -1,
@@ -493,7 +495,7 @@ func TestGoldenVectorsWithKmsg(t *testing.T) {
 			require.Len(t, krecs, len(tc.s.recs))
 		})
 	}
-	// The single record of §1.9.2.
+	// Batch A's single record (key "k", value "v", no headers).
 	kr := kmsgRecord(&a, 0)
 	require.Equal(t, unhex(t, "10 00 00 00 02 6b 02 76 00"), kr.AppendTo(nil))
 	require.Equal(t, 9, record.RecordSize(0, 0, []byte("k"), []byte("v"), nil))

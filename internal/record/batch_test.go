@@ -12,20 +12,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Golden vectors from the reference (kafka-semantics.md §1.9), cross-checked
-// against franz-go's kmsg in internal/kafkacompat.
+// Golden vectors of Kafka's record format v2 (DefaultRecord and
+// DefaultRecordBatch in Kafka's clients), computed with an implementation
+// independent of this one (its CRC-32C gives the standard check value
+// 0xe3069283 for "123456789") and cross-checked against franz-go's kmsg in
+// internal/kafkacompat.
 const (
 	goldenTS = 1700000000000
 
-	// §1.9.2: offsetDelta 0, tsDelta 0, key "k", value "v", no headers.
+	// The record: offsetDelta 0, tsDelta 0, key "k", value "v", no headers.
 	goldenRecordHex = "10 00 00 00 02 6b 02 76 00"
 
-	// §1.9.3: one record, baseOffset 0, 70 bytes, CRC 0xe99b8dd8.
+	// Batch A: the record alone, baseOffset 0, partitionLeaderEpoch -1,
+	// attributes 0, base and max timestamp goldenTS, no producer id, epoch
+	// or sequence (-1): 70 bytes, CRC 0xe99b8dd8.
 	goldenBatchAHex = `0000000000000000 0000003a ffffffff 02 e99b8dd8 0000 00000000 0000018bcfe56800 0000018bcfe56800
 		ffffffffffffffff ffff ffffffff 00000001 10000000026b027600`
 	goldenBatchACRC = 0xe99b8dd8
 
-	// §1.9.4: baseOffset 100, two records, 95 bytes, CRC 0x8eec9d0a.
+	// Batch B: baseOffset 100, two records, (key "key0", value "value0")
+	// then (offsetDelta 1, tsDelta 5, null key, value "value1", header
+	// "h"="x"); base timestamp goldenTS, max goldenTS+5: 95 bytes, CRC
+	// 0x8eec9d0a.
 	goldenBatchBHex = `0000000000000064 00000053 ffffffff 02 8eec9d0a 0000 00000001 0000018bcfe56800 0000018bcfe56805
 		ffffffffffffffff ffff ffffffff 00000002
 		20000000086b6579300c76616c75653000 20000a02010c76616c7565310202680278`
@@ -40,7 +48,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// buildGoldenA builds batch A of §1.9.3 with the Builder.
+// buildGoldenA builds golden batch A with the Builder.
 func buildGoldenA(t testing.TB) []byte {
 	t.Helper()
 	var b Builder
@@ -51,7 +59,7 @@ func buildGoldenA(t testing.TB) []byte {
 	return append([]byte(nil), batch...)
 }
 
-// buildGoldenB builds batch B of §1.9.4 with the Builder.
+// buildGoldenB builds golden batch B with the Builder.
 func buildGoldenB(t testing.TB) []byte {
 	t.Helper()
 	var b Builder

@@ -13,13 +13,18 @@ import (
 // the same name (a variable holding the same value, or a type alias), so
 // errors.Is and errors.As hold across the boundary and callers see one set.
 var (
-	// ErrClosed is returned by every method called after Close.
+	// ErrClosed is returned by calls on a Log (and its topics, partitions
+	// and cursors), a Producer or a Consumer made after its Close, and by
+	// calls in flight that Close interrupts.
 	ErrClosed = errors.New("commitlog: closed")
 	// ErrInvalidArgument is returned for other invalid arguments, such as an
 	// empty batch or a negative offset.
 	ErrInvalidArgument = errors.New("commitlog: invalid argument")
-	// ErrOffsetOutOfRange is returned for reads outside the partition's
-	// [start, end] range; the *OffsetOutOfRangeError carries the range.
+	// ErrOffsetOutOfRange is returned for an offset outside what the call
+	// allows: a read outside the partition's [start, end] range,
+	// DeleteRecords or a commit above the high watermark, or a Poll under
+	// ResetNone without a committed offset. The *OffsetOutOfRangeError
+	// carries the range.
 	ErrOffsetOutOfRange = errors.New("commitlog: offset out of range")
 	// ErrRecordTooLarge is returned for a batch or record larger than the
 	// topic allows; the *RecordTooLargeError says how large it was.
@@ -31,7 +36,7 @@ var (
 	// structure checks; the *CorruptionError names the file and position.
 	ErrCorrupt = errors.New("commitlog: corrupt data")
 	// ErrDiskFull is returned when a write failed for lack of space. Nothing
-	// of the failed append is visible and earlier data is intact; appends
+	// of a failed append is visible and earlier data is intact; appends
 	// succeed again once space is freed.
 	ErrDiskFull = errors.New("commitlog: disk full")
 	// ErrDurability is returned when a write or fsync failed. The partition
@@ -83,10 +88,12 @@ func (e *SequenceError) Is(target error) bool {
 	return target == ErrOutOfOrderSequence
 }
 
-// OffsetOutOfRangeError reports a read outside the partition's valid range,
-// or (Offset -1) a consumer with ResetNone and no committed offset.
-// Start is the partition's start offset and End its end offset (the offset
-// the next appended record will get); valid read positions are [Start, End].
+// OffsetOutOfRangeError reports an offset outside the range [Start, End]
+// that the call accepts, or (Offset -1) a consumer with ResetNone and no
+// committed offset. Start is the partition's start offset. For a read, End
+// is the partition's end offset (the offset the next appended record will
+// get); for DeleteRecords, a commit and the ResetNone case, it is the high
+// watermark.
 type OffsetOutOfRangeError struct {
 	Topic     string
 	Partition int32
@@ -108,8 +115,9 @@ func (e *OffsetOutOfRangeError) Error() string {
 func (e *OffsetOutOfRangeError) Is(target error) bool { return target == ErrOffsetOutOfRange }
 
 // CorruptionError reports stored data that failed verification. Path is the
-// file, FilePosition the byte position of the damaged batch or entry in it,
-// and Offset the first record offset affected (-1 when unknown).
+// file (or the partition directory, when the damage is no single file's),
+// FilePosition the byte position of the damaged batch or entry in it, and
+// Offset the first record offset affected (-1 when unknown).
 type CorruptionError struct {
 	Path         string
 	FilePosition int64
@@ -132,7 +140,7 @@ func (e *CorruptionError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup or replica")
+	b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup")
 	return b.String()
 }
 
@@ -160,8 +168,9 @@ func (e *ConflictError) Error() string {
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
 // RecordTooLargeError reports a batch or record over the topic's limit.
-// Index is the position of the offending record in the caller's slice, or -1
-// when the batch as a whole is too large.
+// Index is the position of the offending record in the caller's slice, or
+// -1 when Size is that of a whole batch: the batch an Append would write,
+// or the batch of its own a record given to Produce would need.
 type RecordTooLargeError struct {
 	Topic     string
 	Partition int32
@@ -186,6 +195,28 @@ func recordAt(index int, whole string) string {
 
 // Is reports whether target is ErrRecordTooLarge.
 func (e *RecordTooLargeError) Is(target error) bool { return target == ErrRecordTooLarge }
+
+// TimestampError reports a record whose timestamp cannot be stored:
+// Kafka's timestamps are int64 milliseconds since 1970, so times before
+// 1970 and after the year 292,278,994 are refused rather than changed. It
+// matches ErrInvalidArgument. Index is the record's position in the
+// caller's slice (-1 when the record came alone, as through Produce).
+// Nothing of the batch was appended.
+type TimestampError struct {
+	Topic     string
+	Partition int32
+	Index     int
+	Timestamp time.Time
+	Reason    string
+}
+
+func (e *TimestampError) Error() string {
+	return fmt.Sprintf("commitlog: %s for %s-%d has timestamp %v, which %s: Kafka timestamps are milliseconds since 1970 in an int64; use a time from 1970 on, or the zero time for now",
+		recordAt(e.Index, "a record"), e.Topic, e.Partition, e.Timestamp, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidArgument.
+func (e *TimestampError) Is(target error) bool { return target == ErrInvalidArgument }
 
 // DurabilityError reports the write or fsync failure that put a partition
 // into its failed state. Appends return it until the Log is reopened.
@@ -214,27 +245,16 @@ func DiskFull(err error) error {
 	if err == nil || errors.Is(err, ErrDiskFull) || !vfs.IsNoSpace(err) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	return &diskFullError{err: err}
 }
 
-// TimestampError reports a record whose timestamp cannot be stored:
-// Kafka's timestamps are int64 milliseconds since 1970, so times before
-// 1970 and after the year 292,278,994 are refused rather than changed. It
-// matches ErrInvalidArgument. Index is the record's position in the
-// caller's slice (-1 when the record came alone, as through Produce).
-// Nothing of the batch was appended.
-type TimestampError struct {
-	Topic     string
-	Partition int32
-	Index     int
-	Timestamp time.Time
-	Reason    string
+// diskFullError is err marked as ErrDiskFull. Its message is ErrDiskFull's
+// followed by err's, without a second "commitlog: " prefix.
+type diskFullError struct{ err error }
+
+func (e *diskFullError) Error() string {
+	return ErrDiskFull.Error() + ": " + strings.TrimPrefix(e.err.Error(), "commitlog: ")
 }
 
-func (e *TimestampError) Error() string {
-	return fmt.Sprintf("commitlog: %s for %s-%d has timestamp %v, which %s: Kafka timestamps are milliseconds since 1970 in an int64; use a time from 1970 on, or the zero time for now",
-		recordAt(e.Index, "a record"), e.Topic, e.Partition, e.Timestamp, e.Reason)
-}
-
-// Is reports whether target is ErrInvalidArgument.
-func (e *TimestampError) Is(target error) bool { return target == ErrInvalidArgument }
+// Unwrap returns ErrDiskFull and the error of the write that failed.
+func (e *diskFullError) Unwrap() []error { return []error{ErrDiskFull, e.err} }

@@ -401,7 +401,7 @@ func (p *PartitionLog) writeFailedLocked(err error) error {
 func (p *PartitionLog) failLocked(op string, err error) error {
 	if p.failed == nil {
 		p.failed = &DurabilityError{Topic: p.cfg.Topic, Partition: p.cfg.Partition, Op: op, Err: err}
-		p.cfg.Logger.Error("commitlog: partition failed", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "op", op, "err", err)
+		p.cfg.Logger.Error("partition failed", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "op", op, "err", err)
 	}
 	return p.failed
 }

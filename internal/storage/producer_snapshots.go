@@ -123,7 +123,7 @@ func (p *PartitionLog) recoverProducers() error {
 			continue
 		}
 		if through < 0 {
-			p.cfg.Logger.Warn("commitlog: removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
+			p.cfg.Logger.Warn("removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
 		}
 		if err := fs.Remove(path); err != nil {
 			return err
@@ -189,7 +189,7 @@ func (p *PartitionLog) ExpireProducers(nowMs int64) {
 	n := p.producers.expire(nowMs, maxIdle)
 	p.mu.Unlock()
 	if n > 0 {
-		p.cfg.Logger.Debug("commitlog: expired idle producer ids", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "count", n)
+		p.cfg.Logger.Debug("expired idle producer ids", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "count", n)
 	}
 }
 

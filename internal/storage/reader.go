@@ -135,7 +135,7 @@ func (r *Reader) seekInSegment(from int64) int64 {
 			}
 		}
 	}
-	r.p.cfg.Logger.Warn("commitlog: offset index entry does not match the data; reading the segment from its start",
+	r.p.cfg.Logger.Warn("offset index entry does not match the data; reading the segment from its start",
 		"file", r.seg.offsets().path, "offset", off, "position", pos)
 	return 0
 }

@@ -302,6 +302,26 @@ func (s *segment) cutShort(q int64, scratch *[]byte) bool {
 	return q+record.LogOverhead+n > size
 }
 
+// tornReason says what recovery found at dmg, a torn tail it cuts: a
+// batch whose length runs past the end of the file, or one that fails its
+// checks, written by an interrupted write and so never acknowledged.
+func (s *segment) tornReason(dmg *damage, scratch *[]byte) string {
+	size := s.size.Load()
+	short := size-dmg.pos < record.LogOverhead
+	if !short {
+		if b, err := s.bytesAt(scratch, dmg.pos, record.LogOverhead); err == nil {
+			n := int64(int32(binary.BigEndian.Uint32(b[8:12])))
+			short = dmg.pos+record.LogOverhead+n > size
+		}
+	}
+	if short {
+		return fmt.Sprintf("the batch at offset %d is cut short at byte %d of %s: an interrupted write, never acknowledged; cut",
+			dmg.offset, size, s.path)
+	}
+	return fmt.Sprintf("the batch at offset %d, byte %d of %s, fails its checks (%v): an interrupted write, never acknowledged; cut",
+		dmg.offset, dmg.pos, s.path, dmg.err)
+}
+
 // recoverPartition loads the partition's segments from disk and recovers
 // its tail; see the comment at the top of this file. creating is
 // openPartition's.
@@ -369,7 +389,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 					"; it holds the log start offset, without which records deleted by retention or DeleteRecords would come back." +
 					" Restore it from a backup, or open with Options.Repair.Checkpoints to rescan the partition from its first segment"}
 			}
-			p.cfg.Logger.Warn("commitlog: repairing a partition checkpoint by scanning every segment (Options.Repair.Checkpoints); records deleted since the first segment's start are readable again",
+			p.cfg.Logger.Warn("repairing a partition checkpoint by scanning every segment (Options.Repair.Checkpoints); records deleted since the first segment's start are readable again",
 				"dir", p.dir, "checkpoint", reason)
 		}
 	}
@@ -390,7 +410,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			dirChanged = true
 		}
 		if n > 0 {
-			p.cfg.Logger.Info("commitlog: removed segments below the log start offset left by an interrupted retention pass",
+			p.cfg.Logger.Info("removed segments below the log start offset left by an interrupted retention pass",
 				"dir", p.dir, "segments", n, "start", cp.logStartOffset)
 			bases = bases[n:]
 		}
@@ -435,7 +455,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 				Reason: "segment file named by the checkpoint is missing"}
 		default:
 			// Compaction merged the segment into one that starts below it.
-			p.cfg.Logger.Info("commitlog: checkpoint names a segment compaction has merged; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
+			p.cfg.Logger.Info("checkpoint names a segment compaction has merged; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
 			point = false
 		}
 	}
@@ -470,7 +490,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			}
 			// Otherwise the sealed segment's end was never made durable,
 			// and neither was anything after it.
-			p.cfg.Logger.Warn("commitlog: cut segments after the torn end of an unsynced sealed segment",
+			p.cfg.Logger.Warn("cut segments after the torn end of an unsynced sealed segment",
 				"file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
 			if err := p.removeSegments(bases[i:]); err != nil {
 				return err
@@ -509,7 +529,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 				st = scanState{next: cp.recoveryOffset, maxTimestamp: cp.maxTimestamp,
 					offsetOfMaxTimestamp: cp.offsetOfMaxTimestamp, bytesSinceIndex: cp.bytesSinceIndex}
 			} else {
-				p.cfg.Logger.Warn("commitlog: index entries below the recovery point are damaged; rebuilding them", "file", s.path)
+				p.cfg.Logger.Warn("index entries below the recovery point are damaged; rebuilding them", "file", s.path)
 			}
 		}
 		keepOffsets, keepTimes := 0, 0 // index entries below pos
@@ -562,11 +582,12 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 				removed = 0
 			}
 			if zeros && removed == 0 {
-				p.cfg.Logger.Info("commitlog: cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
+				p.cfg.Logger.Info("cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
 					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed)
 			} else {
-				p.cfg.Logger.Warn("commitlog: cut torn tail left by an interrupted write",
-					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed, "reason", dmg.err)
+				p.cfg.Logger.Warn("cut torn tail left by an interrupted write",
+					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed,
+					"reason", s.tornReason(dmg, &scratch))
 			}
 			if err := s.file.Truncate(dmg.pos); err != nil {
 				return err
@@ -785,7 +806,7 @@ func (p *PartitionLog) loadSealed(s *segment, nextBase int64, scratch *[]byte) (
 	if errors.As(err, &cerr) || !errors.Is(err, errIndexMismatch) {
 		return st, err
 	}
-	p.cfg.Logger.Warn("commitlog: rebuilding the indexes of a segment", "file", s.path, "reason", err)
+	p.cfg.Logger.Warn("rebuilding the indexes of a segment", "file", s.path, "reason", err)
 	return s.rebuildIndexes(p.sf, int64(p.cfg.IndexIntervalBytes), scratch)
 }
 
@@ -831,7 +852,7 @@ func (p *PartitionLog) checkSealedIndexes(s *segment, nextBase int64, scratch *[
 		if !zeros || dmg.offset != nextBase {
 			return st, &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset, Reason: "damaged batch in a segment below the recovery point", Err: dmg.err}
 		}
-		p.cfg.Logger.Info("commitlog: cut zeros past the last batch of a sealed segment: space prepared for durable appends whose trim did not reach the disk",
+		p.cfg.Logger.Info("cut zeros past the last batch of a sealed segment: space prepared for durable appends whose trim did not reach the disk",
 			"file", s.path, "position", dmg.pos, "bytes", size-dmg.pos)
 		if err := s.file.Truncate(dmg.pos); err != nil {
 			return st, err
@@ -953,7 +974,7 @@ func (p *PartitionLog) install(segs []*segment, st scanState, start int64, creat
 		// The recovered tail is durable (the checkpoint fsyncs it before
 		// writing anything); only the files that shorten the next Open
 		// could not be written. The previous checkpoint stays true.
-		p.cfg.Logger.Warn("commitlog: no space to write a checkpoint after recovery; the next Open scans the same tail again",
+		p.cfg.Logger.Warn("no space to write a checkpoint after recovery; the next Open scans the same tail again",
 			"topic", p.cfg.Topic, "partition", p.cfg.Partition, "err", err)
 		return nil
 	}

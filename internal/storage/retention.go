@@ -166,13 +166,13 @@ func (p *PartitionLog) removeDeletedSegments(segs []*segment) {
 	for _, s := range segs {
 		for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
 			if err := p.cfg.FS.Remove(filepath.Join(p.dir, SegmentName(s.base, suffix))); err != nil && !isNotExist(err) {
-				p.cfg.Logger.Warn("commitlog: removing a deleted segment's file failed; the next Open retries", "err", err)
+				p.cfg.Logger.Warn("removing a deleted segment's file failed; the next Open retries", "err", err)
 			}
 		}
 		s.release()
 	}
 	if err := p.cfg.FS.SyncDir(p.dir); err != nil && !isNotExist(err) {
-		p.cfg.Logger.Warn("commitlog: syncing a directory after removing segments failed", "dir", p.dir, "err", err)
+		p.cfg.Logger.Warn("syncing a directory after removing segments failed", "dir", p.dir, "err", err)
 	}
 }
 

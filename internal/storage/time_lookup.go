@@ -54,7 +54,7 @@ func (p *PartitionLog) timeLookup(s *segment, target int64, hw *Position) int64 
 	}
 	var scratch []byte
 	if off < hw.offset && !s.timeEntryResolves(ts, off, limit, &scratch) {
-		p.cfg.Logger.Warn("commitlog: time index entry does not match the data; searching the segment from its start",
+		p.cfg.Logger.Warn("time index entry does not match the data; searching the segment from its start",
 			"file", s.times().path, "timestamp", ts, "offset", off)
 		return s.base
 	}

@@ -1,23 +1,18 @@
-//go:build !unix || aix
+//go:build (!unix || aix) && !windows
 
 package vfs
 
 import (
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 )
 
-// On platforms without flock, Lock is exclusive only within this process: the
-// held paths are kept in a process-wide table. Cross-process exclusion is not
-// provided.
-var (
-	heldLocksMu sync.Mutex
-	heldLocks   = map[string]bool{}
-)
-
+// On these platforms (AIX, Plan 9, js/wasm, wasip1) Lock is exclusive only
+// within this process: the held paths are kept in the process-wide table of
+// lock_table.go. Another process can take the same lock. (AIX is here because
+// golang.org/x/sys/unix has no flock for it, only fcntl record locks, which
+// belong to the process and so do not exclude a second lock within it.)
 type osLock struct {
 	f    *os.File
 	key  string
@@ -28,18 +23,16 @@ type osLock struct {
 func (l *osLock) Close() error {
 	err := os.ErrClosed
 	l.once.Do(func() {
-		heldLocksMu.Lock()
-		delete(heldLocks, l.key)
-		heldLocksMu.Unlock()
+		unlockHeld(l.key)
 		err = l.f.Close()
 	})
 	return err
 }
 
 func lockFile(name string) (io.Closer, error) {
-	key, err := filepath.Abs(name)
+	key, err := lockKey(name)
 	if err != nil {
-		return nil, &os.PathError{Op: "lock", Path: name, Err: err}
+		return nil, err
 	}
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -47,10 +40,9 @@ func lockFile(name string) (io.Closer, error) {
 	}
 	heldLocksMu.Lock()
 	defer heldLocksMu.Unlock()
-	if heldLocks[key] {
+	if err := lockHeldLocked(name, key); err != nil {
 		_ = f.Close()
-		return nil, &os.PathError{Op: "lock", Path: name, Err: fmt.Errorf("%w", ErrLocked)}
+		return nil, err
 	}
-	heldLocks[key] = true
 	return &osLock{f: f, key: key}, nil
 }

@@ -152,8 +152,7 @@ func TestOSLockChild(t *testing.T) {
 }
 
 func TestOSLockAcrossProcesses(t *testing.T) {
-	if runtime.GOOS == "aix" || runtime.GOOS == "windows" || runtime.GOOS == "plan9" ||
-		runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+	if runtime.GOOS == "aix" || runtime.GOOS == "plan9" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
 		t.Skip("Lock is exclusive only within the process on " + runtime.GOOS)
 	}
 	exe, err := os.Executable()

@@ -127,10 +127,14 @@ type FS interface {
 	// exist.
 	Stat(name string) (os.FileInfo, error)
 
-	// Lock takes an exclusive advisory lock on name, creating the file if it is
-	// missing. It does not block: if the lock is held by anyone, including an
-	// earlier Lock call in this process on the same FS, the error matches
-	// ErrLocked. Closing the returned Closer releases the lock.
+	// Lock takes an exclusive lock on name, creating the file if it is
+	// missing. It does not block: if the lock is held, the error matches
+	// ErrLocked. An earlier Lock call in this process on the same FS that
+	// has not been closed always holds it. Default's lock also excludes
+	// other processes on Unix systems other than AIX (flock(2)) and on
+	// Windows (LockFileEx); on AIX, Plan 9, js/wasm and wasip1 it excludes
+	// only within this process. Closing the returned Closer releases the
+	// lock.
 	Lock(name string) (io.Closer, error)
 
 	// SyncDir makes dir's entries (creates, renames, removes in dir) durable.

@@ -47,7 +47,7 @@ func (l *Log) loadProducerIDs() error {
 	switch {
 	case err == nil:
 		if next < l.pidFloor {
-			l.opts.Logger.Warn("commitlog: the producer-ids file is behind the producer ids the partitions remember; handing out ids above them",
+			l.opts.Logger.Warn("the producer-ids file is behind the producer ids the partitions remember; handing out ids above them",
 				"file", path, "next", next, "floor", l.pidFloor)
 		}
 		return nil
@@ -64,7 +64,7 @@ func (l *Log) loadProducerIDs() error {
 			Reason: "the producer-ids file " + what + "; without it idempotent producers could get ids already used, and their batches be taken for retries and dropped." +
 				" Restore it from a backup, or open with Options.Repair.ProducerIDs to recreate it above every id the partitions remember"}
 	default:
-		l.opts.Logger.Warn("commitlog: recreating the producer-ids file above every producer id the partitions remember (Options.Repair.ProducerIDs)",
+		l.opts.Logger.Warn("recreating the producer-ids file above every producer id the partitions remember (Options.Repair.ProducerIDs)",
 			"file", path, "next", l.pidFloor, "reason", err)
 	}
 	if err := storage.WriteFileAtomic(l.fs, path, marshalProducerIDs(l.pidFloor)); err != nil {

@@ -13,8 +13,10 @@ import (
 )
 
 // Committed offsets live in the internal topic __consumer_offsets, in
-// Kafka's record schema (kafka-semantics.md §7.9.2), so they are exactly as
-// durable as the data and recovering them is replaying that topic:
+// Kafka's record schema (GroupMetadataManager's offset commit key and
+// value; OffsetCommitKey and OffsetCommitValue in Kafka's
+// group-coordinator message definitions), so they are exactly as durable
+// as the data and recovering them is replaying that topic:
 //
 //	key   (version 1): int16 version, string group, string topic, int32 partition
 //	value (version 3): int16 version, int64 offset, int32 leader epoch (-1),
@@ -166,7 +168,7 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 		// it; a commit created it first.
 		return nil, 0, fmt.Errorf("commitlog: %s does not exist", offsetsTopicName)
 	}
-	p := t.partitions[offsetsPartitionFor(group, len(t.partitions))]
+	p := t.partitions[offsetsPartitionFor(group, t.NumPartitions())]
 	now := s.log.opts.now()
 	recs := make([]Record, len(writes))
 	for i, w := range writes {
@@ -261,7 +263,7 @@ func (s *offsetStore) ensureTopic(ctx context.Context) (*Topic, error) {
 // offsetsPartitionFor is Kafka's GroupMetadataManager.partitionFor:
 // Utils.abs(group.hashCode()) % n, with Java's String.hashCode over UTF-16
 // code units and Utils.abs mapping MinInt32 to 0.
-func offsetsPartitionFor(group string, n int) int {
+func offsetsPartitionFor(group string, n int32) int32 {
 	var h int32
 	for _, u := range utf16.Encode([]rune(group)) {
 		h = 31*h + int32(u)
@@ -272,7 +274,7 @@ func offsetsPartitionFor(group string, n int) int {
 	case h < 0:
 		h = -h
 	}
-	return int(h) % n
+	return h % n
 }
 
 var errOffsetRecord = errors.New("malformed")
