@@ -27,7 +27,8 @@ type Log struct {
 	//
 	// Lock order, everywhere: adminMu, then the group coordinator's
 	// commitMu, then its mu, then mu here, then a partition's locks
-	// (syncSem, then its append lock mu). So a commit that needs
+	// (its storage.PartitionLog's: syncSem, then the append lock mu,
+	// then the waiters' waitMu). So a commit that needs
 	// __consumer_offsets creates it before it takes commitMu, and
 	// DeleteTopic may take commitMu to forget the topic's offsets.
 	adminMu sync.Mutex

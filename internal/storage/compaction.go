@@ -10,7 +10,8 @@ import (
 	"github.com/commitlog-go/commitlog/internal/record"
 )
 
-// Compaction keeps the latest record of each key (kafka-semantics.md §4).
+// Compaction keeps the latest record of each key, as Kafka's log cleaner
+// (kafka.log.LogCleaner) does.
 // A pass over a partition:
 //
 //  1. Writes a checkpoint, so that the checkpoint and the producer state

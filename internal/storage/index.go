@@ -11,7 +11,7 @@ import (
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
-// Kafka's index formats (kafka-semantics.md §2.4-2.5), big-endian:
+// Kafka's index formats (kafka.log.OffsetIndex and TimeIndex), big-endian:
 //
 //	.index      8 bytes per entry:  int32 relative offset | int32 position
 //	.timeindex 12 bytes per entry:  int64 timestamp (ms)  | int32 relative offset

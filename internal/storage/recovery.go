@@ -15,7 +15,10 @@ import (
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
 
-// Recovery (kafka-semantics.md §2.10, DESIGN.md §4). Opening a partition:
+// Recovery, after Kafka's (kafka.log.LogLoader: segments from the recovery
+// point on are re-read, later unflushed segments deleted after invalid
+// bytes, indexes rebuilt from the data), stricter where damage is not a
+// torn write. Opening a partition:
 //
 //  1. Leftovers of interrupted work are removed: temporary files of atomic
 //     replacements and index files whose data file is gone.

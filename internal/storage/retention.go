@@ -8,7 +8,7 @@ import (
 )
 
 // Retention deletes whole segments, oldest first, under Kafka's rules
-// (kafka-semantics.md §3): a segment goes when the newest timestamp in it
+// (UnifiedLog.deleteOldSegments): a segment goes when the newest timestamp in it
 // is older than the topic's Retention (now - newest > Retention, strictly),
 // or when the partition without it would still hold RetentionBytes, or
 // when it lies wholly below the start offset (DeleteRecords). Never a
