@@ -22,7 +22,9 @@ func TestTypedErrorsMatchTheirSentinels(t *testing.T) {
 		{&ConflictError{Topic: "t", Partition: 0, Expected: 4, Actual: 6}, ErrConflict, []string{"expected end offset 4", "actual 6"}},
 		{&ConfigError{Problems: []string{"a: x", "b: y"}}, ErrInvalidConfig, []string{"a: x", "b: y"}},
 		{&TopicNameError{Name: "a b", Rule: "no spaces"}, ErrInvalidTopicName, []string{`"a b"`, "no spaces"}},
-		{&RecordTooLargeError{Topic: "t", Partition: 1, Index: 3, Size: 900, Max: 500}, ErrRecordTooLarge, []string{"record 3", "900", "500"}},
+		{&RecordTooLargeError{Topic: "t", Partition: 1, Index: 3, Size: 900, Max: 500}, ErrRecordTooLarge, []string{"record 3", "900", "500", "MaxBatchBytes"}},
+		{&RecordTooLargeError{Topic: "t", Partition: 1, Index: -1, Size: 900, Max: 500, Decoded: true}, ErrRecordTooLarge, []string{"batch", "900", "500", "decompresses"}},
+		{&CorruptionError{Path: "/d/checkpoint", Offset: -1, Reason: "damaged", Remedy: "open with Options.Repair.Checkpoints"}, ErrCorrupt, []string{"/d/checkpoint", "damaged; open with Options.Repair.Checkpoints"}},
 		{&DurabilityError{Topic: "t", Partition: 1, Op: "sync", Err: syscall.EIO}, ErrDurability, []string{"t-1", "sync", "reopened"}},
 	} {
 		wrapped := fmt.Errorf("context: %w", tc.err)
@@ -37,6 +39,8 @@ func TestTypedErrorsMatchTheirSentinels(t *testing.T) {
 	require.ErrorIs(t, &CorruptionError{Err: cause}, cause, "the cause stays reachable")
 	require.ErrorIs(t, &DurabilityError{Err: syscall.ENOSPC}, syscall.ENOSPC)
 	require.NotContains(t, (&CorruptionError{Offset: -1}).Error(), "offset -1")
+	require.NotContains(t, (&RecordTooLargeError{Decoded: true}).Error(), "MaxBatchBytes", "the decompression bound is not the topic's limit")
+	require.NotContains(t, (&CorruptionError{Remedy: "repair it"}).Error(), "backup", "a remedy replaces the advice for damaged data")
 }
 
 func TestDiskFullKeepsOnePrefix(t *testing.T) {

@@ -164,13 +164,13 @@ func (o *Options) Validate() error {
 		problems = append(problems, fmt.Sprintf("ProducerIDExpiration: %v is negative", o.ProducerIDExpiration))
 	}
 	if o.OffsetsTopicPartitions < 0 || o.OffsetsTopicPartitions > maxPartitions {
-		problems = append(problems, fmt.Sprintf("OffsetsTopicPartitions: %d is outside [1, %d]", o.OffsetsTopicPartitions, maxPartitions))
+		problems = append(problems, fmt.Sprintf("OffsetsTopicPartitions: %d is outside [1, %d] (0: the default)", o.OffsetsTopicPartitions, maxPartitions))
 	}
 	if o.CompactionMapBytes != 0 && o.CompactionMapBytes < minCompactionMapBytes {
 		problems = append(problems, fmt.Sprintf("CompactionMapBytes: %d is below the minimum %d", o.CompactionMapBytes, minCompactionMapBytes))
 	}
 	if o.CompactionDutyCycle < 0 || o.CompactionDutyCycle > 1 || math.IsNaN(o.CompactionDutyCycle) {
-		problems = append(problems, fmt.Sprintf("CompactionDutyCycle: %v is outside (0, 1]", o.CompactionDutyCycle))
+		problems = append(problems, fmt.Sprintf("CompactionDutyCycle: %v is outside (0, 1] (0: the default)", o.CompactionDutyCycle))
 	}
 	if o.CheckpointInterval < 0 {
 		problems = append(problems, fmt.Sprintf("CheckpointInterval: %v is negative", o.CheckpointInterval))

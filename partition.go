@@ -65,12 +65,15 @@ func (p *Partition) DurableOffset() int64 { return p.store.DurableOffset() }
 // (all or none become visible), with consecutive offsets. It returns once
 // the batch is acknowledged under the Log's SyncPolicy.
 //
-// A zero Timestamp is set to the current time. Headers keys must be
-// non-empty strings. The records are not retained after Append returns.
+// A zero Timestamp is set to the current time. Header keys must be
+// non-empty strings, and on a compacted topic every record needs a key.
+// The records are not retained after Append returns.
 //
-// Errors: ErrInvalidArgument (no records, timestamp before 1970),
-// *RecordTooLargeError, ErrDiskFull, *DurabilityError, ErrClosed, or the
-// context's error. If ctx ends while waiting for the fsync, the batch may
+// Errors: ErrInvalidArgument (no records, an empty header key, a keyless
+// record on a compacted topic, an internal topic), *TimestampError (a
+// timestamp before 1970 or past the year 292,278,994; it matches
+// ErrInvalidArgument), *RecordTooLargeError, ErrDiskFull,
+// *DurabilityError, ErrClosed, or the context's error. If ctx ends while waiting for the fsync, the batch may
 // still become durable: the outcome is unknown, as with any timeout.
 func (p *Partition) Append(ctx context.Context, recs []Record) (AppendResult, error) {
 	if err := p.topic.refuseWrites(); err != nil {
@@ -217,7 +220,7 @@ func (p *Partition) build(bb *batchBuilder, recs []Record) (batch []byte, aside 
 	}
 	if bb.b.Size() > storage.MaxDecompressedBatch {
 		// Readers cap decompression at this size; refuse what they could not read.
-		return nil, false, &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: bb.b.Size(), Max: storage.MaxDecompressedBatch}
+		return nil, false, &RecordTooLargeError{Topic: p.topic.name, Partition: p.id, Index: -1, Size: bb.b.Size(), Max: storage.MaxDecompressedBatch, Decoded: true}
 	}
 	aside = bb.b.Size() >= storage.CRCAsideBytes && p.cfg.Compression == CodecNone && !p.cfg.LogAppendTime
 	if aside {

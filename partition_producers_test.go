@@ -253,7 +253,7 @@ func TestMissingProducerIDsFileNeverReusesIDs(t *testing.T) {
 	var cerr *CorruptionError
 	require.ErrorAs(t, err, &cerr)
 	require.Equal(t, path, cerr.Path)
-	require.Contains(t, cerr.Reason, "Options.Repair.ProducerIDs")
+	require.Contains(t, cerr.Remedy, "Options.Repair.ProducerIDs")
 	opts := testOptions(mem)
 	opts.Repair.ProducerIDs = true
 	produceAfter(t, opts, "after repair")

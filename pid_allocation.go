@@ -61,8 +61,8 @@ func (l *Log) loadProducerIDs() error {
 			what = "is damaged (" + err.Error() + ")"
 		}
 		return &CorruptionError{Path: path, Offset: -1,
-			Reason: "the producer-ids file " + what + "; without it idempotent producers could get ids already used, and their batches be taken for retries and dropped." +
-				" Restore it from a backup, or open with Options.Repair.ProducerIDs to recreate it above every id the partitions remember"}
+			Reason: "the producer-ids file " + what + "; without it idempotent producers could get ids already used, and their batches be taken for retries and dropped",
+			Remedy: "restore it from a backup, or open with Options.Repair.ProducerIDs to recreate it above every id the partitions remember"}
 	default:
 		l.opts.Logger.Warn("recreating the producer-ids file above every producer id the partitions remember (Options.Repair.ProducerIDs)",
 			"file", path, "next", l.pidFloor, "reason", err)

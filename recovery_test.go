@@ -189,7 +189,7 @@ func TestDamagedCheckpointNeverResurrectsDeletedRecords(t *testing.T) {
 			var cerr *CorruptionError
 			require.ErrorAs(t, err, &cerr)
 			require.Equal(t, path, cerr.Path)
-			require.Contains(t, cerr.Reason, "Options.Repair.Checkpoints")
+			require.Contains(t, cerr.Remedy, "Options.Repair.Checkpoints")
 
 			logs := &logRecorder{}
 			opts := testOptions(mem)

@@ -194,7 +194,7 @@ func (c *TopicConfig) problems(prefix string) []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, prefix+fmt.Sprintf(format, args...)) }
 	if c.Partitions < 0 || c.Partitions > maxPartitions {
-		add("Partitions: %d is outside [1, %d]", c.Partitions, maxPartitions)
+		add("Partitions: %d is outside [1, %d] (0: the default)", c.Partitions, maxPartitions)
 	}
 	if c.SegmentBytes != 0 && (c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32) {
 		add("SegmentBytes: %d is outside [%d, %d] (index positions are 32-bit, as in Kafka)", c.SegmentBytes, minSegmentBytes, math.MaxInt32)
@@ -233,7 +233,7 @@ func (c *TopicConfig) problems(prefix string) []string {
 		add("MaxCompactionLag: %v is below MinCompactionLag %v", c.MaxCompactionLag, c.MinCompactionLag)
 	}
 	if c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1 || math.IsNaN(c.MinCleanableDirtyRatio) {
-		add("MinCleanableDirtyRatio: %v is outside (0, 1]", c.MinCleanableDirtyRatio)
+		add("MinCleanableDirtyRatio: %v is outside (0, 1] (0: the default)", c.MinCleanableDirtyRatio)
 	}
 	if c.CleanupPolicy > CleanupCompactDelete {
 		add("CleanupPolicy: unknown policy %d (use CleanupDelete, CleanupCompact or CleanupCompactDelete)", c.CleanupPolicy)

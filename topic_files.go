@@ -172,8 +172,8 @@ func (l *Log) loadOrphans() error {
 		}
 		if !l.opts.Repair.TopicMetadata {
 			return &CorruptionError{Path: l.topicFilePath(name), Offset: -1,
-				Reason: fmt.Sprintf("topic metadata file is missing, but %d partition directories of topic %s hold data; restore the file from a backup, or open with Options.Repair.TopicMetadata to recreate it with the default settings",
-					len(o.ids), name)}
+				Reason: fmt.Sprintf("topic metadata file is missing, but %d partition directories of topic %s hold data", len(o.ids), name),
+				Remedy: "restore the file from a backup, or open with Options.Repair.TopicMetadata to recreate it with the default settings"}
 		}
 		cfg, err := l.recreateTopicMetadata(o)
 		if err != nil {

@@ -266,7 +266,7 @@ func TestOpenFailsWhenTopicMetadataIsMissing(t *testing.T) {
 	var cerr *CorruptionError
 	require.ErrorAs(t, err, &cerr)
 	require.Equal(t, path, cerr.Path)
-	require.Contains(t, cerr.Reason, "Options.Repair.TopicMetadata")
+	require.Contains(t, cerr.Remedy, "Options.Repair.TopicMetadata")
 	require.Equal(t, before, listTree(t, mem, testDir), "a refused Open changes nothing")
 
 	// A gap in the partition numbers cannot be repaired.

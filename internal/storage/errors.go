@@ -117,13 +117,16 @@ func (e *OffsetOutOfRangeError) Is(target error) bool { return target == ErrOffs
 // CorruptionError reports stored data that failed verification. Path is the
 // file (or the partition directory, when the damage is no single file's),
 // FilePosition the byte position of the damaged batch or entry in it, and
-// Offset the first record offset affected (-1 when unknown).
+// Offset the first record offset affected (-1 when unknown). Remedy says
+// what to do; empty, it is the advice for damaged data: what follows the
+// damage cannot be trusted, restore the partition from a backup.
 type CorruptionError struct {
 	Path         string
 	FilePosition int64
 	Offset       int64
 	Reason       string
 	Err          error // underlying decode error, if any
+	Remedy       string
 }
 
 func (e *CorruptionError) Error() string {
@@ -140,7 +143,12 @@ func (e *CorruptionError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup")
+	if e.Remedy != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Remedy)
+	} else {
+		b.WriteString("; the data past this point cannot be trusted: restore the partition from a backup")
+	}
 	return b.String()
 }
 
@@ -170,16 +178,24 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // RecordTooLargeError reports a batch or record over the topic's limit.
 // Index is the position of the offending record in the caller's slice, or
 // -1 when Size is that of a whole batch: the batch an Append would write,
-// or the batch of its own a record given to Produce would need.
+// or the batch of its own a record given to Produce would need. Decoded
+// says the limit is not the topic's MaxBatchBytes but the size every
+// reader allows a batch's records once decompressed (MaxDecompressedBatch):
+// Size is then that size.
 type RecordTooLargeError struct {
 	Topic     string
 	Partition int32
 	Index     int
 	Size      int
 	Max       int
+	Decoded   bool
 }
 
 func (e *RecordTooLargeError) Error() string {
+	if e.Decoded {
+		return fmt.Sprintf("commitlog: %s for %s-%d holds %d bytes of records, over the %d bytes a reader decompresses of one batch; split the records across appends",
+			recordAt(e.Index, "batch"), e.Topic, e.Partition, e.Size, e.Max)
+	}
 	return fmt.Sprintf("commitlog: %s for %s-%d is %d bytes encoded, over the topic's limit of %d (TopicConfig.MaxBatchBytes); split it or raise the limit",
 		recordAt(e.Index, "batch"), e.Topic, e.Partition, e.Size, e.Max)
 }

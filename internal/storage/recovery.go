@@ -389,8 +389,8 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			}
 			if !p.cfg.RepairCheckpoints {
 				return &CorruptionError{Path: cpPath, Offset: -1, Reason: "the partition checkpoint " + reason +
-					"; it holds the log start offset, without which records deleted by retention or DeleteRecords would come back." +
-					" Restore it from a backup, or open with Options.Repair.Checkpoints to rescan the partition from its first segment"}
+					"; it holds the log start offset, without which records deleted by retention or DeleteRecords would come back",
+					Remedy: "restore it from a backup, or open with Options.Repair.Checkpoints to rescan the partition from its first segment"}
 			}
 			p.cfg.Logger.Warn("repairing a partition checkpoint by scanning every segment (Options.Repair.Checkpoints); records deleted since the first segment's start are readable again",
 				"dir", p.dir, "checkpoint", reason)
