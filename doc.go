@@ -235,6 +235,9 @@
 //	Produce                    partition outside the topic              ErrUnknownPartition
 //	Produce                    timestamp outside int64 ms since 1970    *TimestampError (ErrInvalidArgument)
 //	TryProduce                 buffer full                              ErrMaxBuffered
+//	Topic.PartitionFor         nil key, several partitions ErrInvalidArgument
+//	Producer.PartitionFor      partitioner that ignores keys            ErrInvalidArgument
+//	Producer.PartitionFor      unknown topic                            ErrUnknownTopic
 //	NewConsumer                invalid ConsumerConfig                   *ConfigError (ErrInvalidConfig)
 //	NewConsumer                unknown topic                            ErrUnknownTopic
 //	NewConsumer                balancer other than the group's          ErrInvalidConfig

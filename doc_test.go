@@ -195,6 +195,29 @@ var badInputRows = []badInputRow{
 		require.NoError(t, prod.Flush(context.Background()))
 		require.ErrorIs(t, full, ErrMaxBuffered)
 	}},
+	{"Topic.PartitionFor", "nil key, several partitions", func(t *testing.T, e *badInputEnv) {
+		tp, err := e.l.Topic("t")
+		require.NoError(t, err)
+		require.Greater(t, tp.NumPartitions(), int32(1))
+		id, err := tp.PartitionFor(nil)
+		require.ErrorIs(t, err, ErrInvalidArgument)
+		require.Equal(t, int32(-1), id)
+	}},
+	{"Producer.PartitionFor", "partitioner that ignores keys", func(t *testing.T, e *badInputEnv) {
+		prod, err := e.l.NewProducer(ProducerConfig{Partitioner: RoundRobinPartitioner()})
+		require.NoError(t, err)
+		defer prod.Close()
+		id, err := prod.PartitionFor("t", []byte("k"))
+		require.ErrorIs(t, err, ErrInvalidArgument)
+		require.Equal(t, int32(-1), id)
+	}},
+	{"Producer.PartitionFor", "unknown topic", func(t *testing.T, e *badInputEnv) {
+		prod, err := e.l.NewProducer(ProducerConfig{})
+		require.NoError(t, err)
+		defer prod.Close()
+		_, err = prod.PartitionFor("nope", []byte("k"))
+		require.ErrorIs(t, err, ErrUnknownTopic)
+	}},
 	{"NewConsumer", "invalid ConsumerConfig", func(t *testing.T, e *badInputEnv) {
 		_, err := e.l.NewConsumer(ConsumerConfig{})
 		wantErr[*ConfigError](t, err, ErrInvalidConfig)
