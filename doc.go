@@ -235,7 +235,7 @@
 //	Produce                    partition outside the topic              ErrUnknownPartition
 //	Produce                    timestamp outside int64 ms since 1970    *TimestampError (ErrInvalidArgument)
 //	TryProduce                 buffer full                              ErrMaxBuffered
-//	Topic.PartitionFor         nil key, several partitions ErrInvalidArgument
+//	Topic.PartitionFor         nil key, several partitions              ErrInvalidArgument
 //	Producer.PartitionFor      partitioner that ignores keys            ErrInvalidArgument
 //	Producer.PartitionFor      unknown topic                            ErrUnknownTopic
 //	NewConsumer                invalid ConsumerConfig                   *ConfigError (ErrInvalidConfig)
