@@ -442,14 +442,6 @@ func (cl *cleaner) groups(end int64) [][]*segment {
 	return out
 }
 
-// mappedRecord is what compaction needs of a record to decide on it.
-type mappedRecord struct {
-	h         keyHash
-	offset    int64
-	keyless   bool
-	tombstone bool
-}
-
 // retain reports whether compaction keeps record r of a batch with header
 // h, and whether keeping it needs h to get a delete horizon.
 func (cl *cleaner) retain(r *mappedRecord, h *record.Header) (keep, horizon bool) {

@@ -143,3 +143,11 @@ func (m *offsetMap) len() int { return m.n }
 
 // capacity returns the most keys the map holds (90% of its slots).
 func (m *offsetMap) capacity() int { return m.limit }
+
+// mappedRecord is what compaction needs of a record to decide on it.
+type mappedRecord struct {
+	h         keyHash
+	offset    int64
+	keyless   bool
+	tombstone bool
+}

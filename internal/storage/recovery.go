@@ -116,13 +116,6 @@ func (s *segment) scanSegment(pos int64, st scanState, interval int64, ix *segme
 	return st, pos, nil, nil
 }
 
-// isDecodeError reports whether err is a batch decoding failure, as
-// opposed to an I/O error.
-func isDecodeError(err error) bool { return !errors.Is(err, errIO) }
-
-// errIO marks errors that come from the file system rather than the data.
-var errIO = errors.New("i/o error")
-
 // corruptUnlessIO returns c, with err as its cause, for a decoding error,
 // and err itself for an I/O error: a file that could not be read is no
 // evidence of damage.

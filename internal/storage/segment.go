@@ -649,3 +649,59 @@ func (s *segment) syncIndexes() error {
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// segmentWriteError is a failed data write; clean reports that nothing of
+// the batch remains in the file.
+type segmentWriteError struct {
+	err   error
+	clean bool
+}
+
+func (e *segmentWriteError) Error() string { return e.err.Error() }
+func (e *segmentWriteError) Unwrap() error { return e.err }
+
+// CRCAsideBytes is the size from which appendRecords leaves a batch's CRC
+// to another goroutine while the records are written (see CRCAside).
+const CRCAsideBytes = 256 << 10
+
+// CRCAside is the CRC of a large batch, computed on a goroutine of its own
+// while the segment writes the batch's records; the header, which holds
+// the CRC, is written after them (segment.writeBatch). Computing the CRC
+// of 1 MB takes about 47 µs, beside writing it in about 180 µs
+// (reserved space, ext4, 2-CPU virtual machine): bench W2 (1,000 records
+// of 1 KiB per append, SyncNever) went from 3,440-3,490 to 3,890-4,010
+// MB/s in alternating runs. A smaller batch would pay a goroutine start
+// and one more write call (about 5 µs) for less than that.
+//
+// The goroutine reads the bytes the CRC covers (from the attributes on),
+// which nothing writes until wait returns: the append patches only the
+// base offset and leader epoch before it, and then the CRC field.
+type CRCAside struct {
+	done   chan uint32
+	crc    uint32
+	waited bool
+}
+
+// ComputeCRCAside starts computing batch's CRC.
+func ComputeCRCAside(batch []byte) *CRCAside {
+	c := &CRCAside{done: make(chan uint32, 1)}
+	go func() { c.done <- record.ComputeCRC(batch) }()
+	return c
+}
+
+// wait returns the CRC once computed. Every append that started one waits
+// for it, whether or not it wrote the batch, so that the goroutine ends
+// before the batch's buffer is reused. Not safe for concurrent use.
+func (c *CRCAside) Wait() uint32 {
+	if !c.waited {
+		c.crc, c.waited = <-c.done, true
+	}
+	return c.crc
+}
+
+// isDecodeError reports whether err is a batch decoding failure, as
+// opposed to an I/O error.
+func isDecodeError(err error) bool { return !errors.Is(err, errIO) }
+
+// errIO marks errors that come from the file system rather than the data.
+var errIO = errors.New("i/o error")
