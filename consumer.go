@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -266,27 +267,13 @@ func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	if c.Balancer == nil {
 		c.Balancer = CooperativeStickyBalancer()
 	}
-	if c.MaxPollRecords == 0 {
-		c.MaxPollRecords = defaultMaxPollRecords
-	}
-	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = defaultFetchMaxBytes
-	}
-	if c.FetchMinBytes == 0 {
-		c.FetchMinBytes = defaultFetchMinBytes
-	}
-	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = defaultFetchMaxWait
-	}
-	if c.AutoCommitInterval == 0 {
-		c.AutoCommitInterval = defaultAutoCommitInterval
-	}
-	if c.MaxPollInterval == 0 {
-		c.MaxPollInterval = defaultMaxPollInterval
-	}
-	if c.SessionTimeout == 0 {
-		c.SessionTimeout = defaultSessionTimeout
-	}
+	c.MaxPollRecords = cmp.Or(c.MaxPollRecords, defaultMaxPollRecords)
+	c.FetchMaxBytes = cmp.Or(c.FetchMaxBytes, defaultFetchMaxBytes)
+	c.FetchMinBytes = cmp.Or(c.FetchMinBytes, defaultFetchMinBytes)
+	c.FetchMaxWait = cmp.Or(c.FetchMaxWait, defaultFetchMaxWait)
+	c.AutoCommitInterval = cmp.Or(c.AutoCommitInterval, defaultAutoCommitInterval)
+	c.MaxPollInterval = cmp.Or(c.MaxPollInterval, defaultMaxPollInterval)
+	c.SessionTimeout = cmp.Or(c.SessionTimeout, defaultSessionTimeout)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"math"
@@ -188,24 +189,12 @@ func (o *Options) withDefaults() Options {
 	if o != nil {
 		c = *o
 	}
-	if c.SyncInterval == 0 {
-		c.SyncInterval = defaultSyncInterval
-	}
-	if c.CheckpointInterval == 0 {
-		c.CheckpointInterval = defaultCheckpointInterval
-	}
-	if c.ProducerIDExpiration == 0 {
-		c.ProducerIDExpiration = defaultProducerIDExpiration
-	}
-	if c.CompactionDutyCycle == 0 {
-		c.CompactionDutyCycle = defaultCompactionDutyCycle
-	}
-	if c.CompactionMapBytes == 0 {
-		c.CompactionMapBytes = defaultCompactionMapBytes
-	}
-	if c.OffsetsTopicPartitions == 0 {
-		c.OffsetsTopicPartitions = defaultOffsetsTopicPartitions
-	}
+	c.SyncInterval = cmp.Or(c.SyncInterval, defaultSyncInterval)
+	c.CheckpointInterval = cmp.Or(c.CheckpointInterval, defaultCheckpointInterval)
+	c.ProducerIDExpiration = cmp.Or(c.ProducerIDExpiration, defaultProducerIDExpiration)
+	c.CompactionDutyCycle = cmp.Or(c.CompactionDutyCycle, defaultCompactionDutyCycle)
+	c.CompactionMapBytes = cmp.Or(c.CompactionMapBytes, defaultCompactionMapBytes)
+	c.OffsetsTopicPartitions = cmp.Or(c.OffsetsTopicPartitions, defaultOffsetsTopicPartitions)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -297,15 +298,9 @@ func (c ProducerConfig) withDefaults() ProducerConfig {
 	if c.Partitioner == nil {
 		c.Partitioner = KeyHashPartitioner()
 	}
-	if c.BatchBytes == 0 {
-		c.BatchBytes = defaultBatchBytes
-	}
-	if c.MaxBufferedBytes == 0 {
-		c.MaxBufferedBytes = defaultMaxBufferedBytes
-	}
-	if c.MaxBufferedRecords == 0 {
-		c.MaxBufferedRecords = defaultMaxBufferedRecords
-	}
+	c.BatchBytes = cmp.Or(c.BatchBytes, defaultBatchBytes)
+	c.MaxBufferedBytes = cmp.Or(c.MaxBufferedBytes, defaultMaxBufferedBytes)
+	c.MaxBufferedRecords = cmp.Or(c.MaxBufferedRecords, defaultMaxBufferedRecords)
 	return c
 }
 

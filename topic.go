@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -269,9 +270,7 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 	if c.MinCleanableDirtyRatio == 0 {
 		c.MinCleanableDirtyRatio = defaults.MinCleanableDirtyRatio
 	}
-	if c.MinCleanableDirtyRatio == 0 {
-		c.MinCleanableDirtyRatio = defaultMinCleanableDirtyRatio
-	}
+	c.MinCleanableDirtyRatio = cmp.Or(c.MinCleanableDirtyRatio, defaultMinCleanableDirtyRatio)
 	c.IndexIntervalBytes = int32(pick(int64(c.IndexIntervalBytes), int64(defaults.IndexIntervalBytes), defaultIndexIntervalBytes))
 	c.SegmentIndexBytes = int32(pick(int64(c.SegmentIndexBytes), int64(defaults.SegmentIndexBytes), defaultSegmentIndexBytes))
 	c.MaxBatchBytes = int32(pick(int64(c.MaxBatchBytes), int64(defaults.MaxBatchBytes), defaultMaxBatchBytes))
@@ -512,9 +511,7 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	c.MinCompactionLag = msDuration(f.MinCompactionLagMs)
 	c.MaxCompactionLag = msDuration(f.MaxCompactionLagMs)
 	c.MinCleanableDirtyRatio = f.MinCleanableDirtyRatio
-	if c.MinCleanableDirtyRatio == 0 {
-		c.MinCleanableDirtyRatio = defaultMinCleanableDirtyRatio
-	}
+	c.MinCleanableDirtyRatio = cmp.Or(c.MinCleanableDirtyRatio, defaultMinCleanableDirtyRatio)
 	if err := c.Validate(); err != nil || c.Partitions <= 0 || c.SegmentBytes <= 0 || c.MaxBatchBytes <= 0 || c.SegmentIndexBytes <= 0 {
 		return "", TopicConfig{}, bad(fmt.Sprintf("holds an invalid configuration (%v)", err))
 	}
