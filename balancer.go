@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/commitlog-go/commitlog/internal/balance"
 )
 
 // BalancerMember is what a Balancer knows about one member of a group.
@@ -103,23 +105,7 @@ func (rangeBalancer) Name() string      { return "range" }
 func (rangeBalancer) Cooperative() bool { return false }
 
 func (rangeBalancer) Balance(members []BalancerMember, partitions map[string]int32) map[string][]TopicPartition {
-	g := newBalanceGroup(members, partitions)
-	owner := make([]int, g.total)
-	for t, subs := range g.subscribers {
-		n := len(subs)
-		per, extra := g.counts[t]/n, g.counts[t]%n
-		p := g.base[t]
-		for i, m := range subs {
-			size := per
-			if i < extra {
-				size++
-			}
-			for end := p + size; p < end; p++ {
-				owner[p] = m
-			}
-		}
-	}
-	return g.result(owner)
+	return assignment(members, partitions, (*balance.Group).Range)
 }
 
 type roundRobinBalancer struct{}
@@ -128,21 +114,7 @@ func (roundRobinBalancer) Name() string      { return "roundrobin" }
 func (roundRobinBalancer) Cooperative() bool { return false }
 
 func (roundRobinBalancer) Balance(members []BalancerMember, partitions map[string]int32) map[string][]TopicPartition {
-	g := newBalanceGroup(members, partitions)
-	owner := make([]int, g.total)
-	next := 0 // the circular iterator: the next member to consider
-	for t := range g.topics {
-		// Every topic in g.topics has at least one subscriber, so the inner
-		// loop ends within len(g.ids) steps.
-		for p := g.base[t]; p < g.base[t]+g.counts[t]; p++ {
-			for !g.subscribes(next, t) {
-				next = (next + 1) % len(g.ids)
-			}
-			owner[p] = next
-			next = (next + 1) % len(g.ids)
-		}
-	}
-	return g.result(owner)
+	return assignment(members, partitions, (*balance.Group).RoundRobin)
 }
 
 type stickyBalancer struct{ cooperative bool }
@@ -156,367 +128,30 @@ func (b stickyBalancer) Name() string {
 
 func (b stickyBalancer) Cooperative() bool { return b.cooperative }
 
-// Balance works on a flat array owner[p] (-1 for unassigned) over all
-// subscribed partitions in sorted order:
-//
-//  1. Every valid owned partition (see StickyBalancer) starts with its owner.
-//  2. With identical subscriptions (homogeneous), members get quotas: P/N,
-//     and P/N+1 for P%N of them, preferring the members that own the most
-//     (ties: member order). Members over quota give up their highest-sorted
-//     partitions, then the unassigned partitions, in sorted order, go to the
-//     member with the fewest (ties: member order). This keeps the most owned
-//     partitions that any balanced assignment can keep.
-//  3. Otherwise (heterogeneous), the unassigned partitions, in sorted order,
-//     go to the eligible member with the fewest (ties: member order). Then,
-//     while goal 1 is violated, one partition moves: the giver is the
-//     most-loaded member (ties: member order) holding a partition that an
-//     eligible member with at least two fewer could take; of its topics with
-//     such a receiver it picks the one whose least-loaded subscriber holds
-//     the fewest (ties: topic order), and gives its highest-numbered
-//     partition of that topic to that topic's least-loaded subscriber (ties:
-//     member order). Each move lowers the sum of the squared counts by at
-//     least 2, so the loop ends, and it ends only when goal 1 holds.
+// Balance is balance.Group.Sticky, whose doc states the algorithm.
 func (b stickyBalancer) Balance(members []BalancerMember, partitions map[string]int32) map[string][]TopicPartition {
-	g := newBalanceGroup(members, partitions)
-	owner := make([]int, g.total)
-	for p := range owner {
-		owner[p] = -1
-	}
-	count := make([]int, len(g.ids))
-	for m, i := range g.member {
-		for _, tp := range members[i].Owned {
-			t, ok := g.topicIndex[tp.Topic]
-			if !ok || tp.Partition < 0 || int(tp.Partition) >= g.counts[t] || !g.subscribes(m, t) {
-				continue
-			}
-			if p := g.base[t] + int(tp.Partition); owner[p] < 0 {
-				owner[p] = m
-				count[m]++
-			}
-		}
-	}
-	if g.homogeneous() {
-		stickyHomogeneous(g, owner, count)
-	} else {
-		stickyHeterogeneous(g, owner, count)
-	}
-	return g.result(owner)
+	return assignment(members, partitions, (*balance.Group).Sticky)
 }
 
-// stickyHomogeneous completes owner when every member subscribes to every
-// topic: step 2 of stickyBalancer.Balance.
-func stickyHomogeneous(g *balanceGroup, owner, count []int) {
-	n := len(g.ids)
-	if n == 0 || g.total == 0 {
-		return
-	}
-	quota := make([]int, n)
-	byOwned := make([]int, n)
-	for m := range byOwned {
-		byOwned[m] = m
-		quota[m] = g.total / n
-	}
-	slices.SortFunc(byOwned, func(a, b int) int {
-		if count[a] != count[b] {
-			return count[b] - count[a]
-		}
-		return a - b
+// assignment runs the algorithm assign over members and partitions and
+// returns its result as Balance does.
+func assignment(members []BalancerMember, partitions map[string]int32, assign func(*balance.Group) []int) map[string][]TopicPartition {
+	g := balance.NewGroup(balancerMembers(members), partitions)
+	return balance.Result(g, assign(g), func(topic string, partition int32) TopicPartition {
+		return TopicPartition{Topic: topic, Partition: partition}
 	})
-	for _, m := range byOwned[:g.total%n] {
-		quota[m]++
-	}
-	for p := len(owner) - 1; p >= 0; p-- {
-		if m := owner[p]; m >= 0 && count[m] > quota[m] {
-			owner[p] = -1
-			count[m]--
-		}
-	}
-	h := memberHeap{count: count}
-	for m := range n {
-		h.push(m)
-	}
-	for p, m := range owner {
-		if m >= 0 {
-			continue
-		}
-		m = h.pop()
-		owner[p] = m
-		count[m]++
-		h.push(m)
-	}
 }
 
-// memberHeap is a binary min-heap of member indexes ordered by (count,
-// index). The count of a member must not change while it is in the heap.
-type memberHeap struct {
-	items []int
-	count []int
-}
+// balancerMembers is the balance.Members view of a Balance call's members.
+type balancerMembers []BalancerMember
 
-func (h *memberHeap) less(i, j int) bool {
-	a, b := h.items[i], h.items[j]
-	if h.count[a] != h.count[b] {
-		return h.count[a] < h.count[b]
+func (ms balancerMembers) Len() int              { return len(ms) }
+func (ms balancerMembers) ID(i int) string       { return ms[i].ID }
+func (ms balancerMembers) Topics(i int) []string { return ms[i].Topics }
+func (ms balancerMembers) Owned(i int, visit func(topic string, partition int32)) {
+	for _, tp := range ms[i].Owned {
+		visit(tp.Topic, tp.Partition)
 	}
-	return a < b
-}
-
-func (h *memberHeap) push(m int) {
-	h.items = append(h.items, m)
-	for i := len(h.items) - 1; i > 0; {
-		parent := (i - 1) / 2
-		if !h.less(i, parent) {
-			break
-		}
-		h.items[i], h.items[parent] = h.items[parent], h.items[i]
-		i = parent
-	}
-}
-
-func (h *memberHeap) pop() int {
-	top := h.items[0]
-	last := len(h.items) - 1
-	h.items[0] = h.items[last]
-	h.items = h.items[:last]
-	for i := 0; ; {
-		smallest, l, r := i, 2*i+1, 2*i+2
-		if l < last && h.less(l, smallest) {
-			smallest = l
-		}
-		if r < last && h.less(r, smallest) {
-			smallest = r
-		}
-		if smallest == i {
-			break
-		}
-		h.items[i], h.items[smallest] = h.items[smallest], h.items[i]
-		i = smallest
-	}
-	return top
-}
-
-// stickyHeterogeneous completes owner for arbitrary subscriptions: step 3 of
-// stickyBalancer.Balance.
-func stickyHeterogeneous(g *balanceGroup, owner, count []int) {
-	// firstWith returns the first subscriber of topic t holding c partitions.
-	firstWith := func(t, c int) int {
-		for _, m := range g.subscribers[t] {
-			if count[m] == c {
-				return m
-			}
-		}
-		return -1 // unreachable: callers pass a count some subscriber holds
-	}
-	// minCount[t] is the fewest partitions a subscriber of topic t holds, and
-	// atMin[t] how many of its subscribers hold that many.
-	minCount := make([]int, len(g.topics))
-	atMin := make([]int, len(g.topics))
-	scan := func(t int) {
-		minCount[t], atMin[t] = count[g.subscribers[t][0]], 0
-		for _, m := range g.subscribers[t] {
-			switch c := count[m]; {
-			case c < minCount[t]:
-				minCount[t], atMin[t] = c, 1
-			case c == minCount[t]:
-				atMin[t]++
-			}
-		}
-	}
-	// dec and inc record that member m's count has just gone down or up by
-	// one. inc rescans only a topic whose last least-loaded subscriber was m.
-	dec := func(m int) {
-		c := count[m]
-		for _, t := range g.subs[m] {
-			switch {
-			case c < minCount[t]:
-				minCount[t], atMin[t] = c, 1
-			case c == minCount[t]:
-				atMin[t]++
-			}
-		}
-	}
-	inc := func(m int) {
-		for _, t := range g.subs[m] {
-			if count[m]-1 == minCount[t] {
-				if atMin[t]--; atMin[t] == 0 {
-					scan(t)
-				}
-			}
-		}
-	}
-
-	for t := range g.topics {
-		scan(t)
-	}
-	for t := range g.topics {
-		for p := g.base[t]; p < g.base[t]+g.counts[t]; p++ {
-			if owner[p] < 0 {
-				m := firstWith(t, minCount[t])
-				owner[p] = m
-				count[m]++
-				inc(m)
-			}
-		}
-	}
-
-	// held[m][k] counts the partitions member m holds of topic g.subs[m][k];
-	// members hold partitions only of topics they subscribe to.
-	held := make([][]int, len(g.ids))
-	for m := range held {
-		held[m] = make([]int, len(g.subs[m]))
-	}
-	for t := range g.topics {
-		for p := g.base[t]; p < g.base[t]+g.counts[t]; p++ {
-			m := owner[p]
-			k, _ := slices.BinarySearch(g.subs[m], t)
-			held[m][k]++
-		}
-	}
-	// bestMove returns member m's best move: the topic (as an index into
-	// g.subs[m]) whose least-loaded subscriber holds the fewest (ties: topic
-	// order), if that subscriber holds at least two fewer than m; k is -1 if
-	// m has no move.
-	bestMove := func(m int) (k int) {
-		k = -1
-		limit := count[m] - 1 // a receiver must hold fewer than limit
-		for i, t := range g.subs[m] {
-			if held[m][i] > 0 && minCount[t] < limit {
-				k, limit = i, minCount[t]
-			}
-		}
-		return k
-	}
-	for {
-		from, k := -1, -1
-		for m := range g.ids {
-			if from >= 0 && count[m] <= count[from] {
-				continue
-			}
-			if i := bestMove(m); i >= 0 {
-				from, k = m, i
-			}
-		}
-		if from < 0 {
-			return
-		}
-		t := g.subs[from][k]
-		to := firstWith(t, minCount[t])
-		p := g.base[t] + g.counts[t] - 1
-		for owner[p] != from {
-			p--
-		}
-		owner[p] = to
-		held[from][k]--
-		j, _ := slices.BinarySearch(g.subs[to], t)
-		held[to][j]++
-		count[from]--
-		dec(from)
-		count[to]++
-		inc(to)
-	}
-}
-
-// balanceGroup is the normalized view of a Balance call that the built-in
-// balancers share. Members and topics are numbered: member m is the m-th
-// distinct id in the given order, topic t the t-th in sorted order of the
-// subscribed topics with at least one partition. The group's partitions are
-// numbered too, topic by topic in sorted order: partition i of topic t is
-// base[t]+i.
-type balanceGroup struct {
-	ids         []string       // ids[m] is member m's id
-	member      []int          // member[m] is member m's index in the members argument
-	subs        [][]int        // subs[m] are the topics member m subscribes to, ascending
-	topics      []string       // topics[t] is topic t's name
-	topicIndex  map[string]int // topicIndex[topics[t]] == t
-	counts      []int          // counts[t] is topic t's partition count, >= 1
-	base        []int          // base[t] is the number of topic t's partition 0
-	subscribers [][]int        // subscribers[t] are the members subscribed to topic t, ascending, never empty
-	total       int            // the number of partitions
-}
-
-func newBalanceGroup(members []BalancerMember, partitions map[string]int32) *balanceGroup {
-	g := &balanceGroup{topicIndex: make(map[string]int)}
-	seen := make(map[string]bool, len(members))
-	for i, bm := range members {
-		if seen[bm.ID] {
-			continue
-		}
-		seen[bm.ID] = true
-		g.ids = append(g.ids, bm.ID)
-		g.member = append(g.member, i)
-		for _, topic := range bm.Topics {
-			if _, ok := g.topicIndex[topic]; !ok && partitions[topic] > 0 {
-				g.topicIndex[topic] = 0
-				g.topics = append(g.topics, topic)
-			}
-		}
-	}
-	slices.Sort(g.topics)
-	g.counts = make([]int, len(g.topics))
-	g.base = make([]int, len(g.topics))
-	for t, topic := range g.topics {
-		g.topicIndex[topic] = t
-		g.counts[t] = int(partitions[topic])
-		g.base[t] = g.total
-		g.total += g.counts[t]
-	}
-	g.subs = make([][]int, len(g.ids))
-	g.subscribers = make([][]int, len(g.topics))
-	for m, i := range g.member {
-		subs := make([]int, 0, len(members[i].Topics))
-		for _, topic := range members[i].Topics {
-			if t, ok := g.topicIndex[topic]; ok {
-				subs = append(subs, t)
-			}
-		}
-		slices.Sort(subs)
-		g.subs[m] = slices.Compact(subs)
-		for _, t := range g.subs[m] {
-			g.subscribers[t] = append(g.subscribers[t], m)
-		}
-	}
-	return g
-}
-
-// subscribes reports whether member m subscribes to topic t.
-func (g *balanceGroup) subscribes(m, t int) bool {
-	_, ok := slices.BinarySearch(g.subs[m], t)
-	return ok
-}
-
-// homogeneous reports whether every member subscribes to every topic.
-func (g *balanceGroup) homogeneous() bool {
-	for _, subs := range g.subs {
-		if len(subs) != len(g.topics) {
-			return false
-		}
-	}
-	return true
-}
-
-// result turns owner, which maps every partition to its member, into
-// Balance's result: every id present, each member's partitions sorted, empty
-// slices non-nil. The slices share one array but have their capacity capped,
-// so appending to one never overwrites another.
-func (g *balanceGroup) result(owner []int) map[string][]TopicPartition {
-	n := make([]int, len(g.ids))
-	for _, m := range owner {
-		n[m]++
-	}
-	all := make([]TopicPartition, g.total)
-	out := make(map[string][]TopicPartition, len(g.ids))
-	start := 0
-	for m, id := range g.ids {
-		out[id] = all[start : start : start+n[m]]
-		start += n[m]
-	}
-	for t, topic := range g.topics {
-		for i := range g.counts[t] {
-			id := g.ids[owner[g.base[t]+i]]
-			out[id] = append(out[id], TopicPartition{Topic: topic, Partition: int32(i)})
-		}
-	}
-	return out
 }
 
 // sortBalancerMembers sorts ms into the order in which the coordinator passes
