@@ -283,3 +283,37 @@ func requireContiguous(t testing.TB, segs []SegmentInfo) {
 		require.Equal(t, segs[i-1].Next, segs[i].Base, "segment %d starts where segment %d ends", i, i-1)
 	}
 }
+
+// flipByte flips one bit of the byte at pos of the file at path, in place
+// (an open segment sees it).
+func flipByte(t testing.TB, fs vfs.FS, path string, pos int64) {
+	t.Helper()
+	f, err := fs.OpenReadWrite(path)
+	require.NoError(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, pos)
+	require.NoError(t, err)
+	b[0] ^= 0x10
+	_, err = f.WriteAt(b, pos)
+	require.NoError(t, err)
+}
+
+// batchWithTimes builds a non-idempotent batch of rs, the i-th record
+// with timestamp ts+i*step.
+func batchWithTimes(t testing.TB, ts, step int64, rs ...kv) []byte {
+	t.Helper()
+	var b record.Builder
+	b.Reset(record.BuildOptions{ProducerID: record.NoProducerID, ProducerEpoch: record.NoEpoch, BaseSequence: record.NoSequence})
+	for i, r := range rs {
+		b.Append(ts+int64(i)*step, r.key, r.value, nil)
+	}
+	batch, err := b.Build()
+	require.NoError(t, err)
+	return append([]byte(nil), batch...)
+}
+
+// filepathWithSuffix returns the path of the file of segment s with suffix.
+func filepathWithSuffix(s SegmentInfo, suffix string) string {
+	return filepath.Join(filepath.Dir(s.Path), SegmentName(s.Base, suffix))
+}
