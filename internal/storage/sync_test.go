@@ -2,8 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -121,4 +125,78 @@ func TestCloseCheckpointsAndStopsSyncs(t *testing.T) {
 	require.Equal(t, int64(2), p.DurableOffset())
 	require.ErrorIs(t, p.Flush(ctx), ErrClosed)
 	require.ErrorIs(t, p.Checkpoint(ctx), ErrClosed)
+}
+
+// failingFS is a MemFS whose next operation of kind op on a path ending
+// in suffix fails with err, once armed.
+type failingFS struct {
+	armed  atomic.Bool
+	op     vfs.Op
+	suffix string
+	err    error
+}
+
+func (f *failingFS) MaybeError(op vfs.Op, path string) error {
+	if op == f.op && strings.HasSuffix(path, f.suffix) && f.armed.CompareAndSwap(true, false) {
+		return f.err
+	}
+	return nil
+}
+
+// A failed fsync fails the partition: the append gets a
+// *DurabilityError, the high watermark stays, later appends are refused
+// with the same error, reads go on; a reopen recovers what is durable.
+func TestFailedSyncFailsThePartition(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	inj := &failingFS{op: vfs.OpSync, suffix: LogSuffix, err: errors.New("EIO")}
+	cfg := smallConfig(vfs.WithInjector(mem, inj, vfs.InjectOptions{}))
+	p := openPartitionLog(t, cfg, true)
+	mustAppend(t, p, plainBatch(t, 1, rec("a", "1")))
+
+	inj.armed.Store(true)
+	_, err := p.AppendBatch(ctx, plainBatch(t, 1, rec("b", "2")), AppendOptions{Expected: -1})
+	require.False(t, inj.armed.Load(), "the fsync failed")
+	var derr *DurabilityError
+	require.ErrorAs(t, err, &derr)
+	require.ErrorIs(t, err, ErrDurability)
+	require.Equal(t, "sync", derr.Op)
+	require.Equal(t, int64(1), p.HighWatermark(), "not acknowledged, not visible")
+
+	_, err = p.AppendBatch(ctx, plainBatch(t, 1, rec("c", "3")), AppendOptions{Expected: -1})
+	require.ErrorIs(t, err, ErrDurability, "refused until reopened")
+	require.ErrorIs(t, p.Flush(ctx), ErrDurability)
+	_, err = p.DeleteRecords(ctx, 1)
+	require.ErrorIs(t, err, ErrDurability)
+	require.Equal(t, span(0, 1), readOffsets(t, p, 0), "reads go on")
+	require.NoError(t, p.Close())
+
+	q := openPartitionLog(t, smallConfig(mem), false)
+	require.GreaterOrEqual(t, q.EndOffset(), int64(1))
+	require.NoError(t, q.Check(ctx))
+	mustAppend(t, q, plainBatch(t, 1, rec("d", "4")))
+}
+
+// A write refused for lack of space fails only that append, with
+// ErrDiskFull: nothing of it is visible and the next append succeeds.
+func TestDiskFullLeavesPartitionUsable(t *testing.T) {
+	ctx := context.Background()
+	inj := &failingFS{op: vfs.OpWrite, suffix: LogSuffix, err: syscall.ENOSPC}
+	cfg := smallConfig(vfs.WithInjector(vfs.NewMem(), inj, vfs.InjectOptions{ShortWrites: true}))
+	cfg.SyncAlways = false
+	p := openPartitionLog(t, cfg, true)
+	mustAppend(t, p, plainBatch(t, 1, rec("a", "1")))
+
+	inj.armed.Store(true)
+	_, err := p.AppendBatch(ctx, plainBatch(t, 1, kv{key: []byte("b"), value: make([]byte, 2000)}), AppendOptions{Expected: -1})
+	require.False(t, inj.armed.Load(), "the write was refused")
+	require.ErrorIs(t, err, ErrDiskFull)
+	require.NotErrorIs(t, err, ErrDurability)
+	require.Equal(t, int64(1), p.EndOffset())
+	require.Equal(t, int64(1), p.HighWatermark())
+
+	res := mustAppend(t, p, plainBatch(t, 1, rec("c", "3")))
+	require.Equal(t, int64(1), res.BaseOffset)
+	require.Equal(t, span(0, 2), readOffsets(t, p, 0))
+	require.NoError(t, p.Check(ctx))
 }
