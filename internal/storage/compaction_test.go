@@ -254,3 +254,61 @@ func TestCompactLeavesReadersTheirSegment(t *testing.T) {
 	r.Close()
 	require.True(t, first.Closed())
 }
+
+// Segments holding records younger than MinCompactionLag are not
+// compacted yet.
+func TestCompactWaitsForMinCompactionLag(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	cfg := compactedConfig(vfs.NewMem())
+	cfg.Now, cfg.MinCompactionLag = clock.Now, time.Hour
+	p := openPartitionLog(t, cfg, true)
+	ts := clock.Now().UnixMilli()
+	for range 4 {
+		mustAppend(t, p, plainBatch(t, ts, rec("k", "v")))
+	}
+	require.NoError(t, p.RollIdle())
+	due, _ := p.CompactionDue(clock.At(time.Hour - time.Millisecond))
+	require.False(t, due, "too young")
+	require.NoError(t, p.Compact(ctx, clock.At(time.Hour-time.Millisecond)))
+	require.Len(t, readRecords(t, p, 0), 4)
+
+	due, _ = p.CompactionDue(clock.At(time.Hour))
+	require.True(t, due)
+	require.NoError(t, p.Compact(ctx, clock.At(time.Hour)))
+	require.Len(t, readRecords(t, p, 0), 1)
+}
+
+// A dirty part below MinCleanableDirtyRatio is due anyway once its oldest
+// record has waited MaxCompactionLag; and the active segment of such a
+// topic rolls at MaxCompactionLag when that is shorter than SegmentAge.
+func TestMaxCompactionLag(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	cfg := compactedConfig(vfs.NewMem())
+	cfg.Now, cfg.MaxCompactionLag, cfg.MinCleanableDirtyRatio = clock.Now, time.Hour, 0.99
+	p := openPartitionLog(t, cfg, true)
+	ts := clock.Now().UnixMilli()
+	for i := range 20 {
+		mustAppend(t, p, plainBatch(t, ts, kv{key: fmt.Appendf(nil, "k%d", i), value: make([]byte, 300)}))
+	}
+	require.NoError(t, p.RollIdle())
+	require.NoError(t, p.Compact(ctx, clock.Now())) // everything clean
+	mustAppend(t, p, plainBatch(t, ts, kv{key: []byte("k0"), value: make([]byte, 300)}))
+
+	require.NoError(t, p.RollIfAged(clock.At(time.Hour-time.Millisecond)))
+	n := len(p.Segments())
+	require.NoError(t, p.RollIfAged(clock.At(time.Hour)))
+	require.Len(t, p.Segments(), n+1, "rolled at MaxCompactionLag")
+	require.NoError(t, p.Flush(ctx))
+
+	due, ratio := p.CompactionDue(clock.At(time.Hour))
+	require.False(t, due, "waited exactly the lag, dirty ratio %f", ratio)
+	require.Less(t, ratio, 0.99)
+	due, _ = p.CompactionDue(clock.At(time.Hour + time.Millisecond))
+	require.True(t, due)
+	require.NoError(t, p.Compact(ctx, clock.At(time.Hour+time.Millisecond)))
+	recs := readRecords(t, p, 0)
+	require.Len(t, recs, 20)
+	require.Equal(t, "k1", string(recs[0].Key), "the first k0 went")
+}

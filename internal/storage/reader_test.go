@@ -8,10 +8,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -235,4 +237,53 @@ func TestReaderHoldsItsSegmentAcrossRetention(t *testing.T) {
 	require.Equal(t, int(first.Next-first.Base), n)
 	r.Close()
 	require.True(t, first.Closed())
+}
+
+// Readers running while appenders append see, at every high watermark
+// they take, contiguous offsets from the start up to it.
+func TestReadersDuringAppends(t *testing.T) {
+	ctx := context.Background()
+	p := openPartitionLog(t, smallConfig(vfs.NewMem()), true)
+	const appenders, each = 2, 60
+	var wg sync.WaitGroup
+	for range appenders {
+		wg.Go(func() {
+			for range each {
+				_, err := p.AppendBatch(ctx, plainBatch(t, 1, rec("k", "v"), kv{key: []byte("k"), value: make([]byte, 200)}), AppendOptions{Expected: -1})
+				if !assert.NoError(t, err) {
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		var finished bool
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		hw := p.HighWatermarkPosition()
+		r, err := p.NewReader(0, hw)
+		require.NoError(t, err)
+		next := int64(0)
+		for {
+			_, h, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			require.Equal(t, next, h.BaseOffset)
+			next = h.NextOffset()
+		}
+		r.Close()
+		require.Equal(t, hw.Offset(), next)
+		if finished {
+			require.Equal(t, int64(2*appenders*each), next)
+			break
+		}
+	}
+	require.Greater(t, len(p.Segments()), 3)
 }

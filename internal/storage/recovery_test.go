@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -269,4 +271,66 @@ func TestDamageFollowedByDataFailsOpen(t *testing.T) {
 	after, err := crashed.ReadFile(path)
 	require.NoError(t, err)
 	require.Len(t, after, len(data), "nothing cut")
+}
+
+// A partition holding data without its checkpoint, which holds the log
+// start offset, does not open unless told to repair it by a rescan.
+func TestMissingCheckpointFailsOpenUnlessRepairing(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	cfg := smallConfig(mem)
+	p := openPartitionLog(t, cfg, true)
+	for range 3 {
+		mustAppend(t, p, plainBatch(t, 1, rec("k", "v")))
+	}
+	require.NoError(t, p.Close())
+	require.NoError(t, mem.Remove(filepath.Join(testPartitionDir, CheckpointName)))
+
+	_, err := Open(cfg, false)
+	var cerr *CorruptionError
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, filepath.Join(testPartitionDir, CheckpointName), cerr.Path)
+
+	logs := &logCapture{}
+	cfg.RepairCheckpoints, cfg.Logger = true, slog.New(logs)
+	q := openPartitionLog(t, cfg, false)
+	require.Len(t, logs.messages(), 1)
+	require.Contains(t, logs.messages()[0], "repairing a partition checkpoint")
+	require.Equal(t, int64(3), q.EndOffset())
+	require.NoError(t, q.Check(ctx))
+}
+
+// A crash after retention wrote the new start offset but before it
+// removed the files leaves segments below the start: Open removes them.
+func TestOpenRemovesSegmentsRetentionLeft(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	logs := &logCapture{}
+	cfg := smallConfig(mem)
+	cfg.RetentionBytes = 1
+	cfg.Discard = func(func()) {} // the removal never runs: the crash comes first
+	p := openPartitionLog(t, cfg, true)
+	for range 30 {
+		mustAppend(t, p, plainBatch(t, 1, kv{key: []byte("k"), value: make([]byte, 300)}))
+	}
+	segs := p.Segments()
+	require.NoError(t, p.EnforceRetention(ctx, cfg.Now()))
+	start := p.StartOffset()
+	require.Positive(t, start)
+	_, err := mem.Stat(segs[0].Path)
+	require.NoError(t, err, "still there")
+
+	ccfg := cfg
+	ccfg.FS, ccfg.Logger, ccfg.Discard = mem.CrashClone(vfs.CrashOptions{}), slog.New(logs), nil
+	q := openPartitionLog(t, ccfg, false)
+	require.Contains(t, logs.messages(), "removed segments below the log start offset left by an interrupted retention pass")
+	require.Equal(t, start, q.StartOffset())
+	require.Equal(t, start, q.Segments()[0].Base)
+	for _, s := range segs {
+		if s.Next <= start {
+			_, err := ccfg.FS.Stat(s.Path)
+			require.ErrorIs(t, err, os.ErrNotExist, "segment %d", s.Base)
+		}
+	}
+	require.Equal(t, span(start, 30), readOffsets(t, q, start))
 }
