@@ -331,3 +331,50 @@ func TestRollIfAged(t *testing.T) {
 	requireContiguous(t, segs)
 	require.Equal(t, span(0, 3), readOffsets(t, p, 0))
 }
+
+// A batch whose CRC is computed aside while its records are written reads
+// back with a valid CRC.
+func TestAppendWithCRCAside(t *testing.T) {
+	cfg := smallConfig(vfs.NewMem())
+	cfg.SegmentBytes, cfg.MaxBatchBytes = 4<<20, 2<<20
+	p := openPartitionLog(t, cfg, true)
+	mustAppend(t, p, plainBatch(t, 1, rec("first", "1")))
+	var b record.Builder
+	b.Reset(record.BuildOptions{ProducerID: record.NoProducerID, ProducerEpoch: record.NoEpoch, BaseSequence: record.NoSequence})
+	for i := range 40 {
+		b.Append(int64(i), []byte("k"), make([]byte, 10<<10), nil)
+	}
+	built, err := b.BuildWithoutCRC()
+	require.NoError(t, err)
+	batch := append([]byte(nil), built...)
+	require.GreaterOrEqual(t, len(batch), CRCAsideBytes)
+	crc := ComputeCRCAside(batch)
+	res, err := p.AppendBatch(context.Background(), batch, AppendOptions{Expected: -1, CRC: crc})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), res.BaseOffset)
+	require.Equal(t, int64(40), res.LastOffset)
+
+	r, err := p.NewReader(1, p.HighWatermarkPosition())
+	require.NoError(t, err)
+	defer r.Close()
+	got, h, err := r.Next()
+	require.NoError(t, err, "the CRC checks")
+	require.Equal(t, int64(1), h.BaseOffset)
+	require.NoError(t, record.CheckCRC(got))
+	require.Len(t, readRecords(t, p, 0), 41)
+}
+
+// Acknowledge waits until a batch appended without waiting is durable,
+// unless told not to wait either.
+func TestAcknowledge(t *testing.T) {
+	ctx := context.Background()
+	p := openPartitionLog(t, smallConfig(vfs.NewMem()), true)
+	require.Equal(t, testPartitionDir, p.Dir())
+	res, err := p.AppendBatch(ctx, plainBatch(t, 1, rec("k", "v")), AppendOptions{Expected: -1, NoWait: true})
+	require.NoError(t, err)
+	require.NoError(t, p.Acknowledge(ctx, res.LastOffset+1, AppendOptions{NoWait: true}))
+	require.Zero(t, p.DurableOffset(), "NoWait: not waited for")
+	require.NoError(t, p.Acknowledge(ctx, res.LastOffset+1, AppendOptions{}))
+	require.Equal(t, int64(1), p.DurableOffset())
+	require.Equal(t, int64(1), p.HighWatermark())
+}

@@ -287,3 +287,21 @@ func TestReadersDuringAppends(t *testing.T) {
 	}
 	require.Greater(t, len(p.Segments()), 3)
 }
+
+// Remaining counts the bytes the reader may still read in its segment.
+func TestReaderRemaining(t *testing.T) {
+	p := openPartitionLog(t, smallConfig(vfs.NewMem()), true)
+	mustAppend(t, p, plainBatch(t, 1, rec("a", "1")))
+	mustAppend(t, p, plainBatch(t, 1, rec("b", "2")))
+	size := p.ActiveSegment().Size
+	r, err := p.NewReader(0, p.HighWatermarkPosition())
+	require.NoError(t, err)
+	defer r.Close()
+	require.Equal(t, size, r.Remaining())
+	b, _, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, size-int64(len(b)), r.Remaining())
+	_, _, err = r.Next()
+	require.NoError(t, err)
+	require.Zero(t, r.Remaining())
+}

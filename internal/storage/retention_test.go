@@ -220,3 +220,24 @@ func TestRetentionDeletesSegmentsBelowStart(t *testing.T) {
 	require.Equal(t, segs[2].Base+1, p.StartOffset(), "the start stays where DeleteRecords put it")
 	require.Equal(t, int64(2), p.Stats().RetentionDeleted)
 }
+
+// The segment holding the durable end and the high watermark stays, even
+// sealed behind an empty active segment.
+func TestRetentionKeepsTheDurableEndsSegment(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	cfg := smallConfig(vfs.NewMem())
+	cfg.RetentionBytes = 1
+	p := retentionLog(t, cfg, clock)
+	require.NoError(t, p.Roll()) // the ends stay in the segment just sealed
+	holding := p.DurableSegment()
+	require.True(t, holding.Sealed)
+	require.True(t, p.PositionSegment(p.HighWatermarkPosition()).Same(holding))
+
+	require.NoError(t, p.EnforceRetention(ctx, clock.Now()))
+	segs := p.Segments()
+	require.Len(t, segs, 2)
+	require.True(t, segs[0].Same(holding))
+	require.Equal(t, holding.Base, p.StartOffset())
+	require.Equal(t, span(holding.Base, 40), readOffsets(t, p, p.StartOffset()))
+}
