@@ -3,11 +3,16 @@ package storage
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +138,182 @@ func longReadLog(t *testing.T, batches int, segmentBytes int64) Config {
 	}
 	require.NoError(t, p.Close())
 	return cfg
+}
+
+// testClock is an injectable Config.Now that moves only when told.
+type testClock struct{ ms atomic.Int64 }
+
+// newTestClock returns a clock at smallConfig's time.
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ms.Store(1_700_000_000_000)
+	return c
+}
+
+func (c *testClock) Now() time.Time               { return time.UnixMilli(c.ms.Load()) }
+func (c *testClock) Advance(d time.Duration)      { c.ms.Add(d.Milliseconds()) }
+func (c *testClock) At(d time.Duration) time.Time { return c.Now().Add(d) }
+
+// kv is one record to build: a key (nil: keyless) and a value (nil: a
+// tombstone).
+type kv struct{ key, value []byte }
+
+// rec returns a kv of strings; value "" is a tombstone.
+func rec(key, value string) kv {
+	r := kv{key: []byte(key)}
+	if value != "" {
+		r.value = []byte(value)
+	}
+	return r
+}
+
+// batchWith builds one batch under opts of records rs, the i-th with
+// timestamp ts+i.
+func batchWith(t testing.TB, opts record.BuildOptions, ts int64, rs ...kv) []byte {
+	t.Helper()
+	var b record.Builder
+	b.Reset(opts)
+	for i, r := range rs {
+		b.Append(ts+int64(i), r.key, r.value, nil)
+	}
+	batch, err := b.Build()
+	require.NoError(t, err)
+	return append([]byte(nil), batch...)
+}
+
+// plainBatch builds a non-idempotent batch of rs at timestamp ts.
+func plainBatch(t testing.TB, ts int64, rs ...kv) []byte {
+	t.Helper()
+	return batchWith(t, record.BuildOptions{ProducerID: record.NoProducerID, ProducerEpoch: record.NoEpoch, BaseSequence: record.NoSequence}, ts, rs...)
+}
+
+// idempotentBatch builds a batch of n records of producer pid with epoch
+// and base sequence seq.
+func idempotentBatch(t testing.TB, pid int64, epoch int16, seq int32, n int) []byte {
+	t.Helper()
+	rs := make([]kv, n)
+	for i := range rs {
+		rs[i] = rec(fmt.Sprintf("k%d", int(seq)+i), "v")
+	}
+	return batchWith(t, record.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq}, 1_700_000_000_000, rs...)
+}
+
+// mustAppend appends batch and returns where it landed.
+func mustAppend(t testing.TB, p *PartitionLog, batch []byte) AppendResult {
+	t.Helper()
+	res, err := p.AppendBatch(context.Background(), batch, AppendOptions{Expected: -1})
+	require.NoError(t, err)
+	return res
+}
+
+// readRecords returns (copies of) every record visible in p from offset
+// from, in order.
+func readRecords(t testing.TB, p *PartitionLog, from int64) []record.Record {
+	t.Helper()
+	r, err := p.NewReader(from, p.HighWatermarkPosition())
+	require.NoError(t, err)
+	defer r.Close()
+	var out []record.Record
+	var it record.Iter
+	for {
+		b, h, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		if h.Control() {
+			continue
+		}
+		require.NoError(t, it.Reset(b, MaxDecompressedBatch))
+		for it.Next() {
+			if rr := it.Record(); rr.Offset >= from {
+				out = append(out, rr.Clone())
+			}
+		}
+		require.NoError(t, it.Err())
+	}
+}
+
+// readOffsets returns the offsets of the records readRecords returns.
+func readOffsets(t testing.TB, p *PartitionLog, from int64) []int64 {
+	t.Helper()
+	var out []int64
+	for _, r := range readRecords(t, p, from) {
+		out = append(out, r.Offset)
+	}
+	return out
+}
+
+// span returns the offsets [from, to).
+func span(from, to int64) []int64 {
+	var out []int64
+	for o := from; o < to; o++ {
+		out = append(out, o)
+	}
+	return out
+}
+
+// logCapture is a slog handler that keeps the messages logged through it.
+type logCapture struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *logCapture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, r.Message)
+	return nil
+}
+func (c *logCapture) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *logCapture) WithGroup(string) slog.Handler      { return c }
+
+// messages returns what was logged so far.
+func (c *logCapture) messages() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.msgs)
+}
+
+// requireContiguous checks that the segments' bases follow each other.
+func requireContiguous(t testing.TB, segs []SegmentInfo) {
+	t.Helper()
+	for i := 1; i < len(segs); i++ {
+		require.Equal(t, segs[i-1].Next, segs[i].Base, "segment %d starts where segment %d ends", i, i-1)
+	}
+}
+
+// flipByte flips one bit of the byte at pos of the file at path, in place
+// (an open segment sees it).
+func flipByte(t testing.TB, fs vfs.FS, path string, pos int64) {
+	t.Helper()
+	f, err := fs.OpenReadWrite(path)
+	require.NoError(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, pos)
+	require.NoError(t, err)
+	b[0] ^= 0x10
+	_, err = f.WriteAt(b, pos)
+	require.NoError(t, err)
+}
+
+// batchWithTimes builds a non-idempotent batch of rs, the i-th record
+// with timestamp ts+i*step.
+func batchWithTimes(t testing.TB, ts, step int64, rs ...kv) []byte {
+	t.Helper()
+	var b record.Builder
+	b.Reset(record.BuildOptions{ProducerID: record.NoProducerID, ProducerEpoch: record.NoEpoch, BaseSequence: record.NoSequence})
+	for i, r := range rs {
+		b.Append(ts+int64(i)*step, r.key, r.value, nil)
+	}
+	batch, err := b.Build()
+	require.NoError(t, err)
+	return append([]byte(nil), batch...)
+}
+
+// filepathWithSuffix returns the path of the file of segment s with suffix.
+func filepathWithSuffix(s SegmentInfo, suffix string) string {
+	return filepath.Join(filepath.Dir(s.Path), SegmentName(s.Base, suffix))
 }

@@ -116,9 +116,20 @@ func (p *PartitionLog) PositionSegment(pos *Position) SegmentInfo {
 // its check. batch is valid only during the call.
 func (p *PartitionLog) VisitBatches(belowHW bool, fn func(batch []byte, h record.Header) bool) error {
 	hw := p.hw.Load()
+	// The active segment's size counts the batches staged for the next
+	// fsync round (see segment.stage), which its file does not hold yet.
+	p.mu.Lock()
+	active, written := p.active, p.active.size.Load()
+	if len(active.pending) > 0 {
+		written = active.pendingPos
+	}
+	p.mu.Unlock()
 	var scratch []byte
 	for _, s := range *p.segments.Load() {
 		limit := s.size.Load()
+		if s == active {
+			limit = min(limit, written)
+		}
 		if belowHW && s == hw.seg {
 			limit = hw.pos
 		}
