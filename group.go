@@ -217,16 +217,35 @@ func (gc *coordinator) rebalanceLocked(g *group) {
 			m.target[tp] = true
 		}
 		if m.departed {
-			// A closed static member cannot revoke: what it no longer
-			// gets is free at once (its consumer committed on Close).
-			for tp := range m.owned {
-				if !m.target[tp] {
-					delete(m.owned, tp)
-					delete(g.owners, tp)
-				}
-			}
+			g.freeUntargeted(m)
 		}
 		m.wakeUp()
+	}
+}
+
+// freeUntargeted frees what departed m owns outside its target: a closed
+// static member cannot revoke, so what it no longer gets is free at once
+// (its consumer committed and called OnRevoked on Close). It returns the
+// partitions freed. REQUIRES: mu.
+func (g *group) freeUntargeted(m *groupMember) []TopicPartition {
+	var freed []TopicPartition
+	for tp := range m.owned {
+		if !m.target[tp] {
+			delete(m.owned, tp)
+			delete(g.owners, tp)
+			freed = append(freed, tp)
+		}
+	}
+	return freed
+}
+
+// wakeTargets wakes the members other than m whose target holds one of
+// tps. REQUIRES: mu.
+func (g *group) wakeTargets(m *groupMember, tps []TopicPartition) {
+	for _, o := range g.members {
+		if o != m && slices.ContainsFunc(tps, func(tp TopicPartition) bool { return o.target[tp] }) {
+			o.wakeUp()
+		}
 	}
 }
 
@@ -364,21 +383,13 @@ func (gc *coordinator) release(m *groupMember, tps []TopicPartition, epoch int32
 	if !g.balancer.Cooperative() && len(m.owned) == 0 && m.revokedEpoch < epoch {
 		m.revokedEpoch = epoch
 	}
-	for _, o := range g.members {
-		if o != m {
-			for _, tp := range tps {
-				if o.target[tp] {
-					o.wakeUp()
-					break
-				}
-			}
-		}
-	}
+	g.wakeTargets(m, tps)
 }
 
-// leave ends m's membership as its consumer closes: a dynamic member
-// leaves at once; a static one is kept, with the partitions it owns
-// reserved, for its SessionTimeout.
+// leave ends m's membership as its consumer closes, after it committed
+// and revoked what it owns: a dynamic member leaves at once; a static one
+// is kept, with the partitions of its target that it owns reserved, for
+// its SessionTimeout.
 func (gc *coordinator) leave(m *groupMember) {
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
@@ -392,6 +403,9 @@ func (gc *coordinator) leave(m *groupMember) {
 		m.polling = false
 		m.deadline = gc.log.opts.now().Add(m.session)
 		gc.armLocked(m.deadline)
+		// What a rebalance took from it since its last step is not
+		// reserved: it goes to its new owner now, not after the session.
+		m.g.wakeTargets(m, m.g.freeUntargeted(m))
 		return
 	}
 	gc.removeLocked(m, nil)
