@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/commitlog-go/commitlog/internal/group"
 )
 
 // Consumer reads records from partitions, either assigned manually
@@ -52,7 +54,7 @@ type Consumer struct {
 	procMu sync.Mutex
 	// mu guards everything below.
 	mu             sync.Mutex
-	member         *groupMember // nil without membership, or after being fenced
+	member         *group.Member // nil without membership, or after being fenced
 	parts          map[TopicPartition]*consumedPartition
 	order          []*consumedPartition // sorted; Poll starts at rr
 	rr             int
@@ -362,7 +364,7 @@ func (c *Consumer) MemberID() string {
 	if c.member == nil {
 		return ""
 	}
-	return c.member.id
+	return c.member.ID()
 }
 
 // errCallbackReentry is returned by Poll and Close called from a
@@ -521,7 +523,7 @@ func (c *Consumer) pollRecords(ctx context.Context, toEnd bool) ([]Record, bool,
 // caughtUp reports whether every unpaused assigned partition's position
 // has reached its high watermark and, for a group member m, m owns its
 // whole assignment.
-func (c *Consumer) caughtUp(m *groupMember) bool {
+func (c *Consumer) caughtUp(m *group.Member) bool {
 	if m != nil && !c.log.groups.converged(m) {
 		return false
 	}
@@ -533,15 +535,6 @@ func (c *Consumer) caughtUp(m *groupMember) bool {
 		}
 	}
 	return true
-}
-
-// converged reports whether m has taken every step towards its target
-// at the group's current epoch: it gives up nothing more and waits for
-// nothing more (see nextStep, which records the epoch it converged on).
-func (gc *coordinator) converged(m *groupMember) bool {
-	gc.mu.Lock()
-	defer gc.mu.Unlock()
-	return m.fenced == nil && m.epoch == m.g.epoch
 }
 
 // Lag returns how far behind the consumer is in each assigned partition,
@@ -724,7 +717,7 @@ func (c *Consumer) processor() *processor {
 }
 
 // currentMember returns the consumer's membership, or nil.
-func (c *Consumer) currentMember() *groupMember {
+func (c *Consumer) currentMember() *group.Member {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.member
@@ -804,7 +797,7 @@ func (c *Consumer) reconcile(ctx context.Context) error {
 
 // callback calls fn (if set) with a copy of tps. Its time counts against
 // MaxPollInterval.
-func (c *Consumer) callback(ctx context.Context, m *groupMember, fn func(context.Context, *Consumer, []TopicPartition), tps []TopicPartition) {
+func (c *Consumer) callback(ctx context.Context, m *group.Member, fn func(context.Context, *Consumer, []TopicPartition), tps []TopicPartition) {
 	if fn == nil || len(tps) == 0 {
 		return
 	}
@@ -816,7 +809,7 @@ func (c *Consumer) callback(ctx context.Context, m *groupMember, fn func(context
 }
 
 // outsidePoll runs fn as time outside Poll: MaxPollInterval runs.
-func (c *Consumer) outsidePoll(m *groupMember, fn func()) {
+func (c *Consumer) outsidePoll(m *group.Member, fn func()) {
 	gc := c.log.groups
 	gc.polling(m, false)
 	defer gc.polling(m, true)

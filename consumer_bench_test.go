@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -259,10 +258,7 @@ func (g *cbGroup) converged(cs []*Consumer, partitions int) bool {
 		if m == nil {
 			return false
 		}
-		gc := g.l.groups
-		gc.mu.Lock()
-		target := slices.SortedFunc(maps.Keys(m.target), compareTopicPartitions)
-		gc.mu.Unlock()
+		target := g.l.groups.target(m)
 		if !slices.Equal(c.Assignment(), target) {
 			return false
 		}

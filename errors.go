@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/commitlog-go/commitlog/internal/group"
 	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
@@ -80,12 +81,12 @@ var (
 	// MaxPollInterval, replaced by a consumer with the same InstanceID, or
 	// tried to commit a partition that is not assigned to it. The
 	// *FencedError says which. After an eviction, the next Poll rejoins.
-	ErrFenced = errors.New("commitlog: fenced")
+	ErrFenced = group.ErrFenced
 	// ErrGroupNotEmpty is returned by group administration that needs the
 	// group to have no members (resetting or deleting its offsets, or a
 	// manually assigned consumer committing for it): close the group's
 	// consumers first.
-	ErrGroupNotEmpty = errors.New("commitlog: consumer group has members")
+	ErrGroupNotEmpty = group.ErrGroupNotEmpty
 	// ErrUnknownGroup is returned for a consumer group that has neither
 	// members nor committed offsets.
 	ErrUnknownGroup = errors.New("commitlog: unknown consumer group")
@@ -93,21 +94,7 @@ var (
 
 // FencedError reports why a consumer-group member was fenced. It matches
 // ErrFenced.
-type FencedError struct {
-	Group    string
-	MemberID string // empty when the consumer is no longer a member at all
-	Reason   string // e.g. "evicted: no Poll within MaxPollInterval (5m0s)"
-}
-
-func (e *FencedError) Error() string {
-	if e.MemberID == "" {
-		return fmt.Sprintf("commitlog: group %q: consumer fenced: %s", e.Group, e.Reason)
-	}
-	return fmt.Sprintf("commitlog: group %q member %s fenced: %s", e.Group, e.MemberID, e.Reason)
-}
-
-// Is reports whether target is ErrFenced.
-func (e *FencedError) Is(target error) bool { return target == ErrFenced }
+type FencedError = group.FencedError
 
 // SequenceError reports a batch of an idempotent producer that the
 // partition refused because its sequence numbers do not follow, or its

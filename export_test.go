@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/group"
 	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
@@ -59,4 +60,11 @@ func (l *Log) waitDeletions() {
 	for l.delPending > 0 {
 		l.delIdle.Wait()
 	}
+}
+
+// target returns m's target assignment, sorted (tests).
+func (gc *coordinator) target(m *group.Member) []TopicPartition {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return topicPartitions(gc.state.Target(m))
 }

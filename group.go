@@ -2,45 +2,33 @@ package commitlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/commitlog-go/commitlog/internal/group"
 )
 
 // Consumer groups follow Kafka's newer consumer group protocol (KIP-848,
 // group.protocol=consumer since Kafka 4.0: the coordinator computes the
 // assignment, and each member reconciles with its own target) rather than
 // the classic join/sync rounds, because in one process the coordinator
-// can simply compute the assignment:
+// can simply compute the assignment. Each Log has one coordinator.
 //
-//   - Each Log has one coordinator. A membership or subscription change
-//     bumps the group's epoch (its generation) and the group's Balancer
-//     computes every member's target assignment at once.
-//   - Members converge on their targets from their own Poll: a member first
-//     gives up the partitions it must revoke (auto-commit, OnRevoked, then
-//     release), and only a released partition can be taken by its next
-//     owner (then OnAssigned). So a partition never has two owners, and its
-//     old owner's OnRevoked and commits finish before its new owner reads
-//     the committed offset. Cooperative balancers move only the partitions
-//     that change owner; eager ones make every member give up everything
-//     at each new epoch and take its whole target back at once.
-//   - Commits are checked against ownership: a member may commit only the
-//     partitions it owns at that moment, so a commit from a stale
-//     generation (for a partition revoked or lost since) fails with
-//     ErrFenced.
-//   - Liveness: a member is alive while it waits inside Poll; outside Poll
-//     (processing, or in a callback) it has MaxPollInterval. Past it, the
-//     coordinator evicts it at once: its partitions move, and it learns on
-//     its next call (OnLost, ErrFenced). Close leaves at once. A static
-//     member (InstanceID) that closes keeps its partitions reserved for
-//     SessionTimeout; a consumer with the same InstanceID takes them back
-//     without a rebalance.
-//
-// Group membership is in memory: it ends with the Log (or the process).
-// Committed offsets are durable (see offsets.go).
+// The membership state machine (groups, members, epochs, static members,
+// the steps a member takes to converge, liveness deadlines, the commit
+// checks) is internal/group, which does no I/O and takes no lock; its
+// package documentation describes the protocol. The coordinator here
+// wires it to the Log: it serializes the state machine under mu, drives
+// its expiry with a timer, supplies the topics' partition counts and the
+// group's Balancer, converts partitions at the boundary, and writes the
+// commits the state machine allows to __consumer_offsets (see
+// group_offsets.go). Group membership is in memory: it ends with the Log
+// (or the process). Committed offsets are durable.
 type coordinator struct {
 	log     *Log
 	offsets *offsetStore
@@ -52,190 +40,137 @@ type coordinator struct {
 	// committed offset. Lock order: the Log's adminMu, then commitMu, then
 	// mu (see Log.adminMu): nothing holding commitMu may create a topic.
 	commitMu sync.Mutex
-	// mu guards everything below.
-	mu      sync.Mutex
-	groups  map[string]*group
-	closed  bool
-	nextID  uint64
-	timer   *time.Timer // fires at the earliest liveness deadline
-	timerAt time.Time
-}
-
-// group is one consumer group's membership. REQUIRES: coordinator.mu for
-// every field.
-type group struct {
-	name     string
-	balancer Balancer // the members' balancer; nil without members
-	epoch    int32
-	members  map[string]*groupMember
-	owners   map[TopicPartition]*groupMember // the member owning each partition now
-}
-
-// groupMember is one consumer's membership of a group. Fields are guarded by
-// coordinator.mu, except the immutable ones at the top.
-type groupMember struct {
-	g          *group
-	id         string
-	instanceID string
-	topics     []string
-	wake       chan<- struct{}
-	maxPoll    time.Duration
-	session    time.Duration
-
-	target       map[TopicPartition]bool // what the balancer gave it
-	owned        map[TopicPartition]bool // what it owns now
-	epoch        int32                   // the group epoch it has converged on
-	revokedEpoch int32                   // eager: the epoch it gave everything up for
-	polling      bool                    // waiting inside Poll
-	deadline     time.Time               // evicted (or, departed, removed) when reached
-	departed     bool                    // a static member that closed: reserved until deadline
-	dropped      []TopicPartition        // owned partitions whose topic was deleted, not yet reported
-	fenced       *FencedError            // set when the coordinator removed it
+	// mu guards everything below. The state machine calls back into the
+	// Log under it (the topics' partition counts: the Log's mu comes after
+	// this one) and into armLocked.
+	mu    sync.Mutex
+	state *group.Coordinator
+	timer *time.Timer // calls expire at the state machine's earliest deadline
 }
 
 func newCoordinator(l *Log, offsets *offsetStore) *coordinator {
-	return &coordinator{log: l, offsets: offsets, groups: map[string]*group{}}
+	gc := &coordinator{log: l, offsets: offsets}
+	gc.state = group.New(group.Config{
+		Now: func() time.Time { return l.opts.now() },
+		Arm: gc.armLocked,
+		Partitions: func(topic string) (int32, bool) {
+			t, err := l.Topic(topic)
+			if err != nil {
+				return 0, false
+			}
+			return t.NumPartitions(), true
+		},
+	})
+	return gc
+}
+
+// armLocked sets the liveness timer to call expire at at, as the state
+// machine asks. REQUIRES: mu.
+func (gc *coordinator) armLocked(at time.Time) {
+	d := at.Sub(gc.log.opts.now())
+	if gc.timer == nil {
+		gc.timer = time.AfterFunc(d, gc.expire)
+	} else {
+		gc.timer.Reset(d)
+	}
 }
 
 // join adds a consumer to its group and returns its membership.
-func (gc *coordinator) join(cfg *ConsumerConfig, wake chan<- struct{}) (*groupMember, error) {
+func (gc *coordinator) join(cfg *ConsumerConfig, wake chan<- struct{}) (*group.Member, error) {
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	if gc.closed {
-		return nil, ErrClosed
+	m, err := gc.state.Join(group.JoinRequest{
+		Group:           cfg.Group,
+		InstanceID:      cfg.InstanceID,
+		Topics:          cfg.Topics,
+		Balancer:        groupBalancer{b: cfg.Balancer, group: cfg.Group, logger: gc.log.opts.Logger},
+		MaxPollInterval: cfg.MaxPollInterval,
+		SessionTimeout:  cfg.SessionTimeout,
+		Wake: func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return nil, publicGroupError(err)
 	}
-	g := gc.groups[cfg.Group]
-	if g == nil {
-		g = &group{name: cfg.Group, members: map[string]*groupMember{}, owners: map[TopicPartition]*groupMember{}}
-		gc.groups[cfg.Group] = g
-	}
-	if g.balancer != nil && g.balancer.Name() != cfg.Balancer.Name() {
-		return nil, fmt.Errorf("%w: group %q uses balancer %q; this consumer asks for %q (all members of a group must use the same one)",
-			ErrInvalidConfig, g.name, g.balancer.Name(), cfg.Balancer.Name())
-	}
-	if g.balancer == nil {
-		g.balancer = cfg.Balancer
-	}
-	gc.nextID++
-	m := &groupMember{
-		g: g, id: "member-" + strconv.FormatUint(gc.nextID, 10), instanceID: cfg.InstanceID,
-		topics: cfg.Topics, wake: wake, maxPoll: cfg.MaxPollInterval, session: cfg.SessionTimeout,
-		target: map[TopicPartition]bool{}, owned: map[TopicPartition]bool{},
-		epoch: -1, revokedEpoch: -1,
-		// A consumer that never polls is evicted like one that stopped.
-		deadline: gc.log.opts.now().Add(cfg.MaxPollInterval),
-	}
-	gc.armLocked(m.deadline)
-	if old := g.staticMember(cfg.InstanceID); old != nil {
-		// KIP-345: the new consumer takes the old one's place and its
-		// assignment, without a rebalance unless the subscription changed.
-		g.members[m.id] = m
-		gc.removeLocked(old, &FencedError{Group: g.name, MemberID: old.id,
-			Reason: "replaced by a new consumer with the same InstanceID " + strconv.Quote(cfg.InstanceID)})
-		m.target = old.target
-		if !slices.Equal(old.topics, m.topics) {
-			gc.rebalanceLocked(g)
-		}
-		m.wakeUp()
-		return m, nil
-	}
-	g.members[m.id] = m
-	gc.rebalanceLocked(g)
 	return m, nil
 }
 
-// staticMember returns the member with instanceID, or nil.
-func (g *group) staticMember(instanceID string) *groupMember {
-	if instanceID == "" {
-		return nil
+// publicGroupError returns err, from the state machine, as this package
+// reports it: its own ErrClosed and ErrInvalidConfig for what the state
+// machine names otherwise. ErrFenced, *FencedError and ErrGroupNotEmpty
+// are the state machine's, re-exported.
+func publicGroupError(err error) error {
+	var mismatch *group.BalancerMismatchError
+	switch {
+	case errors.Is(err, group.ErrClosed):
+		return ErrClosed
+	case errors.As(err, &mismatch):
+		return fmt.Errorf("%w: group %q uses balancer %q; this consumer asks for %q (all members of a group must use the same one)",
+			ErrInvalidConfig, mismatch.Group, mismatch.Balancer, mismatch.Requested)
 	}
-	for _, m := range g.members {
-		if m.instanceID == instanceID {
-			return m
-		}
-	}
-	return nil
+	return err
 }
 
-// removeLocked takes m out of its group: its partitions are free at once.
-// fenced, when not nil, is what m is told on its next call. The caller
-// rebalances. REQUIRES: commitMu and mu.
-func (gc *coordinator) removeLocked(m *groupMember, fenced *FencedError) {
-	g := m.g
-	for tp := range m.owned {
-		if g.owners[tp] == m {
-			delete(g.owners, tp)
-		}
-	}
-	if fenced != nil {
-		m.fenced = fenced
-	} else {
-		m.owned = map[TopicPartition]bool{}
-	}
-	delete(g.members, m.id)
-	if len(g.members) == 0 {
-		g.balancer = nil
-		delete(gc.groups, g.name)
-	}
-	m.wakeUp()
+// groupBalancer is a group's public Balancer as the state machine calls
+// it: members in the order Balancer documents, partitions converted, and
+// the result checked. An invalid result is logged and replaced, for that
+// rebalance, by RangeBalancer's.
+type groupBalancer struct {
+	b      Balancer
+	group  string
+	logger *slog.Logger
 }
 
-// rebalanceLocked starts a new epoch of g: the balancer computes every
-// member's target, starting from the previous targets so that sticky
-// balancers keep partitions where they are. REQUIRES: mu.
-func (gc *coordinator) rebalanceLocked(g *group) {
-	if len(g.members) == 0 {
-		return
-	}
-	g.epoch++
-	members := make([]BalancerMember, 0, len(g.members))
-	counts := map[string]int32{}
-	for _, m := range g.members {
-		members = append(members, BalancerMember{ID: m.id, InstanceID: m.instanceID, Topics: slices.Clone(m.topics),
-			Owned: slices.SortedFunc(maps.Keys(m.target), compareTopicPartitions)})
-		for _, t := range m.topics {
-			if _, ok := counts[t]; ok {
-				continue
-			}
-			if topic, err := gc.log.Topic(t); err == nil {
-				counts[t] = topic.NumPartitions()
-			}
-		}
+func (gb groupBalancer) Name() string      { return gb.b.Name() }
+func (gb groupBalancer) Cooperative() bool { return gb.b.Cooperative() }
+
+func (gb groupBalancer) Balance(in []group.BalanceMember, counts map[string]int32) map[string][]group.Partition {
+	members := make([]BalancerMember, len(in))
+	for i, m := range in {
+		members[i] = BalancerMember{ID: m.ID, InstanceID: m.InstanceID, Topics: m.Topics, Owned: topicPartitions(m.Owned)}
 	}
 	sortBalancerMembers(members)
-	assignment := g.balancer.Balance(members, counts)
-	if err := checkAssignment(g.balancer, members, counts, assignment); err != nil {
-		gc.log.opts.Logger.Error("consumer group balancer returned an invalid assignment; using the range balancer this time",
-			"group", g.name, "err", err)
+	assignment := gb.b.Balance(members, counts)
+	if err := checkAssignment(gb.b, members, counts, assignment); err != nil {
+		gb.logger.Error("consumer group balancer returned an invalid assignment; using the range balancer this time",
+			"group", gb.group, "err", err)
 		assignment = RangeBalancer().Balance(members, counts)
 	}
-	for _, m := range g.members {
-		m.target = map[TopicPartition]bool{}
-		for _, tp := range assignment[m.id] {
-			m.target[tp] = true
-		}
-		if m.departed {
-			// A closed static member cannot revoke: what it no longer
-			// gets is free at once (its consumer committed on Close).
-			for tp := range m.owned {
-				if !m.target[tp] {
-					delete(m.owned, tp)
-					delete(g.owners, tp)
-				}
-			}
-		}
-		m.wakeUp()
+	out := make(map[string][]group.Partition, len(assignment))
+	for id, tps := range assignment {
+		out[id] = groupPartitions(tps)
 	}
+	return out
 }
 
-// wakeUp signals m's consumer without blocking.
-func (m *groupMember) wakeUp() {
-	select {
-	case m.wake <- struct{}{}:
-	default:
+// topicPartitions converts the state machine's partitions; nil for none.
+func topicPartitions(ps []group.Partition) []TopicPartition {
+	if len(ps) == 0 {
+		return nil
 	}
+	out := make([]TopicPartition, len(ps))
+	for i, p := range ps {
+		out[i] = TopicPartition(p)
+	}
+	return out
+}
+
+// groupPartitions converts partitions for the state machine; nil for none.
+func groupPartitions(tps []TopicPartition) []group.Partition {
+	if len(tps) == 0 {
+		return nil
+	}
+	out := make([]group.Partition, len(tps))
+	for i, tp := range tps {
+		out[i] = group.Partition(tp)
+	}
+	return out
 }
 
 // step is the next thing a member must do to converge on its target:
@@ -251,181 +186,67 @@ type step struct {
 // lists partitions m no longer owns without having revoked them: with a
 // *FencedError, everything it owned (it was removed from the group, and
 // other members may own them now); without, partitions of deleted topics.
-func (gc *coordinator) nextStep(m *groupMember) (st step, lost []TopicPartition, err error) {
+func (gc *coordinator) nextStep(m *group.Member) (step, []TopicPartition, error) {
 	gc.mu.Lock()
-	defer gc.mu.Unlock()
-	if m.fenced != nil {
-		lost = slices.SortedFunc(maps.Keys(m.owned), compareTopicPartitions)
-		m.owned = map[TopicPartition]bool{}
-		return step{}, lost, m.fenced
-	}
-	if len(m.dropped) > 0 {
-		lost, m.dropped = m.dropped, nil
-		slices.SortFunc(lost, compareTopicPartitions)
-		return step{}, lost, nil
-	}
-	g := m.g
-	st.epoch = g.epoch
-	if g.balancer.Cooperative() || m.revokedEpoch == g.epoch {
-		for tp := range m.owned {
-			if !m.target[tp] {
-				st.revoke = append(st.revoke, tp)
-			}
-		}
-	} else {
-		st.revoke = slices.Collect(maps.Keys(m.owned))
-		if len(st.revoke) == 0 {
-			m.revokedEpoch = g.epoch
-		}
-	}
-	if len(st.revoke) > 0 {
-		slices.SortFunc(st.revoke, compareTopicPartitions)
-		return st, nil, nil
-	}
-	var pending int
-	for tp := range m.target {
-		switch {
-		case m.owned[tp]:
-		case g.owners[tp] == nil:
-			st.gain = append(st.gain, tp)
-		default:
-			pending++
-		}
-	}
-	if pending > 0 && !g.balancer.Cooperative() {
-		st.gain = nil // eager: take the whole target at once
-	}
-	for _, tp := range st.gain {
-		g.owners[tp] = m
-		m.owned[tp] = true
-	}
-	if pending == 0 {
-		m.epoch = g.epoch
-	}
-	slices.SortFunc(st.gain, compareTopicPartitions)
-	return st, nil, nil
+	st, lost, err := gc.state.NextStep(m)
+	gc.mu.Unlock()
+	return step{revoke: topicPartitions(st.Revoke), gain: topicPartitions(st.Gain), epoch: st.Epoch}, topicPartitions(lost), err
 }
 
 // hasWork reports whether m has a step to take or a loss to learn.
-func (gc *coordinator) hasWork(m *groupMember) bool {
+func (gc *coordinator) hasWork(m *group.Member) bool {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	if m.fenced != nil || len(m.dropped) > 0 {
-		return true
-	}
-	g := m.g
-	if !g.balancer.Cooperative() && m.revokedEpoch < g.epoch {
-		return true
-	}
-	for tp := range m.owned {
-		if !m.target[tp] {
-			return true
-		}
-	}
-	for tp := range m.target {
-		if !m.owned[tp] && g.owners[tp] == nil {
-			return true
-		}
-	}
-	return false
+	return gc.state.HasWork(m)
+}
+
+// converged reports whether m has taken every step towards its target
+// at the group's current epoch: it gives up nothing more and waits for
+// nothing more.
+func (gc *coordinator) converged(m *group.Member) bool {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return gc.state.Converged(m)
 }
 
 // leaving returns, as m's consumer closes, the partitions m owns, or, if
 // m was removed from the group, what it lost and why.
-func (gc *coordinator) leaving(m *groupMember) (owned, lost []TopicPartition, fenced error) {
+func (gc *coordinator) leaving(m *group.Member) (owned, lost []TopicPartition, fenced error) {
 	gc.mu.Lock()
-	defer gc.mu.Unlock()
-	all := slices.SortedFunc(maps.Keys(m.owned), compareTopicPartitions)
-	if m.fenced != nil {
-		m.owned = map[TopicPartition]bool{}
-		return nil, all, m.fenced
-	}
-	return all, nil, nil
+	o, l, err := gc.state.Leaving(m)
+	gc.mu.Unlock()
+	return topicPartitions(o), topicPartitions(l), err
 }
 
 // release gives up tps, which m's consumer has revoked (committed and
 // called OnRevoked for) in the step of epoch, and wakes the members that
 // wait for them.
-func (gc *coordinator) release(m *groupMember, tps []TopicPartition, epoch int32) {
+func (gc *coordinator) release(m *group.Member, tps []TopicPartition, epoch int32) {
+	ps := groupPartitions(tps)
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	if m.fenced != nil {
-		return // removed meanwhile: its partitions were freed then
-	}
-	g := m.g
-	for _, tp := range tps {
-		if m.owned[tp] {
-			delete(m.owned, tp)
-			delete(g.owners, tp)
-		}
-	}
-	if !g.balancer.Cooperative() && len(m.owned) == 0 && m.revokedEpoch < epoch {
-		m.revokedEpoch = epoch
-	}
-	for _, o := range g.members {
-		if o != m {
-			for _, tp := range tps {
-				if o.target[tp] {
-					o.wakeUp()
-					break
-				}
-			}
-		}
-	}
+	gc.state.Release(m, ps, epoch)
 }
 
 // leave ends m's membership as its consumer closes: a dynamic member
 // leaves at once; a static one is kept, with the partitions it owns
 // reserved, for its SessionTimeout.
-func (gc *coordinator) leave(m *groupMember) {
+func (gc *coordinator) leave(m *group.Member) {
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	if m.fenced != nil {
-		return
-	}
-	if m.instanceID != "" && !gc.closed {
-		m.departed = true
-		m.polling = false
-		m.deadline = gc.log.opts.now().Add(m.session)
-		gc.armLocked(m.deadline)
-		return
-	}
-	gc.removeLocked(m, nil)
-	gc.rebalanceLocked(m.g)
+	gc.state.Leave(m)
 }
 
 // polling records whether m's consumer is waiting inside Poll. Outside
 // Poll its MaxPollInterval runs.
-func (gc *coordinator) polling(m *groupMember, in bool) {
+func (gc *coordinator) polling(m *group.Member, in bool) {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	m.polling = in
-	if !in && m.fenced == nil && !m.departed {
-		m.deadline = gc.log.opts.now().Add(m.maxPoll)
-		gc.armLocked(m.deadline)
-	}
-}
-
-// armLocked makes sure the liveness timer fires no later than at.
-// REQUIRES: mu.
-func (gc *coordinator) armLocked(at time.Time) {
-	if gc.closed {
-		return
-	}
-	if gc.timer != nil && !gc.timerAt.After(at) {
-		return
-	}
-	d := at.Sub(gc.log.opts.now())
-	if gc.timer == nil {
-		gc.timer = time.AfterFunc(d, gc.expire)
-	} else {
-		gc.timer.Reset(d)
-	}
-	gc.timerAt = at
+	gc.state.Polling(m, in)
 }
 
 // expire removes the members whose deadline has passed: evicted ones
@@ -435,53 +256,18 @@ func (gc *coordinator) expire() {
 	defer gc.commitMu.Unlock()
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	if gc.closed {
-		return
-	}
-	gc.timer, gc.timerAt = nil, time.Time{}
-	now := gc.log.opts.now()
-	var next time.Time
-	for _, g := range gc.groups {
-		changed := false
-		for _, m := range g.members {
-			switch {
-			case m.polling:
-			case now.Before(m.deadline):
-				if next.IsZero() || m.deadline.Before(next) {
-					next = m.deadline
-				}
-			case m.departed:
-				gc.removeLocked(m, nil)
-				changed = true
-			default:
-				gc.removeLocked(m, &FencedError{Group: g.name, MemberID: m.id,
-					Reason: fmt.Sprintf("evicted: no Poll within MaxPollInterval (%v)", m.maxPoll)})
-				changed = true
-			}
-		}
-		if changed {
-			gc.rebalanceLocked(g)
-		}
-	}
-	if !next.IsZero() {
-		gc.armLocked(next)
-	}
+	gc.state.Expire()
 }
 
-// close stops the liveness timer as the Log closes. Members stay fenced
-// out by the closed partitions (ErrClosed).
+// close stops the liveness timer as the Log closes and wakes every
+// member. Members stay fenced out by the closed partitions (ErrClosed).
 func (gc *coordinator) close() {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	gc.closed = true
+	gc.state.Close()
 	if gc.timer != nil {
 		gc.timer.Stop()
 		gc.timer = nil
-	}
-	for _, g := range gc.groups {
-		for _, m := range g.members {
-			m.wakeUp()
-		}
 	}
 }
 
@@ -490,14 +276,7 @@ func (gc *coordinator) close() {
 func (gc *coordinator) topicCreated(name string) {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	for _, g := range gc.groups {
-		for _, m := range g.members {
-			if slices.Contains(m.topics, name) {
-				gc.rebalanceLocked(g)
-				break
-			}
-		}
-	}
+	gc.state.TopicCreated(name)
 }
 
 // forgetTopic deletes every group's committed offsets for a deleted
@@ -508,36 +287,38 @@ func (gc *coordinator) forgetTopic(ctx context.Context, name string) error {
 	return gc.offsets.forgetTopics(ctx, func(t string) bool { return t == name })
 }
 
-// topicDeleted rebalances the groups subscribed to a deleted topic.
+// topicDeleted takes a deleted topic's partitions from their owners and
+// rebalances the groups subscribed to it.
 func (gc *coordinator) topicDeleted(name string) {
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	for _, g := range gc.groups {
-		for _, m := range g.members {
-			if slices.Contains(m.topics, name) {
-				for tp := range g.owners {
-					if tp.Topic == name {
-						o := g.owners[tp]
-						delete(o.owned, tp)
-						o.dropped = append(o.dropped, tp)
-						delete(g.owners, tp)
-					}
-				}
-				gc.rebalanceLocked(g)
-				break
-			}
-		}
-	}
+	gc.state.TopicDeleted(name)
 }
 
-// commit writes offsets for group after checking that the committer may:
-// m (nil for a consumer without membership) must own every partition, or,
-// without m, the group must have no members. Every offset must be at most
-// its partition's high watermark; data below it that is not yet durable is
-// fsynced first, so a committed offset never points past durable data.
-func (gc *coordinator) commit(ctx context.Context, group string, m *groupMember, offsets map[TopicPartition]int64) error {
+// groupNames returns the names of the groups that have members, sorted.
+func (gc *coordinator) groupNames() []string {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return gc.state.Groups()
+}
+
+// describe returns the membership of the group name, and false if it has
+// no members.
+func (gc *coordinator) describe(name string) (group.Description, bool) {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return gc.state.Describe(name)
+}
+
+// commit writes offsets for the group name after checking that the
+// committer may: m (nil for a consumer without membership) must own every
+// partition, or, without m, the group must have no members. Every offset
+// must be at most its partition's high watermark; data below it that is
+// not yet durable is fsynced first, so a committed offset never points
+// past durable data.
+func (gc *coordinator) commit(ctx context.Context, name string, m *group.Member, offsets map[TopicPartition]int64) error {
 	if len(offsets) == 0 {
 		return nil
 	}
@@ -559,13 +340,13 @@ func (gc *coordinator) commit(ctx context.Context, group string, m *groupMember,
 		}
 		writes = append(writes, offsetWrite{tp: tp, offset: off})
 	}
-	return gc.write(ctx, group, m, writes)
+	return gc.write(ctx, name, m, writes)
 }
 
 // write checks that m (nil: a committer without membership) may commit
-// for group, and writes; the check and the write are one step under
-// commitMu. It returns once the write is acknowledged.
-func (gc *coordinator) write(ctx context.Context, group string, m *groupMember, writes []offsetWrite) error {
+// for the group name, and writes; the check and the write are one step
+// under commitMu. It returns once the write is acknowledged.
+func (gc *coordinator) write(ctx context.Context, name string, m *group.Member, writes []offsetWrite) error {
 	if len(writes) == 0 {
 		return nil
 	}
@@ -576,11 +357,11 @@ func (gc *coordinator) write(ctx context.Context, group string, m *groupMember, 
 		return err
 	}
 	gc.commitMu.Lock()
-	if err := gc.checkCommit(group, m, writes); err != nil {
+	if err := gc.checkCommit(name, m, writes); err != nil {
 		gc.commitMu.Unlock()
 		return err
 	}
-	p, target, err := gc.offsets.write(ctx, group, writes)
+	p, target, err := gc.offsets.write(ctx, name, writes)
 	gc.commitMu.Unlock()
 	if err != nil {
 		return err
@@ -589,34 +370,22 @@ func (gc *coordinator) write(ctx context.Context, group string, m *groupMember, 
 }
 
 // checkCommit decides whether a commit may be written. REQUIRES: commitMu.
-func (gc *coordinator) checkCommit(group string, m *groupMember, writes []offsetWrite) error {
+func (gc *coordinator) checkCommit(name string, m *group.Member, writes []offsetWrite) error {
+	var ps []group.Partition
+	if m != nil {
+		ps = make([]group.Partition, len(writes))
+		for i, w := range writes {
+			ps[i] = group.Partition(w.tp)
+		}
+	}
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
-	if gc.closed {
-		return ErrClosed
-	}
-	if m == nil {
-		if g := gc.groups[group]; g != nil && len(g.members) > 0 {
-			return fmt.Errorf("%w: group %q has %d members; a consumer without membership may commit only for an empty group",
-				ErrGroupNotEmpty, group, len(g.members))
-		}
-		return nil
-	}
-	if m.fenced != nil {
-		return m.fenced
-	}
-	for _, w := range writes {
-		if !m.owned[w.tp] {
-			return &FencedError{Group: group, MemberID: m.id,
-				Reason: fmt.Sprintf("partition %v is not assigned to this member (it was revoked or never assigned)", w.tp)}
-		}
-	}
-	return nil
+	return publicGroupError(gc.state.CheckCommit(name, m, ps))
 }
 
-// checkEmpty returns ErrGroupNotEmpty if group has members.
-func (gc *coordinator) checkEmpty(group string) error {
+// checkEmpty returns ErrGroupNotEmpty if the group name has members.
+func (gc *coordinator) checkEmpty(name string) error {
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
-	return gc.checkCommit(group, nil, nil)
+	return gc.checkCommit(name, nil, nil)
 }

@@ -65,12 +65,7 @@ type PartitionLag struct {
 // package documentation).
 func (l *Log) ListGroups() []string {
 	names := l.offsets.groupNames()
-	gc := l.groups
-	gc.mu.Lock()
-	for name := range gc.groups {
-		names = append(names, name)
-	}
-	gc.mu.Unlock()
+	names = append(names, l.groups.groupNames()...)
 	slices.Sort(names)
 	return slices.Compact(names)
 }
@@ -88,17 +83,14 @@ func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
 	d := GroupDescription{Name: group}
 	owners := map[TopicPartition]string{}
 	assigned := map[TopicPartition]bool{}
-	gc := l.groups
-	gc.mu.Lock()
-	if g := gc.groups[group]; g != nil {
-		d.Epoch = g.epoch
-		d.Balancer = g.balancer.Name()
+	if g, ok := l.groups.describe(group); ok {
+		d.Epoch = g.Epoch
+		d.Balancer = g.Balancer
 		d.State = GroupStable
-		for _, m := range g.members {
+		for _, m := range g.Members {
 			md := MemberDescription{
-				ID: m.id, InstanceID: m.instanceID, Topics: slices.Clone(m.topics), Departed: m.departed,
-				Assigned: slices.SortedFunc(maps.Keys(m.target), compareTopicPartitions),
-				Owned:    slices.SortedFunc(maps.Keys(m.owned), compareTopicPartitions),
+				ID: m.ID, InstanceID: m.InstanceID, Topics: m.Topics, Departed: m.Departed,
+				Assigned: topicPartitions(m.Target), Owned: topicPartitions(m.Owned),
 			}
 			if !slices.Equal(md.Assigned, md.Owned) {
 				d.State = GroupReconciling
@@ -108,11 +100,10 @@ func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
 			}
 			d.Members = append(d.Members, md)
 		}
-		for tp, m := range g.owners {
-			owners[tp] = m.id
+		for p, id := range g.Owners {
+			owners[TopicPartition(p)] = id
 		}
 	}
-	gc.mu.Unlock()
 	slices.SortFunc(d.Members, func(a, b MemberDescription) int { return compareMemberIDs(a.ID, b.ID) })
 
 	committed := l.offsets.groupOffsets(group)
@@ -267,11 +258,7 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	}
 	committed := l.offsets.groupOffsets(group)
 	if len(committed) == 0 {
-		gc := l.groups
-		gc.mu.Lock()
-		g := gc.groups[group]
-		gc.mu.Unlock()
-		if g == nil {
+		if _, ok := l.groups.describe(group); !ok {
 			return fmt.Errorf("%w: %q", ErrUnknownGroup, group)
 		}
 	}

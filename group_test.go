@@ -268,6 +268,30 @@ func TestGroupStaticMemberKeepsPartitionsAcrossRestart(t *testing.T) {
 	})
 }
 
+// A static member that closes before its next Poll gives up what a
+// rebalance took from it keeps only its own assignment reserved: the new
+// owner gets the rest at once, not after SessionTimeout.
+func TestGroupStaticMemberClosingMidRebalanceReservesOnlyItsAssignment(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), nil)
+	all := groupTopic(t, l, 4)
+	a := newTestConsumer(t, l, ConsumerConfig{Group: "g", Topics: []string{"t"}, MaxPollRecords: 1,
+		InstanceID: "i1", SessionTimeout: time.Hour})
+	pollN(t, a, 1)
+	require.Equal(t, all, a.Assignment())
+	b := newTestConsumer(t, l, ConsumerConfig{Group: "g", Topics: []string{"t"}, MaxPollRecords: 1})
+	require.NoError(t, a.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := b.Poll(ctx)
+	require.NoError(t, err, "b's partitions are free")
+	require.Len(t, b.Assignment(), 2)
+	d, err := l.DescribeGroup("g")
+	require.NoError(t, err)
+	require.Len(t, d.Members, 2)
+	require.True(t, d.Members[0].Departed)
+	require.Len(t, d.Members[0].Owned, 2, "the departed member holds only its own assignment")
+}
+
 func TestGroupStaticMemberReplacedWhileAliveIsFenced(t *testing.T) {
 	l := openTest(t, vfs.NewMem(), nil)
 	all := groupTopic(t, l, 2)
