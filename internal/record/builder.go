@@ -199,6 +199,17 @@ func (b *Builder) SetBaseSequence(seq int32) {
 	b.opts.BaseSequence = seq
 }
 
+// NextSequence returns seq advanced by n, wrapping from math.MaxInt32 to 0
+// exactly as Kafka's DefaultRecordBatch.incrementSequence (seq and n >= 0):
+// the base sequence of the batch after one of n records that started at
+// seq, or, with n = lastOffsetDelta, the sequence of a batch's last record.
+func NextSequence(seq int32, n int32) int32 {
+	if seq > math.MaxInt32-n {
+		return n - (math.MaxInt32 - seq) - 1
+	}
+	return seq + n
+}
+
 // SetCompression makes the next Build compress with codec c at level
 // instead of BuildOptions.Codec and Level, until Reset. The records stay
 // encoded as they are: building again with another codec re-encodes

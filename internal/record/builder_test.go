@@ -437,3 +437,23 @@ func TestBuilderSetBaseSequence(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int32(3), h.BaseSequence)
 }
+
+func TestNextSequence(t *testing.T) {
+	for _, tc := range []struct{ seq, n, want int32 }{
+		{0, 0, 0},
+		{0, 1, 1},
+		{5, 10, 15},
+		{math.MaxInt32 - 1, 1, math.MaxInt32},
+		{math.MaxInt32, 1, 0},
+		{math.MaxInt32, 0, math.MaxInt32},
+		{math.MaxInt32 - 1, 2, 0},
+		{math.MaxInt32 - 1, 3, 1},
+		{math.MaxInt32, math.MaxInt32, math.MaxInt32 - 1},
+		{10, math.MaxInt32, 9},
+		{0, math.MaxInt32, math.MaxInt32},
+	} {
+		require.Equal(t, tc.want, NextSequence(tc.seq, tc.n), "NextSequence(%d, %d)", tc.seq, tc.n)
+		// Kafka's definition: (seq + n) mod 2^31.
+		require.Equal(t, int64(tc.want), (int64(tc.seq)+int64(tc.n))%(1<<31))
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/commitlog-go/commitlog/internal/record"
 )
 
 // Producer state is what makes an idempotent producer's retries
@@ -211,14 +213,9 @@ func (s *producerStates) clone() *producerStates {
 // len returns the number of producer ids with an entry.
 func (s *producerStates) len() int { return len(s.entries) }
 
-// nextSequence returns seq advanced by n, wrapping from math.MaxInt32 to 0
-// exactly as Kafka's DefaultRecordBatch.incrementSequence (seq and n >= 0).
-func NextSequence(seq int32, n int32) int32 {
-	if seq > math.MaxInt32-n {
-		return n - (math.MaxInt32 - seq) - 1
-	}
-	return seq + n
-}
+// NextSequence returns seq advanced by n: record.NextSequence, the wrap
+// rule of the batch format.
+func NextSequence(seq int32, n int32) int32 { return record.NextSequence(seq, n) }
 
 // encodeProducerSnapshot encodes s as the state after applying every batch
 // below offset, in the format described at the top of this file.
