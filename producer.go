@@ -11,8 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/commitlog-go/commitlog/internal/compress"
+	"github.com/commitlog-go/commitlog/internal/produce"
 	"github.com/commitlog-go/commitlog/internal/record"
-	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // Producer sends records to the topics of one Log, in batches, as Kafka's
@@ -70,41 +70,13 @@ type Producer struct {
 	cfg ProducerConfig
 	pid int64 // record.NoProducerID without idempotence
 
-	// closed is set by Close before it flushes. Produce checks it again
-	// while it holds the partition's mutex to add a record to a batch, and
-	// Flush takes every partition's mutex after, so that no record is added
-	// after Close has started flushing without Close waiting for it.
-	closed  atomic.Bool
-	closeMu sync.Mutex    // serializes Close
-	closing chan struct{} // closed by Close: wakes Produce waiting for space
+	// eng batches, buffers, sends and reports the records: the
+	// accumulators, the buffer limits, linger, the partitions' senders and
+	// the completer calling promises. Close closes it.
+	eng *produce.Engine[*Record]
 
 	topics   atomic.Pointer[producerTopics]
 	topicsMu sync.Mutex // serializes adding to topics
-
-	// Buffer accounting: bytes and records produced but not yet reported.
-	bufBytes   atomic.Int64
-	bufRecords atomic.Int64
-	// waiters counts Produce calls waiting for space and Flush calls
-	// waiting for batches to finish.
-	waiters atomic.Int32
-	spaceMu sync.Mutex
-	space   chan struct{} // closed and replaced, while waiters > 0, when a batch finishes or space is released
-
-	// free holds finished batches for reuse, newest last, with the memory
-	// they keep (estimated) totalling freeBytes <= maxFreeBytes. Batches
-	// beyond it go to pendingBatchPool. Unlike the pool, free survives
-	// garbage collections, so that a busy producer does not grow fresh
-	// builder buffers up to the batch size over and over.
-	freeMu       sync.Mutex
-	free         []*pendingBatch
-	freeBytes    int64
-	maxFreeBytes int64
-
-	flushing atomic.Int32 // > 0 while Flush or Close wants lingering batches sent
-
-	senders sync.WaitGroup // partition senders and linger timers in flight
-	done    completer
-	wg      sync.WaitGroup // the completer goroutine
 }
 
 // producerTopics indexes a Producer's topics. It is never modified:
@@ -121,67 +93,23 @@ const fewTopics = 4
 
 // producerTopic is a Producer's view of one topic.
 type producerTopic struct {
-	name       string
-	t          *Topic
-	mu         sync.Mutex // serializes the partitioner
-	part       TopicPartitioner
-	stateless  partitionWithoutState // part, if a built-in partitioner; else nil
-	parts      []*producerPartition
-	batchBytes int
-	maxRecord  int // the largest record (upper bound of its encoded size) a batch can hold
-	build      record.BuildOptions
+	name      string
+	t         *Topic
+	mu        sync.Mutex // serializes the partitioner
+	part      TopicPartitioner
+	stateless partitionWithoutState // part, if a built-in partitioner; else nil
+	parts     []*produce.Partition[*Record]
+	maxRecord int // the largest record (upper bound of its encoded size) a batch can hold
+	codec     compress.Codec
 }
 
-// producerPartition accumulates the batches of one partition.
-type producerPartition struct {
+// partitionSink builds the batches of one partition and appends them to
+// it, for the engine's sender of the partition.
+type partitionSink struct {
 	prod  *Producer
 	topic *producerTopic
 	p     *Partition
-
-	mu      sync.Mutex
-	open    *pendingBatch   // the batch records are added to; nil when none
-	ready   []*pendingBatch // closed batches not yet sent, oldest first
-	sending bool            // a sender goroutine runs for this partition
-	timer   *time.Timer     // linger timer of the open batch
-	headers []record.RecordHeader
-	// created counts the batches started so far; the n-th has seq n.
-	created uint64
-	// finished is the seq of the last batch whose promises have all been
-	// called: batches of a partition finish in seq order. Flush waits for
-	// it to reach created.
-	finished atomic.Uint64
-	// sendFn runs send as a goroutine counted in prod.senders, made once so
-	// that starting a sender allocates nothing.
-	sendFn func()
-
-	// nextSeq is the sequence number of the next batch. Only the running
-	// sender touches it.
-	nextSeq int32
 }
-
-// pendingBatch is one batch in the making, and then its outcome.
-type pendingBatch struct {
-	pp       *producerPartition
-	b        record.Builder
-	recs     []batchRecord
-	bytes    int64     // buffer bytes accounted to the records
-	started  time.Time // when the first record was added (Linger)
-	lingered bool      // the linger timer fired
-	seq      uint64    // the batch's number in its partition, from 1 (producerPartition.created)
-	retained int64     // estimated memory the batch's buffers keep, for Producer.free
-
-	base       int64     // outcome: offset of the first record
-	appendTime time.Time // outcome: the log append time, under LogAppendTime
-	err        error
-}
-
-// batchRecord is a record of a batch and its promise.
-type batchRecord struct {
-	r       *Record
-	promise func(*Record, error)
-}
-
-var pendingBatchPool = sync.Pool{New: func() any { return new(pendingBatch) }}
 
 // Acks says when a Producer reports a record as sent.
 type Acks uint8
@@ -318,13 +246,10 @@ func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
 		return nil, ErrClosed
 	}
 	p := &Producer{
-		log:     l,
-		cfg:     cfg.withDefaults(),
-		pid:     record.NoProducerID,
-		closing: make(chan struct{}),
-		space:   make(chan struct{}),
+		log: l,
+		cfg: cfg.withDefaults(),
+		pid: record.NoProducerID,
 	}
-	p.maxFreeBytes = p.cfg.MaxBufferedBytes
 	if !cfg.DisableIdempotence {
 		pid, err := l.newProducerID()
 		if err != nil {
@@ -333,8 +258,15 @@ func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
 		p.pid = pid
 	}
 	p.topics.Store(&producerTopics{m: map[string]*producerTopic{}})
-	p.done.init()
-	p.wg.Go(p.done.run)
+	p.eng = produce.New(produce.Config[*Record]{
+		Linger:             p.cfg.Linger,
+		MaxBufferedBytes:   p.cfg.MaxBufferedBytes,
+		MaxBufferedRecords: p.cfg.MaxBufferedRecords,
+		Idempotent:         p.pid >= 0,
+		Now:                l.opts.now,
+		Encode:             encodeRecord,
+		Report:             reportBatch,
+	})
 	return p, nil
 }
 
@@ -376,7 +308,7 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 		p.fail(r, promise, err)
 		return
 	}
-	if p.closed.Load() {
+	if p.eng.Closed() {
 		p.fail(r, promise, ErrClosed)
 		return
 	}
@@ -396,22 +328,22 @@ func (p *Producer) produce(ctx context.Context, r *Record, promise func(*Record,
 		p.fail(r, promise, err)
 		return
 	}
-	if err := p.reserve(ctx, size, wait); err != nil {
+	if err := p.eng.Reserve(ctx, size, wait); err != nil {
+		switch err {
+		case produce.ErrFull:
+			err = ErrMaxBuffered
+		case produce.ErrClosed:
+			err = ErrClosed
+		}
 		p.fail(r, promise, fmt.Errorf("produce to %s-%d: %w", r.Topic, n, err))
 		return
 	}
 	if r.Timestamp.IsZero() {
 		r.Timestamp = p.log.opts.now()
 	}
-	pp := pt.parts[n]
-	added, start := pp.add(r, promise, size)
-	if !added {
-		p.release(size, 1)
+	if !pt.parts[n].Add(r, promise, size) {
+		p.eng.Release(size, 1)
 		p.fail(r, promise, ErrClosed)
-		return
-	}
-	if start {
-		pp.startSender()
 	}
 }
 
@@ -422,7 +354,7 @@ func (p *Producer) fail(r *Record, promise func(*Record, error), err error) {
 	if r != nil {
 		r.Offset = -1
 	}
-	p.done.failed(r, promise, err)
+	p.eng.Fail(r, promise, err)
 }
 
 // topic returns the Producer's state for the named topic.
@@ -446,30 +378,28 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 	pt := &producerTopic{name: name, t: t, part: p.cfg.Partitioner.ForTopic(name)}
 	pt.stateless, _ = pt.part.(partitionWithoutState)
 	cfg := t.Config()
-	pt.batchBytes = int(min(p.cfg.BatchBytes, cfg.MaxBatchBytes))
 	pt.maxRecord = int(cfg.MaxBatchBytes) - record.HeaderSize
 	codec, level := p.cfg.Compression, p.cfg.CompressionLevel
 	if cfg.Compression != CodecNone {
 		codec, level = cfg.Compression, cfg.CompressionLevel
 	}
-	pt.build = record.BuildOptions{
-		Codec:         compress.Codec(codec),
-		Level:         level,
-		ProducerID:    record.NoProducerID,
-		ProducerEpoch: record.NoEpoch,
-		BaseSequence:  record.NoSequence,
+	pt.codec = compress.Codec(codec)
+	pc := produce.PartitionConfig{
+		BatchBytes: int(min(p.cfg.BatchBytes, cfg.MaxBatchBytes)),
+		Build: record.BuildOptions{
+			Codec:         pt.codec,
+			Level:         level,
+			ProducerID:    record.NoProducerID,
+			ProducerEpoch: record.NoEpoch,
+			BaseSequence:  record.NoSequence,
+		},
 	}
 	if p.pid >= 0 {
-		pt.build.ProducerID, pt.build.ProducerEpoch, pt.build.BaseSequence = p.pid, 0, 0
+		pc.Build.ProducerID, pc.Build.ProducerEpoch, pc.Build.BaseSequence = p.pid, 0, 0
 	}
-	pt.parts = make([]*producerPartition, len(t.partitions))
+	pt.parts = make([]*produce.Partition[*Record], len(t.partitions))
 	for i, part := range t.partitions {
-		pp := &producerPartition{prod: p, topic: pt, p: part}
-		pp.sendFn = func() {
-			defer p.senders.Done()
-			pp.send()
-		}
-		pt.parts[i] = pp
+		pt.parts[i] = p.eng.NewPartition(pc, &partitionSink{prod: p, topic: pt, p: part})
 	}
 	m := make(map[string]*producerTopic, len(old.m)+1)
 	for k, v := range old.m {
@@ -549,7 +479,7 @@ func (pt *producerTopic) checkPartition(n int32) error {
 // Other errors: ErrUnknownTopic, ErrInvalidArgument for an internal topic
 // (only the Log writes to those), ErrClosed once Close has started.
 func (p *Producer) PartitionFor(topic string, key []byte) (int32, error) {
-	if p.closed.Load() {
+	if p.eng.Closed() {
 		return -1, ErrClosed
 	}
 	pt, err := p.topic(topic)
@@ -599,300 +529,60 @@ func (pt *producerTopic) check(r *Record) (int64, error) {
 	return size, nil
 }
 
-// reserve accounts size bytes and one record to the buffer, waiting for
-// space if wait is set.
-func (p *Producer) reserve(ctx context.Context, size int64, wait bool) error {
-	if p.tryReserve(size) {
-		return nil
-	}
-	if !wait {
-		return ErrMaxBuffered
-	}
-	p.waiters.Add(1)
-	defer p.waiters.Add(-1)
-	for {
-		p.spaceMu.Lock()
-		space := p.space
-		p.spaceMu.Unlock()
-		if p.tryReserve(size) {
-			return nil
-		}
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.closing:
-			return ErrClosed
-		}
-	}
-}
-
-// tryReserve accounts size bytes and one record if they fit. A record
-// always fits an empty buffer, however large. Each counter is changed only
-// when the result fits (compare-and-swap), so a failed attempt never makes
-// the buffer look fuller than it is to others; the one transient change,
-// bytes taken back when the records limit is reached, can only fail others
-// that would fail on the records limit too.
-func (p *Producer) tryReserve(size int64) bool {
-	for {
-		b := p.bufBytes.Load()
-		if b+size > p.cfg.MaxBufferedBytes && b != 0 {
-			return false
-		}
-		if p.bufBytes.CompareAndSwap(b, b+size) {
-			break
-		}
-	}
-	for {
-		n := p.bufRecords.Load()
-		if n+1 > int64(p.cfg.MaxBufferedRecords) && n != 0 {
-			p.bufBytes.Add(-size)
-			return false
-		}
-		if p.bufRecords.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-// release returns buffer space and wakes producers waiting for it, and
-// Flush calls waiting for batches to finish.
-func (p *Producer) release(size int64, records int) {
-	p.bufBytes.Add(-size)
-	p.bufRecords.Add(int64(-records))
-	if p.waiters.Load() > 0 {
-		p.spaceMu.Lock()
-		close(p.space)
-		p.space = make(chan struct{})
-		p.spaceMu.Unlock()
-	}
-}
-
-// getBatch returns a batch for reuse, or a new one.
-func (p *Producer) getBatch() *pendingBatch {
-	p.freeMu.Lock()
-	if n := len(p.free); n > 0 {
-		b := p.free[n-1]
-		p.free[n-1] = nil
-		p.free = p.free[:n-1]
-		p.freeBytes -= b.retained
-		p.freeMu.Unlock()
-		return b
-	}
-	p.freeMu.Unlock()
-	return pendingBatchPool.Get().(*pendingBatch)
-}
-
-// putBatch keeps a finished, cleared batch for reuse: in free while it
-// has room, else in pendingBatchPool.
-func (p *Producer) putBatch(b *pendingBatch) {
-	p.freeMu.Lock()
-	if p.freeBytes+b.retained+p.bufBytes.Load() <= p.maxFreeBytes {
-		p.free = append(p.free, b)
-		p.freeBytes += b.retained
-		p.freeMu.Unlock()
-		return
-	}
-	p.freeMu.Unlock()
-	pendingBatchPool.Put(b)
-}
-
-// dropFree hands the batches kept for reuse to pendingBatchPool, where the
-// garbage collector may take them.
-func (p *Producer) dropFree() {
-	p.freeMu.Lock()
-	free := p.free
-	p.free, p.freeBytes, p.maxFreeBytes = nil, 0, 0
-	p.freeMu.Unlock()
-	for _, b := range free {
-		pendingBatchPool.Put(b)
-	}
-}
-
-// add appends r to the open batch, closing that batch first when r would
-// make it larger than the topic's batch size. It reports whether it added
-// r (not once Close has started) and whether the caller must start a
-// sender for the partition.
-func (pp *producerPartition) add(r *Record, promise func(*Record, error), size int64) (added, startSender bool) {
-	pt := pp.topic
-	prod := pp.prod
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	if prod.closed.Load() {
-		return false, false
-	}
-	b := pp.open
-	if b != nil && b.b.Size()+int(size) > pt.batchBytes {
-		pp.closeOpen()
-		b = nil
-	}
-	if b == nil {
-		b = prod.getBatch()
-		b.pp = pp
-		b.b.Reset(pt.build)
-		pp.created++
-		b.seq = pp.created
-		b.started = time.Time{}
-		if prod.cfg.Linger > 0 {
-			b.started = prod.log.opts.now()
-		}
-		pp.open = b
-	}
-	pp.headers = pp.headers[:0]
+// encodeRecord appends r to a batch, for the engine: its headers go
+// through hs, the partition's scratch.
+func encodeRecord(b *record.Builder, r *Record, hs []record.RecordHeader) []record.RecordHeader {
 	for _, h := range r.Headers {
 		// The builder only reads the key: no copy is needed.
-		pp.headers = append(pp.headers, record.RecordHeader{Key: unsafe.Slice(unsafe.StringData(h.Key), len(h.Key)), Value: h.Value})
+		hs = append(hs, record.RecordHeader{Key: unsafe.Slice(unsafe.StringData(h.Key), len(h.Key)), Value: h.Value})
 	}
-	b.b.Append(r.Timestamp.UnixMilli(), r.Key, r.Value, pp.headers)
-	b.recs = append(b.recs, batchRecord{r, promise})
-	b.bytes += size
-	if b.b.Size() >= pt.batchBytes {
-		pp.closeOpen()
-	}
-	if pp.sending {
-		return true, false
-	}
-	if len(pp.ready) > 0 || pp.open.sendable() {
-		pp.sending = true
-		return true, true
-	}
-	if pp.timer == nil {
-		pp.armLinger()
-	}
-	return true, false
+	b.Append(r.Timestamp.UnixMilli(), r.Key, r.Value, hs)
+	return hs
 }
 
-// closeOpen moves the open batch to the ready queue. REQUIRES: pp.mu.
-func (pp *producerPartition) closeOpen() {
-	if b := pp.detachOpen(); b != nil {
-		pp.ready = append(pp.ready, b)
-	}
-}
-
-// detachOpen removes and returns the open batch, stopping its linger
-// timer. REQUIRES: pp.mu.
-func (pp *producerPartition) detachOpen() *pendingBatch {
-	b := pp.open
-	pp.open = nil
-	if pp.timer != nil {
-		pp.timer.Stop()
-		pp.timer = nil
-		pp.prod.senders.Done() // the timer's hold on senders
-	}
-	return b
-}
-
-// sendable reports whether the open batch b may go now: without Linger
-// always; with it once the linger time has passed, or while flushing.
-// REQUIRES: pp.mu.
-func (b *pendingBatch) sendable() bool {
-	if b == nil || len(b.recs) == 0 {
-		return false
-	}
-	prod := b.pp.prod
-	return prod.cfg.Linger == 0 || b.lingered || prod.flushing.Load() > 0 ||
-		prod.log.opts.now().Sub(b.started) >= prod.cfg.Linger
-}
-
-// armLinger starts the linger timer of the open batch. The timer holds a
-// count on senders so that Close waits for it or stops it. REQUIRES: pp.mu.
-func (pp *producerPartition) armLinger() {
-	prod := pp.prod
-	b := pp.open
-	prod.senders.Add(1)
-	wait := prod.cfg.Linger - prod.log.opts.now().Sub(b.started)
-	pp.timer = time.AfterFunc(max(wait, 0), func() {
-		pp.mu.Lock()
-		if pp.open != b || pp.timer == nil {
-			pp.mu.Unlock()
-			return // closeOpen stopped it too late and released its count
+// reportBatch fills in the records of a finished batch and calls their
+// promises, on the engine's completer goroutine.
+func reportBatch(recs []produce.Entry[*Record], res produce.Result, err error) {
+	for i, e := range recs {
+		r := e.Record
+		if err == nil {
+			r.Offset = res.Base + int64(i)
+			if !res.AppendTime.IsZero() {
+				r.Timestamp = res.AppendTime
+			}
+		} else {
+			r.Offset = -1
 		}
-		pp.timer = nil
-		b.lingered = true
-		start := !pp.sending
-		pp.sending = true
-		pp.mu.Unlock()
-		if start {
-			pp.send()
-		}
-		prod.senders.Done()
-	})
-}
-
-// next takes the next batch to send, or returns nil (and stops sending)
-// when there is none. REQUIRES: pp.mu.
-func (pp *producerPartition) next() *pendingBatch {
-	if n := len(pp.ready); n > 0 {
-		b := pp.ready[0]
-		copy(pp.ready, pp.ready[1:])
-		pp.ready[n-1] = nil
-		pp.ready = pp.ready[:n-1]
-		return b
-	}
-	if pp.open.sendable() {
-		return pp.detachOpen()
-	}
-	if pp.open != nil && pp.timer == nil {
-		pp.armLinger()
-	}
-	pp.sending = false
-	return nil
-}
-
-// startSender runs send on a new goroutine counted in prod.senders.
-// REQUIRES: the caller set pp.sending.
-func (pp *producerPartition) startSender() {
-	pp.prod.senders.Add(1)
-	go pp.sendFn()
-}
-
-// send appends the partition's batches one after the other until none is
-// ready. It runs on a goroutine counted in prod.senders.
-func (pp *producerPartition) send() {
-	for {
-		pp.mu.Lock()
-		b := pp.next()
-		pp.mu.Unlock()
-		if b == nil {
-			return
-		}
-		pp.deliver(b)
+		e.Promise(r, err)
 	}
 }
 
-// deliver builds and appends one batch and hands it to the completer.
-func (pp *producerPartition) deliver(b *pendingBatch) {
-	prod := pp.prod
+// Send builds one batch and appends it to the partition.
+func (s *partitionSink) Send(b *record.Builder) (produce.Result, error) {
 	ctx := context.Background() // appends are bounded by the disk, not by a caller
-	b.base, b.err = -1, nil
-	if prod.pid >= 0 {
-		b.b.SetBaseSequence(pp.nextSeq)
-	}
-	batch, err := b.b.Build()
-	if err == nil && len(batch) > int(pp.p.cfg.MaxBatchBytes) && pp.topic.build.Codec != compress.None {
+	batch, err := b.Build()
+	if err == nil && len(batch) > int(s.p.cfg.MaxBatchBytes) && s.topic.codec != compress.None {
 		// Compression made it larger than the topic allows (incompressible
 		// data): the same records uncompressed fit, by construction.
-		b.b.SetCompression(compress.None, 0)
-		batch, err = b.b.Build()
+		b.SetCompression(compress.None, 0)
+		batch, err = b.Build()
 	}
 	if err != nil {
-		b.err = fmt.Errorf("produce to %s-%d: encode batch: %w", pp.p.topic.name, pp.p.id, err)
-		prod.done.batch(b)
+		return produce.Result{Base: -1}, fmt.Errorf("produce to %s-%d: encode batch: %w", s.p.topic.name, s.p.id, err)
+	}
+	res, err := s.p.appendBatch(ctx, batch, appendOptions{Expected: -1, NoWait: s.prod.cfg.Acks == AckNone})
+	return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}, err
+}
+
+// Sent follows a batch reported under AckNone with its fsync, so that
+// consumers (who see only durable records under SyncAlways) get the
+// records.
+func (s *partitionSink) Sent(res produce.Result) {
+	if s.prod.cfg.Acks != AckNone {
 		return
 	}
-	noWait := prod.cfg.Acks == AckNone
-	res, err := pp.p.appendBatch(ctx, batch, appendOptions{Expected: -1, NoWait: noWait})
-	b.base, b.appendTime, b.err = res.BaseOffset, res.LogAppendTime, err
-	if err == nil && prod.pid >= 0 {
-		pp.nextSeq = storage.NextSequence(pp.nextSeq, int32(len(b.recs)))
-	}
-	prod.done.batch(b)
-	if err == nil && noWait {
-		// The records are reported; the fsync still follows, so that
-		// consumers (who see only durable records under SyncAlways) get them.
-		if err := pp.p.acknowledge(ctx, res.LastOffset+1, appendOptions{}); err != nil {
-			prod.log.opts.Logger.Warn("fsync after an AckNone produce failed", "topic", pp.p.topic.name, "partition", pp.p.id, "err", err)
-		}
+	if err := s.p.acknowledge(context.Background(), res.Last+1, appendOptions{}); err != nil {
+		s.prod.log.opts.Logger.Warn("fsync after an AckNone produce failed", "topic", s.p.topic.name, "partition", s.p.id, "err", err)
 	}
 }
 
@@ -903,67 +593,10 @@ func (pp *producerPartition) deliver(b *pendingBatch) {
 //
 // Errors: ErrClosed once Close has started, the context's error.
 func (p *Producer) Flush(ctx context.Context) error {
-	if p.closed.Load() {
+	if p.eng.Closed() {
 		return ErrClosed
 	}
-	return p.flush(ctx)
-}
-
-// flush is Flush, also for Close.
-func (p *Producer) flush(ctx context.Context) error {
-	p.flushing.Add(1)
-	defer p.flushing.Add(-1)
-	// The batches of a partition finish in the order they were started, so
-	// waiting for the last one started waits for all.
-	type wait struct {
-		pp  *producerPartition
-		seq uint64
-	}
-	var buf [8]wait
-	waits := buf[:0]
-	for _, pt := range p.topics.Load().m {
-		for _, pp := range pt.parts {
-			pp.mu.Lock()
-			seq := pp.created
-			start := false
-			if pp.finished.Load() < seq {
-				waits = append(waits, wait{pp, seq})
-				if !pp.sending && (len(pp.ready) > 0 || pp.open.sendable()) {
-					pp.sending, start = true, true
-				}
-			}
-			pp.mu.Unlock()
-			if start {
-				pp.startSender()
-			}
-		}
-	}
-	if len(waits) == 0 {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		// Ended already: the records are sent all the same, and the
-		// answer does not depend on whether they happen to finish first.
-		return err
-	}
-	p.waiters.Add(1)
-	defer p.waiters.Add(-1)
-	for _, w := range waits {
-		for w.pp.finished.Load() < w.seq {
-			p.spaceMu.Lock()
-			ch := p.space
-			p.spaceMu.Unlock()
-			if w.pp.finished.Load() >= w.seq {
-				break
-			}
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-	return nil
+	return p.eng.Flush(ctx)
 }
 
 // ProduceSync produces recs and waits until every one is appended and
@@ -1022,163 +655,6 @@ func (s *syncProduce) promise(r *Record, err error) {
 // the records already produced and their promises, is bounded by the disk
 // and the promises, not by a caller.
 func (p *Producer) Close() error {
-	p.closeMu.Lock()
-	if p.closed.Load() {
-		p.closeMu.Unlock()
-		return nil
-	}
-	p.closed.Store(true)
-	close(p.closing)
-	p.closeMu.Unlock()
-
-	if err := p.flush(context.Background()); err != nil {
-		return err
-	}
-	// Stop linger timers that did not fire: Flush sent their batches.
-	for _, pt := range p.topics.Load().m {
-		for _, pp := range pt.parts {
-			pp.mu.Lock()
-			if pp.timer != nil && pp.timer.Stop() {
-				pp.timer = nil
-				p.senders.Done()
-			}
-			pp.mu.Unlock()
-		}
-	}
-	p.senders.Wait()
-	p.done.stop()
-	p.wg.Wait()
-	p.dropFree()
+	p.eng.Close()
 	return nil
-}
-
-// completer calls promises, serially, on one goroutine: batches in the
-// order senders hand them over (so per partition in produce order), and
-// records that failed before entering a batch.
-type completer struct {
-	mu       sync.Mutex
-	queue    []completion
-	spare    []completion
-	wake     chan struct{} // capacity 1
-	stopping bool
-	exited   bool
-}
-
-// completion is a finished batch, or a single record that failed before
-// entering one.
-type completion struct {
-	b       *pendingBatch
-	r       *Record
-	promise func(*Record, error)
-	err     error
-}
-
-func (c *completer) init() { c.wake = make(chan struct{}, 1) }
-
-// push queues x; false once the completer has exited.
-func (c *completer) push(x completion) bool {
-	c.mu.Lock()
-	if c.exited {
-		c.mu.Unlock()
-		return false
-	}
-	c.queue = append(c.queue, x)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// batch queues a finished batch.
-func (c *completer) batch(b *pendingBatch) {
-	if !c.push(completion{b: b}) {
-		// Unreachable: Close stops the completer only after every sender
-		// has finished.
-		c.finish(b)
-	}
-}
-
-// failed reports a record that never entered a batch. Once the Producer is
-// closed and the completer gone, the promise is called on the caller's
-// goroutine.
-func (c *completer) failed(r *Record, promise func(*Record, error), err error) {
-	if !c.push(completion{r: r, promise: promise, err: err}) {
-		promise(r, err)
-	}
-}
-
-// stop makes run return once the queue is empty.
-func (c *completer) stop() {
-	c.mu.Lock()
-	c.stopping = true
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (c *completer) run() {
-	for {
-		c.mu.Lock()
-		q := c.queue
-		if len(q) == 0 {
-			stopping := c.stopping
-			c.exited = stopping
-			c.mu.Unlock()
-			if stopping {
-				return
-			}
-			<-c.wake
-			continue
-		}
-		// Swap in the spare buffer, so that pushes go on while q is
-		// worked through; q becomes the spare after.
-		c.queue, c.spare = c.spare[:0], nil
-		c.mu.Unlock()
-		for i := range q {
-			if q[i].b != nil {
-				c.finish(q[i].b)
-			} else {
-				q[i].promise(q[i].r, q[i].err)
-			}
-			q[i] = completion{}
-		}
-		c.mu.Lock()
-		c.spare = q[:0]
-		c.mu.Unlock()
-	}
-}
-
-// finish fills in the records of a finished batch, calls their promises,
-// releases their buffer space and recycles the batch.
-func (c *completer) finish(b *pendingBatch) {
-	pp := b.pp
-	prod := pp.prod
-	for i, br := range b.recs {
-		r := br.r
-		if b.err == nil {
-			r.Offset = b.base + int64(i)
-			if !b.appendTime.IsZero() {
-				r.Timestamp = b.appendTime
-			}
-		} else {
-			r.Offset = -1
-		}
-		br.promise(r, b.err)
-	}
-	pp.finished.Store(b.seq)
-	prod.release(b.bytes, len(b.recs)) // wakes Flush too
-	// Estimate the memory the batch keeps: the builder's buffer (twice,
-	// when compressed: the output has one of its own) and the slices.
-	kept := int64(b.b.Size())
-	if pp.topic.build.Codec != compress.None {
-		kept *= 2
-	}
-	kept += int64(cap(b.recs)) * int64(unsafe.Sizeof(batchRecord{}))
-	clear(b.recs)
-	*b = pendingBatch{b: b.b, recs: b.recs[:0], retained: max(b.retained, kept)}
-	prod.putBatch(b)
 }

@@ -361,8 +361,9 @@ func TestBackpressureWithoutDeadlock(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, prod.Flush(ctx))
 	require.Equal(t, int64(16*50), ok.Load())
-	require.Zero(t, prod.bufRecords.Load())
-	require.Zero(t, prod.bufBytes.Load())
+	bufBytes, bufRecords := prod.eng.Buffered()
+	require.Zero(t, bufRecords)
+	require.Zero(t, bufBytes)
 }
 
 func TestCloseWhileProducing(t *testing.T) {
