@@ -22,21 +22,34 @@ type buffer[R any] struct {
 
 	// free holds finished batches for reuse, newest last, with the memory
 	// they keep (estimated) totalling freeBytes <= maxFreeBytes. Batches
-	// beyond it go to pool. Unlike the pool, free survives garbage
+	// beyond it go to batchPool. Unlike the pool, free survives garbage
 	// collections, so that a busy producer does not grow fresh builder
 	// buffers up to the batch size over and over.
 	freeMu       sync.Mutex
 	free         []*batch[R]
 	freeBytes    int64
 	maxFreeBytes int64
-	pool         sync.Pool // of *batch[R]
+}
+
+// batchPool holds batches for every Engine of the process, so that a new
+// Engine starts with the grown buffers of closed ones. It holds the
+// *batch[R] of whichever R the process uses (one, in practice: the
+// producer's record); a batch of another instantiation found there is
+// left to the garbage collector.
+var batchPool sync.Pool
+
+// getPooled returns a batch from batchPool, or a new one.
+func getPooled[R any]() *batch[R] {
+	if b, ok := batchPool.Get().(*batch[R]); ok {
+		return b
+	}
+	return new(batch[R])
 }
 
 func (u *buffer[R]) init(maxBytes int64, maxRecords int) {
 	u.maxBytes, u.maxRecords = maxBytes, int64(maxRecords)
 	u.maxFreeBytes = maxBytes
 	u.space = make(chan struct{})
-	u.pool.New = func() any { return new(batch[R]) }
 }
 
 // Buffered returns the bytes and records reserved and not yet released.
@@ -136,11 +149,11 @@ func (u *buffer[R]) getBatch() *batch[R] {
 		return b
 	}
 	u.freeMu.Unlock()
-	return u.pool.Get().(*batch[R])
+	return getPooled[R]()
 }
 
 // putBatch keeps a finished, cleared batch for reuse: in free while it has
-// room, else in pool.
+// room, else in batchPool.
 func (u *buffer[R]) putBatch(b *batch[R]) {
 	u.freeMu.Lock()
 	if u.freeBytes+b.retained+u.bytes.Load() <= u.maxFreeBytes {
@@ -150,17 +163,17 @@ func (u *buffer[R]) putBatch(b *batch[R]) {
 		return
 	}
 	u.freeMu.Unlock()
-	u.pool.Put(b)
+	batchPool.Put(b)
 }
 
-// dropFree hands the batches kept for reuse to pool, where the garbage
-// collector may take them, and keeps none from now on.
+// dropFree hands the batches kept for reuse to batchPool, where the
+// garbage collector may take them, and keeps none from now on.
 func (u *buffer[R]) dropFree() {
 	u.freeMu.Lock()
 	free := u.free
 	u.free, u.freeBytes, u.maxFreeBytes = nil, 0, 0
 	u.freeMu.Unlock()
 	for _, b := range free {
-		u.pool.Put(b)
+		batchPool.Put(b)
 	}
 }

@@ -127,3 +127,10 @@ func TestBatchesBeyondTheBufferAreNotKept(t *testing.T) {
 	require.Empty(t, e.free, "a batch keeping more than MaxBufferedBytes goes to the pool")
 	e.freeMu.Unlock()
 }
+
+func TestPoolIgnoresOtherInstantiations(t *testing.T) {
+	batchPool.Put(new(batch[int]))
+	b := getPooled[*rec]()
+	require.NotNil(t, b, "a batch of another record type is not handed out")
+	require.Empty(t, b.recs)
+}
