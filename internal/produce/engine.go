@@ -149,6 +149,10 @@ func (e *Engine[R]) Fail(r R, promise func(R, error), err error) {
 // context that has ended already, Flush still sends the batches and
 // returns the context's error whenever any was waited for. Flush does not
 // check Closed.
+//
+// NB: with Linger and an ended context, the open batch Flush starts a
+// sender for is sent only if the sender takes it before Flush returns;
+// after, it is no longer sendable and waits for its linger timer.
 func (e *Engine[R]) Flush(ctx context.Context) error {
 	e.flushing.Add(1)
 	defer e.flushing.Add(-1)
