@@ -149,10 +149,6 @@ func (e *Engine[R]) Fail(r R, promise func(R, error), err error) {
 // context that has ended already, Flush still sends the batches and
 // returns the context's error whenever any was waited for. Flush does not
 // check Closed.
-//
-// NB: with Linger and an ended context, the open batch Flush starts a
-// sender for is sent only if the sender takes it before Flush returns;
-// after, it is no longer sendable and waits for its linger timer.
 func (e *Engine[R]) Flush(ctx context.Context) error {
 	e.flushing.Add(1)
 	defer e.flushing.Add(-1)
@@ -170,7 +166,13 @@ func (e *Engine[R]) Flush(ctx context.Context) error {
 		start := false
 		if p.finished.Load() < seq {
 			waits = append(waits, wait{p, seq})
-			if !p.sending && (len(p.ready) > 0 || p.open.sendable()) {
+			// The open batch goes now, lingering or not: closed into the
+			// ready queue, it is sent whether or not Flush is still
+			// running when the sender gets to it.
+			if p.open != nil && len(p.open.recs) > 0 {
+				p.closeOpen()
+			}
+			if !p.sending && len(p.ready) > 0 {
 				p.sending, start = true, true
 			}
 		}

@@ -71,6 +71,21 @@ func TestFlush(t *testing.T) {
 		require.NoError(t, e.Flush(ctx), "nothing to wait for")
 		require.Len(t, c.records(), 1)
 	})
+	t.Run("with an ended context, a lingering batch still goes", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := newEngine(t, newClock(), Config[*rec]{Linger: time.Hour})
+			s := &sink{}
+			p := e.NewPartition(PartitionConfig{BatchBytes: 1 << 10, Build: plainBuild}, s)
+			var c collector
+			produce(t, e, p, &rec{key: "k"}, c.promise)
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			require.ErrorIs(t, e.Flush(ctx), context.Canceled)
+			synctest.Wait() // the sender Flush started has run; the clock has not moved
+			require.Equal(t, []int{1}, s.sizes(), "sent at once, not after Linger")
+			require.Len(t, c.records(), 1)
+		})
+	})
 	t.Run("until the context ends", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			e := newEngine(t, nil, Config[*rec]{})
