@@ -2,12 +2,10 @@ package commitlog
 
 import (
 	"bytes"
-	"cmp"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/group"
 	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
@@ -99,14 +97,11 @@ type TopicPartition struct {
 }
 
 // String returns "topic-partition", Kafka's usual spelling.
-func (tp TopicPartition) String() string { return tp.Topic + "-" + strconv.Itoa(int(tp.Partition)) }
+func (tp TopicPartition) String() string { return group.Partition(tp).String() }
 
 // compareTopicPartitions orders by topic, then partition.
 func compareTopicPartitions(a, b TopicPartition) int {
-	if c := strings.Compare(a.Topic, b.Topic); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Partition, b.Partition)
+	return group.Compare(group.Partition(a), group.Partition(b))
 }
 
 // Timestamps are stored as Kafka's are: int64 milliseconds since 1970.
