@@ -404,7 +404,7 @@ func TestAppendAndScanAllocateNothingPerRecord(t *testing.T) {
 	}
 	end := p.EndOffset()
 	// A scan of more than a few MiB also checks CRCs ahead on a goroutine
-	// (verify_ahead.go): a few allocations per segment, none per record.
+	// (internal/storage/verify_ahead.go): a few allocations per segment, none per record.
 	few, half, all := allocsPerScan(end-10), allocsPerScan(end/2), allocsPerScan(0)
 	if all > half || all > 8 || half > few+4 {
 		t.Fatalf("Scan allocates per record: %v allocs for 10 records, %v for %d, %v for %d", few, half, end-end/2, all, end)

@@ -44,7 +44,7 @@
 //     it as a loss without being fenced.
 //
 // What stays in the root package, and why: the committed offsets and
-// their writes to __consumer_offsets (I/O, group_offsets.go), with the
+// their writes to __consumer_offsets (I/O, the root's group_offsets.go), with the
 // checks a commit needs against the partitions themselves (the high
 // watermark, the fsync of data below a committed offset); the locks
 // (commitMu, which serializes CheckCommit and its write with every call
