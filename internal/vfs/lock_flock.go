@@ -3,7 +3,6 @@
 package vfs
 
 import (
-	"fmt"
 	"io"
 	"os"
 
@@ -21,33 +20,15 @@ type osLock struct {
 func (l *osLock) Close() error { return l.f.Close() }
 
 func lockFile(name string) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		_ = f.Close()
-		return nil, &os.PathError{Op: "lock", Path: name, Err: err}
-	}
-	var lerr error
-	if err := rc.Control(func(fd uintptr) {
+	f, err := openLocked(name, func(fd uintptr) error {
 		for {
-			lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
-			if lerr != unix.EINTR {
-				return
+			if err := unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB); err != unix.EINTR {
+				return err
 			}
 		}
-	}); err != nil {
-		lerr = err
-	}
-	if lerr != nil {
-		_ = f.Close()
-		if lerr == unix.EWOULDBLOCK {
-			// Keep both ErrLocked and the errno reachable through errors.Is.
-			lerr = fmt.Errorf("%w: %w", ErrLocked, lerr)
-		}
-		return nil, &os.PathError{Op: "lock", Path: name, Err: lerr}
+	}, func(err error) bool { return err == unix.EWOULDBLOCK })
+	if err != nil {
+		return nil, err
 	}
 	return &osLock{f: f}, nil
 }

@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -74,33 +73,16 @@ func lockFile(name string) (io.Closer, error) {
 // lockFileEx opens name and takes an exclusive LockFileEx lock on it without
 // waiting.
 func lockFileEx(name string) (*osLock, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		_ = f.Close()
-		return nil, &os.PathError{Op: "lock", Path: name, Err: err}
-	}
-	var lerr error
-	if err := rc.Control(func(fd uintptr) {
+	f, err := openLocked(name, func(fd uintptr) error {
 		// os.OpenFile opens the file for synchronous I/O, so with
 		// LOCKFILE_FAIL_IMMEDIATELY the call returns at once; the
 		// Overlapped only carries the start offset of the range (0).
-		lerr = windows.LockFileEx(windows.Handle(fd),
+		return windows.LockFileEx(windows.Handle(fd),
 			windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY,
 			lockReserved, lockAllBytes, lockAllBytes, new(windows.Overlapped))
-	}); err != nil {
-		lerr = err
-	}
-	if lerr != nil {
-		_ = f.Close()
-		if errors.Is(lerr, windows.ERROR_LOCK_VIOLATION) {
-			// Keep both ErrLocked and the errno reachable through errors.Is.
-			lerr = fmt.Errorf("%w: %w", ErrLocked, lerr)
-		}
-		return nil, &os.PathError{Op: "lock", Path: name, Err: lerr}
+	}, func(err error) bool { return errors.Is(err, windows.ERROR_LOCK_VIOLATION) })
+	if err != nil {
+		return nil, err
 	}
 	return &osLock{f: f}, nil
 }
