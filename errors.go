@@ -181,3 +181,64 @@ func (e *annotatedError) Error() string {
 }
 
 func (e *annotatedError) Unwrap() error { return e.err }
+
+// Errors of replication (see the package documentation on replication).
+var (
+	// ErrNotLeader is returned for an append to a replica that does not
+	// lead its partition, on this node: the *NotLeaderError names the
+	// leader to go to, if there is one.
+	ErrNotLeader = errors.New("commitlog: not the partition leader")
+	// ErrNotEnoughReplicas is returned by an AckAll append refused before
+	// appending because the partition's in-sync replica set is smaller
+	// than its MinInSyncReplicas: nothing was appended.
+	ErrNotEnoughReplicas = errors.New("commitlog: not enough in-sync replicas")
+	// ErrNotEnoughReplicasAfterAppend is returned by an AckAll append that
+	// was appended on the leader, but whose in-sync replica set shrank
+	// below MinInSyncReplicas before the batch was committed. The batch
+	// may yet be committed: retry with an idempotent producer to learn
+	// its fate without duplicating it.
+	ErrNotEnoughReplicasAfterAppend = errors.New("commitlog: not enough in-sync replicas after append")
+	// ErrUnknownNode is returned for a NodeID that is not one of the
+	// cluster's nodes.
+	ErrUnknownNode = errors.New("commitlog: unknown node")
+	// ErrNodeExists is returned by Controller.Join for a node that has
+	// joined and not left: two Logs were opened with one NodeID.
+	ErrNodeExists = errors.New("commitlog: node already joined")
+	// ErrFencedEpoch is returned for a replication or controller request
+	// carrying a leader or partition epoch older than the current one: it
+	// was delayed past a change of leadership, and is refused.
+	ErrFencedEpoch = errors.New("commitlog: stale leader or partition epoch")
+	// ErrControllerUnreachable is returned when a node cannot reach the
+	// controller (its session was lost): retry once it is back.
+	ErrControllerUnreachable = errors.New("commitlog: controller unreachable")
+	// ErrPreferredLeaderNotAvailable is returned by preferred leader
+	// election for partitions whose preferred replica is not live or not
+	// in sync.
+	ErrPreferredLeaderNotAvailable = errors.New("commitlog: preferred leader not available")
+)
+
+// NotLeaderError says that a replica on this node does not lead its
+// partition, and which node does (Kafka's NOT_LEADER_OR_FOLLOWER with the
+// leader hint of KIP-951). It matches ErrNotLeader.
+type NotLeaderError struct {
+	Topic     string
+	Partition int32
+	// Node is the node the error comes from.
+	Node NodeID
+	// Leader is the partition's leader as this node knows it, NoNode when
+	// the partition is offline (no in-sync replica is live) or this node
+	// holds no replica of it; LeaderEpoch is its epoch.
+	Leader      NodeID
+	LeaderEpoch int32
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == NoNode {
+		return fmt.Sprintf("commitlog: %s-%d: node %d does not lead it, and no node does (offline, or no replica here: epoch %d); retry once a replica leads it",
+			e.Topic, e.Partition, e.Node, e.LeaderEpoch)
+	}
+	return fmt.Sprintf("commitlog: %s-%d: node %d does not lead it; node %d does, at leader epoch %d: append there",
+		e.Topic, e.Partition, e.Node, e.Leader, e.LeaderEpoch)
+}
+
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,6 +137,37 @@ type TopicConfig struct {
 	// the partition without them would still hold at least this many
 	// bytes. Default 0: no bound.
 	RetentionBytes int64
+
+	// ReplicationFactor is the number of replicas of each partition, on
+	// as many nodes (Kafka's replication.factor). Above 1 it needs a
+	// replicated Log (Options.Controller). Default 1: the partition lives
+	// on one node, with no replication at all.
+	ReplicationFactor int16
+
+	// MinInSyncReplicas is the least number of in-sync replicas, leader
+	// included, that must hold a batch before an AckAll append returns
+	// (Kafka's min.insync.replicas): with fewer in sync, AckAll appends
+	// fail with ErrNotEnoughReplicas and the high watermark stays where it
+	// is. Default 1; at most ReplicationFactor.
+	MinInSyncReplicas int16
+
+	// UncleanLeaderElection lets a replica that is not in sync lead a
+	// partition whose in-sync replicas are all down (Kafka's
+	// unclean.leader.election.enable), trading data for availability: the
+	// records only the in-sync replicas held are lost, even those AckAll
+	// acknowledged, and their offsets are given to other records.
+	// Consumers detect the reuse (see the package documentation on
+	// replication). Default false: the partition stays offline until an
+	// in-sync replica returns.
+	UncleanLeaderElection bool
+
+	// Replicas, when not nil, assigns each partition's replicas
+	// explicitly: Replicas[p] lists partition p's nodes in order, the
+	// first being its preferred leader. It needs ReplicationFactor nodes
+	// per partition, all distinct and of the cluster. Default: the
+	// controller spreads replicas and leaders over the nodes as Kafka's
+	// rack-unaware assignment does.
+	Replicas [][]NodeID
 }
 
 // CleanupPolicy is a topic's cleanup.policy.
@@ -239,6 +271,36 @@ func (c *TopicConfig) problems(prefix string) []string {
 	if c.CleanupPolicy > CleanupCompactDelete {
 		add("CleanupPolicy: unknown policy %d (use CleanupDelete, CleanupCompact or CleanupCompactDelete)", c.CleanupPolicy)
 	}
+	if c.ReplicationFactor < 0 {
+		add("ReplicationFactor: %d is negative (0: the default)", c.ReplicationFactor)
+	}
+	if c.MinInSyncReplicas < 0 {
+		add("MinInSyncReplicas: %d is negative (0: the default)", c.MinInSyncReplicas)
+	}
+	if c.ReplicationFactor > 0 && c.MinInSyncReplicas > c.ReplicationFactor {
+		add("MinInSyncReplicas: %d is above ReplicationFactor %d: no append could ever be acknowledged by all of them", c.MinInSyncReplicas, c.ReplicationFactor)
+	}
+	if c.Replicas != nil {
+		if c.Partitions > 0 && len(c.Replicas) != int(c.Partitions) {
+			add("Replicas: %d partitions assigned, Partitions is %d", len(c.Replicas), c.Partitions)
+		}
+		for i, r := range c.Replicas {
+			if c.ReplicationFactor > 0 && len(r) != int(c.ReplicationFactor) {
+				add("Replicas[%d]: %d replicas, ReplicationFactor is %d", i, len(r), c.ReplicationFactor)
+				continue
+			}
+			if len(r) == 0 {
+				add("Replicas[%d]: no replica", i)
+			}
+			for j, n := range r {
+				if n < 0 {
+					add("Replicas[%d]: node %d is negative", i, n)
+				} else if slices.Contains(r[:j], n) {
+					add("Replicas[%d]: node %d is listed twice", i, n)
+				}
+			}
+		}
+	}
 	if !compress.Codec(c.Compression).Valid() {
 		add("Compression: unknown codec %d", c.Compression)
 	} else if !compress.ValidLevel(compress.Codec(c.Compression), c.CompressionLevel) {
@@ -259,7 +321,17 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 		}
 		return builtin
 	}
+	if c.Partitions == 0 && c.Replicas != nil {
+		c.Partitions = int32(len(c.Replicas))
+	}
 	c.Partitions = int32(pick(int64(c.Partitions), int64(defaults.Partitions), defaultPartitions))
+	if c.ReplicationFactor == 0 && len(c.Replicas) > 0 {
+		c.ReplicationFactor = int16(len(c.Replicas[0]))
+	}
+	c.ReplicationFactor = int16(pick(int64(c.ReplicationFactor), int64(defaults.ReplicationFactor), 1))
+	c.MinInSyncReplicas = int16(pick(int64(c.MinInSyncReplicas), int64(defaults.MinInSyncReplicas), 1))
+	c.UncleanLeaderElection = c.UncleanLeaderElection || defaults.UncleanLeaderElection
+	c.Replicas = cloneAssignment(c.Replicas)
 	c.SegmentBytes = pick(c.SegmentBytes, defaults.SegmentBytes, defaultSegmentBytes)
 	c.SegmentAge = time.Duration(pick(int64(c.SegmentAge), int64(defaults.SegmentAge), int64(defaultSegmentAge)))
 	c.Retention = time.Duration(pick(int64(c.Retention), int64(defaults.Retention), int64(defaultRetention)))
@@ -284,6 +356,18 @@ func (c TopicConfig) resolve(defaults TopicConfig) TopicConfig {
 	c.LogAppendTime = c.LogAppendTime || defaults.LogAppendTime
 	if c.CleanupPolicy == CleanupDelete {
 		c.CleanupPolicy = defaults.CleanupPolicy
+	}
+	return c
+}
+
+// cloneAssignment returns a deep copy of a replica assignment.
+func cloneAssignment(a [][]NodeID) [][]NodeID {
+	if a == nil {
+		return nil
+	}
+	c := make([][]NodeID, len(a))
+	for i, r := range a {
+		c[i] = slices.Clone(r)
 	}
 	return c
 }
@@ -404,6 +488,11 @@ type topicFile struct {
 	MinCompactionLagMs     int64   `json:"min_compaction_lag_ms,omitempty"`
 	MaxCompactionLagMs     int64   `json:"max_compaction_lag_ms,omitempty"`
 	MinCleanableDirtyRatio float64 `json:"min_cleanable_dirty_ratio,omitempty"`
+	// Replication settings; absent, they read as one replica.
+	ReplicationFactor     int16      `json:"replication_factor,omitempty"`
+	MinInSyncReplicas     int16      `json:"min_insync_replicas,omitempty"`
+	UncleanLeaderElection bool       `json:"unclean_leader_election,omitempty"`
+	Replicas              [][]NodeID `json:"replicas,omitempty"`
 }
 
 // castagnoli is the CRC-32C table of the topic metadata and producer-ids
@@ -438,6 +527,10 @@ func marshalTopic(name string, c TopicConfig) []byte {
 		CompressionLevel:       c.CompressionLevel,
 		LogAppendTime:          c.LogAppendTime,
 		CleanupPolicy:          c.CleanupPolicy.String(),
+		ReplicationFactor:      c.ReplicationFactor,
+		MinInSyncReplicas:      c.MinInSyncReplicas,
+		UncleanLeaderElection:  c.UncleanLeaderElection,
+		Replicas:               c.Replicas,
 	})
 	if err != nil {
 		panic(err) // a struct of plain fields always marshals
@@ -512,6 +605,10 @@ func unmarshalTopic(path string, b []byte) (string, TopicConfig, error) {
 	c.MaxCompactionLag = msDuration(f.MaxCompactionLagMs)
 	c.MinCleanableDirtyRatio = f.MinCleanableDirtyRatio
 	c.MinCleanableDirtyRatio = cmp.Or(c.MinCleanableDirtyRatio, defaultMinCleanableDirtyRatio)
+	c.ReplicationFactor = max(f.ReplicationFactor, 1)
+	c.MinInSyncReplicas = max(f.MinInSyncReplicas, 1)
+	c.UncleanLeaderElection = f.UncleanLeaderElection
+	c.Replicas = f.Replicas
 	if err := c.Validate(); err != nil || c.Partitions <= 0 || c.SegmentBytes <= 0 || c.MaxBatchBytes <= 0 || c.SegmentIndexBytes <= 0 {
 		return "", TopicConfig{}, bad(fmt.Sprintf("holds an invalid configuration (%v)", err))
 	}

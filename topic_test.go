@@ -229,6 +229,8 @@ func TestTopicConfigDefaults(t *testing.T) {
 		Retention:              7 * 24 * time.Hour,
 		DeleteRetention:        24 * time.Hour,
 		MinCleanableDirtyRatio: 0.5,
+		ReplicationFactor:      1,
+		MinInSyncReplicas:      1,
 	}, c)
 
 	// Log-wide defaults fill what the topic leaves zero.
@@ -274,6 +276,37 @@ func TestTopicConfigValidate(t *testing.T) {
 	require.Len(t, cerr.Problems, 4, "%v", cerr.Problems)
 	require.Error(t, (&TopicConfig{MinCompactionLag: time.Hour, MaxCompactionLag: time.Minute}).Validate(), "max below min")
 	require.NoError(t, (&TopicConfig{DeleteRetention: Forever, MinCleanableDirtyRatio: 1}).Validate())
+
+	// Replication settings.
+	err = (&TopicConfig{
+		ReplicationFactor: -1,
+		MinInSyncReplicas: -1,
+	}).Validate()
+	require.ErrorAs(t, err, &cerr)
+	require.Len(t, cerr.Problems, 2, "%v", cerr.Problems)
+	require.ErrorContains(t, (&TopicConfig{ReplicationFactor: 2, MinInSyncReplicas: 3}).Validate(), "MinInSyncReplicas: 3 is above ReplicationFactor 2")
+	err = (&TopicConfig{Partitions: 2, ReplicationFactor: 2, Replicas: [][]NodeID{{1, 1}, {1, 2, 3}, {-1}}}).Validate()
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, []string{
+		"Replicas: 3 partitions assigned, Partitions is 2",
+		"Replicas[0]: node 1 is listed twice",
+		"Replicas[1]: 3 replicas, ReplicationFactor is 2",
+		"Replicas[2]: 1 replicas, ReplicationFactor is 2",
+	}, cerr.Problems)
+	require.NoError(t, (&TopicConfig{Replicas: [][]NodeID{{1, 2}, {2, 1}}}).Validate())
+	c := TopicConfig{Replicas: [][]NodeID{{1, 2}, {2, 1}}}.resolve(TopicConfig{})
+	require.Equal(t, int32(2), c.Partitions, "the assignment gives the partition count")
+	require.Equal(t, int16(2), c.ReplicationFactor, "and the replication factor")
+}
+
+// The replication settings survive the topic file.
+func TestTopicFileReplication(t *testing.T) {
+	cfg := TopicConfig{ReplicationFactor: 3, MinInSyncReplicas: 2, UncleanLeaderElection: true,
+		Replicas: [][]NodeID{{1, 2, 3}, {2, 3, 1}}}.resolve(TopicConfig{})
+	name, got, err := unmarshalTopic("/x/topics/orders.json", marshalTopic("orders", cfg))
+	require.NoError(t, err)
+	require.Equal(t, "orders", name)
+	require.Equal(t, cfg, got)
 }
 
 func TestTopicPartitionFor(t *testing.T) {
