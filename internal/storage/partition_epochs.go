@@ -226,8 +226,14 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 	if reason == "" {
 		// An entry above the end is an epoch whose batches were written
 		// after it and lost with the unsynced tail (the file is fsynced
-		// first, the data may not be).
-		changed = c.truncateFromEnd(end + 1)
+		// first, the data may not be); one at the end, an epoch assigned
+		// before its first batch, stays, unless the end is where a
+		// truncation cut the log.
+		cutAt := end + 1
+		if p.openCut {
+			cutAt = end
+		}
+		changed = c.truncateFromEnd(cutAt)
 		runs, err := epochRuns(segs, scanned, end)
 		if err != nil {
 			return err

@@ -141,6 +141,9 @@ type PartitionLog struct {
 	// Position records as it is made.
 	cuts        []int64
 	truncations atomic.Int64
+	// openCut says Open completed a truncation a crash interrupted
+	// (completeTruncation): the leader epochs are cut at the end.
+	openCut bool
 
 	segments atomic.Pointer[[]*segment] // immutable, ascending by base
 	written  atomic.Pointer[Position]   // end of what was written

@@ -411,6 +411,11 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			bases = bases[n:]
 		}
 	}
+	if haveCP && cp.flags&checkpointTruncated != 0 {
+		if bases, err = p.completeTruncation(cp, bases); err != nil {
+			return err
+		}
+	}
 	if len(bases) == 0 {
 		start := int64(0)
 		if haveCP {

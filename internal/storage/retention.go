@@ -77,11 +77,7 @@ func (p *PartitionLog) rollIdleLocked() error {
 		p.recent.add(w)
 	}
 	if !p.cfg.SyncAlways {
-		if !p.cfg.Replicated {
-			p.publishHW(w)
-		} else {
-			p.followLimitLocked(w)
-		}
+		p.publishLocalEndLocked(w)
 	}
 	return nil
 }
