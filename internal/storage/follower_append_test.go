@@ -238,8 +238,8 @@ func TestCrashDuringAppendAsFollower(t *testing.T) {
 	_, batches := leaderLog(t)
 	for _, sync := range []bool{true, false} {
 		t.Run(fmt.Sprintf("SyncAlways=%v", sync), func(t *testing.T) {
-			rec := newCrashRecorder()
-			cfg := smallConfig(rec.fs())
+			cr := newCrashRecorder()
+			cfg := smallConfig(cr.fs())
 			cfg.SyncAlways = sync
 			f := openPartitionLog(t, cfg, true)
 			const before = 6 // batches appended first: epochs 0 and 2
@@ -252,7 +252,7 @@ func TestCrashDuringAppendAsFollower(t *testing.T) {
 			for k := before; k <= before+6; k++ {
 				allowed = append(allowed, logState{batches: batches[:k]})
 			}
-			states := rec.record(func() {
+			states := cr.record(func() {
 				_, err := f.AppendAsFollower(ctx, chunk, AppendOptions{Expected: -1})
 				require.NoError(t, err)
 			})
@@ -272,7 +272,7 @@ func TestCrashDuringAppendAsFollower(t *testing.T) {
 				seen[k]++
 				require.GreaterOrEqual(t, q.EndOffset(), allowedEnd(allowed[0]), "%s: acknowledged batches lost", what)
 				// The follower fetches the rest again.
-				_, err := q.AppendAsFollower(ctx, slices.Concat(batches[before+k : before+6]...), AppendOptions{Expected: -1})
+				_, err := q.AppendAsFollower(ctx, slices.Concat(batches[before+k:before+6]...), AppendOptions{Expected: -1})
 				if k < 6 {
 					require.NoError(t, err, what)
 				}

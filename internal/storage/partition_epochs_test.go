@@ -406,8 +406,8 @@ func TestCrashDuringEpochChanges(t *testing.T) {
 	} {
 		for _, sync := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/SyncAlways=%v", tc.name, sync), func(t *testing.T) {
-				rec := newCrashRecorder()
-				cfg := smallConfig(rec.fs())
+				cr := newCrashRecorder()
+				cfg := smallConfig(cr.fs())
 				cfg.SyncAlways = sync
 				p := openPartitionLog(t, cfg, true)
 				for i := range tc.setup {
@@ -415,7 +415,7 @@ func TestCrashDuringEpochChanges(t *testing.T) {
 				}
 				require.NoError(t, p.Flush(ctx))
 				before := stateOf(t, p)
-				states := rec.record(func() { require.NoError(t, tc.op(p)) })
+				states := cr.record(func() { require.NoError(t, tc.op(p)) })
 				after := stateOf(t, p)
 				require.NotEmpty(t, states)
 				seen := map[int]int{}
