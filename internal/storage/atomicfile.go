@@ -17,24 +17,32 @@ import (
 // extension of four or more bytes: a topic's metadata file with the
 // longest topic name fits in 255 bytes, and so does its temporary file.
 func WriteFileAtomic(fs vfs.FS, path string, data []byte) error {
+	_, err := writeFileAtomic(fs, path, data)
+	return err
+}
+
+// writeFileAtomic is WriteFileAtomic, reporting whether path was renamed
+// over: when it was not, a failure left the old contents in place, and a
+// crash cannot bring the new ones.
+func writeFileAtomic(fs vfs.FS, path string, data []byte) (renamed bool, err error) {
 	tmp := strings.TrimSuffix(path, filepath.Ext(path)) + TmpSuffix
 	f, err := fs.Create(tmp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := f.WriteAt(data, 0); err != nil {
-		return errors.Join(err, f.Close(), fs.Remove(tmp))
+		return false, errors.Join(err, f.Close(), fs.Remove(tmp))
 	}
 	if err := f.Sync(); err != nil {
-		return errors.Join(err, f.Close(), fs.Remove(tmp))
+		return false, errors.Join(err, f.Close(), fs.Remove(tmp))
 	}
 	if err := f.Close(); err != nil {
-		return errors.Join(err, fs.Remove(tmp))
+		return false, errors.Join(err, fs.Remove(tmp))
 	}
 	if err := fs.Rename(tmp, path); err != nil {
-		return errors.Join(err, fs.Remove(tmp))
+		return false, errors.Join(err, fs.Remove(tmp))
 	}
-	return fs.SyncDir(filepath.Dir(path))
+	return true, fs.SyncDir(filepath.Dir(path))
 }
 
 // ReadFile returns the whole contents of the metadata file at path.

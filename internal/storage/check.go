@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 
 	"github.com/commitlog-go/commitlog/internal/record"
 )
@@ -13,11 +15,13 @@ import (
 // decode; offsets are contiguous across batches and segments; each
 // segment's recorded end and largest timestamp match its data; StartOffset
 // <= HighWatermark <= EndOffset, and under SyncAlways the high watermark
-// is durable; every index entry points at the batch it names. An index
-// that disagrees with its data is rebuilt (and the rebuild logged) rather
-// than reported. It reads everything below the high watermark, holding off
-// compaction, whose swaps would take segments away mid-check; appends and
-// reads go on.
+// is durable; every index entry points at the batch it names; the leader
+// epochs of the batches never decrease along the log, and the epoch cache
+// agrees with them (checkEpochs). An index that disagrees with its data
+// is rebuilt (and the rebuild logged) rather than reported. It reads
+// everything below the high watermark, and the headers of the batches
+// above it, holding off compaction, whose swaps would take segments away
+// mid-check; appends and reads go on.
 func (p *PartitionLog) Check(ctx context.Context) error {
 	p.cleanMu.Lock()
 	defer p.cleanMu.Unlock()
@@ -25,17 +29,32 @@ func (p *PartitionLog) Check(ctx context.Context) error {
 	problem := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s-%d: "+format, append([]any{p.cfg.Topic, p.cfg.Partition}, args...)...))
 	}
+	// One view of the partition: a truncation changes all of it at once.
+	// The batches staged for the next fsync round are written, so that
+	// every batch below the written end is in its file.
+	p.mu.Lock()
 	start := p.start.Load()
 	hw := p.hw.Load()
 	durable := p.durable.Load()
 	written := p.written.Load()
+	segs := *p.segments.Load()
+	epochs := p.epochs.clone()
+	var staged error
+	if !p.released && p.failed == nil {
+		if err := p.active.writeStaged(); err != nil {
+			staged = p.failLocked("write", err)
+		}
+	}
+	p.mu.Unlock()
+	if staged != nil {
+		return staged
+	}
 	if start > hw.offset || hw.offset > written.offset {
 		problem("offsets out of order: start %d, high watermark %d, end %d", start, hw.offset, written.offset)
 	}
 	if p.cfg.SyncAlways && hw.offset > durable.offset {
 		problem("high watermark %d is above the durable end %d under SyncAlways", hw.offset, durable.offset)
 	}
-	segs := *p.segments.Load()
 	next := int64(-1)
 	var scratch []byte
 	for i, s := range segs {
@@ -84,6 +103,57 @@ func (p *PartitionLog) Check(ctx context.Context) error {
 		}
 		s.release()
 		next = end
+	}
+	if err := p.checkEpochs(segs, start, written, epochs); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// checkEpochs verifies the leader epochs of the batches in segs that hold
+// offsets at or above start, up to written (headers only: the data is
+// checked below the high watermark by Check): each is at least 0 and at
+// least the one before it, and the epoch cache, trimmed to start, is
+// their runs (each epoch at the base offset of its first batch, the first
+// at start when that lies inside a batch), plus at most one epoch newer
+// than them assigned at the end. It returns the problems found as
+// *CorruptionErrors, joined.
+func (p *PartitionLog) checkEpochs(segs []*segment, start int64, written *Position, epochs *leaderEpochs) error {
+	var errs []error
+	var runs []epochEntry
+	for _, s := range segs {
+		if !s.acquire() {
+			return ErrClosed
+		}
+		err := walkHeaders([]*segment{s}, start, written.offset, func(s *segment, pos int64, h *record.Header) bool {
+			e := h.PartitionLeaderEpoch
+			n := len(runs)
+			switch {
+			case e < 0:
+				errs = append(errs, &CorruptionError{Path: s.path, FilePosition: pos, Offset: h.BaseOffset,
+					Reason: fmt.Sprintf("batch has no leader epoch (%d)", e)})
+			case n > 0 && e < runs[n-1].epoch:
+				errs = append(errs, &CorruptionError{Path: s.path, FilePosition: pos, Offset: h.BaseOffset,
+					Reason: fmt.Sprintf("batch has leader epoch %d, below the epoch %d of the batches before it", e, runs[n-1].epoch)})
+			case n == 0 || e > runs[n-1].epoch:
+				runs = append(runs, epochEntry{e, max(h.BaseOffset, start)})
+			}
+			return true
+		})
+		s.release()
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	epochs.truncateFromStart(start)
+	got := epochs.entries
+	if n := len(got); n > 0 && got[n-1].start == written.offset && (len(runs) == 0 || got[n-1].epoch > runs[len(runs)-1].epoch) {
+		got = got[:n-1] // assigned, no batch yet
+	}
+	if !slices.Equal(got, runs) {
+		errs = append(errs, &CorruptionError{Path: filepath.Join(p.dir, LeaderEpochsName), Offset: -1,
+			Reason: fmt.Sprintf("the leader epochs %v disagree with the epochs of the batches %v", got, runs),
+			Remedy: "the file is derived from the batches: remove it and reopen the partition to rebuild it"})
 	}
 	return errors.Join(errs...)
 }

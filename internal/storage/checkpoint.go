@@ -37,12 +37,16 @@ import (
 // begins: the records below it were compacted (Kafka's
 // cleaner-offset-checkpoint).
 //
-// flags has one bit, checkpointRollsSynced: the Log that wrote the
+// flags has two bits. checkpointRollsSynced: the Log that wrote the
 // checkpoint fsyncs a segment as it seals it, before the next segment
 // exists (SyncAlways), so no crash leaves a sealed segment torn. Without
 // it (SyncInterval, SyncNever, and files written before the flag), a
 // sealed segment above the recovery point may hold a torn write, which
-// recovery cuts with everything after it. Other bits must be zero.
+// recovery cuts with everything after it. checkpointTruncated: the log
+// ends at the recovery point; TruncateTo was cutting it there (the
+// checkpoint is its commit point, see truncate.go), and Open removes the
+// segments after segmentBase and cuts that one at position before
+// anything else. Other bits must be zero.
 //
 // The checkpoint holds the log start offset, a durable promise: a
 // partition holding data with its checkpoint missing or damaged fails to
@@ -75,8 +79,12 @@ type checkpoint struct {
 }
 
 // checkpointRollsSynced is the flag saying sealed segments were fsynced as
-// they were sealed.
-const checkpointRollsSynced = 1
+// they were sealed; checkpointTruncated the flag saying the log ends at
+// the recovery point.
+const (
+	checkpointRollsSynced = 1
+	checkpointTruncated   = 2
+)
 
 func (c *checkpoint) fields() [checkpointFields]*int64 {
 	return [...]*int64{&c.recoveryOffset, &c.segmentBase, &c.position, &c.maxTimestamp,
@@ -112,7 +120,7 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 		return c, fmt.Errorf("crc32c %08x, stored %08x", got, want)
 	}
 	c.flags = binary.BigEndian.Uint16(b[6:])
-	if c.flags&^checkpointRollsSynced != 0 {
+	if c.flags&^(checkpointRollsSynced|checkpointTruncated) != 0 {
 		return c, fmt.Errorf("unknown flags %#04x", c.flags)
 	}
 	fields := c.fields()

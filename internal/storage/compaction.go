@@ -186,7 +186,10 @@ func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
 	}
 	p.cleanMu.Lock()
 	defer p.cleanMu.Unlock()
-	var c cleanable
+	var (
+		c           cleanable
+		truncations int64
+	)
 	err := p.withSyncSem(ctx, func() error {
 		if err := p.checkpointHeld(); err != nil {
 			return err
@@ -197,6 +200,7 @@ func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
 			return p.shutErr
 		}
 		c = p.cleanableSegments(now, true)
+		truncations = p.truncations.Load()
 		for i, s := range c.segs {
 			if !s.acquire() {
 				for _, s := range c.segs[:i] {
@@ -216,14 +220,16 @@ func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
 		}
 	}()
 	p.lastCleaning.Store(now.UnixMilli())
-	cl := &cleaner{p: p, ctx: ctx, now: now, c: &c, paceStart: time.Now(), paceEnds: p.appendedEnds()}
+	cl := &cleaner{p: p, ctx: ctx, now: now, c: &c, truncations: truncations, paceStart: time.Now(), paceEnds: p.appendedEnds()}
 	m := newOffsetMap(p.cfg.CompactionMapBytes, int(min(c.end-c.firstDirty, math.MaxInt32)))
 	// With no dirty records the pass still rewrites what has tombstones
 	// past their delete horizon: the map stays empty, and every record
 	// below the cleaner point is the latest of its key already.
 	end := c.firstDirty
 	if c.end > c.firstDirty {
-		if end, err = cl.buildMap(m); err != nil {
+		if end, err = cl.buildMap(m); errors.Is(err, ErrSwapStale) {
+			return nil // truncated meanwhile: a later pass goes on
+		} else if err != nil {
 			return err
 		}
 	}
@@ -241,6 +247,9 @@ func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
 	}
 	p.tombstoneHorizon.Store(cl.minHorizon)
 	return p.withSyncSem(ctx, func() error {
+		if p.truncations.Load() != truncations {
+			return nil // the log was cut below what was mapped
+		}
 		if end > p.cleanerPoint.Load() {
 			p.cleanerPoint.Store(end)
 		}
@@ -256,6 +265,9 @@ type cleaner struct {
 	c      *cleanable
 	m      *offsetMap
 	mapped int64 // offset after the last record in m
+	// truncations is the partition's count of truncations when the pass
+	// took its segments: once it moves, the pass's work is stale.
+	truncations int64
 
 	scratch  []byte
 	it       record.Iter
@@ -275,10 +287,14 @@ type cleaner struct {
 }
 
 // stopped returns why the pass must stop: the context ended, the Log is
-// closing, or the partition is closed or deleted.
+// closing, the partition is closed or deleted, or it was truncated
+// (ErrSwapStale: the pass's segments changed).
 func (cl *cleaner) stopped() error {
 	if err := cl.ctx.Err(); err != nil {
 		return err
+	}
+	if cl.p.truncations.Load() != cl.truncations {
+		return ErrSwapStale
 	}
 	select {
 	case <-cl.p.done:

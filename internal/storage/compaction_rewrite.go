@@ -95,7 +95,10 @@ func (cl *cleaner) rewrite(g []*segment) error {
 				continue // unchanged so far
 			}
 			if out == nil { // every record goes
-				if fill.on && h.LastOffset()-fill.base > math.MaxInt32 {
+				// A filler keeps the leader epoch of the batches it
+				// replaces: one per epoch, so that every epoch still
+				// starts at a batch of its own (the epoch cache's start).
+				if fill.on && (h.LastOffset()-fill.base > math.MaxInt32 || h.PartitionLeaderEpoch != fill.leaderEpoch) {
 					if err := flushFill(); err != nil {
 						return err
 					}
@@ -123,7 +126,7 @@ func (cl *cleaner) rewrite(g []*segment) error {
 	if err := w.finish(); err != nil {
 		return err
 	}
-	if err := p.swapIn(cl.ctx, g, w); err != nil {
+	if err := p.swapIn(cl.ctx, g, w, cl.truncations); err != nil {
 		return err
 	}
 	swapped = true

@@ -19,14 +19,15 @@ const (
 )
 
 // ErrSwapStale reports a group of segments that changed while it was
-// being rewritten (retention deleted some of them); the rewrite is dropped.
+// being rewritten (retention deleted some of them, or the log was
+// truncated); the rewrite is dropped.
 var ErrSwapStale = errors.New("segments changed during compaction")
 
 // swapIn replaces the segments of group g with the rewritten segment w
 // has finished, on disk and then in memory; see the comment at the top of
 // this file. A failure after the commit point fails the partition: memory
 // and disk disagree until Open completes the swap.
-func (p *PartitionLog) swapIn(ctx context.Context, g []*segment, w *cleanedWriter) error {
+func (p *PartitionLog) swapIn(ctx context.Context, g []*segment, w *cleanedWriter, truncations int64) error {
 	if err := w.close(); err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func (p *PartitionLog) swapIn(ctx context.Context, g []*segment, w *cleanedWrite
 		if err == nil {
 			err = p.failed
 		}
-		if err == nil && (i < 0 || i+len(g) > len(segs) || !slices.Equal(segs[i:i+len(g)], g)) {
+		if err == nil && (i < 0 || i+len(g) > len(segs) || !slices.Equal(segs[i:i+len(g)], g) || p.truncations.Load() != truncations) {
 			err = ErrSwapStale
 		}
 		p.mu.Unlock()

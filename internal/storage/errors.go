@@ -53,7 +53,83 @@ var (
 	// whose epoch is older than one the partition has already seen for
 	// the same producer id: a newer instance has taken over that id.
 	ErrProducerFenced = errors.New("commitlog: producer fenced by a newer epoch")
+	// ErrUnexpectedOffset is returned by AppendAsFollower for batches that
+	// do not start at the partition's end offset, or do not follow each
+	// other (Kafka's UnexpectedAppendOffsetException); the
+	// *UnexpectedOffsetError carries the offsets.
+	ErrUnexpectedOffset = errors.New("commitlog: unexpected append offset")
+	// ErrLogTruncated is returned by a Reader whose bound was taken before
+	// TruncateTo removed the batches it was to read next; the
+	// *TruncatedError says where the log was cut. Read again from there.
+	ErrLogTruncated = errors.New("commitlog: log truncated under the reader")
 )
+
+// UnexpectedOffsetError reports batches given to AppendAsFollower whose
+// base offset is not the one the partition needs next: Expected is the
+// partition's end offset for the first batch, the previous batch's next
+// offset for a later one; Actual is the batch's base offset. It matches
+// ErrUnexpectedOffset. Nothing was appended.
+type UnexpectedOffsetError struct {
+	Topic     string
+	Partition int32
+	Index     int // the batch's position among those given
+	Expected  int64
+	Actual    int64
+}
+
+func (e *UnexpectedOffsetError) Error() string {
+	if e.Index == 0 {
+		return fmt.Sprintf("commitlog: %s-%d: the leader's batch starts at offset %d, the partition ends at %d; truncate or fetch from %d",
+			e.Topic, e.Partition, e.Actual, e.Expected, e.Expected)
+	}
+	return fmt.Sprintf("commitlog: %s-%d: the leader's batch %d starts at offset %d, the batch before it ends at %d: the batches are not contiguous",
+		e.Topic, e.Partition, e.Index, e.Actual, e.Expected)
+}
+
+// Is reports whether target is ErrUnexpectedOffset.
+func (e *UnexpectedOffsetError) Is(target error) bool { return target == ErrUnexpectedOffset }
+
+// EpochError reports a leader epoch older than the partition's latest
+// (LatestEpoch), given to Op (AssignLeaderEpoch, AppendBatch or
+// AppendAsFollower): a leader that a newer one has replaced, whose writes
+// would rewrite the partition's epoch history. For AppendAsFollower,
+// Latest is the epoch of the partition's last batch. It matches
+// ErrInvalidArgument. Nothing changed.
+type EpochError struct {
+	Topic     string
+	Partition int32
+	Op        string
+	Epoch     int32
+	Latest    int32
+}
+
+func (e *EpochError) Error() string {
+	return fmt.Sprintf("commitlog: %s on %s-%d: leader epoch %d is older than the partition's latest epoch %d",
+		e.Op, e.Topic, e.Partition, e.Epoch, e.Latest)
+}
+
+// Is reports whether target is ErrInvalidArgument.
+func (e *EpochError) Is(target error) bool { return target == ErrInvalidArgument }
+
+// TruncatedError is what a Reader returns once TruncateTo has cut the
+// log below the batch it was to read: its bound (a high watermark or
+// written position) was taken before the cut. Offset is where the reader
+// was, End the offset the log was truncated to. It matches
+// ErrLogTruncated.
+type TruncatedError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	End       int64
+}
+
+func (e *TruncatedError) Error() string {
+	return fmt.Sprintf("commitlog: %s-%d was truncated to offset %d while a reader was at offset %d; read again from %d",
+		e.Topic, e.Partition, e.End, e.Offset, e.End)
+}
+
+// Is reports whether target is ErrLogTruncated.
+func (e *TruncatedError) Is(target error) bool { return target == ErrLogTruncated }
 
 // SequenceError reports a batch of an idempotent producer that the
 // partition refused because its sequence numbers do not follow, or its

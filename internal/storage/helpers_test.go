@@ -317,3 +317,107 @@ func batchWithTimes(t testing.TB, ts, step int64, rs ...kv) []byte {
 func filepathWithSuffix(s SegmentInfo, suffix string) string {
 	return filepath.Join(filepath.Dir(s.Path), SegmentName(s.Base, suffix))
 }
+
+// crashRecorder is a file system over a MemFS that, while armed, takes
+// crash states of it before every mutating operation made through it
+// (and once more when disarmed): everything unsynced kept, nothing, and a
+// random part, torn.
+type crashRecorder struct {
+	mem    *vfs.MemFS
+	armed  atomic.Bool
+	mu     sync.Mutex
+	states []*vfs.MemFS
+}
+
+func newCrashRecorder() *crashRecorder { return &crashRecorder{mem: vfs.NewMem()} }
+
+// fs returns the file system to open partitions on.
+func (c *crashRecorder) fs() vfs.FS {
+	return vfs.WithInjector(c.mem, vfs.InjectorFunc(func(op vfs.Op, _ string) error {
+		if op.Mutating() && c.armed.Load() {
+			c.take()
+		}
+		return nil
+	}), vfs.InjectOptions{})
+}
+
+func (c *crashRecorder) take() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := int64(len(c.states))
+	c.states = append(c.states,
+		c.mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 1}),
+		c.mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0}),
+		c.mem.CrashClone(vfs.CrashOptions{Seed: n, KeepUnsynced: 0.5, Tear: true}))
+}
+
+// record arms the recorder around fn and returns the crash states taken,
+// the last ones after fn returned.
+func (c *crashRecorder) record(fn func()) []*vfs.MemFS {
+	c.mu.Lock()
+	c.states = nil
+	c.mu.Unlock()
+	c.armed.Store(true)
+	fn()
+	c.armed.Store(false)
+	c.take()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.states
+}
+
+// logState is what a partition holds: its batches (as stored) and its
+// leader epochs.
+type logState struct {
+	batches [][]byte
+	epochs  []EpochEntry
+}
+
+// stateOf returns p's batches, every one the data files hold, and its
+// leader epochs.
+func stateOf(t testing.TB, p *PartitionLog) logState {
+	t.Helper()
+	var st logState
+	require.NoError(t, p.VisitBatches(false, func(b []byte, _ record.Header) bool {
+		st.batches = append(st.batches, append([]byte(nil), b...))
+		return true
+	}))
+	st.epochs = p.LeaderEpochs()
+	return st
+}
+
+// openCrashed opens the partition of cfg from a crash state, checks it
+// (Check verifies the leader epochs against the batches too) and
+// returns it, closed when the test ends.
+func openCrashed(t testing.TB, cfg Config, fs *vfs.MemFS, what string) *PartitionLog {
+	t.Helper()
+	cfg.FS = fs
+	q, err := Open(cfg, false)
+	require.NoError(t, err, what)
+	t.Cleanup(func() { _ = q.Close() })
+	require.NoError(t, q.Check(context.Background()), what)
+	return q
+}
+
+// requireOneOf checks that got is one of states, by batches and leader
+// epochs, or (allowAssigned) by batches with one more epoch in got's,
+// assigned at the end offset before its first batch was written; it
+// returns the index of the state.
+func requireOneOf(t testing.TB, got logState, allowAssigned bool, what string, states ...logState) int {
+	t.Helper()
+	sameBatches := func(st logState) bool {
+		return slices.EqualFunc(got.batches, st.batches, func(a, b []byte) bool { return string(a) == string(b) })
+	}
+	for i, st := range states {
+		if sameBatches(st) && slices.Equal(got.epochs, st.epochs) {
+			return i
+		}
+	}
+	for i, st := range states {
+		if n := len(got.epochs); allowAssigned && sameBatches(st) && n == len(st.epochs)+1 && slices.Equal(got.epochs[:n-1], st.epochs) {
+			return i
+		}
+	}
+	require.Failf(t, "unexpected state", "%s: %d batches with leader epochs %v, matching none of the %d states allowed", what, len(got.batches), got.epochs, len(states))
+	return -1
+}

@@ -246,3 +246,16 @@ func UnmarshalCheckpoint(b []byte) (CheckpointInfo, error) {
 func WriteCheckpoint(fs vfs.FS, dir string, c CheckpointInfo) error {
 	return writeCheckpoint(fs, dir, c.checkpoint())
 }
+
+// LeaderEpochs returns a copy of the partition's leader epochs, trimmed to
+// the log start offset, ascending: each epoch with the offset its first
+// batch got (the log start offset for the epoch holding it; the end
+// offset for an epoch assigned before any batch of it).
+func (p *PartitionLog) LeaderEpochs() []EpochEntry {
+	c := p.epochView()
+	out := make([]EpochEntry, len(c.entries))
+	for i, e := range c.entries {
+		out[i] = EpochEntry{Epoch: e.epoch, StartOffset: e.start}
+	}
+	return out
+}

@@ -124,6 +124,69 @@ func (c *leaderEpochs) truncateFromStart(start int64) bool {
 	return true
 }
 
+// clone returns a copy of the cache.
+func (c *leaderEpochs) clone() *leaderEpochs {
+	return &leaderEpochs{entries: slices.Clone(c.entries)}
+}
+
+// epochBefore returns the epoch of the last entry that starts below
+// offset: the epoch of the batch just before offset, in a cache that
+// agrees with its log. NoEpoch when there is none.
+func (c *leaderEpochs) epochBefore(offset int64) int32 {
+	for i := len(c.entries) - 1; i >= 0; i-- {
+		if c.entries[i].start < offset {
+			return c.entries[i].epoch
+		}
+	}
+	return NoEpoch
+}
+
+// startOf returns the start offset of epoch, or -1 when the cache does
+// not know it.
+func (c *leaderEpochs) startOf(epoch int32) int64 {
+	i, found := slices.BinarySearchFunc(c.entries, epoch, func(e epochEntry, t int32) int { return int(e.epoch) - int(t) })
+	if !found {
+		return -1
+	}
+	return c.entries[i].start
+}
+
+// reconcile checks the cache against runs, the epochs of the batches of
+// the log from offset from to its end end: one run per batch whose epoch
+// differs from its predecessor's (and one for the first batch, at from),
+// each at the batch's base offset, ascending. The cache must hold no
+// entry above end; an entry at end is an epoch assigned before any batch
+// of it was written. It extends the cache with the epochs of runs that
+// start after its latest entry (batches whose epochs it never heard of),
+// and reports whether the two agree: the cache, cut at from and given
+// the runs, is the cache so extended. If not, the cache is unchanged.
+func (c *leaderEpochs) reconcile(from, end int64, runs []epochEntry) bool {
+	entries := c.entries
+	var assigned *epochEntry
+	if n := len(entries); n > 0 && entries[n-1].start == end {
+		assigned, entries = &entries[n-1], entries[:n-1]
+	}
+	want := &leaderEpochs{entries: slices.Clone(entries)}
+	want.truncateFromEnd(from)
+	for _, r := range runs {
+		if r.epoch < 0 {
+			return false
+		}
+		want.assign(r.epoch, r.start)
+	}
+	if len(want.entries) < len(entries) || !slices.Equal(want.entries[:len(entries)], entries) {
+		return false
+	}
+	if assigned != nil {
+		if assigned.epoch <= want.latest() {
+			return false
+		}
+		want.entries = append(want.entries, *assigned)
+	}
+	c.entries = want.entries
+	return true
+}
+
 // marshal encodes the cache as the file holds it.
 func (c *leaderEpochs) marshal() []byte {
 	var b bytes.Buffer

@@ -122,3 +122,46 @@ func TestLeaderEpochsFile(t *testing.T) {
 func fixTextCRC(body string) []byte {
 	return fmt.Appendf([]byte(body), "crc32c %08x\n", crc32.Checksum([]byte(body), castagnoli))
 }
+
+func TestLeaderEpochsReconcile(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cache     *leaderEpochs
+		from, end int64
+		runs      []epochEntry
+		ok        bool
+		want      *leaderEpochs
+	}{
+		{"agrees", epochsOf(0, 0, 2, 100), 50, 150, epochsOf(0, 50, 2, 100).entries, true, epochsOf(0, 0, 2, 100)},
+		{"agrees, scan starts in the latest epoch", epochsOf(0, 0, 2, 100), 120, 150, epochsOf(2, 120).entries, true, epochsOf(0, 0, 2, 100)},
+		{"extended by a newer epoch", epochsOf(0, 0), 50, 150, epochsOf(0, 50, 3, 90).entries, true, epochsOf(0, 0, 3, 90)},
+		{"nothing scanned", epochsOf(0, 0, 2, 100), 150, 150, nil, true, epochsOf(0, 0, 2, 100)},
+		{"an epoch assigned at the end", epochsOf(0, 0, 5, 150), 50, 150, epochsOf(0, 50).entries, true, epochsOf(0, 0, 5, 150)},
+		{"the assigned epoch is not newer", epochsOf(0, 0, 5, 150), 50, 150, epochsOf(0, 50, 5, 100).entries, false, epochsOf(0, 0, 5, 150)},
+		{"an epoch starts elsewhere", epochsOf(0, 0, 2, 100), 50, 150, epochsOf(0, 50, 2, 110).entries, false, epochsOf(0, 0, 2, 100)},
+		{"an epoch the batches lack", epochsOf(0, 0, 2, 100, 3, 120), 50, 150, epochsOf(0, 50, 2, 100).entries, false, epochsOf(0, 0, 2, 100, 3, 120)},
+		{"the first batch scanned has another epoch", epochsOf(0, 0, 2, 100), 120, 150, epochsOf(1, 120).entries, false, epochsOf(0, 0, 2, 100)},
+		{"a batch without an epoch", epochsOf(0, 0), 50, 150, epochsOf(-1, 50).entries, false, epochsOf(0, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.ok, tc.cache.reconcile(tc.from, tc.end, tc.runs))
+			require.Equal(t, tc.want.entries, tc.cache.entries)
+		})
+	}
+}
+
+func TestLeaderEpochsLookups(t *testing.T) {
+	c := epochsOf(1, 0, 3, 100, 6, 250)
+	for _, tc := range []struct {
+		offset int64
+		epoch  int32
+	}{{0, NoEpoch}, {1, 1}, {100, 1}, {101, 3}, {250, 3}, {251, 6}, {999, 6}} {
+		require.Equal(t, tc.epoch, c.epochBefore(tc.offset), "before %d", tc.offset)
+	}
+	require.Equal(t, int64(100), c.startOf(3))
+	require.Equal(t, int64(-1), c.startOf(2))
+	require.Equal(t, int64(-1), c.startOf(7))
+	d := c.clone()
+	d.truncateFromEnd(100)
+	require.Equal(t, epochsOf(1, 0, 3, 100, 6, 250).entries, c.entries, "a clone is a copy")
+}

@@ -61,6 +61,12 @@ type Config struct {
 	// RepairCheckpoints lets Open rebuild a missing or damaged checkpoint
 	// of a partition holding data, instead of failing.
 	RepairCheckpoints bool
+	// Replicated says replication sets the high watermark
+	// (SetHighWatermark): it follows the local end (the durable end under
+	// SyncAlways, the written end otherwise) only up to the offset
+	// replication last gave, and starts at the log start offset on Open.
+	// Without, the high watermark is the local end.
+	Replicated bool
 
 	Now    func() time.Time // the Log's clock
 	Logger *slog.Logger
@@ -96,7 +102,7 @@ type Config struct {
 // Offsets: StartOffset <= HighWatermark <= EndOffset. Readers see records
 // below the high watermark. Under SyncAlways the high watermark is the
 // durable end (DurableOffset); otherwise it is the end of what was
-// written.
+// written. On a Replicated log it is at most what SetHighWatermark gave.
 type PartitionLog struct {
 	dir string
 	cfg Config
@@ -114,6 +120,30 @@ type PartitionLog struct {
 	// producers is the idempotence state: the last batches of each
 	// producer id, to refuse gaps and recognise retried duplicates.
 	producers *producerStates
+	// epochs is the leader-epoch cache (leader_epochs.go). Every change
+	// that an append, AssignLeaderEpoch or TruncateTo acts on is written
+	// to its file first, under this lock; a trim from the start (the log
+	// start offset moved) is written with the next checkpoint, and
+	// epochsDirty says that write is still owed.
+	epochs      *leaderEpochs
+	epochsDirty bool
+	// hwLimit is, on a Replicated log, the offset replication last set
+	// the high watermark to (SetHighWatermark): the high watermark follows
+	// the local end up to it. recent holds the latest written positions,
+	// where the high watermark is looked up first (replicated_hw.go).
+	// hwLimitFound says the high watermark has reached the limit's batch
+	// boundary, below the local end: appends need not look it up again.
+	hwLimit      int64
+	hwLimitFound bool
+	recent       positionRing
+	// cuts lists the truncations (TruncateTo), oldest first; truncations
+	// is their count, which readers load without the lock and every
+	// Position records as it is made.
+	cuts        []int64
+	truncations atomic.Int64
+	// openCut says Open completed a truncation a crash interrupted
+	// (completeTruncation): the leader epochs are cut at the end.
+	openCut bool
 
 	segments atomic.Pointer[[]*segment] // immutable, ascending by base
 	written  atomic.Pointer[Position]   // end of what was written
@@ -176,6 +206,12 @@ type AppendResult struct {
 // all. The remaining fields are the segment's append state at that point,
 // which a checkpoint records so recovery can resume exactly there.
 // A Position is immutable once published.
+//
+// The append state is that of the written and durable ends; a high
+// watermark found by lookup (replicated_hw.go) carries only its offset,
+// segment and position. truncations is the partition's count of
+// truncations when the Position was made: a reader bounded by it knows
+// whether the log was cut below it since (see Reader).
 type Position struct {
 	offset               int64
 	seg                  *segment
@@ -185,6 +221,7 @@ type Position struct {
 	bytesSinceIndex      int64
 	offsetEntries        int
 	timeEntries          int
+	truncations          int64
 }
 
 // Offset returns the offset after the last batch before p.
@@ -213,6 +250,7 @@ func Open(cfg Config, creating bool) (*PartitionLog, error) {
 		syncSem:     make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		producers:   newProducerStates(),
+		epochs:      &leaderEpochs{},
 		snapThrough: -1,
 	}
 	if err := p.recoverPartition(creating); err != nil {
@@ -260,17 +298,25 @@ type AppendOptions struct {
 	// crc, when not nil, is the batch's CRC, computed aside while its
 	// records are written; the batch's CRC field is zero until then.
 	CRC *CRCAside
+	// LeaderEpoch is the leader epoch AppendBatch stamps into the batch
+	// (its partitionLeaderEpoch) and records in the epoch cache, written to
+	// the partition's leader-epoch-checkpoint before the batch when the
+	// epoch is new. 0, the zero value, is a single node's epoch. It must
+	// not be negative nor older than LatestEpoch (an *EpochError).
+	// AppendAsFollower ignores it: the batches carry their epochs.
+	LeaderEpoch int32
 }
 
-// appendBatch appends one encoded batch (base offset 0, as built) and waits
-// for it to be acknowledged. The batch bytes are modified in place (base
-// offset and leader epoch, outside the CRC; under LogAppendTime the
-// timestamp, with the CRC recomputed) and not retained.
+// AppendBatch appends one encoded batch (base offset 0, as built) and
+// waits for it to be acknowledged. The batch bytes are modified in place
+// (base offset and leader epoch o.LeaderEpoch, outside the CRC; under
+// LogAppendTime the timestamp, with the CRC recomputed) and not retained.
 //
 // A batch of an idempotent producer (producer id >= 0) is checked against
 // the partition's producer state first: a duplicate of one of the
 // producer's last batches appends nothing and returns the original
-// offsets; a gap or an older epoch returns a *SequenceError.
+// offsets; a gap or an older epoch returns a *SequenceError. A leader
+// epoch older than LatestEpoch returns an *EpochError.
 func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOptions) (AppendResult, error) {
 	h, err := record.ParseHeader(batch, len(batch))
 	if err != nil {
@@ -278,6 +324,9 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 	}
 	if len(batch) > int(p.cfg.MaxBatchBytes) {
 		return AppendResult{}, &RecordTooLargeError{Topic: p.cfg.Topic, Partition: p.cfg.Partition, Index: -1, Size: len(batch), Max: int(p.cfg.MaxBatchBytes)}
+	}
+	if o.LeaderEpoch < 0 {
+		return AppendResult{}, fmt.Errorf("%w: append to %s-%d: leader epoch %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, o.LeaderEpoch)
 	}
 	idempotent := h.ProducerID >= 0
 	var lastSeq int32
@@ -301,6 +350,10 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 		p.mu.Unlock()
 		return AppendResult{}, err
 	}
+	if latest := p.epochs.latest(); o.LeaderEpoch < latest {
+		p.mu.Unlock()
+		return AppendResult{}, &EpochError{Topic: p.cfg.Topic, Partition: p.cfg.Partition, Op: "AppendBatch", Epoch: o.LeaderEpoch, Latest: latest}
+	}
 	end := p.written.Load().offset
 	if o.Expected >= 0 && o.Expected != end {
 		p.mu.Unlock()
@@ -322,45 +375,27 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 			return res, p.Acknowledge(ctx, res.LastOffset+1, o)
 		}
 	}
-	if err := p.maybeRollLocked(len(batch), &h, end, now); err != nil {
-		p.mu.Unlock()
-		return AppendResult{}, err
-	}
 	record.SetBaseOffset(batch, end)
-	record.SetPartitionLeaderEpoch(batch, 0)
+	record.SetPartitionLeaderEpoch(batch, o.LeaderEpoch)
 	if p.cfg.LogAppendTime {
 		record.SetLogAppendTime(batch, now.UnixMilli())
 		h.MaxTimestamp = now.UnixMilli()
 		h.Attributes |= record.AttrLogAppendTime
 	}
-	h.BaseOffset = end
-	s := p.active
-	wasDirty := s.dirty
-	if err := s.append(batch, &h, int64(p.cfg.IndexIntervalBytes), now, p.cfg.SyncAlways, o.CRC); err != nil {
-		err = p.writeFailedLocked(err)
+	h.BaseOffset, h.PartitionLeaderEpoch = end, o.LeaderEpoch
+	w, err := p.appendLocked(batch, &h, now, o.CRC)
+	if err != nil {
 		p.mu.Unlock()
 		return AppendResult{}, err
 	}
-	if !wasDirty {
-		p.unsynced = append(p.unsynced, s)
+	woke := false
+	if !p.cfg.SyncAlways {
+		if !p.cfg.Replicated {
+			woke = p.publishHW(w)
+		} else {
+			woke = p.followLimitLocked(w)
+		}
 	}
-	if idempotent {
-		p.producers.update(h.ProducerID, h.ProducerEpoch, producerBatch{
-			firstSeq: h.BaseSequence, lastSeq: lastSeq, baseOffset: end, lastOffsetDelta: h.LastOffsetDelta,
-		}, now.UnixMilli())
-	}
-	w := &Position{
-		offset:               h.NextOffset(),
-		seg:                  s,
-		pos:                  s.size.Load(),
-		maxTimestamp:         s.maxTimestamp.Load(),
-		offsetOfMaxTimestamp: s.offsetOfMaxTimestamp,
-		bytesSinceIndex:      s.bytesSinceIndex,
-		offsetEntries:        s.offsets().count(),
-		timeEntries:          s.times().count(),
-	}
-	p.written.Store(w)
-	woke := !p.cfg.SyncAlways && p.publishHW(w)
 	p.mu.Unlock()
 	if woke {
 		// Let the readers just woken read now, before this goroutine's
@@ -375,6 +410,57 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 		res.LogAppendTime = time.UnixMilli(now.UnixMilli())
 	}
 	return res, p.Acknowledge(ctx, w.offset, o)
+}
+
+// appendLocked writes batch, whose header h holds its final base offset
+// (the end offset) and leader epoch, at the end of the log: the write
+// step AppendBatch and AppendAsFollower share. It rolls the active
+// segment if the batch does not fit, records the batch's epoch in the
+// epoch cache when it is not the latest (the cache's file first), writes
+// the batch (the time index takes its largest timestamp), records it in
+// the producers' state when it has a producer id, and stores the new
+// written end, which it returns. The high watermark is the caller's. A
+// failure leaves nothing of the batch (ErrDiskFull), or fails the
+// partition. REQUIRES: p.mu.
+func (p *PartitionLog) appendLocked(batch []byte, h *record.Header, now time.Time, crc *CRCAside) (*Position, error) {
+	if err := p.maybeRollLocked(len(batch), h, h.BaseOffset, now); err != nil {
+		return nil, err
+	}
+	if h.PartitionLeaderEpoch != p.epochs.latest() {
+		if err := p.recordEpochLocked("append", h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+			return nil, err
+		}
+	}
+	s := p.active
+	wasDirty := s.dirty
+	if err := s.append(batch, h, int64(p.cfg.IndexIntervalBytes), now, p.cfg.SyncAlways, crc); err != nil {
+		return nil, p.writeFailedLocked(err)
+	}
+	if !wasDirty {
+		p.unsynced = append(p.unsynced, s)
+	}
+	if h.ProducerID >= 0 {
+		p.producers.update(h.ProducerID, h.ProducerEpoch, producerBatch{
+			firstSeq: h.BaseSequence, lastSeq: NextSequence(h.BaseSequence, h.LastOffsetDelta),
+			baseOffset: h.BaseOffset, lastOffsetDelta: h.LastOffsetDelta,
+		}, now.UnixMilli())
+	}
+	w := &Position{
+		offset:               h.NextOffset(),
+		seg:                  s,
+		pos:                  s.size.Load(),
+		maxTimestamp:         s.maxTimestamp.Load(),
+		offsetOfMaxTimestamp: s.offsetOfMaxTimestamp,
+		bytesSinceIndex:      s.bytesSinceIndex,
+		offsetEntries:        s.offsets().count(),
+		timeEntries:          s.times().count(),
+		truncations:          p.truncations.Load(),
+	}
+	p.written.Store(w)
+	if p.cfg.Replicated {
+		p.recent.add(w)
+	}
+	return w, nil
 }
 
 // acknowledge waits, under SyncAlways and unless o.NoWait, until

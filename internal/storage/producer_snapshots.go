@@ -148,37 +148,17 @@ func (p *PartitionLog) recoverProducers() error {
 // replayProducers applies the headers of the batches in [from, end) to st.
 // Recovery has already checked those batches.
 func (p *PartitionLog) replayProducers(st *producerStates, from, end int64) error {
-	segs := *p.segments.Load()
-	i := max(0, segmentHolding(segs, from))
-	var scratch []byte
-	for ; i < len(segs) && from < end; i++ {
-		s := segs[i]
-		var pos int64
-		if from > s.base {
-			_, pos = s.offsets().lookup(from)
+	return walkHeaders(*p.segments.Load(), from, end, func(_ *segment, _ int64, h *record.Header) bool {
+		if h.ProducerID >= 0 {
+			st.update(h.ProducerID, h.ProducerEpoch, producerBatch{
+				firstSeq:        h.BaseSequence,
+				lastSeq:         NextSequence(h.BaseSequence, h.LastOffsetDelta),
+				baseOffset:      h.BaseOffset,
+				lastOffsetDelta: h.LastOffsetDelta,
+			}, h.MaxTimestamp)
 		}
-		size := s.size.Load()
-		for pos < size {
-			hb, err := s.bytesAt(&scratch, pos, record.HeaderSize)
-			if err != nil {
-				return err
-			}
-			h, err := record.ParseHeader(hb, int(min(size-pos, 1<<31-1)))
-			if err != nil {
-				return &CorruptionError{Path: s.path, FilePosition: pos, Offset: -1, Reason: "batch header while rebuilding producer state", Err: err}
-			}
-			if h.NextOffset() > from && h.ProducerID >= 0 {
-				st.update(h.ProducerID, h.ProducerEpoch, producerBatch{
-					firstSeq:        h.BaseSequence,
-					lastSeq:         NextSequence(h.BaseSequence, h.LastOffsetDelta),
-					baseOffset:      h.BaseOffset,
-					lastOffsetDelta: h.LastOffsetDelta,
-				}, h.MaxTimestamp)
-			}
-			pos += int64(h.Size())
-		}
-	}
-	return nil
+		return true
+	})
 }
 
 // ExpireProducers forgets producers idle for longer than

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 
 	"github.com/commitlog-go/commitlog/internal/record"
@@ -17,6 +18,12 @@ const MaxDecompressedBatch = 256 << 20
 // watermark position, holding a reference to the segment it is in. Batches
 // it returns are checked (header, CRC, offset order) and valid until the
 // next call; they alias the segment's mapping or the reader's scratch.
+//
+// When TruncateTo cuts the log below its bound after the bound was taken,
+// the reader returns the batches below the cut as before and then, in
+// place of the first batch at or above it, a *TruncatedError
+// (ErrLogTruncated): what it would read there is gone, or was written
+// after the cut.
 type Reader struct {
 	p       *PartitionLog
 	hw      *Position
@@ -34,6 +41,11 @@ type Reader struct {
 	// segment, which decides when it starts.
 	ahead   verifyAhead
 	segRead int64
+	// truncations is the partition's count of truncations the reader
+	// knows of (at first its bound's), and cut the lowest offset the
+	// truncations after its bound's cut the log at (math.MaxInt64: none).
+	truncations int64
+	cut         int64
 }
 
 // segmentHolding returns the index of the last segment of segs (ascending
@@ -48,7 +60,7 @@ func (p *PartitionLog) NewReader(from int64, hw *Position) (*Reader, error) {
 	if err := p.ErrIfClosed(); err != nil {
 		return nil, err
 	}
-	r := &Reader{p: p, hw: hw, segs: *p.segments.Load(), from: from, next: -1}
+	r := &Reader{p: p, hw: hw, segs: *p.segments.Load(), from: from, next: -1, truncations: hw.truncations, cut: math.MaxInt64}
 	i := max(0, segmentHolding(r.segs, from))
 	if err := r.enter(i); err != nil {
 		return nil, err
@@ -107,7 +119,15 @@ func (r *Reader) resume() error {
 	segs := *r.p.segments.Load()
 	i := max(0, segmentHolding(segs, from))
 	if !segs[i].acquire() {
-		return r.p.ClosedErr()
+		// The segment may be one a truncation is replacing: it publishes
+		// the new list before it lets the append lock go.
+		r.p.mu.Lock()
+		segs = *r.p.segments.Load()
+		r.p.mu.Unlock()
+		i = max(0, segmentHolding(segs, from))
+		if !segs[i].acquire() {
+			return r.p.ClosedErr()
+		}
 	}
 	r.segs, r.i, r.seg, r.from, r.segRead = segs, i, segs[i], from, 0
 	r.setLimit()
@@ -144,6 +164,15 @@ func (r *Reader) seekInSegment(from int64) int64 {
 // io.EOF at the high watermark.
 func (r *Reader) Next() ([]byte, *record.Header, error) {
 	for {
+		if n := r.p.truncations.Load(); n != r.truncations {
+			r.p.mu.Lock()
+			r.cut = min(r.cut, r.p.truncatedSinceLocked(r.truncations))
+			r.p.mu.Unlock()
+			r.truncations = n
+		}
+		if r.cut != math.MaxInt64 && r.next >= r.cut {
+			return nil, nil, r.truncated(r.next)
+		}
 		if r.pos >= r.limit {
 			if r.seg == r.hw.seg || r.i+1 >= len(r.segs) || r.segs[r.i+1].base >= r.hw.offset {
 				return nil, nil, io.EOF
@@ -162,7 +191,14 @@ func (r *Reader) Next() ([]byte, *record.Header, error) {
 			// Offsets are contiguous; the base offset is outside the CRC.
 			err = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, r.next)
 		}
+		if err == nil && h.NextOffset() > r.cut {
+			return nil, nil, r.truncated(h.BaseOffset)
+		}
 		if err != nil {
+			if r.cut != math.MaxInt64 {
+				// Bytes past the cut, read with a bound from before it.
+				return nil, nil, r.truncated(max(r.next, r.cut))
+			}
 			return nil, nil, corruptUnlessIO(err, &CorruptionError{Path: r.seg.path, FilePosition: r.pos, Offset: r.next})
 		}
 		r.pos += int64(len(b))
@@ -178,6 +214,11 @@ func (r *Reader) Next() ([]byte, *record.Header, error) {
 		r.header = h
 		return b, &r.header, nil
 	}
+}
+
+// truncated returns the *TruncatedError of a reader at offset.
+func (r *Reader) truncated(offset int64) error {
+	return &TruncatedError{Topic: r.p.cfg.Topic, Partition: r.p.cfg.Partition, Offset: offset, End: r.cut}
 }
 
 // close stops checking ahead and releases the segment.

@@ -411,6 +411,11 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			bases = bases[n:]
 		}
 	}
+	if haveCP && cp.flags&checkpointTruncated != 0 {
+		if bases, err = p.completeTruncation(cp, bases); err != nil {
+			return err
+		}
+	}
 	if len(bases) == 0 {
 		start := int64(0)
 		if haveCP {
@@ -426,7 +431,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 		}
 		p.needsSyncLocked(s)
 		p.dirDirty = true
-		return p.install([]*segment{s}, emptyScanState(start), start, creating)
+		return p.install([]*segment{s}, emptyScanState(start), start, start, creating)
 	}
 
 	if haveCP && bases[0] > cp.logStartOffset {
@@ -461,6 +466,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 		scratch []byte
 		st      scanState
 		ok      bool
+		scanned = int64(-1) // the offset the scan of every batch starts at
 	)
 	defer func() {
 		if !ok {
@@ -540,6 +546,9 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 		}
 		var dmg *damage
 		scanFrom := pos
+		if scanned < 0 {
+			scanned = st.next
+		}
 		st, pos, dmg, err = s.scanSegment(pos, st, interval, s.ix.Load(), &scratch)
 		if err != nil {
 			return err
@@ -619,6 +628,9 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			}
 		}
 	}
+	if scanned < 0 {
+		scanned = st.next // every segment was below the recovery point
+	}
 	if haveCP && st.next < cp.recoveryOffset {
 		last := segs[len(segs)-1]
 		return &CorruptionError{Path: last.path, FilePosition: last.size.Load(), Offset: st.next,
@@ -649,7 +661,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 		p.tombstoneHorizon.Store(p.cfg.Now().Add(p.cfg.DeleteRetention).UnixMilli())
 	}
 	ok = true
-	return p.install(segs, st, start, creating)
+	return p.install(segs, st, start, scanned, creating)
 }
 
 // rewrite writes the bytes [from, to) of the data file again, so that the
@@ -946,10 +958,12 @@ func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byt
 	return st, nil
 }
 
-// install publishes the recovered segments, makes the recovered tail
-// durable and writes a checkpoint for it. Unless creating, a checkpoint
-// that finds no space is skipped: the previous one stays true.
-func (p *PartitionLog) install(segs []*segment, st scanState, start int64, creating bool) error {
+// install publishes the recovered segments, rebuilds the leader epochs
+// (scanned is where the scan of every batch began) and the producer
+// state, makes the recovered tail durable and writes a checkpoint for it.
+// Unless creating, a checkpoint that finds no space is skipped: the
+// previous one stays true.
+func (p *PartitionLog) install(segs []*segment, st scanState, start, scanned int64, creating bool) error {
 	p.active = segs[len(segs)-1]
 	p.segments.Store(&segs)
 	p.start.Store(start)
@@ -962,6 +976,17 @@ func (p *PartitionLog) install(segs []*segment, st scanState, start int64, creat
 	p.written.Store(w)
 	p.durable.Store(&Position{offset: -1, seg: a})
 	p.hw.Store(w)
+	if p.cfg.Replicated {
+		hw, err := p.startBoundaryLocked()
+		if err != nil {
+			return err
+		}
+		p.hw.Store(hw)
+		p.hwLimit = hw.offset
+	}
+	if err := p.recoverEpochs(scanned, creating); err != nil {
+		return err
+	}
 	if err := p.recoverProducers(); err != nil {
 		return err
 	}

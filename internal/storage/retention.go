@@ -71,10 +71,13 @@ func (p *PartitionLog) rollIdleLocked() error {
 	if err := p.rollLocked(end); err != nil {
 		return err
 	}
-	w := &Position{offset: end, seg: p.active, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	w := &Position{offset: end, seg: p.active, maxTimestamp: -1, offsetOfMaxTimestamp: -1, truncations: p.truncations.Load()}
 	p.written.Store(w)
+	if p.cfg.Replicated {
+		p.recent.add(w)
+	}
 	if !p.cfg.SyncAlways {
-		p.publishHW(w)
+		p.publishLocalEndLocked(w)
 	}
 	return nil
 }

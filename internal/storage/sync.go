@@ -134,7 +134,12 @@ func (p *PartitionLog) flushHeld() error {
 	clear(items)
 	if w.offset > p.durable.Load().offset || len(items) > 0 {
 		p.durable.Store(w)
-		if p.cfg.SyncAlways && p.publishHW(w) {
+		if p.cfg.SyncAlways && p.cfg.Replicated {
+			// Replication's limit is under the append lock.
+			p.mu.Lock()
+			p.followLimitLocked(w)
+			p.mu.Unlock()
+		} else if p.cfg.SyncAlways && p.publishHW(w) {
 			// The readers just woken are queued to run next on this
 			// goroutine's P, and this goroutine is about to return to
 			// an appender that, busy, goes straight into its next write
@@ -201,8 +206,9 @@ func (p *PartitionLog) checkpointHeld() error {
 	if !p.active.created.IsZero() {
 		cp.activeCreated = p.active.created.UnixMilli()
 	}
+	epochsDirty := p.epochsDirty
 	p.mu.Unlock()
-	if cp == p.checkpointed && p.snapThrough >= 0 {
+	if cp == p.checkpointed && p.snapThrough >= 0 && !epochsDirty {
 		return nil
 	}
 	if err := d.seg.syncIndexes(); err != nil {
@@ -219,5 +225,6 @@ func (p *PartitionLog) checkpointHeld() error {
 		return fmt.Errorf("checkpoint %s-%d: %w", p.cfg.Topic, p.cfg.Partition, err)
 	}
 	p.checkpointed = cp
+	p.persistEpochTrim(cp.logStartOffset)
 	return nil
 }
