@@ -45,7 +45,7 @@ func (l *Log) Compact(ctx context.Context, topics ...string) error {
 			return fmt.Errorf("%w: Compact: topic %q has cleanup policy %s; only %s and %s topics are compacted",
 				ErrInvalidArgument, name, t.cfg.CleanupPolicy, CleanupCompact, CleanupCompactDelete)
 		}
-		parts = append(parts, t.partitions...)
+		parts = append(parts, t.local()...)
 	}
 	var errs []error
 	for _, p := range parts {

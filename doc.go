@@ -310,6 +310,73 @@
 // Consumer's memory is bounded by MaxPollRecords and FetchMaxBytes, and an
 // idle Consumer holds no segment data.
 //
+// # Replication
+//
+// A Log opened with Options.Controller and Options.Transport is one node
+// of a cluster (Options.NodeID names it), and a topic's partitions can
+// have replicas on several nodes (TopicConfig.ReplicationFactor). The
+// model is Kafka's. Each partition has one leader, which accepts appends
+// and stamps its leader epoch into every batch it writes; the other
+// replicas, its followers, fetch from it and append its batches verbatim
+// (offsets, epochs and CRCs as the leader wrote them). The in-sync
+// replicas (ISR) are the leader and the followers that have caught up
+// with it within Options.ReplicaLagTime. The high watermark, below which
+// records are committed and visible to consumers, is the least end offset
+// over the ISR, and it does not move while the ISR is smaller than
+// TopicConfig.MinInSyncReplicas. A follower's high watermark is the
+// leader's, capped at its own end; consumers on any node read below that
+// node's high watermark.
+//
+// Leadership comes from the Controller: InProcessController for Logs in
+// one process (tests, examples, a service that wants replicas on several
+// disks), a consensus-replicated one for Logs in several. When a leader
+// goes away, the controller elects the first live in-sync replica in
+// assignment order, with a new leader epoch; with none live, the
+// partition stays offline until one returns, unless the topic has
+// UncleanLeaderElection (then records only the lost replicas held are
+// gone, and offsets are reused for other records). Followers of a new
+// leader truncate where their log diverges from the leader's, found by
+// leader epoch (Kafka's KIP-101 and KIP-279: each replica keeps the
+// leader-epoch-checkpoint file, the start offset of every epoch), never
+// by high watermark. A node that restarts (its Log closed and reopened)
+// truncates to the leader, catches up and rejoins the ISR.
+//
+// Acknowledgements, for Producer (ProducerConfig.Acks) and Partition.Append
+// (always AckAll) on the leader: AckAll returns once the batch is below
+// the high watermark, so on every in-sync replica and at least
+// MinInSyncReplicas of them; AckLeader once it is durable on the leader
+// (per Options.Sync); AckNone once it is written on the leader. An AckAll
+// append to a partition whose ISR is below MinInSyncReplicas fails with
+// ErrNotEnoughReplicas before appending; one whose ISR shrank while it
+// waited fails with ErrNotEnoughReplicasAfterAppend (the batch may still
+// commit: retry with an idempotent producer, whose retried batch gets its
+// original offsets on any leader, since the producers' state replicates
+// with the data). An append to a replica that does not lead fails with a
+// *NotLeaderError naming the leader and its epoch: append there.
+//
+// Durability, with unclean election off. Unlike Kafka, a follower under
+// SyncAlways reports as its end only what it has fsynced, so AckAll means
+// "on disk on at least MinInSyncReplicas nodes", and a power failure of
+// every node loses nothing AckAll acknowledged:
+//
+//	acks       MinInSyncReplicas  acknowledged records survive...
+//	AckNone    any                nothing is promised
+//	AckLeader  any                the leader's failure only if a follower had copied them
+//	AckAll     1                  any failure that leaves one replica that was in sync when they were acknowledged
+//	AckAll     2 or more          any MinInSyncReplicas-1 node failures, power failures included (SyncAlways)
+//
+// Under SyncNever and SyncInterval replicas acknowledge what they have
+// written, as Kafka's do: a power failure of every in-sync replica at
+// once can lose acknowledged records.
+//
+// The Transport carries the replicas' fetch requests and responses
+// (Message). It may lose, delay, duplicate and reorder messages: every
+// message is fenced by leader epoch, the follower's incarnation and a
+// sequence number, and the protocol is correct anyway. It must deliver
+// a message whole or not at all, to the node it is addressed to. The
+// package memnet is an in-memory Transport connecting Logs in one process,
+// with seeded faults and partitions, for tests and examples.
+//
 // # Caveats
 //
 // One Log per directory: a second Open fails with ErrLocked, though on

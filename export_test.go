@@ -12,7 +12,7 @@ import (
 // flush and checkpoint of Close, as if the process stopped (benchmarks).
 func (l *Log) closeTopicsWithoutSync() {
 	for _, t := range l.topics {
-		for _, p := range t.partitions {
+		for _, p := range t.local() {
 			p.shut(ErrClosed)
 		}
 	}

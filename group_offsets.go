@@ -71,7 +71,7 @@ func (s *offsetStore) load() error {
 		return nil
 	}
 	s.topic = t
-	for _, p := range t.partitions {
+	for _, p := range t.local() {
 		for r, err := range p.Scan(context.Background(), p.StartOffset()) {
 			if err != nil {
 				return err
@@ -168,7 +168,10 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 		// it; a commit created it first.
 		return nil, 0, fmt.Errorf("commitlog: %s does not exist", offsetsTopicName)
 	}
-	p := t.partitions[offsetsPartitionFor(group, t.NumPartitions())]
+	p, err := t.Partition(offsetsPartitionFor(group, t.NumPartitions()))
+	if err != nil {
+		return nil, 0, err
+	}
 	now := s.log.opts.now()
 	recs := make([]Record, len(writes))
 	for i, w := range writes {
@@ -183,7 +186,7 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{Expected: -1, NoWait: true})
+	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{Expected: -1, NoWait: true}, AckLeader)
 	if err != nil {
 		return nil, 0, err
 	}

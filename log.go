@@ -49,6 +49,10 @@ type Log struct {
 	offsets *offsetStore
 	groups  *coordinator
 
+	// repl is the node's replication, nil on a single-node Log (see
+	// replication.go).
+	repl *replicator
+
 	// The deleter removes the files of segments retention deleted (see
 	// retention.go). delMu guards the queue and closed flag; delIdle is
 	// signalled when the queue has been worked off.
@@ -114,6 +118,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.offsets = newOffsetStore(l)
 	l.groups = newCoordinator(l, l.offsets)
+	if o.Controller != nil {
+		l.repl = newReplicator(l)
+	}
 	err = l.load()
 	if err == nil {
 		err = l.loadProducerIDs()
@@ -124,6 +131,11 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err == nil {
 		// Offsets of topics deleted by an interrupted DeleteTopic.
 		err = l.offsets.forgetTopics(l.ctx, func(t string) bool { return l.topics[t] == nil })
+	}
+	if err == nil && l.repl != nil {
+		if err = l.repl.start(l.ctx); err != nil {
+			l.repl.stop()
+		}
 	}
 	if err != nil {
 		l.closeTopics()
@@ -147,6 +159,9 @@ func openPartition(l *Log, t *Topic, id int32, creating bool) (*Partition, error
 		return nil, annotate(err, "open %s-%d", t.name, id)
 	}
 	p.store = store
+	if l.repl != nil {
+		l.repl.attach(p)
+	}
 	return p, nil
 }
 
@@ -185,6 +200,8 @@ func (l *Log) storageConfig(t *Topic, id int32, wake func() bool) storage.Config
 		Now:    l.opts.now,
 		Logger: l.opts.Logger,
 
+		Replicated: l.repl != nil,
+
 		OnHighWatermark: wake,
 		Discard:         l.deleteLater,
 		AppendedEnds:    l.appendedEnds,
@@ -220,6 +237,20 @@ func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*T
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if l.repl != nil {
+		return l.repl.createTopic(ctx, name, cfg)
+	}
+	if cfg.ReplicationFactor > 1 || cfg.Replicas != nil {
+		return nil, &ConfigError{Problems: []string{fmt.Sprintf(
+			"ReplicationFactor: %d replicas (or an explicit Replicas assignment) need a replicated Log: open it with Options.Controller and Options.Transport",
+			cfg.ReplicationFactor)}}
+	}
+	return l.createLocalTopic(ctx, name, cfg)
+}
+
+// createLocalTopic creates the topic's files and the partitions this node
+// holds, with cfg resolved and valid.
+func (l *Log) createLocalTopic(ctx context.Context, name string, cfg TopicConfig) (*Topic, error) {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -324,6 +355,14 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	if strings.HasPrefix(name, "__") {
 		return fmt.Errorf("%w: topic %s is internal and cannot be deleted", ErrInvalidArgument, name)
 	}
+	if l.repl != nil {
+		return l.repl.deleteTopic(ctx, name)
+	}
+	return l.deleteLocalTopic(ctx, name)
+}
+
+// deleteLocalTopic deletes the topic's files and partitions on this node.
+func (l *Log) deleteLocalTopic(ctx context.Context, name string) error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -348,6 +387,12 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	delete(l.topics, name)
 	l.mu.Unlock()
 	for _, p := range t.partitions {
+		if p == nil {
+			continue
+		}
+		if l.repl != nil {
+			l.repl.detach(p)
+		}
 		p.shut(fmt.Errorf("%w: %s was deleted", ErrUnknownTopic, name))
 	}
 	l.groups.topicDeleted(name)
@@ -368,6 +413,11 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 // An iterator still running keeps the segment it reads open until it
 // ends.
 func (l *Log) Close() error {
+	if l.repl != nil {
+		// Before adminMu: the replicator's metadata loop may be waiting
+		// for it.
+		l.repl.stop()
+	}
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	l.mu.Lock()
@@ -388,7 +438,9 @@ func (l *Log) closeTopics() error {
 	var errs []error
 	for _, t := range l.topics {
 		for _, p := range t.partitions {
-			errs = append(errs, storage.DiskFull(p.close()))
+			if p != nil {
+				errs = append(errs, storage.DiskFull(p.close()))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -400,7 +452,11 @@ func (l *Log) allPartitions() []*Partition {
 	defer l.mu.RUnlock()
 	var ps []*Partition
 	for _, t := range l.topics {
-		ps = append(ps, t.partitions...)
+		for _, p := range t.partitions {
+			if p != nil {
+				ps = append(ps, p)
+			}
+		}
 	}
 	return ps
 }

@@ -33,9 +33,10 @@ import (
 //	      int32   MaxBytes
 //	      int64   MaxWait, in nanoseconds
 //
-//	FetchResponse body, 60 bytes + len(Topic) + len(Records)
+//	FetchResponse body, 68 bytes + len(Topic) + len(Records)
 //	      string  Topic (at most 249 bytes)
 //	      int32   Partition
+//	      int64   ReplicaEpoch
 //	      uint64  Seq
 //	      int32   LeaderEpoch
 //	      uint16  Error (a FetchError this version knows)
@@ -53,7 +54,7 @@ import (
 const (
 	messageHeaderSize        = 11
 	fetchRequestFixedSize    = 66
-	fetchResponseFixedSize   = 60
+	fetchResponseFixedSize   = 68
 	maxMessageRecordsBytes   = math.MaxInt32
 	messageKindFetchRequest  = 1
 	messageKindFetchResponse = 2
@@ -195,6 +196,7 @@ func (m Message) AppendBinary(b []byte) ([]byte, error) {
 		b = be.AppendUint32(b, uint32(m.To))
 		b = appendMessageString(b, body.Topic)
 		b = be.AppendUint32(b, uint32(body.Partition))
+		b = be.AppendUint64(b, uint64(body.ReplicaEpoch))
 		b = be.AppendUint64(b, body.Seq)
 		b = be.AppendUint32(b, uint32(body.LeaderEpoch))
 		b = be.AppendUint16(b, uint16(body.Error))
@@ -264,6 +266,7 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 		r := &FetchResponse{}
 		r.Topic = d.topic()
 		r.Partition = d.int32("Partition")
+		r.ReplicaEpoch = d.int64("ReplicaEpoch")
 		r.Seq = d.uint64("Seq")
 		r.LeaderEpoch = d.int32("LeaderEpoch")
 		errorAt := d.off

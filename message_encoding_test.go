@@ -55,11 +55,11 @@ func TestMessageEncodingLayout(t *testing.T) {
 	require.Equal(t, want, hex.EncodeToString(mustMarshal(t, req)))
 
 	resp := Message{Version: 1, From: 2, To: 1, Body: &FetchResponse{
-		Topic: "ab", Partition: 3, Seq: 4, LeaderEpoch: 5, Error: FetchStaleFetch, HighWatermark: 7,
+		Topic: "ab", Partition: 3, ReplicaEpoch: 13, Seq: 4, LeaderEpoch: 5, Error: FetchStaleFetch, HighWatermark: 7,
 		LogStartOffset: 8, DivergingEpoch: -1, DivergingEndOffset: 10, BaseOffset: 11, Records: []byte{0xcc},
 	}}
 	want = "0001" + "02" + "00000002" + "00000001" + // header
-		"0002" + "6162" + "00000003" + "0000000000000004" + "00000005" + "0006" + "0000000000000007" +
+		"0002" + "6162" + "00000003" + "000000000000000d" + "0000000000000004" + "00000005" + "0006" + "0000000000000007" +
 		"0000000000000008" + "ffffffff" + "000000000000000a" + "000000000000000b" + "00000001" + "cc"
 	require.Equal(t, want, hex.EncodeToString(mustMarshal(t, resp)))
 }
@@ -151,7 +151,7 @@ func TestMessageUnmarshalOutOfBounds(t *testing.T) {
 	req := mustMarshal(t, Message{Version: 1, From: 1, To: 2, Body: &FetchRequest{Topic: "ab"}})
 	resp := mustMarshal(t, Message{Version: 1, From: 2, To: 1, Body: &FetchResponse{Topic: "ab", Records: []byte("xyz")}})
 	const topicAt = messageHeaderSize
-	errorAt := topicAt + 2 + 2 + 4 + 8 + 4
+	errorAt := topicAt + 2 + 2 + 4 + 8 + 8 + 4
 	recordsAt := len(resp) - 4 - 3
 	edit := func(b []byte, f func(b []byte)) []byte {
 		b = bytes.Clone(b)

@@ -136,6 +136,37 @@ type Options struct {
 	// what the damage lost; see RepairOptions. Default: no repairs.
 	Repair RepairOptions
 
+	// NodeID names this Log in a replicated cluster. Used only with
+	// Controller set.
+	NodeID NodeID
+
+	// Controller, when set, makes the Log a node of a replicated cluster
+	// (see the package documentation on replication): it joins the
+	// controller at Open, creates and deletes topics through it, and
+	// keeps the replicas the controller assigns it. Transport must be set
+	// too. Nil: a single-node Log, with no replication.
+	Controller Controller
+
+	// Transport carries replication messages between the cluster's
+	// nodes. Required with Controller.
+	Transport Transport
+
+	// ReplicaLagTime is how long a follower may go without catching up
+	// with its leader's end before the leader takes it out of the in-sync
+	// replica set (Kafka's replica.lag.time.max.ms), measured on the Log's
+	// clock. Default 30s.
+	ReplicaLagTime time.Duration
+
+	// ReplicaFetchMaxWait is how long a leader holds a follower's fetch
+	// that finds nothing new, waiting for data (Kafka's
+	// replica.fetch.wait.max.ms). Default 500ms.
+	ReplicaFetchMaxWait time.Duration
+
+	// ReplicaFetchMaxBytes bounds the batches one fetch response carries
+	// (Kafka's replica.fetch.max.bytes); a first batch larger than it is
+	// carried all the same. Default 1 MiB.
+	ReplicaFetchMaxBytes int32
+
 	// fs replaces the operating system's file system (tests).
 	fs vfs.FS
 	// now replaces time.Now (tests).
@@ -176,6 +207,24 @@ func (o *Options) Validate() error {
 	if o.CheckpointInterval < 0 {
 		problems = append(problems, fmt.Sprintf("CheckpointInterval: %v is negative", o.CheckpointInterval))
 	}
+	if o.Controller != nil && o.Transport == nil {
+		problems = append(problems, "Transport: a replicated Log (Controller set) needs a Transport to reach the other nodes")
+	}
+	if o.Controller == nil && o.Transport != nil {
+		problems = append(problems, "Controller: a Transport without a Controller does nothing: set both for a replicated Log, or neither")
+	}
+	if o.Controller != nil && o.NodeID < 0 {
+		problems = append(problems, fmt.Sprintf("NodeID: %d is negative", o.NodeID))
+	}
+	if o.ReplicaLagTime < 0 {
+		problems = append(problems, fmt.Sprintf("ReplicaLagTime: %v is negative", o.ReplicaLagTime))
+	}
+	if o.ReplicaFetchMaxWait < 0 {
+		problems = append(problems, fmt.Sprintf("ReplicaFetchMaxWait: %v is negative", o.ReplicaFetchMaxWait))
+	}
+	if o.ReplicaFetchMaxBytes < 0 {
+		problems = append(problems, fmt.Sprintf("ReplicaFetchMaxBytes: %d is negative", o.ReplicaFetchMaxBytes))
+	}
 	problems = append(problems, o.TopicDefaults.problems("TopicDefaults.")...)
 	if len(problems) > 0 {
 		return &ConfigError{Problems: problems}
@@ -195,6 +244,9 @@ func (o *Options) withDefaults() Options {
 	c.CompactionDutyCycle = cmp.Or(c.CompactionDutyCycle, defaultCompactionDutyCycle)
 	c.CompactionMapBytes = cmp.Or(c.CompactionMapBytes, defaultCompactionMapBytes)
 	c.OffsetsTopicPartitions = cmp.Or(c.OffsetsTopicPartitions, defaultOffsetsTopicPartitions)
+	c.ReplicaLagTime = cmp.Or(c.ReplicaLagTime, defaultReplicaLagTime)
+	c.ReplicaFetchMaxWait = cmp.Or(c.ReplicaFetchMaxWait, defaultReplicaFetchMaxWait)
+	c.ReplicaFetchMaxBytes = cmp.Or(c.ReplicaFetchMaxBytes, defaultReplicaFetchBytes)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -32,6 +32,9 @@ type Partition struct {
 	// store is the partition's log on disk: segments, appends, fsync
 	// rounds, recovery, retention and compaction.
 	store *storage.PartitionLog
+	// repl is the partition's replica on a replicated Log (see
+	// replica_partition.go); nil on a single-node Log.
+	repl *replicaPartition
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil when nobody waits
@@ -164,18 +167,18 @@ func (p *Partition) appendRecords(ctx context.Context, expected int64, recs []Re
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return p.appendBuilt(ctx, batch, aside, appendOptions{Expected: expected})
+	return p.appendBuilt(ctx, batch, aside, appendOptions{Expected: expected}, AckAll)
 }
 
 // appendBuilt is appendBatch for a batch from build, whose CRC build may
 // have left to a crcAside (aside). It returns once the CRC is computed,
 // so that the caller may reuse the batch's buffer.
-func (p *Partition) appendBuilt(ctx context.Context, batch []byte, aside bool, o appendOptions) (AppendResult, error) {
+func (p *Partition) appendBuilt(ctx context.Context, batch []byte, aside bool, o appendOptions, acks Acks) (AppendResult, error) {
 	if aside {
 		o.CRC = storage.ComputeCRCAside(batch)
 		defer o.CRC.Wait()
 	}
-	return p.appendBatch(ctx, batch, o)
+	return p.appendBatchAcks(ctx, batch, o, acks)
 }
 
 // build encodes recs as one batch with the topic's codec. The batch is
@@ -257,8 +260,19 @@ func (p *Partition) tooLarge(recs []Record, batchSize int) error {
 type appendOptions = storage.AppendOptions
 
 // appendBatch appends one encoded batch and waits for it to be
-// acknowledged; see storage.PartitionLog.AppendBatch.
+// acknowledged; see storage.PartitionLog.AppendBatch. On a replicated Log
+// acks says what acknowledges it (replicaPartition.append); on a
+// single-node Log there is no replica to wait for, and AckAll and
+// AckLeader both wait for the Log's SyncPolicy.
 func (p *Partition) appendBatch(ctx context.Context, batch []byte, o appendOptions) (AppendResult, error) {
+	return p.appendBatchAcks(ctx, batch, o, AckAll)
+}
+
+// appendBatchAcks is appendBatch acknowledged under acks.
+func (p *Partition) appendBatchAcks(ctx context.Context, batch []byte, o appendOptions, acks Acks) (AppendResult, error) {
+	if p.repl != nil {
+		return p.repl.append(ctx, batch, o, acks)
+	}
 	return p.store.AppendBatch(ctx, batch, o)
 }
 

@@ -78,7 +78,7 @@ func (l *Log) loadProducerIDs() error {
 func (l *Log) producerIDFloor() int64 {
 	floor := int64(0)
 	for _, t := range l.topics {
-		for _, p := range t.partitions {
+		for _, p := range t.local() {
 			floor = max(floor, p.store.ProducerIDFloor())
 		}
 	}

@@ -108,7 +108,8 @@ type producerTopic struct {
 type partitionSink struct {
 	prod  *Producer
 	topic *producerTopic
-	p     *Partition
+	id    int32
+	p     *Partition // nil when this node holds no replica of it
 }
 
 // Acks says when a Producer reports a record as sent.
@@ -399,7 +400,7 @@ func (p *Producer) topic(name string) (*producerTopic, error) {
 	}
 	pt.parts = make([]*produce.Partition[*Record], len(t.partitions))
 	for i, part := range t.partitions {
-		pt.parts[i] = p.eng.NewPartition(pc, &partitionSink{prod: p, topic: pt, p: part})
+		pt.parts[i] = p.eng.NewPartition(pc, &partitionSink{prod: p, topic: pt, id: int32(i), p: part})
 	}
 	m := make(map[string]*producerTopic, len(old.m)+1)
 	for k, v := range old.m {
@@ -559,6 +560,10 @@ func reportBatch(recs []produce.Entry[*Record], res produce.Result, err error) {
 
 // Send builds one batch and appends it to the partition.
 func (s *partitionSink) Send(b *record.Builder) (produce.Result, error) {
+	if s.p == nil {
+		_, err := s.topic.t.Partition(s.id)
+		return produce.Result{Base: -1}, err
+	}
 	ctx := context.Background() // appends are bounded by the disk, not by a caller
 	batch, err := b.Build()
 	if err == nil && len(batch) > int(s.p.cfg.MaxBatchBytes) && s.topic.codec != compress.None {
@@ -570,7 +575,7 @@ func (s *partitionSink) Send(b *record.Builder) (produce.Result, error) {
 	if err != nil {
 		return produce.Result{Base: -1}, fmt.Errorf("produce to %s-%d: encode batch: %w", s.p.topic.name, s.p.id, err)
 	}
-	res, err := s.p.appendBatch(ctx, batch, appendOptions{Expected: -1, NoWait: s.prod.cfg.Acks == AckNone})
+	res, err := s.p.appendBatchAcks(ctx, batch, appendOptions{Expected: -1, NoWait: s.prod.cfg.Acks == AckNone}, s.prod.cfg.Acks)
 	return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}, err
 }
 

@@ -26,7 +26,7 @@ func (l *Log) EnforceRetention(ctx context.Context, topics ...string) error {
 		if err != nil {
 			return err
 		}
-		parts = append(parts, t.partitions...)
+		parts = append(parts, t.local()...)
 	}
 	now := l.opts.now()
 	var errs []error

@@ -40,7 +40,28 @@ func (t *Topic) Partition(id int32) (*Partition, error) {
 	if id < 0 || int(id) >= len(t.partitions) {
 		return nil, fmt.Errorf("%w: %s has partitions [0, %d), not %d", ErrUnknownPartition, t.name, len(t.partitions), id)
 	}
-	return t.partitions[id], nil
+	if p := t.partitions[id]; p != nil {
+		return p, nil
+	}
+	return nil, t.log.repl.notHosted(t.name, id)
+}
+
+// local returns the partitions this node holds: on a single-node Log,
+// every partition.
+func (t *Topic) local() []*Partition {
+	ps := make([]*Partition, 0, len(t.partitions))
+	for _, p := range t.partitions {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// hosted reports whether this node holds a replica of partition id: on a
+// single-node Log, of every partition.
+func (t *Topic) hosted(id int32) bool {
+	return t.log.repl == nil || t.cfg.Replicas == nil || slices.Contains(t.cfg.Replicas[id], t.log.opts.NodeID)
 }
 
 // TopicConfig configures a topic. Every zero field takes its value from

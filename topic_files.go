@@ -100,6 +100,10 @@ func (l *Log) load() error {
 	for _, name := range slices.Sorted(maps.Keys(l.topics)) {
 		t := l.topics[name]
 		for id := int32(0); id < t.cfg.Partitions; id++ {
+			if !t.hosted(id) {
+				t.partitions = append(t.partitions, nil)
+				continue
+			}
 			dir := filepath.Join(l.dir, partitionDirName(name, id))
 			if _, err := l.fs.Stat(dir); err != nil {
 				if isNotExist(err) {
@@ -228,6 +232,9 @@ func (l *Log) prepareTopic(t *Topic) error {
 		return err
 	}
 	for id := int32(0); id < t.cfg.Partitions; id++ {
+		if !t.hosted(id) {
+			continue
+		}
 		dir := filepath.Join(l.dir, partitionDirName(t.name, id))
 		if err := l.fs.RemoveAll(dir); err != nil {
 			return err
@@ -240,6 +247,10 @@ func (l *Log) prepareTopic(t *Topic) error {
 		return err
 	}
 	for id := int32(0); id < t.cfg.Partitions; id++ {
+		if !t.hosted(id) {
+			t.partitions = append(t.partitions, nil)
+			continue
+		}
 		p, err := openPartition(l, t, id, true)
 		if err != nil {
 			return err
@@ -255,7 +266,12 @@ func (l *Log) prepareTopic(t *Topic) error {
 // interrupted create leaves, which Open removes. REQUIRES: adminMu.
 func (l *Log) abandonTopic(t *Topic) error {
 	for _, p := range t.partitions {
-		p.shut(ErrClosed)
+		if p != nil {
+			if l.repl != nil {
+				l.repl.detach(p)
+			}
+			p.shut(ErrClosed)
+		}
 	}
 	t.partitions = nil
 	var errs []error

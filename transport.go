@@ -101,8 +101,11 @@ type FetchRequest struct {
 type FetchResponse struct {
 	Topic     string
 	Partition int32
-	// Seq is the Seq of the request answered.
-	Seq uint64
+	// ReplicaEpoch and Seq are those of the request answered: a
+	// follower takes only the answer to its outstanding fetch, never one
+	// to a fetch of an earlier incarnation.
+	ReplicaEpoch int64
+	Seq          uint64
 	// LeaderEpoch is the responding leader's epoch.
 	LeaderEpoch int32
 	// Error is FetchOK or why the request was refused; with an error the

@@ -80,7 +80,11 @@ func (p *PartitionLog) TruncateTo(ctx context.Context, offset int64) error {
 		case err != nil:
 			return err
 		case offset >= end:
-			return nil
+			// No data to cut, but epochs assigned at the end (by a
+			// leader that appended nothing in them) go: a follower that
+			// keeps one would name it in its next fetch and diverge
+			// again.
+			return p.truncateEpochsAtEnd(offset)
 		case offset < start:
 			return fmt.Errorf("%w: TruncateTo %s-%d: offset %d is below the log start offset %d",
 				ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, offset, start)
@@ -95,6 +99,22 @@ func (p *PartitionLog) TruncateTo(ctx context.Context, offset int64) error {
 		}
 		return p.truncateLocked(offset)
 	})
+}
+
+// truncateEpochsAtEnd drops the epochs starting at or above offset, which
+// is at or past the written end, persisting the cache first.
+func (p *PartitionLog) truncateEpochsAtEnd(offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next := p.epochs.clone()
+	if !next.truncateFromEnd(offset) {
+		return nil
+	}
+	if err := writeLeaderEpochs(p.cfg.FS, p.dir, next); err != nil {
+		return p.epochWriteFailedLocked("TruncateTo", err)
+	}
+	p.epochs, p.epochsDirty = next, false
+	return nil
 }
 
 // truncateLocked is TruncateTo once everything below offset is durable.

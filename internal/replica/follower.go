@@ -1,0 +1,154 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// FetchResponse is the leader's answer as the follower receives it.
+type FetchResponse struct {
+	// ReplicaEpoch and Seq name the fetch answered.
+	ReplicaEpoch int64
+	Seq          uint64
+	LeaderEpoch  int32
+	// Err is the leader's refusal, as one of this package's errors.
+	Err            error
+	Diverging      *EpochEnd
+	HighWatermark  int64
+	LogStartOffset int64
+	// BaseOffset is the first offset of the records carried (the fetch
+	// offset when there are none); RecordsEnd the offset after them, -1
+	// when there are none.
+	BaseOffset int64
+	RecordsEnd int64
+}
+
+// FollowerStep is what the driver does with a fetch response, in order:
+// truncate or reset, append, apply the high watermark.
+type FollowerStep struct {
+	// Truncate, unless -1, is the offset to truncate the local log to.
+	Truncate int64
+	// ResetTo, unless -1, says to empty the local log and restart it at
+	// that offset (the leader's log start moved past this replica's end).
+	ResetTo int64
+	// Append says to append the response's records verbatim.
+	Append bool
+	// HighWatermark, unless -1, is the leader's high watermark, which the
+	// driver applies capped at the local end (rule 8.2.4).
+	HighWatermark int64
+	// FetchNow says the next fetch may go at once.
+	FetchNow bool
+}
+
+func noStep() FollowerStep { return FollowerStep{Truncate: -1, ResetTo: -1, HighWatermark: -1} }
+
+// NextFetch returns the fetch a follower sends its leader now (rule
+// 8.2.2), or false: when it does not follow, when a fetch is outstanding
+// and not yet timed out, while a step it asked for is not confirmed, or
+// after the leader refused it (until the next Update).
+func (r *Replica) NextFetch(now time.Time) (Fetch, bool) {
+	if r.role != Follower || r.awaiting || r.stopped {
+		return Fetch{}, false
+	}
+	if o := r.outstanding; o != nil && now.Sub(o.sent) < r.cfg.FetchTimeout && !now.Before(o.sent) {
+		return Fetch{}, false
+	}
+	r.seq++
+	end := r.log.EndOffset()
+	r.outstanding = &outstandingFetch{seq: r.seq, offset: end, sent: now}
+	return Fetch{
+		Replica: r.cfg.Self, ReplicaEpoch: r.cfg.Incarnation, Seq: r.seq,
+		CurrentLeaderEpoch: r.state.LeaderEpoch, FetchOffset: end, AckedOffset: min(r.log.AckedOffset(), end),
+		LastFetchedEpoch: r.log.LatestEpoch(),
+	}, true
+}
+
+// HandleFetchResponse decides what a follower does with its leader's
+// answer (rules 8.2.3, 8.2.4, 8.5.4, 8.5.5).
+//
+// Errors: ErrStaleResponse for a response that does not answer the
+// outstanding fetch (ignored); the leader's refusal otherwise, after
+// which the follower stops fetching until the next Update, except for
+// refusals a later fetch can cure (a stale fetch, or a leader that has
+// not heard of its epoch yet: fetch again after FetchTimeout).
+func (r *Replica) HandleFetchResponse(now time.Time, resp FetchResponse) (FollowerStep, error) {
+	step := noStep()
+	o := r.outstanding
+	if r.role != Follower || o == nil || o.dummy || resp.Seq != o.seq || resp.ReplicaEpoch != r.cfg.Incarnation {
+		return step, ErrStaleResponse
+	}
+	if resp.Err == nil && (resp.LeaderEpoch != r.state.LeaderEpoch || resp.Diverging == nil && resp.BaseOffset != o.offset) {
+		return step, ErrStaleResponse
+	}
+	r.outstanding = nil
+	switch {
+	case resp.Err != nil:
+		return r.refused(now, resp)
+	case resp.Diverging != nil:
+		step.Truncate = r.divergenceTruncation(*resp.Diverging)
+		r.awaiting = true
+		step.FetchNow = true
+		return step, nil
+	}
+	if resp.RecordsEnd > resp.BaseOffset {
+		step.Append = true
+		r.awaiting = true
+	}
+	step.HighWatermark = resp.HighWatermark
+	step.FetchNow = true
+	return step, nil
+}
+
+// refused handles a leader's refusal of the outstanding fetch.
+func (r *Replica) refused(now time.Time, resp FetchResponse) (FollowerStep, error) {
+	step := noStep()
+	switch {
+	case errors.Is(resp.Err, ErrOffsetOutOfRange) && resp.LogStartOffset > r.log.EndOffset():
+		// The leader's log starts past everything here (retention moved
+		// it): restart the log there.
+		step.ResetTo = resp.LogStartOffset
+		r.awaiting = true
+		step.FetchNow = true
+		return step, nil
+	case errors.Is(resp.Err, ErrStaleFetch):
+		step.FetchNow = true
+		return step, nil
+	case errors.Is(resp.Err, ErrUnknownLeaderEpoch):
+		// The leader has not applied its own election yet: wait a fetch
+		// timeout, then ask again.
+		r.outstanding = &outstandingFetch{sent: now, dummy: true}
+		return step, resp.Err
+	}
+	r.stopped = true
+	return step, fmt.Errorf("leader refused the fetch: %w", resp.Err)
+}
+
+// divergenceTruncation is rule 8.5.4 (with KIP-279's repeat) for a leader
+// that answered e: the offset to truncate to. It never truncates by high
+// watermark: without an epoch in common it truncates to the log start.
+func (r *Replica) divergenceTruncation(e EpochEnd) int64 {
+	leo := r.log.EndOffset()
+	if e.Epoch == NoEpoch {
+		return r.log.StartOffset()
+	}
+	fe, fo := r.log.EndOffsetForEpoch(e.Epoch)
+	switch {
+	case fe == NoEpoch:
+		return r.log.StartOffset()
+	case fe == e.Epoch:
+		return min(e.EndOffset, fo, leo)
+	default:
+		// This replica does not know the leader's epoch: cut back to the
+		// end of the largest epoch below it, and let the next fetch
+		// (carrying that epoch) find the divergence again.
+		return min(fo, leo)
+	}
+}
+
+// Truncated confirms that the driver carried out a step's truncation or
+// reset.
+func (r *Replica) Truncated() { r.awaiting = false }
+
+// Appended confirms that the driver appended a step's records.
+func (r *Replica) Appended() { r.awaiting = false }
