@@ -211,3 +211,51 @@ func TestWrittenPositionReader(t *testing.T) {
 		})
 	}
 }
+
+// SetHighWatermark from one goroutine while another appends and a third
+// reads: the high watermark only rises, never past the local end nor the
+// limit, and readers stop at it.
+func TestSetHighWatermarkWhileAppendsRun(t *testing.T) {
+	ctx := context.Background()
+	for _, durable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("SyncAlways=%v", durable), func(t *testing.T) {
+			var moves atomic.Int64
+			p := openPartitionLog(t, replicatedConfig(vfs.NewMem(), durable, &moves), true)
+			const batches = 300
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := range batches {
+					b := plainBatch(t, 1, rec("k", strings.Repeat("v", 200)), rec("l", fmt.Sprint(i)))
+					if _, err := p.AppendBatch(ctx, b, AppendOptions{Expected: -1, NoWait: true}); err != nil {
+						t.Errorf("append: %v", err)
+						return
+					}
+				}
+			}()
+			var limit, last int64
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+				default:
+					limit = max(limit, p.EndOffset()-int64(i%7))
+					p.SetHighWatermark(limit)
+					hw := p.HighWatermark()
+					require.GreaterOrEqual(t, hw, last, "never down")
+					require.LessOrEqual(t, hw, limit)
+					last = hw
+					if i%10 == 0 {
+						offs := readOffsets(t, p, 0)
+						require.LessOrEqual(t, int64(len(offs)), limit)
+					}
+					continue
+				}
+				break
+			}
+			require.NoError(t, p.Flush(ctx))
+			p.SetHighWatermark(2 * batches)
+			require.Equal(t, int64(2*batches), p.HighWatermark())
+			require.NoError(t, p.Check(ctx))
+		})
+	}
+}
