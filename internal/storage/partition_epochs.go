@@ -35,13 +35,6 @@ import (
 // batch, logged, and written again: like the indexes it is derived data,
 // never a reason to refuse to open.
 
-// EpochEntry says that leader epoch Epoch wrote its first batch at offset
-// StartOffset (or that the epoch holds the log start offset, StartOffset).
-type EpochEntry struct {
-	Epoch       int32
-	StartOffset int64
-}
-
 // AssignLeaderEpoch records that leader epoch epoch starts at the end
 // offset, as a new leader does before it appends (Kafka's makeLeader),
 // and returns once the epoch cache's file holds it. The latest epoch
