@@ -168,10 +168,10 @@ func (p *PartitionLog) persistEpochTrim(start int64) {
 	p.epochsDirty = false
 }
 
-// epochRuns returns the epochs of the batches in [from, to): one entry per
-// batch whose epoch differs from the one before it, and one for the first.
-// REQUIRES: as walkHeaders.
-func epochRuns(segs []*segment, from, to int64) ([]epochEntry, error) {
+// epochRuns returns the epochs of the batches from offset from up to to:
+// one entry per batch whose epoch differs from the one before it, and one
+// for the first. REQUIRES: as walkHeaders.
+func epochRuns(segs []*segment, from int64, to *Position) ([]epochEntry, error) {
 	var runs []epochEntry
 	err := walkHeaders(segs, from, to, func(_ *segment, _ int64, h *record.Header) bool {
 		if n := len(runs); n == 0 || runs[n-1].epoch != h.PartitionLeaderEpoch {
@@ -190,7 +190,8 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 	fs := p.cfg.FS
 	path := filepath.Join(p.dir, LeaderEpochsName)
 	segs := *p.segments.Load()
-	end, start := p.written.Load().offset, p.start.Load()
+	written, start := p.written.Load(), p.start.Load()
+	end := written.offset
 	c, err := readLeaderEpochs(fs, p.dir)
 	reason := ""
 	var cerr *CorruptionError
@@ -227,7 +228,7 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 			cutAt = end
 		}
 		changed = c.truncateFromEnd(cutAt)
-		runs, err := epochRuns(segs, scanned, end)
+		runs, err := epochRuns(segs, scanned, written)
 		if err != nil {
 			return err
 		}
@@ -241,7 +242,7 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 	if reason != "" {
 		p.cfg.Logger.Warn("rebuilding the leader epochs from the batch headers", "file", path, "reason", reason)
 		c = &leaderEpochs{}
-		if err := walkHeaders(segs, segs[0].base, end, func(_ *segment, _ int64, h *record.Header) bool {
+		if err := walkHeaders(segs, segs[0].base, written, func(_ *segment, _ int64, h *record.Header) bool {
 			c.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 			return true
 		}); err != nil {
