@@ -219,8 +219,8 @@ type Position struct {
 	maxTimestamp         int64
 	offsetOfMaxTimestamp int64
 	bytesSinceIndex      int64
-	offsetEntries        int
-	timeEntries          int
+	offsetEntries        int32 // an index holds at most SegmentIndexBytes/8 entries
+	timeEntries          int32
 	truncations          int64
 }
 
@@ -453,8 +453,8 @@ func (p *PartitionLog) appendLocked(batch []byte, h *record.Header, now time.Tim
 		maxTimestamp:         s.maxTimestamp.Load(),
 		offsetOfMaxTimestamp: s.offsetOfMaxTimestamp,
 		bytesSinceIndex:      s.bytesSinceIndex,
-		offsetEntries:        s.offsets().count(),
-		timeEntries:          s.times().count(),
+		offsetEntries:        int32(s.offsets().count()),
+		timeEntries:          int32(s.times().count()),
 		truncations:          p.truncations.Load(),
 	}
 	p.written.Store(w)

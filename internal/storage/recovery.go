@@ -981,7 +981,7 @@ func (p *PartitionLog) install(segs []*segment, st scanState, start, scanned int
 	// keeps that many entries of each index.
 	w := &Position{offset: st.next, seg: a, pos: a.size.Load(), maxTimestamp: st.maxTimestamp,
 		offsetOfMaxTimestamp: st.offsetOfMaxTimestamp, bytesSinceIndex: st.bytesSinceIndex,
-		offsetEntries: a.offsets().count(), timeEntries: a.times().count()}
+		offsetEntries: int32(a.offsets().count()), timeEntries: int32(a.times().count())}
 	p.written.Store(w)
 	p.durable.Store(&Position{offset: -1, seg: a})
 	p.hw.Store(w)
