@@ -198,11 +198,13 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 	switch {
 	case errors.As(err, &cerr):
 		reason = "the file is damaged: " + cerr.Reason
+	case errors.Is(err, ErrFileTooLarge):
+		reason = "the file is damaged: " + err.Error()
 	case err != nil:
 		return err
 	}
 	exists := false
-	if err == nil {
+	if reason == "" {
 		if _, serr := fs.Stat(path); serr == nil {
 			exists = true
 		} else if !isNotExist(serr) {
