@@ -209,7 +209,7 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 			switch {
 			case strings.HasSuffix(f, ".json"):
 				require.Error(t, out.corrupt, "%s: damaged topic metadata must refuse to open", what)
-			case strings.HasSuffix(f, checkpointName):
+			case filepath.Base(f) == checkpointName:
 				// The checkpoint holds the log start offset: damage to it
 				// is refused, and repaired only when asked to.
 				require.ErrorIs(t, out.corrupt, ErrCorrupt, "%s: a damaged checkpoint must refuse to open", what)
@@ -217,7 +217,8 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 				out = exerciseFlipped(t, fs, RepairOptions{Checkpoints: true})
 				intact()
 				require.True(t, out.warnings.logged("repairing a partition checkpoint"), what)
-			case strings.HasSuffix(f, indexSuffix), strings.HasSuffix(f, timeIndexSuffix), strings.HasSuffix(f, producerSnapshotSuffix):
+			case strings.HasSuffix(f, indexSuffix), strings.HasSuffix(f, timeIndexSuffix), strings.HasSuffix(f, producerSnapshotSuffix),
+				filepath.Base(f) == leaderEpochsName:
 				intact() // derived data: checked, rebuilt, never wrong
 			case i >= dataEnd:
 				// The space prepared past the last batch of the active
@@ -235,7 +236,20 @@ func testFlipEveryByte(t *testing.T, clean bool) {
 				}
 				rel := i - start
 				if rel >= 12 && rel < 16 {
-					intact() // the partition leader epoch: outside the CRC and unused
+					// The partition leader epoch, outside the CRC: the
+					// records read back intact, and Check finds the epoch
+					// disagreeing with the leader epochs, except in the last
+					// batch of an unflushed tail, whose epochs recovery takes
+					// from the batches.
+					require.Len(t, out.records, len(flattenBatches(batches)), what)
+					for j, want := range flattenBatches(batches) {
+						want.Topic, want.Offset = "flip", int64(j)
+						require.True(t, want.Equal(&out.records[j]), "%s: record %d differs", what, j)
+					}
+					if clean || out.corrupt != nil {
+						require.ErrorIs(t, out.corrupt, ErrCorrupt, what)
+						require.ErrorContains(t, out.corrupt, "leader epoch", what)
+					}
 					continue
 				}
 				if out.corrupt != nil {
@@ -431,10 +445,11 @@ func exerciseFault(t *testing.T, fs *vfs.MemFS, records map[TopicPartition][]Rec
 // Storage faults in every file type: bit flips, bursts of up to 32 bits
 // (CRC-32C detects every such error in the bytes it covers), a zeroed
 // block, truncation, emptying and removal, in every file of a closed log.
-// The derived files (offset and time indexes, producer-state snapshots)
-// are repaired: the log opens with every record and commit intact. Damage
-// anywhere else is never silent: it is refused with ErrCorrupt, or (bytes
-// outside what the CRC covers, such as a batch's partition leader epoch)
+// The derived files (offset and time indexes, producer-state snapshots,
+// leader epochs) are repaired: the log opens with every record and commit
+// intact. Damage anywhere else is never silent: it is refused with
+// ErrCorrupt, or (bytes outside what the CRC covers, such as a batch's
+// partition leader epoch, which Check compares with the leader epochs)
 // changes nothing that is read back. The files that hold durable promises
 // (checkpoints, topic metadata, producer-ids) are refused on any change,
 // and the data files and __consumer_offsets on any change that reaches
@@ -481,7 +496,7 @@ func TestStorageFaultsInEveryFileType(t *testing.T) {
 					refused++
 				}
 				switch kind {
-				case "index", "time index", "snapshot":
+				case "index", "time index", "snapshot", "leader epochs":
 					require.NoError(t, out.refused, "%s: a derived file is rebuilt, never refused", what)
 				case "checkpoint":
 					dir := filepath.Dir(f)
@@ -505,7 +520,7 @@ func TestStorageFaultsInEveryFileType(t *testing.T) {
 			}
 		}
 	}
-	for _, kind := range []string{"data", "index", "time index", "checkpoint", "snapshot", "topic metadata", "producer-ids", "offsets data"} {
+	for _, kind := range []string{"data", "index", "time index", "checkpoint", "snapshot", "leader epochs", "topic metadata", "producer-ids", "offsets data"} {
 		require.Positive(t, kinds[kind], "no %s file was damaged", kind)
 	}
 	t.Logf("%d damaged logs checked (%d refused with ErrCorrupt, the rest intact); files by kind: %v; damaged logs by kind: %v", damaged, refused, kinds, byKind)
@@ -521,6 +536,8 @@ func faultFileKind(path string) string {
 		return "producer-ids"
 	case base == checkpointName:
 		return "checkpoint"
+	case base == leaderEpochsName:
+		return "leader epochs"
 	case strings.HasSuffix(base, producerSnapshotSuffix):
 		return "snapshot"
 	case strings.HasSuffix(base, timeIndexSuffix):

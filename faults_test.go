@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -341,4 +342,82 @@ func openWithKeptRecord(t *testing.T, fs vfs.FS) (*Log, *Partition) {
 	_, err = p.Append(ctx, []Record{{Value: []byte("kept")}})
 	require.NoError(t, err)
 	return l, p
+}
+
+// A partition's first append writes its leader-epoch file before the
+// batch. A failure of any of that file's operations (the temporary
+// file's create, write and fsync, the rename, the directory's fsync)
+// fails the append cleanly with a typed error that keeps the cause:
+// ErrDiskFull for lack of space, the partition usable; a
+// *DurabilityError otherwise. Nothing of the append is visible, nothing
+// acknowledged elsewhere is lost, and the directory reopens, as it is and
+// after a power failure, with the append possible again.
+func TestLeaderEpochFileFaults(t *testing.T) {
+	ctx := context.Background()
+	for _, errno := range []syscall.Errno{syscall.EIO, syscall.ENOSPC} {
+		for k := 0; ; k++ {
+			mem := vfs.NewMem()
+			var armed atomic.Bool
+			var seen, fired atomic.Int64
+			afterRename := false
+			fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+				if !armed.Load() || !op.Mutating() {
+					return nil
+				}
+				epochFile := strings.HasPrefix(filepath.Base(path), leaderEpochsName)
+				if !epochFile && !(op == vfs.OpSyncDir && afterRename) {
+					return nil
+				}
+				afterRename = op == vfs.OpRename
+				if seen.Add(1)-1 == int64(k) {
+					fired.Add(1)
+					return errno
+				}
+				return nil
+			}), vfs.InjectOptions{ShortWrites: true})
+			l, err := Open(testDir, testOptions(fs))
+			require.NoError(t, err)
+			tp, err := l.CreateTopic(ctx, "t", TopicConfig{Partitions: 2})
+			require.NoError(t, err)
+			kept, _ := tp.Partition(0)
+			_, err = kept.Append(ctx, []Record{{Value: []byte("kept")}})
+			require.NoError(t, err)
+			p, _ := tp.Partition(1)
+			armed.Store(true)
+			_, err = p.Append(ctx, []Record{{Value: []byte("first")}})
+			armed.Store(false)
+			if fired.Load() == 0 {
+				require.NoError(t, err)
+				require.GreaterOrEqual(t, k, 5, "create, write, sync, rename, sync dir")
+				require.NoError(t, l.Close())
+				break
+			}
+			what := fmt.Sprintf("%v at operation %d of the leader-epoch file", errno, k)
+			require.Error(t, err, what)
+			require.ErrorIs(t, err, errno, "%s: the cause stays visible", what)
+			if errno == syscall.ENOSPC {
+				require.ErrorIs(t, err, ErrDiskFull, what)
+				require.NotErrorIs(t, err, ErrDurability, what)
+			} else {
+				var derr *DurabilityError
+				require.ErrorAs(t, err, &derr, what)
+			}
+			require.Equal(t, int64(0), p.EndOffset(), "%s: nothing appended", what)
+			if errno == syscall.ENOSPC {
+				_, err = p.Append(ctx, []Record{{Value: []byte("first")}})
+				require.NoError(t, err, "%s: the partition stays usable", what)
+			}
+			require.NoError(t, l.Close(), what)
+			for _, state := range []*vfs.MemFS{mem, mem.CrashClone(vfs.CrashOptions{KeepUnsynced: 0})} {
+				l, err := Open(testDir, testOptions(state))
+				require.NoError(t, err, what)
+				requireValues(t, mustPartition(t, l, "t", 0), "kept")
+				q := mustPartition(t, l, "t", 1)
+				_, err = q.Append(ctx, []Record{{Value: []byte("again")}})
+				require.NoError(t, err, what)
+				require.NoError(t, l.Check(ctx), what)
+				require.NoError(t, l.Close())
+			}
+		}
+	}
 }

@@ -10,6 +10,7 @@ const (
 	timeIndexSuffix        = storage.TimeIndexSuffix
 	tmpSuffix              = storage.TmpSuffix
 	checkpointName         = storage.CheckpointName
+	leaderEpochsName       = storage.LeaderEpochsName
 	cleanedSuffix          = storage.CleanedSuffix
 	swapSuffix             = storage.SwapSuffix
 	producerSnapshotSuffix = storage.ProducerSnapshotSuffix

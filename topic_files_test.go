@@ -38,7 +38,7 @@ func TestFileNamesFitInNameMax(t *testing.T) {
 		}
 	}
 	partitionFiles = append(partitionFiles, snapshotFileName(base), checkpointName, checkpointName+tmpSuffix,
-		strings.TrimSuffix(snapshotFileName(base), producerSnapshotSuffix)+tmpSuffix)
+		strings.TrimSuffix(snapshotFileName(base), producerSnapshotSuffix)+tmpSuffix, leaderEpochsName, leaderEpochsName+tmpSuffix)
 	names := append(topicsDirNames, partitionFiles...)
 	names = append(names, partitionDirName(longestTopicName, maxPartitions-1), partitionDirName(offsetsTopicName, maxPartitions-1),
 		producerIDFileName+tmpSuffix, lockFileName, topicsDir)
@@ -58,6 +58,7 @@ func TestFileNamesFitInNameMax(t *testing.T) {
 		filepath.Join(testDir, topicsDir, longestTopicName+topicFileSuffix),
 		filepath.Join(testDir, "x-0", snapshotFileName(base)),
 		filepath.Join(testDir, "x-0", checkpointName),
+		filepath.Join(testDir, "x-0", leaderEpochsName),
 		filepath.Join(testDir, producerIDFileName),
 	} {
 		require.NoError(t, mem.MkdirAll(filepath.Dir(p), 0o755))

@@ -125,7 +125,7 @@ func (p *PartitionLog) checkEpochs(segs []*segment, start int64, written *Positi
 		if !s.acquire() {
 			return ErrClosed
 		}
-		err := walkHeaders([]*segment{s}, start, written.offset, func(s *segment, pos int64, h *record.Header) bool {
+		err := walkHeaders([]*segment{s}, start, written, func(s *segment, pos int64, h *record.Header) bool {
 			e := h.PartitionLeaderEpoch
 			n := len(runs)
 			switch {

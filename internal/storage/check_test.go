@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -139,4 +140,51 @@ func TestCheckRebuildsActiveIndexWithAppendPending(t *testing.T) {
 	require.Equal(t, span(0, 81), readOffsets(t, p, 0))
 	require.NoError(t, p.Check(ctx))
 	require.NoError(t, p.Close())
+}
+
+// Check reports leader epochs that go back along the log, and an epoch
+// cache that disagrees with the batches, as *CorruptionErrors.
+func TestCheckReportsLeaderEpochs(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (*vfs.MemFS, *PartitionLog) {
+		mem := vfs.NewMem()
+		p := openPartitionLog(t, smallConfig(mem), true)
+		for i := range 20 {
+			_, err := p.AppendBatch(ctx, plainBatch(t, 1, rec("k", fmt.Sprint(i))), AppendOptions{Expected: -1, LeaderEpoch: int32(i / 10 * 3)})
+			require.NoError(t, err)
+		}
+		require.NoError(t, p.Check(ctx))
+		return mem, p
+	}
+	t.Run("an epoch going back", func(t *testing.T) {
+		mem, p := setup(t)
+		// The leader epoch is outside the CRC: only Check sees it.
+		seg := p.ActiveSegment()
+		data, err := mem.ReadFile(seg.Path)
+		require.NoError(t, err)
+		starts := batchLayout(t, data)
+		f, err := mem.OpenReadWrite(seg.Path)
+		require.NoError(t, err)
+		epoch := binary.BigEndian.AppendUint32(nil, 1)
+		_, err = f.WriteAt(epoch, int64(starts[len(starts)-1]+12))
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		err = p.Check(ctx)
+		var cerr *CorruptionError
+		require.ErrorAs(t, err, &cerr)
+		require.Contains(t, err.Error(), "below the epoch 3")
+		require.Equal(t, seg.Path, cerr.Path)
+		require.Equal(t, int64(19), cerr.Offset)
+	})
+	t.Run("the cache disagrees", func(t *testing.T) {
+		_, p := setup(t)
+		p.mu.Lock()
+		p.epochs = epochsOf(0, 0, 3, 12)
+		p.mu.Unlock()
+		err := p.Check(ctx)
+		var cerr *CorruptionError
+		require.ErrorAs(t, err, &cerr)
+		require.ErrorIs(t, err, ErrCorrupt)
+		require.Contains(t, cerr.Path, LeaderEpochsName)
+	})
 }

@@ -312,3 +312,51 @@ func TestMaxCompactionLag(t *testing.T) {
 	require.Len(t, recs, 20)
 	require.Equal(t, "k1", string(recs[0].Key), "the first k0 went")
 }
+
+// Compaction keeps every batch's leader epoch: rebuilt batches keep
+// theirs, and the empty batches standing in for runs of batches that
+// lost every record are one per epoch, so each epoch still starts at a
+// batch of its own and the epoch cache agrees with the batches.
+func TestCompactionKeepsLeaderEpochs(t *testing.T) {
+	ctx := context.Background()
+	cfg := compactedConfig(vfs.NewMem())
+	p := openPartitionLog(t, cfg, true)
+	// Keys a0..a3 are overwritten in every epoch but the last, so whole
+	// batches of the early epochs go: runs of them across each epoch's
+	// end.
+	epochOf := map[int64]int32{}
+	for i := range 48 {
+		epoch := int32(i / 8)
+		rs := []kv{rec(fmt.Sprint("a", i%4), fmt.Sprint(i)), rec(fmt.Sprint("b", i), "kept")}
+		if i%8 != 3 {
+			rs = rs[:1]
+		}
+		res, err := p.AppendBatch(ctx, plainBatch(t, 1, rs...), AppendOptions{Expected: -1, LeaderEpoch: epoch})
+		require.NoError(t, err)
+		for o := res.BaseOffset; o <= res.LastOffset; o++ {
+			epochOf[o] = epoch
+		}
+	}
+	require.NoError(t, p.RollIdle())
+	want := p.LeaderEpochs()
+	require.Len(t, want, 6)
+	require.NoError(t, p.Compact(ctx, cfg.Now()))
+	fillers := 0
+	require.NoError(t, p.VisitBatches(false, func(_ []byte, h record.Header) bool {
+		for o := h.BaseOffset; o <= h.LastOffset(); o++ {
+			require.Equal(t, epochOf[o], h.PartitionLeaderEpoch, "offset %d", o)
+		}
+		if h.RecordCount == 0 {
+			fillers++
+		}
+		return true
+	}))
+	require.Positive(t, fillers, "some batches lost every record")
+	require.Less(t, len(readOffsets(t, p, 0)), len(epochOf), "compaction removed records")
+	require.Equal(t, want, p.LeaderEpochs())
+	require.NoError(t, p.Check(ctx))
+	require.NoError(t, p.Close())
+	q := openPartitionLog(t, cfg, false)
+	require.Equal(t, want, q.LeaderEpochs())
+	require.NoError(t, q.Check(ctx))
+}

@@ -4,22 +4,32 @@
 //
 // A PartitionLog owns one partition directory:
 //
-//	<base>.log         segment data: RecordBatch v2 batches, back to back
-//	<base>.index       sparse offset index (kafka.log.OffsetIndex's format)
-//	<base>.timeindex   sparse time index (kafka.log.TimeIndex's format)
-//	checkpoint         recovery point, log start offset, cleaner point
-//	<offset>.snapshot  idempotent producers' state through offset
+//	<base>.log               segment data: RecordBatch v2 batches, back to back
+//	<base>.index             sparse offset index (kafka.log.OffsetIndex's format)
+//	<base>.timeindex         sparse time index (kafka.log.TimeIndex's format)
+//	checkpoint               recovery point, log start offset, cleaner point
+//	<offset>.snapshot        idempotent producers' state through offset
+//	leader-epoch-checkpoint  leader epochs: where each one's batches start
 //
 // and in memory the segment list, the offsets (log start, high watermark,
-// durable end, written end) and the producers' state. Its interface is
-// small: Open recovers the directory; AppendBatch appends a batch the
-// caller built and SyncTo, Flush and Checkpoint make it durable (group
-// commit: one fsync round covers every appender waiting); NewReader reads
-// checked batches below a high watermark, OffsetForTimestamp looks up by
-// time; RollIfAged, EnforceRetention, DeleteRecords and Compact do the
-// background work the owner schedules; Check verifies everything; Close
-// and Shut release the files. inspect.go holds read-only views for tests
-// and tools.
+// durable end, written end), the producers' state and the leader epochs.
+// Its interface is small: Open recovers the directory; AppendBatch
+// appends a batch the caller built and SyncTo, Flush and Checkpoint make
+// it durable (group commit: one fsync round covers every appender
+// waiting); NewReader reads checked batches below a high watermark,
+// OffsetForTimestamp looks up by time; RollIfAged, EnforceRetention,
+// DeleteRecords and Compact do the background work the owner schedules;
+// Check verifies everything; Close and Shut release the files.
+// inspect.go holds read-only views for tests and tools.
+//
+// For replication (Kafka's leader and follower paths): appends stamp a
+// leader epoch (AppendOptions.LeaderEpoch) and AssignLeaderEpoch records
+// a new leader's, with LatestEpoch, EpochStartOffset and
+// EndOffsetForEpoch answering about them (partition_epochs.go);
+// AppendAsFollower appends a leader's batches verbatim
+// (follower_append.go); on a Replicated log SetHighWatermark sets the
+// high watermark, and WrittenPosition bounds a reader serving followers
+// (replicated_hw.go); TruncateTo cuts a diverged tail (truncate.go).
 //
 // Concurrency: every method is safe for concurrent use. Appends, rolls
 // and failure are serialized by the append lock; an fsync round,

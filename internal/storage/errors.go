@@ -59,7 +59,8 @@ var (
 	// *UnexpectedOffsetError carries the offsets.
 	ErrUnexpectedOffset = errors.New("commitlog: unexpected append offset")
 	// ErrLogTruncated is returned by a Reader whose bound was taken before
-	// TruncateTo removed the batches it was to read next; the
+	// TruncateTo removed the batches it was to read next, and by an
+	// append waiting for an fsync that TruncateTo removed first; the
 	// *TruncatedError says where the log was cut. Read again from there.
 	ErrLogTruncated = errors.New("commitlog: log truncated under the reader")
 )
@@ -113,9 +114,11 @@ func (e *EpochError) Is(target error) bool { return target == ErrInvalidArgument
 
 // TruncatedError is what a Reader returns once TruncateTo has cut the
 // log below the batch it was to read: its bound (a high watermark or
-// written position) was taken before the cut. Offset is where the reader
-// was, End the offset the log was truncated to. It matches
-// ErrLogTruncated.
+// written position) was taken before the cut; and what an append waiting
+// for its fsync (SyncAlways) returns when its records were cut before
+// they became durable: they are not acknowledged. Offset is where the
+// reader was, or the append's last offset; End the offset the log was
+// truncated to. It matches ErrLogTruncated.
 type TruncatedError struct {
 	Topic     string
 	Partition int32

@@ -85,7 +85,7 @@ func (p *PartitionLog) AppendAsFollower(ctx context.Context, batches []byte, o A
 		runtime.Gosched() // as AppendBatch does
 	}
 	res := AppendResult{BaseOffset: hs[0].BaseOffset, LastOffset: hs[len(hs)-1].LastOffset()}
-	return res, p.Acknowledge(ctx, w.offset, o)
+	return res, p.acknowledge(ctx, w.offset, w.truncations, o)
 }
 
 // publishLocalEndLocked moves the high watermark after the written end

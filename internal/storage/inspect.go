@@ -247,6 +247,13 @@ func WriteCheckpoint(fs vfs.FS, dir string, c CheckpointInfo) error {
 	return writeCheckpoint(fs, dir, c.checkpoint())
 }
 
+// EpochEntry says that leader epoch Epoch wrote its first batch at offset
+// StartOffset (or that the epoch holds the log start offset, StartOffset).
+type EpochEntry struct {
+	Epoch       int32
+	StartOffset int64
+}
+
 // LeaderEpochs returns a copy of the partition's leader epochs, trimmed to
 // the log start offset, ascending: each epoch with the offset its first
 // batch got (the log start offset for the epoch holding it; the end

@@ -35,13 +35,6 @@ import (
 // batch, logged, and written again: like the indexes it is derived data,
 // never a reason to refuse to open.
 
-// EpochEntry says that leader epoch Epoch wrote its first batch at offset
-// StartOffset (or that the epoch holds the log start offset, StartOffset).
-type EpochEntry struct {
-	Epoch       int32
-	StartOffset int64
-}
-
 // AssignLeaderEpoch records that leader epoch epoch starts at the end
 // offset, as a new leader does before it appends (Kafka's makeLeader),
 // and returns once the epoch cache's file holds it. The latest epoch
@@ -175,10 +168,10 @@ func (p *PartitionLog) persistEpochTrim(start int64) {
 	p.epochsDirty = false
 }
 
-// epochRuns returns the epochs of the batches in [from, to): one entry per
-// batch whose epoch differs from the one before it, and one for the first.
-// REQUIRES: as walkHeaders.
-func epochRuns(segs []*segment, from, to int64) ([]epochEntry, error) {
+// epochRuns returns the epochs of the batches from offset from up to to:
+// one entry per batch whose epoch differs from the one before it, and one
+// for the first. REQUIRES: as walkHeaders.
+func epochRuns(segs []*segment, from int64, to *Position) ([]epochEntry, error) {
 	var runs []epochEntry
 	err := walkHeaders(segs, from, to, func(_ *segment, _ int64, h *record.Header) bool {
 		if n := len(runs); n == 0 || runs[n-1].epoch != h.PartitionLeaderEpoch {
@@ -197,18 +190,21 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 	fs := p.cfg.FS
 	path := filepath.Join(p.dir, LeaderEpochsName)
 	segs := *p.segments.Load()
-	end, start := p.written.Load().offset, p.start.Load()
+	written, start := p.written.Load(), p.start.Load()
+	end := written.offset
 	c, err := readLeaderEpochs(fs, p.dir)
 	reason := ""
 	var cerr *CorruptionError
 	switch {
 	case errors.As(err, &cerr):
 		reason = "the file is damaged: " + cerr.Reason
+	case errors.Is(err, ErrFileTooLarge):
+		reason = "the file is damaged: " + err.Error()
 	case err != nil:
 		return err
 	}
 	exists := false
-	if err == nil {
+	if reason == "" {
 		if _, serr := fs.Stat(path); serr == nil {
 			exists = true
 		} else if !isNotExist(serr) {
@@ -234,7 +230,7 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 			cutAt = end
 		}
 		changed = c.truncateFromEnd(cutAt)
-		runs, err := epochRuns(segs, scanned, end)
+		runs, err := epochRuns(segs, scanned, written)
 		if err != nil {
 			return err
 		}
@@ -248,7 +244,7 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 	if reason != "" {
 		p.cfg.Logger.Warn("rebuilding the leader epochs from the batch headers", "file", path, "reason", reason)
 		c = &leaderEpochs{}
-		if err := walkHeaders(segs, segs[0].base, end, func(_ *segment, _ int64, h *record.Header) bool {
+		if err := walkHeaders(segs, segs[0].base, written, func(_ *segment, _ int64, h *record.Header) bool {
 			c.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 			return true
 		}); err != nil {

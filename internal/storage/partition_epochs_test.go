@@ -295,6 +295,9 @@ func TestRecoveryRebuildsLeaderEpochs(t *testing.T) {
 		{"garbage", func(t *testing.T, fs *vfs.MemFS) {
 			require.NoError(t, fs.WriteFile(filepath.Join(testPartitionDir, LeaderEpochsName), []byte("not epochs")))
 		}},
+		{"too large", func(t *testing.T, fs *vfs.MemFS) {
+			require.NoError(t, fs.WriteFile(filepath.Join(testPartitionDir, LeaderEpochsName), make([]byte, MaxMetadataFileSize+1)))
+		}},
 		{"empty", func(t *testing.T, fs *vfs.MemFS) {
 			require.NoError(t, fs.WriteFile(filepath.Join(testPartitionDir, LeaderEpochsName), nil))
 		}},

@@ -219,8 +219,8 @@ type Position struct {
 	maxTimestamp         int64
 	offsetOfMaxTimestamp int64
 	bytesSinceIndex      int64
-	offsetEntries        int
-	timeEntries          int
+	offsetEntries        int32 // an index holds at most SegmentIndexBytes/8 entries
+	timeEntries          int32
 	truncations          int64
 }
 
@@ -370,9 +370,10 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 			return AppendResult{}, err
 		}
 		if isDup {
+			truncations := p.truncations.Load()
 			p.mu.Unlock()
 			res := AppendResult{BaseOffset: dup.baseOffset, LastOffset: dup.lastOffset()}
-			return res, p.Acknowledge(ctx, res.LastOffset+1, o)
+			return res, p.acknowledge(ctx, res.LastOffset+1, truncations, o)
 		}
 	}
 	record.SetBaseOffset(batch, end)
@@ -409,7 +410,7 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 	if p.cfg.LogAppendTime {
 		res.LogAppendTime = time.UnixMilli(now.UnixMilli())
 	}
-	return res, p.Acknowledge(ctx, w.offset, o)
+	return res, p.acknowledge(ctx, w.offset, w.truncations, o)
 }
 
 // appendLocked writes batch, whose header h holds its final base offset
@@ -452,8 +453,8 @@ func (p *PartitionLog) appendLocked(batch []byte, h *record.Header, now time.Tim
 		maxTimestamp:         s.maxTimestamp.Load(),
 		offsetOfMaxTimestamp: s.offsetOfMaxTimestamp,
 		bytesSinceIndex:      s.bytesSinceIndex,
-		offsetEntries:        s.offsets().count(),
-		timeEntries:          s.times().count(),
+		offsetEntries:        int32(s.offsets().count()),
+		timeEntries:          int32(s.times().count()),
 		truncations:          p.truncations.Load(),
 	}
 	p.written.Store(w)
@@ -470,6 +471,17 @@ func (p *PartitionLog) Acknowledge(ctx context.Context, target int64, o AppendOp
 		return nil
 	}
 	return p.SyncTo(ctx, target)
+}
+
+// acknowledge is Acknowledge for records below target that were appended
+// (or found) when the partition had made truncations truncations: it
+// fails with a *TruncatedError when a truncation since cut them before
+// they became durable.
+func (p *PartitionLog) acknowledge(ctx context.Context, target, truncations int64, o AppendOptions) error {
+	if !p.cfg.SyncAlways || o.NoWait {
+		return nil
+	}
+	return p.syncTo(ctx, target, truncations)
 }
 
 // writeFailedLocked classifies a failed data write. Running out of space

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -377,4 +378,10 @@ func TestAcknowledge(t *testing.T) {
 	require.NoError(t, p.Acknowledge(ctx, res.LastOffset+1, AppendOptions{}))
 	require.Equal(t, int64(1), p.DurableOffset())
 	require.Equal(t, int64(1), p.HighWatermark())
+}
+
+// Every append allocates one Position, the new written end: it stays at
+// 64 bytes, a size class of its own (72 would take 80).
+func TestPositionSize(t *testing.T) {
+	require.Equal(t, uintptr(64), unsafe.Sizeof(Position{}))
 }

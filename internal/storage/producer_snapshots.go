@@ -135,7 +135,7 @@ func (p *PartitionLog) recoverProducers() error {
 			return err
 		}
 	}
-	if err := p.replayProducers(state, from, end); err != nil {
+	if err := p.replayProducers(state, from, p.written.Load()); err != nil {
 		return err
 	}
 	p.producers = state
@@ -145,9 +145,9 @@ func (p *PartitionLog) recoverProducers() error {
 	return nil
 }
 
-// replayProducers applies the headers of the batches in [from, end) to st.
-// Recovery has already checked those batches.
-func (p *PartitionLog) replayProducers(st *producerStates, from, end int64) error {
+// replayProducers applies the headers of the batches from offset from up
+// to end to st. Recovery (or the append) has already checked them.
+func (p *PartitionLog) replayProducers(st *producerStates, from int64, end *Position) error {
 	return walkHeaders(*p.segments.Load(), from, end, func(_ *segment, _ int64, h *record.Header) bool {
 		if h.ProducerID >= 0 {
 			st.update(h.ProducerID, h.ProducerEpoch, producerBatch{

@@ -54,8 +54,17 @@ import (
 //     durable appends (segment.prepare): they are cut, and in a sealed
 //     segment whose successor starts exactly where its batches end,
 //     nothing is missing.
-//  5. Whatever was recovered is fsynced and a new checkpoint written, so
+//  5. The leader epochs are read and checked against the batches the scan
+//     read, or rebuilt from every batch's header (partition_epochs.go),
+//     and the producers' state is loaded and replayed
+//     (producer_snapshots.go).
+//  6. Whatever was recovered is fsynced and a new checkpoint written, so
 //     the next Open starts from here.
+//
+// A checkpoint flagged checkpointTruncated is the commit point of a
+// truncation a crash interrupted (truncate.go): before step 3, the
+// segments after the one it names are removed and that one is cut at its
+// position, so that the log ends at the recovery point.
 
 // scanState is a segment's append state at a position: what appending
 // tracks, and what a scan must carry to rebuild the indexes exactly.
@@ -972,7 +981,7 @@ func (p *PartitionLog) install(segs []*segment, st scanState, start, scanned int
 	// keeps that many entries of each index.
 	w := &Position{offset: st.next, seg: a, pos: a.size.Load(), maxTimestamp: st.maxTimestamp,
 		offsetOfMaxTimestamp: st.offsetOfMaxTimestamp, bytesSinceIndex: st.bytesSinceIndex,
-		offsetEntries: a.offsets().count(), timeEntries: a.times().count()}
+		offsetEntries: int32(a.offsets().count()), timeEntries: int32(a.times().count())}
 	p.written.Store(w)
 	p.durable.Store(&Position{offset: -1, seg: a})
 	p.hw.Store(w)

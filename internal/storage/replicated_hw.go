@@ -182,11 +182,12 @@ func (p *PartitionLog) segmentBoundary(s *segment, offset int64, full bool) (*Po
 		// The index entries appends made for the batches before w: an
 		// offset entry names a batch by its start, a time entry by an
 		// offset inside the batches it covers.
-		w.offsetEntries = sort.Search(x.count(), func(i int) bool { return x.positionAt(i) >= w.pos })
-		w.timeEntries = sort.Search(t.count(), func(i int) bool { return t.offsetAt(i) >= w.offset })
+		no := sort.Search(x.count(), func(i int) bool { return x.positionAt(i) >= w.pos })
+		nt := sort.Search(t.count(), func(i int) bool { return t.offsetAt(i) >= w.offset })
+		w.offsetEntries, w.timeEntries = int32(no), int32(nt)
 		w.bytesSinceIndex = w.pos
-		if w.offsetEntries > 0 {
-			w.bytesSinceIndex = w.pos - x.positionAt(w.offsetEntries-1)
+		if no > 0 {
+			w.bytesSinceIndex = w.pos - x.positionAt(no-1)
 		}
 	}
 	return w, nil

@@ -6,16 +6,37 @@ import (
 	"runtime"
 )
 
-// syncTo returns once everything below offset target is fsynced, running
+// SyncTo returns once everything below offset target is fsynced, running
 // fsync rounds as needed (group commit). One appender at a time leads a
 // round; the others wait for it to end, all released at once, and those
-// it did not cover lead or join the next.
+// it did not cover lead or join the next. A target past the end offset,
+// which a truncation (TruncateTo) made it, is a *TruncatedError.
 func (p *PartitionLog) SyncTo(ctx context.Context, target int64) error {
+	return p.syncTo(ctx, target, -1)
+}
+
+// syncTo is SyncTo for records below target appended when the partition
+// had made truncations truncations (-1: unknown): a truncation since that
+// cut below target fails it with a *TruncatedError, even once the end
+// offset passes target again.
+func (p *PartitionLog) syncTo(ctx context.Context, target, truncations int64) error {
 	p.inSync.Add(1)
 	defer p.inSync.Add(-1)
 	for {
+		if n := p.truncations.Load(); truncations >= 0 && n != truncations {
+			p.mu.Lock()
+			cut := p.truncatedSinceLocked(truncations)
+			p.mu.Unlock()
+			if cut < target {
+				return &TruncatedError{Topic: p.cfg.Topic, Partition: p.cfg.Partition, Offset: target - 1, End: cut}
+			}
+			truncations = n // those cuts spared them
+		}
 		if p.durable.Load().offset >= target {
 			return nil
+		}
+		if end := p.written.Load().offset; end < target {
+			return &TruncatedError{Topic: p.cfg.Topic, Partition: p.cfg.Partition, Offset: target - 1, End: end}
 		}
 		p.roundMu.Lock()
 		if running := p.roundDone; running != nil {

@@ -280,7 +280,7 @@ func (p *PartitionLog) cutSegment(h *segment, cut *Position) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = errors.Join(nh.offsets().truncateEntries(cut.offsetEntries), nh.times().truncateEntries(cut.timeEntries))
+	err = errors.Join(nh.offsets().truncateEntries(int(cut.offsetEntries)), nh.times().truncateEntries(int(cut.timeEntries)))
 	if err == nil {
 		err = errors.Join(nh.file.Sync(), nh.syncIndexes())
 	}
@@ -345,7 +345,7 @@ func (p *PartitionLog) copyPrefix(h *segment, cut *Position) error {
 	for _, x := range []struct {
 		file *entryFile
 		n    int
-	}{{h.offsets().entryFile, cut.offsetEntries}, {h.times().entryFile, cut.timeEntries}} {
+	}{{h.offsets().entryFile, int(cut.offsetEntries)}, {h.times().entryFile, int(cut.timeEntries)}} {
 		if err := write(x.file.path, func(put func([]byte) error) error {
 			for k := range x.n {
 				if err := put(x.file.entry(k)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -477,4 +478,93 @@ func segmentHoldingInfo(segs []SegmentInfo, offset int64) int {
 		i++
 	}
 	return i
+}
+
+// Truncations while appenders and readers run: appends whose records a
+// cut removed before their fsync fail with ErrLogTruncated (never a
+// success for records that are gone), readers see checked, contiguous
+// batches and end with io.EOF or ErrLogTruncated, and the log checks and
+// reopens.
+func TestTruncateToWhileAppendsAndReadsRun(t *testing.T) {
+	ctx := context.Background()
+	for _, durable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("SyncAlways=%v", durable), func(t *testing.T) {
+			cfg := smallConfig(vfs.NewMem())
+			cfg.SyncAlways = durable
+			p := openPartitionLog(t, cfg, true)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var appended, cut atomic.Int64
+			for w := range 2 {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						_, err := p.AppendBatch(ctx, plainBatch(t, 1, rec("k", fmt.Sprint(w, i, strings.Repeat("v", 100)))), AppendOptions{Expected: -1})
+						switch {
+						case errors.Is(err, ErrLogTruncated):
+							cut.Add(1)
+						case err != nil:
+							t.Errorf("append: %v", err)
+							return
+						default:
+							appended.Add(1)
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r, err := p.NewReader(0, p.HighWatermarkPosition())
+					if err != nil {
+						t.Errorf("reader: %v", err)
+						return
+					}
+					next := int64(0)
+					for {
+						_, h, err := r.Next()
+						if errors.Is(err, io.EOF) || errors.Is(err, ErrLogTruncated) {
+							break
+						}
+						if err != nil {
+							t.Errorf("read: %v", err)
+							break
+						}
+						if h.BaseOffset != next {
+							t.Errorf("batch at %d after one ending at %d", h.BaseOffset, next)
+						}
+						next = h.NextOffset()
+					}
+					r.Close()
+				}
+			})
+			for range 30 {
+				for p.EndOffset() < 40 {
+					_, err := p.AppendBatch(ctx, plainBatch(t, 1, rec("k", "main")), AppendOptions{Expected: -1})
+					if !errors.Is(err, ErrLogTruncated) {
+						require.NoError(t, err)
+					}
+				}
+				require.NoError(t, p.TruncateTo(ctx, p.EndOffset()*2/3))
+			}
+			close(stop)
+			wg.Wait()
+			require.Positive(t, appended.Load())
+			require.NoError(t, p.Check(ctx))
+			end := stateOf(t, p)
+			require.NoError(t, p.Close())
+			q := openPartitionLog(t, cfg, false)
+			require.Equal(t, end, stateOf(t, q))
+			require.NoError(t, q.Check(ctx))
+			t.Logf("%d appends acknowledged, %d cut before their fsync", appended.Load(), cut.Load())
+		})
+	}
 }
