@@ -125,3 +125,48 @@ func TestReplicatedAppendReachesFollowers(t *testing.T) {
 		require.True(t, errors.Is(err, commitlog.ErrNotLeader))
 	})
 }
+
+// A leader stopped: a follower takes over with every acknowledged record,
+// takes appends, and the old leader rejoins when it restarts: it
+// truncates what only it held, catches up and re-enters the ISR.
+func TestReplicatedFailoverAndRejoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{ReplicaLagTime: 2 * time.Second}, 1, 2, 3)
+		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 3, MinInSyncReplicas: 2, Replicas: [][]commitlog.NodeID{{1, 2, 3}}})
+		require.NoError(t, err)
+		synctest.Wait()
+		var want []string
+		for i := range 5 {
+			v := fmt.Sprintf("a%d", i)
+			_, err := c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte(v)}})
+			require.NoError(t, err)
+			want = append(want, v)
+		}
+		c.stop(1)
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(2), c.leader("t", 0))
+		for i := range 5 {
+			v := fmt.Sprintf("b%d", i)
+			_, err := c.partition(2, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte(v)}})
+			require.NoError(t, err, "append %d on the new leader", i)
+			want = append(want, v)
+			settle(time.Second)
+		}
+		require.Equal(t, want, values(t, c.partition(2, "t", 0)))
+		c.start(1)
+		settle(5 * time.Second)
+		st, err := c.logs[2].ReplicaStatus("t", 0)
+		require.NoError(t, err)
+		require.Equal(t, []commitlog.NodeID{1, 2, 3}, st.ISR, "the restarted node rejoins the ISR")
+		for _, id := range []commitlog.NodeID{1, 2, 3} {
+			require.Equal(t, want, values(t, c.partition(id, "t", 0)), "node %d", id)
+		}
+		// Preferred leader election moves leadership back to node 1.
+		require.NoError(t, c.logs[3].ElectPreferredLeaders(ctx, "t"))
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(1), c.leader("t", 0))
+		_, err = c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("c0")}})
+		require.NoError(t, err)
+	})
+}

@@ -35,7 +35,6 @@ type cluster struct {
 func (c *cluster) open(id commitlog.NodeID) error {
 	l, err := commitlog.Open(filepath.Join(c.root, fmt.Sprintf("node-%d", id)), &commitlog.Options{
 		NodeID: id, Controller: c.ctrl, Transport: c.net,
-		ReplicaLagTime: 2 * time.Second, // quick to notice the dead node, for the demonstration
 	})
 	if err != nil {
 		return err

@@ -45,10 +45,10 @@ func noStep() FollowerStep { return FollowerStep{Truncate: -1, ResetTo: -1, High
 
 // NextFetch returns the fetch a follower sends its leader now (rule
 // 8.2.2), or false: when it does not follow, when a fetch is outstanding
-// and not yet timed out, while a step it asked for is not confirmed, or
-// after the leader refused it (until the next Update).
+// (or a refusal's wait runs) and not yet timed out, or while a step it
+// asked for is not confirmed.
 func (r *Replica) NextFetch(now time.Time) (Fetch, bool) {
-	if r.role != Follower || r.awaiting || r.stopped {
+	if r.role != Follower || r.awaiting {
 		return Fetch{}, false
 	}
 	if o := r.outstanding; o != nil && now.Sub(o.sent) < r.cfg.FetchTimeout && !now.Before(o.sent) {
@@ -69,9 +69,8 @@ func (r *Replica) NextFetch(now time.Time) (Fetch, bool) {
 //
 // Errors: ErrStaleResponse for a response that does not answer the
 // outstanding fetch (ignored); the leader's refusal otherwise, after
-// which the follower stops fetching until the next Update, except for
-// refusals a later fetch can cure (a stale fetch, or a leader that has
-// not heard of its epoch yet: fetch again after FetchTimeout).
+// which the follower fetches again after FetchTimeout (at once after a
+// stale-fetch refusal, or at the next Update).
 func (r *Replica) HandleFetchResponse(now time.Time, resp FetchResponse) (FollowerStep, error) {
 	step := noStep()
 	o := r.outstanding
@@ -114,13 +113,12 @@ func (r *Replica) refused(now time.Time, resp FetchResponse) (FollowerStep, erro
 	case errors.Is(resp.Err, ErrStaleFetch):
 		step.FetchNow = true
 		return step, nil
-	case errors.Is(resp.Err, ErrUnknownLeaderEpoch):
-		// The leader has not applied its own election yet: wait a fetch
-		// timeout, then ask again.
-		r.outstanding = &outstandingFetch{sent: now, dummy: true}
-		return step, resp.Err
 	}
-	r.stopped = true
+	// Any other refusal (a leader that has not applied its election yet,
+	// one that no longer leads, a fenced epoch): the controller's next
+	// update may cure it, or time may; ask again after FetchTimeout
+	// either way, since the update may have arrived already.
+	r.outstanding = &outstandingFetch{sent: now, dummy: true}
 	return step, fmt.Errorf("leader refused the fetch: %w", resp.Err)
 }
 

@@ -77,7 +77,6 @@ type Replica struct {
 	seq         uint64
 	outstanding *outstandingFetch
 	awaiting    bool // a truncation or append the machine asked for is not confirmed yet
-	stopped     bool // the leader refused: wait for the next Update
 }
 
 // followerState is what a leader knows of one follower (Kafka's
@@ -173,11 +172,12 @@ func (r *Replica) Update(now time.Time, st State) (Effects, error) {
 		r.followers, r.pending = nil, nil
 		if newEpoch || oldRole != Follower {
 			r.outstanding, r.awaiting = nil, false
+		} else if r.outstanding != nil && r.outstanding.dummy {
+			r.outstanding = nil // a refusal's wait: the update may cure it
 		}
-		r.stopped = false
 	default:
 		r.followers, r.pending = nil, nil
-		r.outstanding, r.awaiting, r.stopped = nil, false, false
+		r.outstanding, r.awaiting = nil, false
 	}
 	return eff, nil
 }
@@ -201,7 +201,7 @@ func (r *Replica) becomeLeader(now time.Time) {
 	r.pending = nil
 	r.hw = r.log.HighWatermark()
 	r.lastShrinkCheck = now
-	r.outstanding, r.awaiting, r.stopped = nil, false, false
+	r.outstanding, r.awaiting = nil, false
 }
 
 // ReplicaStatus is one replica's progress as the leader knows it.

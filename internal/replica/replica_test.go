@@ -477,3 +477,21 @@ func TestCheckAppendNotLeader(t *testing.T) {
 		t.Fatalf("offline: %v, want ErrOffline", err)
 	}
 }
+
+// A refused fetch is asked again after FetchTimeout: a follower that
+// heard of its leader before the leader did must not wait forever.
+func TestRefusedFetchRetries(t *testing.T) {
+	c := newCluster(t, 1, 1, 2)
+	f := c.nodes[2].r
+	req, _ := f.NextFetch(c.now)
+	resp := FetchResponse{ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, Err: ErrNotLeader, BaseOffset: -1, RecordsEnd: -1}
+	if _, err := f.HandleFetchResponse(c.now, resp); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("refusal: %v", err)
+	}
+	if _, ok := f.NextFetch(c.now.Add(time.Second / 2)); ok {
+		t.Fatal("fetched again before FetchTimeout")
+	}
+	if _, ok := f.NextFetch(c.now.Add(time.Second)); !ok {
+		t.Fatal("no fetch after FetchTimeout")
+	}
+}
