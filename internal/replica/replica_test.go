@@ -94,10 +94,10 @@ func TestFencingStaleResponses(t *testing.T) {
 	req, _ := f.NextFetch(c.now)
 	good := FetchResponse{ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, LeaderEpoch: 0, BaseOffset: 0, RecordsEnd: -1, HighWatermark: 0}
 	for name, resp := range map[string]FetchResponse{
-		"seq":         {ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq + 1, BaseOffset: 0, RecordsEnd: -1},
-		"incarnation": {ReplicaEpoch: req.ReplicaEpoch - 1, Seq: req.Seq, BaseOffset: 0, RecordsEnd: -1},
-		"epoch":       {ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, LeaderEpoch: 7, BaseOffset: 0, RecordsEnd: -1},
-		"offset":      {ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, BaseOffset: 9, RecordsEnd: 10},
+		"seq":                             {ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq + 1, BaseOffset: 0, RecordsEnd: -1},
+		"incarnation":                     {ReplicaEpoch: req.ReplicaEpoch - 1, Seq: req.Seq, BaseOffset: 0, RecordsEnd: -1},
+		"epoch":                           {ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, LeaderEpoch: 7, BaseOffset: 0, RecordsEnd: -1},
+		"offset":                          {ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, BaseOffset: 9, RecordsEnd: 10},
 		"refusal of an older incarnation": {ReplicaEpoch: req.ReplicaEpoch - 1, Seq: req.Seq, Err: ErrStaleReplicaEpoch},
 	} {
 		if _, err := f.HandleFetchResponse(c.now, resp); !errors.Is(err, ErrStaleResponse) {
@@ -397,8 +397,8 @@ func TestRule8_5_4_KIP279_UnknownEpochRepeats(t *testing.T) {
 func TestKIP101_NoTruncationByHighWatermark(t *testing.T) {
 	c := newCluster(t, 1, 1, 2)
 	c.produce(2)
-	c.fetch(2) // node 2 has [0 0], HW 0
-	c.fetch(2) // acknowledges them: the leader's HW is 2
+	c.fetch(2)            // node 2 has [0 0], HW 0
+	c.fetch(2)            // acknowledges them: the leader's HW is 2
 	c.nodes[2].log.hw = 1 // the follower's HW lags by a round trip, as in the KIP
 	c.restart(2, 1)
 	c.fetch(2)
