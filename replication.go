@@ -111,17 +111,20 @@ func newReplicator(l *Log) *replicator {
 // its first snapshot is applied, so that Open returns a node that knows
 // the cluster.
 func (r *replicator) start(ctx context.Context) error {
-	stop, err := r.tr.Listen(r.node, r.deliver)
-	if err != nil {
-		return fmt.Errorf("commitlog: node %d: listen on the transport: %w", r.node, err)
-	}
-	r.stopListen = stop
 	r.wg.Go(r.run)
 	leave, err := r.ctrl.Join(ctx, r.node, r.enqueue)
 	if err != nil {
 		return fmt.Errorf("commitlog: node %d: join the controller: %w", r.node, err)
 	}
 	r.leave = leave
+	// Listening after joining: a second Log of one node is refused by the
+	// controller (ErrNodeExists). Fetches sent before this are answered
+	// into the void and sent again.
+	stop, err := r.tr.Listen(r.node, r.deliver)
+	if err != nil {
+		return fmt.Errorf("commitlog: node %d: listen on the transport: %w", r.node, err)
+	}
+	r.stopListen = stop
 	r.wg.Go(r.tick)
 	select {
 	case <-r.snapshotted:

@@ -170,3 +170,102 @@ func TestReplicatedFailoverAndRejoin(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// Unclean election, on request, trades acknowledged records for
+// availability: with every in-sync replica down, an out-of-sync one
+// leads, and the records only the lost replica held are gone, their
+// offsets given to new records; the old leader, back, takes the new
+// leader's log.
+func TestUncleanElectionLosesWhatOnlyTheLostReplicaHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{ReplicaLagTime: time.Second}, 1, 2)
+		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 2, MinInSyncReplicas: 1,
+			UncleanLeaderElection: true, Replicas: [][]commitlog.NodeID{{1, 2}}})
+		require.NoError(t, err)
+		synctest.Wait()
+		_, err = c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("both")}})
+		require.NoError(t, err)
+		// Node 2 falls out of sync (once there is something it lacks, it
+		// leaves the ISR after the lag time); node 1 acknowledges alone.
+		c.net.Isolate(2)
+		_, err = c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("only-on-1")}})
+		require.NoError(t, err, "AckAll with MinInSyncReplicas 1 and the ISR down to the leader")
+		st, err := c.logs[1].ReplicaStatus("t", 0)
+		require.NoError(t, err)
+		require.Equal(t, []commitlog.NodeID{1}, st.ISR)
+		c.stop(1)
+		c.net.Heal()
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(2), c.leader("t", 0), "unclean election: the out-of-sync replica leads")
+		res, err := c.partition(2, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("new")}})
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res.BaseOffset, "the lost record's offset is reused")
+		c.start(1)
+		settle(3 * time.Second)
+		want := []string{"both", "new"}
+		require.Equal(t, want, values(t, c.partition(2, "t", 0)))
+		require.Equal(t, want, values(t, c.partition(1, "t", 0)), "the old leader took the new leader's log")
+	})
+}
+
+// With unclean election off (the default), the partition stays offline
+// rather than lose the record; it comes back with the last in-sync
+// replica.
+func TestCleanElectionWaitsForTheLastInSyncReplica(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{ReplicaLagTime: time.Second}, 1, 2)
+		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 2, Replicas: [][]commitlog.NodeID{{1, 2}}})
+		require.NoError(t, err)
+		synctest.Wait()
+		c.net.Isolate(2)
+		_, err = c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("only-on-1")}})
+		require.NoError(t, err)
+		c.stop(1)
+		c.net.Heal()
+		synctest.Wait()
+		require.Equal(t, commitlog.NoNode, c.leader("t", 0), "offline, not unclean")
+		_, err = c.partition(2, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("x")}})
+		require.ErrorIs(t, err, commitlog.ErrNotLeader)
+		c.start(1)
+		settle(3 * time.Second)
+		require.Equal(t, commitlog.NodeID(1), c.leader("t", 0))
+		require.Equal(t, []string{"only-on-1"}, values(t, c.partition(2, "t", 0)), "node 2 caught up with the record")
+	})
+}
+
+// Bad input is refused with typed errors and changes nothing.
+func TestReplicationBadInput(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{}, 1, 2, 3)
+		l := c.logs[1]
+		_, err := l.CreateTopic(ctx, "rf", commitlog.TopicConfig{ReplicationFactor: 4})
+		require.ErrorIs(t, err, commitlog.ErrInvalidConfig, "replication factor above the node count")
+		_, err = l.CreateTopic(ctx, "minisr", commitlog.TopicConfig{ReplicationFactor: 2, MinInSyncReplicas: 3})
+		require.ErrorIs(t, err, commitlog.ErrInvalidConfig, "MinInSyncReplicas above the replication factor")
+		_, err = l.CreateTopic(ctx, "nodes", commitlog.TopicConfig{Replicas: [][]commitlog.NodeID{{1, 9}}})
+		require.ErrorIs(t, err, commitlog.ErrUnknownNode)
+		require.Empty(t, l.Topics())
+		// A second Log with a NodeID already joined, and an unknown one.
+		o := commitlog.Options{NodeID: 1, Controller: c.ctrl, Transport: c.net}
+		commitlog.SetFS(&o, vfs.NewMem())
+		_, err = commitlog.Open("/other", &o)
+		require.ErrorIs(t, err, commitlog.ErrNodeExists)
+		o.NodeID = 7
+		_, err = commitlog.Open("/other", &o)
+		require.ErrorIs(t, err, commitlog.ErrUnknownNode)
+		// Options that do not fit together.
+		_, err = commitlog.Open("/x", &commitlog.Options{Controller: c.ctrl})
+		require.ErrorIs(t, err, commitlog.ErrInvalidConfig)
+		// A single-node Log refuses replication.
+		single, err := commitlog.Open(t.TempDir(), nil)
+		require.NoError(t, err)
+		defer single.Close()
+		_, err = single.CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 3})
+		require.ErrorIs(t, err, commitlog.ErrInvalidConfig)
+		_, err = single.ReplicaStatus("t", 0)
+		require.ErrorIs(t, err, commitlog.ErrInvalidArgument)
+	})
+}
