@@ -62,19 +62,27 @@ func benchCluster(b *testing.B, n int, sync commitlog.SyncPolicy) (*commitlog.Lo
 	}); err != nil {
 		b.Fatal(err)
 	}
-	// Until every replica is in sync (the Log announces no such event:
-	// poll its status).
+	// One record, then until every follower has it (a follower that
+	// fetched before the leader knew it leads waits a fetch timeout):
+	// the Log announces no such event, so poll its status.
+	t, _ := logs[1].Topic("bench")
+	p, _ := t.Partition(0)
+	if _, err := p.Append(ctx, []commitlog.Record{{Value: []byte("warm-up")}}); err != nil {
+		b.Fatal(err)
+	}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
 		st, err := logs[1].ReplicaStatus("bench", 0)
-		if err == nil && st.Role == commitlog.RoleLeader && len(st.ISR) == n {
+		caughtUp := err == nil && len(st.Followers) == n
+		for _, f := range st.Followers {
+			caughtUp = caughtUp && f.EndOffset == st.EndOffset
+		}
+		if caughtUp {
 			break
 		}
 		<-tick.C
 	}
-	t, _ := logs[1].Topic("bench")
-	p, _ := t.Partition(0)
 	return logs[1], p
 }
 
