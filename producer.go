@@ -119,18 +119,20 @@ const (
 	// AckAll reports a record once the Log acknowledges its append under
 	// Options.Sync: under SyncAlways, the default, once it is fsynced;
 	// under SyncInterval and SyncNever, once it is written to the
-	// operating system. This is the default. A Log is a single node today,
-	// so that is all AckAll waits for; once partitions have replicas it
-	// will also wait for every in-sync replica, as Kafka's acks=all does.
+	// operating system. On a replicated Log it also waits until the
+	// record is below the high watermark: on every in-sync replica, and
+	// at least MinInSyncReplicas of them (under SyncAlways, on their
+	// disks), as Kafka's acks=all. This is the default.
 	AckAll Acks = iota
-	// AckLeader reports a record when AckAll does: on a single-node Log
-	// the partition's one copy is its leader. Once partitions have
-	// replicas it will take Kafka's meaning of acks=1, reporting a record
-	// once the leader has it, before followers do.
+	// AckLeader reports a record once the partition's leader acknowledges
+	// it under Options.Sync, before followers have it (Kafka's acks=1).
+	// On a single-node Log, where the partition's one copy is its leader,
+	// it is AckAll.
 	AckLeader
 	// AckNone reports a record as soon as its batch is written to the
-	// partition, before the fsync SyncAlways would wait for. Offsets are
-	// filled in, but a power failure can lose records reported as sent.
+	// partition (on a replicated Log, to its leader), before the fsync
+	// SyncAlways would wait for. Offsets are filled in, but a power
+	// failure can lose records reported as sent.
 	AckNone
 )
 
