@@ -269,3 +269,79 @@ func TestReplicationBadInput(t *testing.T) {
 		require.ErrorIs(t, err, commitlog.ErrInvalidArgument)
 	})
 }
+
+// KIP-101's divergence scenario on real Logs: the leader writes a record
+// no follower has and stops; the follower, in sync, leads the next epoch
+// and writes another record at the same offset. When the old leader
+// returns it must not keep its record there: it truncates by epoch and
+// takes the new leader's, so no two replicas hold different records at
+// one offset.
+func TestKIP101_DivergenceOnRestartedLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{}, 1, 2)
+		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 2, Replicas: [][]commitlog.NodeID{{1, 2}}})
+		require.NoError(t, err)
+		synctest.Wait()
+		_, err = c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("m1")}})
+		require.NoError(t, err)
+		settle(time.Second)
+		// m2 reaches only the leader's log (AckNone: not committed).
+		c.net.Block(1, 2)
+		res, err := c.partition(1, "t", 0).AppendIdempotent(ctx, 77, 0, commitlog.AckNone, []byte("m2"))
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res.BaseOffset)
+		c.stop(1)
+		c.net.Heal()
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(2), c.leader("t", 0), "the in-sync follower leads")
+		res, err = c.partition(2, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("m3")}})
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res.BaseOffset, "m3 takes the offset m2 had on the old leader")
+		c.start(1)
+		settle(3 * time.Second)
+		want := []string{"m1", "m3"}
+		require.Equal(t, want, values(t, c.partition(1, "t", 0)), "the old leader truncated m2 by epoch")
+		require.Equal(t, want, values(t, c.partition(2, "t", 0)))
+		require.Equal(t, [][2]int64{{0, 0}, {1, 1}}, c.partition(1, "t", 0).LeaderEpochs(), "epoch 0 from 0, epoch 1 from 1")
+	})
+}
+
+// A follower that missed several leader epochs catches up across them:
+// node 1 leads epochs in a row (its controller session cut and restored)
+// writing records node 2 never fetched, then both restart; node 2's fetch
+// names epoch 0, which the leader's log continues past, and it copies the
+// rest. (KIP-279's truncation across epochs is played out on the state
+// machine in internal/replica.)
+func TestFollowerCatchesUpAcrossEpochs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{}, 1, 2)
+		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 2, Replicas: [][]commitlog.NodeID{{1, 2}}})
+		require.NoError(t, err)
+		synctest.Wait()
+		_, err = c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("a")}})
+		require.NoError(t, err)
+		settle(time.Second)
+		// Node 1 leads epoch 0 and then a later one, writing b and c alone.
+		c.net.Block(1, 2)
+		_, err = c.partition(1, "t", 0).AppendIdempotent(ctx, 78, 0, commitlog.AckNone, []byte("b"))
+		require.NoError(t, err)
+		c.stop(2) // node 1 alone: it keeps leading, at a new partition epoch
+		synctest.Wait()
+		c.ctrl.Isolate(1)
+		c.ctrl.Reconnect(1) // a new leader epoch for node 1
+		synctest.Wait()
+		_, err = c.partition(1, "t", 0).AppendIdempotent(ctx, 78, 1, commitlog.AckNone, []byte("c"))
+		require.NoError(t, err)
+		require.Len(t, c.partition(1, "t", 0).LeaderEpochs(), 2, "node 1 wrote in two epochs")
+		c.stop(1)
+		c.net.Heal()
+		c.start(2)
+		c.start(1)
+		settle(3 * time.Second)
+		require.Equal(t, commitlog.NodeID(1), c.leader("t", 0))
+		want := []string{"a", "b", "c"}
+		require.Equal(t, want, values(t, c.partition(2, "t", 0)), "node 2 caught up across the epochs it missed")
+	})
+}
