@@ -356,9 +356,9 @@ func (c *Cluster) AlterISR(r AlterISRRequest) (Change, error) {
 			isr = append(isr, n)
 		}
 	}
-	if slices.Equal(isr, p.ISR) {
-		return Change{}, nil
-	}
+	// An unchanged set is committed too, with a new partition epoch: a
+	// leader unsure whether an earlier proposal of its was committed
+	// learns the truth from the answer.
 	p.ISR = isr
 	p.PartitionEpoch++
 	return Change{Topic: t.Name, Partitions: []int32{r.Partition}}, nil

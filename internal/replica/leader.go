@@ -178,7 +178,7 @@ func (r *Replica) Tick(now time.Time) Effects {
 		return eff
 	}
 	if r.pending != nil && (now.Sub(r.pending.sent) > r.cfg.FetchTimeout || now.Before(r.pending.sent)) {
-		r.pending = nil
+		r.unsettle()
 	}
 	if now.Sub(r.lastShrinkCheck) < r.cfg.LagTime/2 && !now.Before(r.lastShrinkCheck) {
 		return eff
@@ -192,7 +192,9 @@ func (r *Replica) Tick(now time.Time) Effects {
 		f := r.followers[id]
 		return id != r.cfg.Self && (f == nil || !r.caughtUp(now, f, end))
 	})
-	if len(isr) < len(r.state.ISR) {
+	// With additions unsettled, propose even an unchanged set: the
+	// controller's answer, at a higher partition epoch, settles them.
+	if len(isr) < len(r.state.ISR) || len(r.unsettled) > 0 {
 		r.propose(now, isr, &eff)
 	}
 	return eff
@@ -205,9 +207,11 @@ func (r *Replica) propose(now time.Time, isr []NodeID, eff *Effects) {
 }
 
 // AlterISRFailed tells the leader the controller refused its proposal
-// (or it could not be sent): it may propose again.
+// (or it could not be sent): it may propose again. What the proposal
+// added keeps counting for the high watermark until a higher partition
+// epoch arrives, since a failure seen here may hide a commit.
 func (r *Replica) AlterISRFailed(now time.Time, err error) {
-	r.pending = nil
+	r.unsettle()
 }
 
 // CheckAppend decides whether the leader takes an append: a replica that

@@ -71,6 +71,11 @@ type Replica struct {
 	hw              int64
 	followers       map[NodeID]*followerState
 	pending         *proposal
+	// unsettled are replicas a proposal added that failed or went
+	// unanswered: the controller may have committed it all the same, so
+	// they count in the maximal ISR until a higher partition epoch says
+	// what the ISR is.
+	unsettled       []NodeID
 	lastShrinkCheck time.Time
 
 	// Follower side.
@@ -155,10 +160,11 @@ func (r *Replica) Update(now time.Time, st State) (Effects, error) {
 		if newEpoch || oldRole != Leader {
 			r.becomeLeader(now)
 			eff.AssignEpoch = st.LeaderEpoch
-		} else if r.pending != nil {
+		} else {
 			// The partition epoch moved: the proposal was answered (or
-			// overtaken by another change); propose afresh if needed.
-			r.pending = nil
+			// overtaken by another change), and the state now says what
+			// the ISR is; propose afresh if needed.
+			r.pending, r.unsettled = nil, nil
 		}
 		for _, id := range st.ISR {
 			if f := r.followers[id]; f != nil && f.lastCaughtUp.IsZero() {
@@ -198,7 +204,7 @@ func (r *Replica) becomeLeader(now time.Time) {
 		}
 		r.followers[id] = f
 	}
-	r.pending = nil
+	r.pending, r.unsettled = nil, nil
 	r.hw = r.log.HighWatermark()
 	r.lastShrinkCheck = now
 	r.outstanding, r.awaiting = nil, false
@@ -244,12 +250,28 @@ func (r *Replica) Status(now time.Time) Status {
 // (rule 8.3.4).
 func (r *Replica) maximalISR() []NodeID {
 	isr := slices.Clone(r.state.ISR)
+	var pending []NodeID
 	if r.pending != nil {
-		for _, id := range r.pending.isr {
-			if !slices.Contains(isr, id) {
-				isr = append(isr, id)
-			}
+		pending = r.pending.isr
+	}
+	for _, id := range slices.Concat(pending, r.unsettled) {
+		if !slices.Contains(isr, id) {
+			isr = append(isr, id)
 		}
 	}
 	return isr
+}
+
+// unsettle keeps the additions of the pending proposal, which failed or
+// went unanswered, counting until a higher partition epoch settles them.
+func (r *Replica) unsettle() {
+	if r.pending == nil {
+		return
+	}
+	for _, id := range r.pending.isr {
+		if !r.state.inISR(id) && !slices.Contains(r.unsettled, id) {
+			r.unsettled = append(r.unsettled, id)
+		}
+	}
+	r.pending = nil
 }

@@ -495,3 +495,31 @@ func TestRefusedFetchRetries(t *testing.T) {
 		t.Fatal("no fetch after FetchTimeout")
 	}
 }
+
+// A proposal that added a replica and then failed or went unanswered may
+// have been committed all the same: the replica keeps counting for the
+// high watermark until a higher partition epoch says what the ISR is, and
+// the leader proposes again to learn it.
+func TestUnsettledAdditionCountsUntilTheNextPartitionEpoch(t *testing.T) {
+	c := newCluster(t, 1, 1, 2)
+	c.setISR(1)
+	l := c.nodes[1].r
+	c.fetch(2)
+	if l.pending == nil || !slices.Equal(l.pending.isr, []NodeID{1, 2}) {
+		t.Fatalf("no expansion proposed: %+v", l.pending)
+	}
+	l.AlterISRFailed(c.now, errors.New("timed out"))
+	c.produce(3)
+	if hw := l.HighWatermark(); hw != 0 {
+		t.Fatalf("HW %d passed a replica whose addition may have been committed", hw)
+	}
+	c.now = c.now.Add(testLag + time.Second) // node 2, silent since, is no longer caught up
+	if eff := l.Tick(c.now); !slices.Equal(eff.AlterISR, []NodeID{1}) {
+		t.Fatalf("no proposal to settle the addition: %+v", eff)
+	}
+	c.setISR(1) // the controller's answer: node 2 is not in
+	c.apply(c.nodes[1], l.LocalAppended(c.now))
+	if hw := l.HighWatermark(); hw != 3 {
+		t.Fatalf("HW %d once settled, want 3", hw)
+	}
+}
