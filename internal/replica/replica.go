@@ -68,9 +68,9 @@ type Replica struct {
 	role    Role
 
 	// Leader side.
-	hw              int64
-	followers       map[NodeID]*followerState
-	pending         *proposal
+	hw        int64
+	followers map[NodeID]*followerState
+	pending   *proposal
 	// unsettled are replicas a proposal added that failed or went
 	// unanswered: the controller may have committed it all the same, so
 	// they count in the maximal ISR until a higher partition epoch says
