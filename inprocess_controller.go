@@ -58,7 +58,7 @@ type controllerMember struct {
 //
 // Errors: *ConfigError for no nodes, a negative or repeated NodeID.
 func NewInProcessController(cfg InProcessControllerConfig) (*InProcessController, error) {
-	c, err := controller.New(nodeIDs(cfg.Nodes))
+	c, err := controller.New(convertIDs[controller.NodeID](cfg.Nodes))
 	if err != nil {
 		return nil, &ConfigError{Problems: []string{"Nodes: " + err.Error()}}
 	}
@@ -191,7 +191,7 @@ func (c *InProcessController) AlterISR(ctx context.Context, req AlterISRRequest)
 	return c.change(ctx, req.Leader, func(cl *controller.Cluster) ([]controller.Change, error) {
 		ch, err := cl.AlterISR(controller.AlterISRRequest{
 			Topic: req.Topic, Partition: req.Partition, Leader: controller.NodeID(req.Leader),
-			LeaderEpoch: req.LeaderEpoch, PartitionEpoch: req.PartitionEpoch, ISR: nodeIDs(req.ISR),
+			LeaderEpoch: req.LeaderEpoch, PartitionEpoch: req.PartitionEpoch, ISR: convertIDs[controller.NodeID](req.ISR),
 		})
 		return []controller.Change{ch}, err
 	})
@@ -323,8 +323,8 @@ func (c *InProcessController) topicMetadata(t *controller.Topic) TopicMetadata {
 	md := TopicMetadata{Name: t.Name, Config: cfg, Partitions: make([]PartitionMetadata, len(t.Partitions))}
 	for i, p := range t.Partitions {
 		md.Partitions[i] = PartitionMetadata{
-			Partition: int32(i), Replicas: rootIDs(p.Replicas), Leader: NodeID(p.Leader),
-			LeaderEpoch: p.LeaderEpoch, ISR: rootIDs(p.ISR), PartitionEpoch: p.PartitionEpoch,
+			Partition: int32(i), Replicas: convertIDs[NodeID](p.Replicas), Leader: NodeID(p.Leader),
+			LeaderEpoch: p.LeaderEpoch, ISR: convertIDs[NodeID](p.ISR), PartitionEpoch: p.PartitionEpoch,
 		}
 	}
 	return md
@@ -366,18 +366,11 @@ func controllerError(err error) error {
 	return err
 }
 
-func nodeIDs(ids []NodeID) []controller.NodeID {
-	out := make([]controller.NodeID, len(ids))
+// convertIDs converts node ids between the packages' NodeID types.
+func convertIDs[To, From ~int32](ids []From) []To {
+	out := make([]To, len(ids))
 	for i, id := range ids {
-		out[i] = controller.NodeID(id)
-	}
-	return out
-}
-
-func rootIDs(ids []controller.NodeID) []NodeID {
-	out := make([]NodeID, len(ids))
-	for i, id := range ids {
-		out[i] = NodeID(id)
+		out[i] = To(id)
 	}
 	return out
 }
@@ -388,7 +381,7 @@ func controllerAssignment(a [][]NodeID) [][]controller.NodeID {
 	}
 	out := make([][]controller.NodeID, len(a))
 	for i, r := range a {
-		out[i] = nodeIDs(r)
+		out[i] = convertIDs[controller.NodeID](r)
 	}
 	return out
 }

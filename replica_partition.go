@@ -105,8 +105,8 @@ func (rp *replicaPartition) update(pm PartitionMetadata) {
 		return
 	}
 	eff, err := rp.m.Update(rp.now(), replica.State{
-		Replicas: replicaIDs(pm.Replicas), Leader: replica.NodeID(pm.Leader), LeaderEpoch: pm.LeaderEpoch,
-		ISR: replicaIDs(pm.ISR), PartitionEpoch: pm.PartitionEpoch,
+		Replicas: convertIDs[replica.NodeID](pm.Replicas), Leader: replica.NodeID(pm.Leader), LeaderEpoch: pm.LeaderEpoch,
+		ISR: convertIDs[replica.NodeID](pm.ISR), PartitionEpoch: pm.PartitionEpoch,
 	})
 	if err != nil {
 		rp.mu.Unlock()
@@ -163,7 +163,7 @@ func (rp *replicaPartition) applyLocked(eff replica.Effects) {
 	if eff.AlterISR != nil {
 		rp.r.alterISR(rp, AlterISRRequest{
 			Topic: rp.p.topic.name, Partition: rp.p.id, Leader: rp.r.node,
-			LeaderEpoch: eff.AlterISRLeaderEpoch, PartitionEpoch: eff.AlterISRPartitionEpoch, ISR: rootReplicaIDs(eff.AlterISR),
+			LeaderEpoch: eff.AlterISRLeaderEpoch, PartitionEpoch: eff.AlterISRPartitionEpoch, ISR: convertIDs[NodeID](eff.AlterISR),
 		})
 	}
 }
@@ -497,9 +497,13 @@ func (rp *replicaPartition) follow(resp *FetchResponse) (bool, error) {
 		HighWatermark: resp.HighWatermark, LogStartOffset: resp.LogStartOffset,
 		BaseOffset: resp.BaseOffset, RecordsEnd: recordsEnd(resp),
 	})
-	rp.logger().Debug("fetch response", "topic", rp.p.topic.name, "partition", rp.p.id, "seq", resp.Seq, "error", resp.Error,
-		"diverging", resp.DivergingEpoch, "diverging_end", resp.DivergingEndOffset, "base", resp.BaseOffset, "records", len(resp.Records),
-		"step", fmt.Sprintf("%+v", step), "err", err, "end", rp.p.store.EndOffset(), "latest_epoch", rp.p.store.LatestEpoch(), "epochs", fmt.Sprint(rp.p.store.LeaderEpochs()))
+	if lg := rp.logger(); lg.Enabled(context.Background(), slog.LevelDebug) {
+		// Off the fetch path unless asked for: it formats and copies.
+		lg.Debug("fetch response", "topic", rp.p.topic.name, "partition", rp.p.id, "seq", resp.Seq, "error", resp.Error,
+			"diverging", resp.DivergingEpoch, "diverging_end", resp.DivergingEndOffset, "base", resp.BaseOffset, "records", len(resp.Records),
+			"step", fmt.Sprintf("%+v", step), "err", err, "end", rp.p.store.EndOffset(), "latest_epoch", rp.p.store.LatestEpoch(),
+			"epochs", fmt.Sprint(rp.p.store.LeaderEpochs()))
+	}
 	if errors.Is(err, replica.ErrStaleResponse) {
 		rp.mu.Unlock()
 		return false, nil
@@ -574,22 +578,6 @@ func recordsEnd(resp *FetchResponse) int64 {
 		b = b[h.BatchLength+12:]
 	}
 	return end
-}
-
-func replicaIDs(ids []NodeID) []replica.NodeID {
-	out := make([]replica.NodeID, len(ids))
-	for i, id := range ids {
-		out[i] = replica.NodeID(id)
-	}
-	return out
-}
-
-func rootReplicaIDs(ids []replica.NodeID) []NodeID {
-	out := make([]NodeID, len(ids))
-	for i, id := range ids {
-		out[i] = NodeID(id)
-	}
-	return out
 }
 
 // fetchErrorOf maps the state machine's refusal of a fetch to its code.
