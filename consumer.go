@@ -649,7 +649,11 @@ func (c *Consumer) initPositionLocked(cp *consumedPartition) error {
 // AutoOffsetReset names. REQUIRES: mu.
 func (c *Consumer) startPositionLocked(cp *consumedPartition) (pos int64, committed bool, err error) {
 	if c.cfg.Group != "" {
-		if co, ok := c.log.offsets.committed(c.cfg.Group, cp.tp); ok {
+		co, ok, err := c.log.offsets.committed(c.cfg.Group, cp.tp)
+		if err != nil {
+			return -1, false, err
+		}
+		if ok {
 			return co.Offset, true, nil
 		}
 	}
@@ -783,8 +787,15 @@ func (c *Consumer) reconcile(ctx context.Context) error {
 		case len(st.gain) > 0:
 			c.mu.Lock()
 			for _, tp := range st.gain {
-				if p, err := c.log.partition(tp); err == nil {
+				p, err := c.log.partition(tp)
+				if err == nil {
 					c.addLocked(tp, p)
+				} else if errors.Is(err, ErrNotLeader) {
+					// A replicated Log without a replica of tp here: see
+					// "Consumer groups on a replicated Log" in the package
+					// documentation.
+					c.log.opts.Logger.Warn("assigned a partition this node holds no replica of: its records are not consumed here; give the topic a replica on the group's coordinator",
+						"group", c.cfg.Group, "topic", tp.Topic, "partition", tp.Partition, "err", err)
 				}
 			}
 			c.mu.Unlock()
@@ -1115,7 +1126,11 @@ func (c *Consumer) Committed(ctx context.Context, tps ...TopicPartition) (map[To
 	}
 	out := map[TopicPartition]int64{}
 	for _, tp := range tps {
-		if co, ok := c.log.offsets.committed(c.cfg.Group, tp); ok {
+		co, ok, err := c.log.offsets.committed(c.cfg.Group, tp)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out[tp] = co.Offset
 		}
 	}

@@ -342,7 +342,7 @@ func checkCommitRecovery(t *testing.T, fs *vfs.MemFS, st *commitCrashState, what
 	for _, tp := range commitCrashTPs {
 		p := mustPartition(t, l, tp.Topic, tp.Partition)
 		require.GreaterOrEqual(t, p.HighWatermark(), st.appended[tp], "%s: acknowledged data of %v lost", what, tp)
-		co, ok := l.offsets.committed("g", tp)
+		co, ok, _ := l.offsets.committed("g", tp)
 		got, gotOK := committed[tp]
 		require.Equal(t, ok, gotOK, what)
 		require.Equal(t, co.Offset, got, "%s: Consumer.Committed disagrees with the offset store", what)
@@ -378,7 +378,7 @@ func checkCommitHistory(t *testing.T, l *Log, policy SyncPolicy, history []byte,
 		} else {
 			recordFinal(t, rec, hp, mustPartition(t, l, tp.Topic, tp.Partition), what)
 		}
-		co, ok := l.offsets.committed("g", tp)
+		co, ok, _ := l.offsets.committed("g", tp)
 		rec.FinalCommit("g", hp, co.Offset, ok)
 	}
 	// Under SyncAlways appends and commits are acknowledged durable, and
@@ -437,7 +437,7 @@ func TestCommittedOffsetNeverAheadOfDurableData(t *testing.T) {
 			l2, err := Open(testDir, commitCrashOptions(clone, SyncNever))
 			require.NoError(t, err, what)
 			for _, tp := range []TopicPartition{tp0, tp1} {
-				if co, ok := l2.offsets.committed("g", tp); ok {
+				if co, ok, _ := l2.offsets.committed("g", tp); ok {
 					require.LessOrEqual(t, co.Offset, mustPartition(t, l2, "t", tp.Partition).HighWatermark(),
 						"%s, keep %v: %v committed offset points past the surviving data", what, keep, tp)
 				}
@@ -484,7 +484,7 @@ func TestCommittedOffsetNeverAheadOfDurableData(t *testing.T) {
 		defer l.Close()
 		require.NoError(t, l.Check(ctx), what)
 		for _, tp := range commitCrashTPs {
-			co, ok := l.offsets.committed("g", tp)
+			co, ok, _ := l.offsets.committed("g", tp)
 			if !ok {
 				continue
 			}
@@ -559,7 +559,7 @@ func TestCommittedOffsetsMalformedRecordFailsOpen(t *testing.T) {
 			fs := setup(t, Record{Key: tc.key, Value: tc.value})
 			l, err := Open(testDir, commitCrashOptions(fs, SyncAlways))
 			if err == nil {
-				co, ok := l.offsets.committed("g", tp)
+				co, ok, _ := l.offsets.committed("g", tp)
 				l.Close()
 				t.Fatalf("Open succeeded over a malformed committed-offset record; offset of %v now %v (present %v)", tp, co.Offset, ok)
 			}
@@ -576,7 +576,7 @@ func TestCommittedOffsetsMalformedRecordFailsOpen(t *testing.T) {
 		l, err := Open(testDir, commitCrashOptions(fs, SyncAlways))
 		require.NoError(t, err)
 		defer l.Close()
-		co, ok := l.offsets.committed("g", tp)
+		co, ok, _ := l.offsets.committed("g", tp)
 		require.True(t, ok)
 		require.Equal(t, int64(3), co.Offset)
 	})
@@ -585,7 +585,7 @@ func TestCommittedOffsetsMalformedRecordFailsOpen(t *testing.T) {
 		l, err := Open(testDir, commitCrashOptions(fs, SyncAlways))
 		require.NoError(t, err)
 		defer l.Close()
-		_, ok := l.offsets.committed("g", tp)
+		_, ok, _ := l.offsets.committed("g", tp)
 		require.False(t, ok)
 	})
 	t.Run("a later valid record wins", func(t *testing.T) {
@@ -593,7 +593,7 @@ func TestCommittedOffsetsMalformedRecordFailsOpen(t *testing.T) {
 		l, err := Open(testDir, commitCrashOptions(fs, SyncAlways))
 		require.NoError(t, err)
 		defer l.Close()
-		co, ok := l.offsets.committed("g", tp)
+		co, ok, _ := l.offsets.committed("g", tp)
 		require.True(t, ok)
 		require.Equal(t, int64(5), co.Offset)
 		require.Equal(t, at.UnixMilli(), co.Time.UnixMilli())

@@ -428,7 +428,7 @@ func exerciseFault(t *testing.T, fs *vfs.MemFS, records map[TopicPartition][]Rec
 		}
 	}
 	for tp, off := range committed {
-		c, ok := l.offsets.committed("g", tp)
+		c, ok, _ := l.offsets.committed("g", tp)
 		require.True(t, ok, "%s: the commit for %v is gone", what, tp)
 		require.Equal(t, off, c.Offset, "%s: the commit for %v changed", what, tp)
 	}

@@ -530,7 +530,7 @@ func recoverCrashState(t *testing.T, fs *vfs.MemFS, history []byte, policy SyncP
 				}
 				rec.Final(histcheck.Partition{Topic: name, ID: id}, p.StartOffset(), p.EndOffset(), reads)
 				if name == crashTopic {
-					c, ok := l.offsets.committed(crashGroup, TopicPartition{name, id})
+					c, ok, _ := l.offsets.committed(crashGroup, TopicPartition{name, id})
 					rec.FinalCommit(crashGroup, histcheck.Partition{Topic: name, ID: id}, c.Offset, ok)
 				}
 			}

@@ -42,6 +42,9 @@ type Cursor struct {
 	p      *Partition
 	ctx    context.Context
 	follow bool
+	// toWritten reads up to the written end rather than the high
+	// watermark: what a new leader of __consumer_offsets replays.
+	toWritten bool
 	// from is the lowest offset still wanted: records below it in the
 	// first batch read, and control batches, are skipped.
 	from int64
@@ -209,6 +212,9 @@ func (c *Cursor) open() bool {
 		return c.fail(err)
 	}
 	hw := c.p.store.HighWatermarkPosition()
+	if c.toWritten {
+		hw = c.p.store.WrittenPosition()
+	}
 	if hw.Offset() <= c.from {
 		if !c.follow {
 			return c.finish()

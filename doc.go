@@ -377,6 +377,28 @@
 // package memnet is an in-memory Transport connecting Logs in one process,
 // with seeded faults and partitions, for tests and examples.
 //
+// Consumer groups on a replicated Log. __consumer_offsets is a replicated
+// topic like any other (Options.OffsetsTopicReplicationFactor replicas,
+// default 3 as in Kafka; created through the controller by the first
+// group call of any node), and a group is coordinated by the node that
+// leads the partition of it holding the group's offsets, as Kafka's
+// FindCoordinator answers. Membership is in memory on that node, so a
+// group's consumers run there: NewConsumer, Commit, Committed,
+// DescribeGroup, ResetGroupOffsets and DeleteGroup on any other node fail
+// with a *NotCoordinatorError naming the coordinator. Commits are
+// acknowledged once committed on every in-sync replica (Kafka's
+// offsets.commit.required.acks=-1), so when the coordinator goes away the
+// new leader of the partition, which replays its replica before it
+// answers, has every acknowledged commit. The members of the old
+// coordinator are fenced (Poll returns ErrFenced, and then the
+// *NotCoordinatorError of joining again), so their consumers move to the
+// new coordinator, where the group resumes from its committed offsets.
+// Consumers read their node's replicas: give a group's topics a replica
+// on the coordinator (for example a replication factor equal to the node
+// count); a partition assigned to a member on a node without a replica of
+// it is not consumed there, and a warning is logged. ListGroups lists
+// the groups this node coordinates.
+//
 // # Caveats
 //
 // One Log per directory: a second Open fails with ErrLocked, though on

@@ -215,7 +215,39 @@ var (
 	// election for partitions whose preferred replica is not live or not
 	// in sync.
 	ErrPreferredLeaderNotAvailable = errors.New("commitlog: preferred leader not available")
+	// ErrNotCoordinator is returned, on a replicated Log, for a consumer
+	// group call on a node that does not coordinate the group: the
+	// *NotCoordinatorError names the node that does, if one does.
+	ErrNotCoordinator = errors.New("commitlog: not the group's coordinator")
 )
+
+// NotCoordinatorError says that this node does not coordinate a consumer
+// group and which node does (Kafka's NOT_COORDINATOR, answered with the
+// coordinator FindCoordinator would give). A group's coordinator is the
+// leader of the __consumer_offsets partition holding its offsets. It
+// matches ErrNotCoordinator.
+type NotCoordinatorError struct {
+	Group string
+	// Node is the node the error comes from.
+	Node NodeID
+	// OffsetsPartition is the __consumer_offsets partition of the group.
+	OffsetsPartition int32
+	// Coordinator is the node that coordinates the group, NoNode while
+	// its offsets partition has no leader or this node has not yet
+	// finished taking the coordination over.
+	Coordinator NodeID
+}
+
+func (e *NotCoordinatorError) Error() string {
+	if e.Coordinator == NoNode || e.Coordinator == e.Node {
+		return fmt.Sprintf("commitlog: group %q: node %d does not coordinate it, and no node does yet (%s-%d has no leader, or its leader is loading it); retry",
+			e.Group, e.Node, offsetsTopicName, e.OffsetsPartition)
+	}
+	return fmt.Sprintf("commitlog: group %q: node %d does not coordinate it; node %d does (it leads %s-%d): run the group's consumers there",
+		e.Group, e.Node, e.Coordinator, offsetsTopicName, e.OffsetsPartition)
+}
+
+func (e *NotCoordinatorError) Is(target error) bool { return target == ErrNotCoordinator }
 
 // NotLeaderError says that a replica on this node does not lead its
 // partition, and which node does (Kafka's NOT_LEADER_OR_FOLLOWER with the

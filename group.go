@@ -76,9 +76,23 @@ func (gc *coordinator) armLocked(at time.Time) {
 }
 
 // join adds a consumer to its group and returns its membership.
+//
+// On a replicated Log it creates __consumer_offsets first if no node has
+// (see group_coordination.go), and refuses with a *NotCoordinatorError a
+// group this node does not coordinate.
 func (gc *coordinator) join(cfg *ConsumerConfig, wake chan<- struct{}) (*group.Member, error) {
+	if gc.log.repl != nil {
+		// Before commitMu, as write does. NewConsumer takes no context:
+		// the Log's bounds the wait.
+		if _, err := gc.offsets.ensureTopic(gc.log.ctx); err != nil {
+			return nil, err
+		}
+	}
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
+	if err := gc.offsets.checkCoordinator(cfg.Group); err != nil {
+		return nil, err
+	}
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
 	m, err := gc.state.Join(group.JoinRequest{
@@ -361,16 +375,20 @@ func (gc *coordinator) write(ctx context.Context, name string, m *group.Member, 
 		gc.commitMu.Unlock()
 		return err
 	}
-	p, target, err := gc.offsets.write(ctx, name, writes)
+	p, target, epoch, err := gc.offsets.write(ctx, name, writes)
 	gc.commitMu.Unlock()
-	if err != nil {
-		return err
+	if err == nil {
+		err = gc.offsets.wait(ctx, p, target, epoch)
 	}
-	return gc.offsets.wait(ctx, p, target)
+	return gc.offsets.coordinatorError(name, err)
 }
 
-// checkCommit decides whether a commit may be written. REQUIRES: commitMu.
+// checkCommit decides whether a commit may be written: on a replicated
+// Log only by the group's coordinator. REQUIRES: commitMu.
 func (gc *coordinator) checkCommit(name string, m *group.Member, writes []offsetWrite) error {
+	if err := gc.offsets.checkCoordinator(name); err != nil {
+		return err
+	}
 	var ps []group.Partition
 	if m != nil {
 		ps = make([]group.Partition, len(writes))

@@ -106,7 +106,10 @@ func (l *Log) DescribeGroup(group string) (GroupDescription, error) {
 	}
 	slices.SortFunc(d.Members, func(a, b MemberDescription) int { return compareMemberIDs(a.ID, b.ID) })
 
-	committed := l.offsets.groupOffsets(group)
+	committed, err := l.offsets.groupOffsets(group)
+	if err != nil {
+		return GroupDescription{}, err
+	}
 	if len(d.Members) == 0 && len(committed) == 0 {
 		return GroupDescription{}, fmt.Errorf("%w: %q", ErrUnknownGroup, group)
 	}
@@ -206,7 +209,11 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, to OffsetSpec
 		return nil, fmt.Errorf("reset offsets of group %q: %w", group, err)
 	}
 	if len(tps) == 0 {
-		tps = slices.Collect(maps.Keys(l.offsets.groupOffsets(group)))
+		committed, err := l.offsets.groupOffsets(group)
+		if err != nil {
+			return nil, fmt.Errorf("reset offsets of group %q: %w", group, err)
+		}
+		tps = slices.Collect(maps.Keys(committed))
 		if len(tps) == 0 {
 			return nil, fmt.Errorf("%w: %q has no committed offsets to reset; name the partitions", ErrUnknownGroup, group)
 		}
@@ -256,7 +263,10 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete group %q: %w", group, err)
 	}
-	committed := l.offsets.groupOffsets(group)
+	committed, err := l.offsets.groupOffsets(group)
+	if err != nil {
+		return fmt.Errorf("delete group %q: %w", group, err)
+	}
 	if len(committed) == 0 {
 		if _, ok := l.groups.describe(group); !ok {
 			return fmt.Errorf("%w: %q", ErrUnknownGroup, group)
@@ -266,7 +276,6 @@ func (l *Log) DeleteGroup(ctx context.Context, group string) error {
 	for _, tp := range slices.SortedFunc(maps.Keys(committed), compareTopicPartitions) {
 		writes = append(writes, offsetWrite{tp: tp, delete: true})
 	}
-	var err error
 	if len(writes) == 0 {
 		// Only members, no offsets: refused like any deletion of a group
 		// with members.

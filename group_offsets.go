@@ -48,92 +48,127 @@ type committedOffset struct {
 // offsetStore holds every group's committed offsets, materialised from
 // __consumer_offsets. Writes go through the group coordinator, which
 // decides whether a commit is allowed.
+//
+// On a replicated Log it holds only the groups this node coordinates:
+// those of the partitions of __consumer_offsets it leads, loaded when it
+// took their leadership (group_coordination.go).
 type offsetStore struct {
 	log *Log
 
 	// createMu serializes the creation of the topic.
 	createMu sync.Mutex
-	// mu guards topic and groups.
+	// mu guards topic, groups and loaded.
 	mu     sync.RWMutex
 	topic  *Topic
-	groups map[string]map[TopicPartition]committedOffset
+	groups groupOffsets
+	// loaded maps each partition of __consumer_offsets this replicated
+	// node leads, and has replayed since, to the leader epoch it replayed
+	// it at. Nil on a single-node Log.
+	loaded map[int32]int32
 }
 
+// groupOffsets is committed offsets by group and partition.
+type groupOffsets map[string]map[TopicPartition]committedOffset
+
 func newOffsetStore(l *Log) *offsetStore {
-	return &offsetStore{log: l, groups: map[string]map[TopicPartition]committedOffset{}}
+	return &offsetStore{log: l, groups: groupOffsets{}}
 }
 
 // load replays __consumer_offsets, if it exists, into memory. It runs in
-// Open, before the Log is shared.
+// Open, before the Log is shared. A replicated Log replays a partition
+// only once it leads it.
 func (s *offsetStore) load() error {
 	t := s.log.topics[offsetsTopicName]
 	if t == nil {
 		return nil
 	}
-	s.topic = t
+	s.setTopicLocked(t)
+	if s.log.repl != nil {
+		return nil
+	}
 	for _, p := range t.local() {
-		for r, err := range p.Scan(context.Background(), p.StartOffset()) {
-			if err != nil {
-				return err
-			}
-			group, tp, ok, err := decodeOffsetKey(r.Key)
-			if err == nil && ok {
-				err = s.applyRecord(group, tp, r.Value)
-			}
-			if err != nil {
-				return &CorruptionError{Path: p.store.Dir(), Offset: r.Offset, Reason: "committed-offset record: " + err.Error()}
-			}
+		if err := s.groups.replay(p, false); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// applyRecord applies one decoded record. REQUIRES: s.mu, or exclusive
-// access during load.
-func (s *offsetStore) applyRecord(group string, tp TopicPartition, value []byte) error {
+// replay applies p's records to g, up to the high watermark, or up to
+// the written end (toWritten), as a new leader replays what it holds.
+func (g groupOffsets) replay(p *Partition, toWritten bool) error {
+	c := p.newCursor(context.Background(), p.StartOffset(), false)
+	c.toWritten = toWritten
+	defer c.Close()
+	for c.Next() {
+		group, tp, ok, err := decodeOffsetKey(c.Key())
+		if err == nil && ok {
+			err = g.apply(group, tp, c.Value())
+		}
+		if err != nil {
+			return &CorruptionError{Path: p.store.Dir(), Offset: c.Offset(), Reason: "committed-offset record: " + err.Error()}
+		}
+	}
+	return c.Err()
+}
+
+// apply applies one decoded record. REQUIRES: the store's mu, or
+// exclusive access.
+func (g groupOffsets) apply(group string, tp TopicPartition, value []byte) error {
 	if value == nil {
-		s.forget(group, tp)
+		g.forget(group, tp)
 		return nil
 	}
 	c, err := decodeOffsetValue(value)
 	if err != nil {
 		return err
 	}
-	s.set(group, tp, c)
+	g.set(group, tp, c)
 	return nil
 }
 
-func (s *offsetStore) set(group string, tp TopicPartition, c committedOffset) {
-	g := s.groups[group]
-	if g == nil {
-		g = map[TopicPartition]committedOffset{}
-		s.groups[group] = g
+func (g groupOffsets) set(group string, tp TopicPartition, c committedOffset) {
+	offsets := g[group]
+	if offsets == nil {
+		offsets = map[TopicPartition]committedOffset{}
+		g[group] = offsets
 	}
-	g[tp] = c
+	offsets[tp] = c
 }
 
-func (s *offsetStore) forget(group string, tp TopicPartition) {
-	if g := s.groups[group]; g != nil {
-		delete(g, tp)
-		if len(g) == 0 {
-			delete(s.groups, group)
+func (g groupOffsets) forget(group string, tp TopicPartition) {
+	if offsets := g[group]; offsets != nil {
+		delete(offsets, tp)
+		if len(offsets) == 0 {
+			delete(g, group)
 		}
 	}
 }
 
 // committed returns group's committed offset for tp.
-func (s *offsetStore) committed(group string, tp TopicPartition) (committedOffset, bool) {
+//
+// Errors: *NotCoordinatorError on a replicated Log that does not
+// coordinate group.
+func (s *offsetStore) committed(group string, tp TopicPartition) (committedOffset, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if err := s.checkCoordinatorLocked(group); err != nil {
+		return committedOffset{}, false, err
+	}
 	c, ok := s.groups[group][tp]
-	return c, ok
+	return c, ok, nil
 }
 
 // groupOffsets returns a copy of every committed offset of group.
-func (s *offsetStore) groupOffsets(group string) map[TopicPartition]committedOffset {
+//
+// Errors: *NotCoordinatorError, as committed.
+func (s *offsetStore) groupOffsets(group string) (map[TopicPartition]committedOffset, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return maps.Clone(s.groups[group])
+	if err := s.checkCoordinatorLocked(group); err != nil {
+		return nil, err
+	}
+	return maps.Clone(s.groups[group]), nil
 }
 
 // groupNames returns the groups with committed offsets.
@@ -151,26 +186,39 @@ type offsetWrite struct {
 }
 
 // write appends one batch with writes for group and applies it to memory,
-// without waiting for durability; the caller then calls wait with the
-// returned target. The group coordinator calls it with its commit lock
-// held, so the order in which commits are checked, written and applied is
-// one order.
+// without waiting for acknowledgement; the caller then calls wait with
+// the returned partition, target and leader epoch. The group coordinator
+// calls it with its commit lock held, so the order in which commits are
+// checked, written and applied is one order. On a replicated Log the
+// batch is appended as AckAll appends (refused while the partition's
+// in-sync set is below its MinInSyncReplicas), at the leader epoch this
+// node took the group's coordination at.
 //
 // The topic must exist (ensureTopic, called before commitMu is taken):
 // write never creates it, since creating a topic takes the Log's adminMu,
 // which comes before commitMu.
-func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWrite) (*Partition, int64, error) {
+//
+// Errors: *NotCoordinatorError, and the append's.
+func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWrite) (*Partition, int64, int32, error) {
 	s.mu.RLock()
 	t := s.topic
+	err := s.checkCoordinatorLocked(group)
+	var epoch int32 = -1
+	if t != nil && s.loaded != nil {
+		epoch = s.loaded[offsetsPartitionFor(group, t.NumPartitions())]
+	}
 	s.mu.RUnlock()
+	if err != nil {
+		return nil, 0, 0, err
+	}
 	if t == nil {
 		// Offsets exist only once the topic does, so forgetting some finds
 		// it; a commit created it first.
-		return nil, 0, fmt.Errorf("commitlog: %s does not exist", offsetsTopicName)
+		return nil, 0, 0, fmt.Errorf("commitlog: %s does not exist", offsetsTopicName)
 	}
 	p, err := t.Partition(offsetsPartitionFor(group, t.NumPartitions()))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	now := s.log.opts.now()
 	recs := make([]Record, len(writes))
@@ -184,27 +232,36 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 	defer builderPool.Put(bb)
 	batch, aside, err := p.build(bb, recs)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{Expected: -1, NoWait: true}, AckLeader)
+	acks := AckLeader
+	if s.log.repl != nil {
+		acks = AckAll
+	}
+	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{Expected: -1, NoWait: true}, acks)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	s.mu.Lock()
 	for _, w := range writes {
 		if w.delete {
-			s.forget(group, w.tp)
+			s.groups.forget(group, w.tp)
 		} else {
-			s.set(group, w.tp, committedOffset{Offset: w.offset, Time: time.UnixMilli(now.UnixMilli())})
+			s.groups.set(group, w.tp, committedOffset{Offset: w.offset, Time: time.UnixMilli(now.UnixMilli())})
 		}
 	}
 	s.mu.Unlock()
-	return p, res.LastOffset + 1, nil
+	return p, res.LastOffset + 1, epoch, nil
 }
 
 // forgetTopics deletes, durably, every group's committed offsets for the
 // topics gone reports as deleted, so that a topic created later under the
 // same name does not inherit them. The caller serializes it with commits.
+//
+// On a replicated Log it deletes those of the groups this node
+// coordinates, and does not wait for the deletions to be committed: it
+// runs as the node applies the controller's metadata, which a wait for
+// the followers could stall.
 func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) bool) error {
 	s.mu.RLock()
 	byGroup := map[string][]offsetWrite{}
@@ -219,9 +276,9 @@ func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) 
 	for _, group := range slices.Sorted(maps.Keys(byGroup)) {
 		writes := byGroup[group]
 		slices.SortFunc(writes, func(a, b offsetWrite) int { return compareTopicPartitions(a.tp, b.tp) })
-		p, target, err := s.write(ctx, group, writes)
-		if err == nil {
-			err = s.wait(ctx, p, target)
+		p, target, epoch, err := s.write(ctx, group, writes)
+		if err == nil && s.log.repl == nil {
+			err = s.wait(ctx, p, target, epoch)
 		}
 		if err != nil {
 			return fmt.Errorf("commitlog: delete committed offsets of group %q for deleted topics: %w", group, err)
@@ -230,37 +287,68 @@ func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) 
 	return nil
 }
 
-// wait returns once a write ending below target in p is acknowledged
-// under the Log's durability contract.
-func (s *offsetStore) wait(ctx context.Context, p *Partition, target int64) error {
-	return p.acknowledge(ctx, target, appendOptions{})
+// wait returns once a write ending below target in p, appended at leader
+// epoch epoch, is acknowledged under the Log's durability contract and,
+// on a replicated Log, committed.
+func (s *offsetStore) wait(ctx context.Context, p *Partition, target int64, epoch int32) error {
+	return p.acknowledgeAt(ctx, target, epoch)
 }
 
-// ensureTopic returns __consumer_offsets, creating it on first use.
+// ensureTopic returns __consumer_offsets, creating it on first use. On a
+// replicated Log it is created through the controller with
+// Options.OffsetsTopicReplicationFactor replicas, or, when another node
+// created it first, awaited until this node has it.
 func (s *offsetStore) ensureTopic(ctx context.Context) (*Topic, error) {
-	s.mu.RLock()
-	t := s.topic
-	s.mu.RUnlock()
-	if t != nil {
+	if t := s.currentTopic(); t != nil {
 		return t, nil
 	}
 	s.createMu.Lock()
 	defer s.createMu.Unlock()
-	if s.topic != nil {
-		return s.topic, nil
+	if t := s.currentTopic(); t != nil {
+		return t, nil
 	}
-	t, err := s.log.createTopic(ctx, offsetsTopicName, TopicConfig{
+	cfg := TopicConfig{
 		Partitions:    s.log.opts.OffsetsTopicPartitions,
 		SegmentBytes:  offsetsSegmentBytes,
 		CleanupPolicy: CleanupCompact,
-	})
+	}
+	if s.log.repl != nil {
+		cfg.ReplicationFactor = s.log.opts.OffsetsTopicReplicationFactor
+	}
+	t, err := s.log.createTopic(ctx, offsetsTopicName, cfg)
+	if errors.Is(err, ErrTopicExists) && s.log.repl != nil {
+		t, err = s.log.repl.awaitTopic(ctx, offsetsTopicName)
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) && s.log.repl != nil {
+		return nil, fmt.Errorf("commitlog: create %s with %d replicas (Options.OffsetsTopicReplicationFactor; at most the cluster's node count): %w",
+			offsetsTopicName, cfg.ReplicationFactor, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("commitlog: create %s: %w", offsetsTopicName, err)
 	}
 	s.mu.Lock()
-	s.topic = t
+	if s.topic == nil {
+		s.setTopicLocked(t)
+	}
+	t = s.topic
 	s.mu.Unlock()
 	return t, nil
+}
+
+// currentTopic returns __consumer_offsets, nil until it is known here.
+func (s *offsetStore) currentTopic() *Topic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.topic
+}
+
+// setTopicLocked records t as __consumer_offsets. REQUIRES: s.mu.
+func (s *offsetStore) setTopicLocked(t *Topic) {
+	s.topic = t
+	if s.log.repl != nil && s.loaded == nil {
+		s.loaded = map[int32]int32{}
+	}
 }
 
 // offsetsPartitionFor is Kafka's GroupMetadataManager.partitionFor:

@@ -103,6 +103,16 @@ type Options struct {
 	// topic keeps its count. Default 4.
 	OffsetsTopicPartitions int32
 
+	// OffsetsTopicReplicationFactor is the replication factor of
+	// __consumer_offsets on a replicated Log (Kafka's
+	// offsets.topic.replication.factor); a single-node Log ignores it.
+	// Commits wait for every in-sync replica (AckAll), so an acknowledged
+	// commit survives the loss of its coordinator. Like OffsetsTopicPartitions
+	// it takes effect when the topic is created, on the first group call
+	// of any node. Default 3, as in Kafka: a cluster of fewer nodes must
+	// set it (creating the topic fails with an error saying so).
+	OffsetsTopicReplicationFactor int16
+
 	// CompactionMapBytes bounds the memory of one compaction's key map,
 	// the offset of the latest record of each key, at 24 bytes per key
 	// (Kafka's log.cleaner.dedupe.buffer.size). A partition with more
@@ -178,6 +188,7 @@ const (
 	defaultCheckpointInterval     = time.Second
 	defaultProducerIDExpiration   = 24 * time.Hour
 	defaultOffsetsTopicPartitions = 4
+	defaultOffsetsTopicRF         = 3
 	defaultCompactionMapBytes     = 32 << 20
 	defaultCompactionDutyCycle    = 0.15
 	minCompactionMapBytes         = 1 << 20
@@ -197,6 +208,9 @@ func (o *Options) Validate() error {
 	}
 	if o.OffsetsTopicPartitions < 0 || o.OffsetsTopicPartitions > maxPartitions {
 		problems = append(problems, fmt.Sprintf("OffsetsTopicPartitions: %d is outside [1, %d] (0: the default)", o.OffsetsTopicPartitions, maxPartitions))
+	}
+	if o.OffsetsTopicReplicationFactor < 0 {
+		problems = append(problems, fmt.Sprintf("OffsetsTopicReplicationFactor: %d is negative (0: the default)", o.OffsetsTopicReplicationFactor))
 	}
 	if o.CompactionMapBytes != 0 && o.CompactionMapBytes < minCompactionMapBytes {
 		problems = append(problems, fmt.Sprintf("CompactionMapBytes: %d is below the minimum %d", o.CompactionMapBytes, minCompactionMapBytes))
@@ -244,6 +258,7 @@ func (o *Options) withDefaults() Options {
 	c.CompactionDutyCycle = cmp.Or(c.CompactionDutyCycle, defaultCompactionDutyCycle)
 	c.CompactionMapBytes = cmp.Or(c.CompactionMapBytes, defaultCompactionMapBytes)
 	c.OffsetsTopicPartitions = cmp.Or(c.OffsetsTopicPartitions, defaultOffsetsTopicPartitions)
+	c.OffsetsTopicReplicationFactor = cmp.Or(c.OffsetsTopicReplicationFactor, defaultOffsetsTopicRF)
 	c.ReplicaLagTime = cmp.Or(c.ReplicaLagTime, defaultReplicaLagTime)
 	c.ReplicaFetchMaxWait = cmp.Or(c.ReplicaFetchMaxWait, defaultReplicaFetchMaxWait)
 	c.ReplicaFetchMaxBytes = cmp.Or(c.ReplicaFetchMaxBytes, defaultReplicaFetchBytes)

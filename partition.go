@@ -282,6 +282,17 @@ func (p *Partition) acknowledge(ctx context.Context, target int64, o appendOptio
 	return p.store.Acknowledge(ctx, target, o)
 }
 
+// acknowledgeAt waits until everything below target, appended at leader
+// epoch epoch, is acknowledged as AckAll acknowledges it: durable here
+// under SyncAlways, and on a replicated partition committed (below the
+// high watermark; a *NotLeaderError once the leadership of epoch ends).
+func (p *Partition) acknowledgeAt(ctx context.Context, target int64, epoch int32) error {
+	if p.repl != nil {
+		return p.repl.awaitCommitted(ctx, target, epoch)
+	}
+	return p.store.Acknowledge(ctx, target, appendOptions{})
+}
+
 // syncTo returns once everything below offset target is fsynced.
 func (p *Partition) syncTo(ctx context.Context, target int64) error {
 	return p.store.SyncTo(ctx, target)

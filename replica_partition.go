@@ -244,14 +244,31 @@ func (rp *replicaPartition) append(ctx context.Context, batch []byte, o storage.
 	if wait || acks == AckNone {
 		return res, nil
 	}
-	// Durable here first (under SyncAlways; the followers fsync meanwhile).
-	if err := rp.p.store.Acknowledge(ctx, end, storage.AppendOptions{}); err != nil || acks == AckLeader {
-		return res, err
+	if acks == AckLeader {
+		return res, rp.p.store.Acknowledge(ctx, end, storage.AppendOptions{})
+	}
+	return res, rp.awaitCommitted(ctx, end, epoch)
+}
+
+// awaitCommitted waits until what was appended below end at leader epoch
+// epoch is durable here (under SyncAlways; the followers fsync meanwhile)
+// and then committed: below the high watermark.
+func (rp *replicaPartition) awaitCommitted(ctx context.Context, end int64, epoch int32) error {
+	if err := rp.p.store.Acknowledge(ctx, end, storage.AppendOptions{}); err != nil {
+		return err
 	}
 	rp.mu.Lock()
 	rp.applyLocked(rp.m.LocalAppended(rp.now()))
 	rp.mu.Unlock()
-	return res, rp.waitCommitted(ctx, end, epoch)
+	return rp.waitCommitted(ctx, end, epoch)
+}
+
+// leadership returns the leader epoch of the partition state last
+// applied and whether this replica leads in it.
+func (rp *replicaPartition) leadership() (epoch int32, leads bool) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	return rp.md.LeaderEpoch, !rp.closed && rp.m.Role() == replica.Leader
 }
 
 // waitCommitted waits until the batch ending at end, appended at leader

@@ -227,6 +227,9 @@ func (r *replicator) apply(u ClusterUpdate) {
 		for _, pm := range tm.Partitions {
 			if rp := r.replica(TopicPartition{tm.Name, pm.Partition}); rp != nil {
 				rp.update(pm)
+				if tm.Name == offsetsTopicName {
+					l.groups.offsetsLeadershipChanged(rp)
+				}
 			}
 		}
 	}
@@ -270,15 +273,35 @@ func (r *replicator) createTopic(ctx context.Context, name string, cfg TopicConf
 	if err := r.ctrl.CreateTopic(ctx, TopicSpec{Name: name, Config: cfg}); err != nil {
 		return nil, annotate(err, "create topic %s", name)
 	}
+	t, err := r.awaitTopic(ctx, name)
+	if err != nil {
+		return nil, annotate(err, "create topic %s: created, but not yet here", name)
+	}
+	return t, nil
+}
+
+// awaitTopic returns the topic once this node has applied its creation.
+func (r *replicator) awaitTopic(ctx context.Context, name string) (*Topic, error) {
 	for {
 		applied := r.appliedChan()
 		if t, err := r.l.Topic(name); err == nil || errors.Is(err, ErrClosed) {
 			return t, err
 		}
 		if err := r.wait(ctx, applied); err != nil {
-			return nil, annotate(err, "create topic %s: created, but not yet here", name)
+			return nil, err
 		}
 	}
+}
+
+// leaderOf returns the leader of tp as this node last heard, NoNode if
+// none or unknown.
+func (r *replicator) leaderOf(tp TopicPartition) NodeID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pm, ok := r.meta[tp]; ok {
+		return pm.Leader
+	}
+	return NoNode
 }
 
 // deleteTopic deletes a topic through the controller and returns once

@@ -343,6 +343,23 @@ func (c *Coordinator) Expire() {
 	}
 }
 
+// Resign removes every member of the groups resigned reports true for,
+// fencing each with reason, as the coordination of those groups moves to
+// another node (the leadership of their committed-offset partition moved
+// away). The groups end here: no rebalance, since no member is left;
+// their members learn it on their next call and join again.
+func (c *Coordinator) Resign(resigned func(group string) bool, reason string) {
+	for _, name := range slices.Sorted(maps.Keys(c.groups)) {
+		if !resigned(name) {
+			continue
+		}
+		g := c.groups[name]
+		for _, m := range g.sortedMembers() {
+			c.remove(m, &FencedError{Group: name, MemberID: m.id, Reason: reason})
+		}
+	}
+}
+
 // Close ends the Coordinator as its Log closes: Join and CheckCommit fail
 // with ErrClosed, Expire does nothing and Arm is not called again. Every
 // member is woken; memberships stay as they are (a static member that

@@ -448,3 +448,25 @@ func TestCallsAfterLeaveDoNothing(t *testing.T) {
 	var fenced *FencedError
 	require.ErrorAs(t, h.c.CheckCommit("g", a, parts("t", 0)), &fenced, "it owns nothing")
 }
+
+func TestResignFencesTheResignedGroupsOnly(t *testing.T) {
+	h := newHarness(t, map[string]int32{"t": 2})
+	a := h.mustJoin(member{group: "a"})
+	s := h.mustJoin(member{group: "a", instance: "i1"})
+	b := h.mustJoin(member{group: "b"})
+	h.converge(a, s, b)
+	h.c.Leave(s) // departed static member: reserved, still a member
+	wakes := *h.wakes[a.ID()]
+	h.c.Resign(func(g string) bool { return g == "a" }, "coordinator moved to node 2")
+	require.Equal(t, wakes+1, *h.wakes[a.ID()], "a resigned member is woken")
+	_, lost, err := h.c.NextStep(a)
+	var fenced *FencedError
+	require.ErrorAs(t, err, &fenced)
+	require.Equal(t, FencedError{Group: "a", MemberID: a.ID(), Reason: "coordinator moved to node 2"}, *fenced)
+	require.NotEmpty(t, lost, "what it owned is reported lost")
+	require.ErrorIs(t, h.c.CheckCommit("a", a, lost), ErrFenced)
+	_, ok := h.c.Describe("a")
+	require.False(t, ok, "the group ends here, departed static members with it")
+	require.Equal(t, []string{"b"}, h.c.Groups())
+	require.NoError(t, h.c.CheckCommit("b", b, h.owned(b)), "other groups go on")
+}
