@@ -12,6 +12,7 @@ func TestOptionsValidate(t *testing.T) {
 	require.Error(t, (&Options{CompactionMapBytes: 1000}).Validate())
 	require.Error(t, (&Options{CompactionDutyCycle: 1.5}).Validate())
 	require.NoError(t, (&Options{CompactionDutyCycle: 1}).Validate())
+	require.ErrorContains(t, (&Options{OffsetsTopicReplicationFactor: -1}).Validate(), "OffsetsTopicReplicationFactor")
 	err := (&Options{Sync: 9, SyncInterval: -1, OffsetsTopicPartitions: -1, TopicDefaults: TopicConfig{Partitions: -1}}).Validate()
 	var cerr *ConfigError
 	require.ErrorAs(t, err, &cerr)
