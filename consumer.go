@@ -71,6 +71,17 @@ type consumedPartition struct {
 	pos    int64 // the next offset to return; -1 until initialised
 	paused bool
 	cur    fetchCursor
+	// epoch is the leader epoch of the record before pos as the consumer
+	// read it (or its group committed it), noLeaderEpoch when unknown: after a
+	// Seek or a reset. On a replicated Log it is how Poll detects that
+	// those records were truncated (consumer_truncation.go).
+	epoch int32
+	// validated is the partition's latest leader epoch when pos was last
+	// found consistent with the log.
+	validated int32
+	// truncation is a truncation Poll detected and moved past, to report
+	// on the next Poll.
+	truncation *LogTruncationError
 }
 
 // OffsetReset says where a consumer starts reading a partition that has no
@@ -326,7 +337,7 @@ func (c *Consumer) addLocked(tp TopicPartition, p *Partition) {
 	if c.parts[tp] != nil {
 		return
 	}
-	cp := &consumedPartition{tp: tp, p: p, pos: -1}
+	cp := &consumedPartition{tp: tp, p: p, pos: -1, epoch: noLeaderEpoch, validated: noLeaderEpoch}
 	c.parts[tp] = cp
 	i, _ := slices.BinarySearchFunc(c.order, tp, func(x *consumedPartition, t TopicPartition) int {
 		return compareTopicPartitions(x.tp, t)
@@ -402,10 +413,14 @@ func (c *Consumer) acquirePoll(ctx context.Context) error {
 // The records and their slices are the caller's. Errors: the context's,
 // ErrClosed, a *FencedError once after the member was evicted or replaced
 // (OnLost has been called; the next Poll rejoins the group), an
-// *OffsetOutOfRangeError under ResetNone, a *CorruptionError, or
+// *OffsetOutOfRangeError under ResetNone, a *CorruptionError,
 // ErrUnknownTopic for a manually assigned partition whose topic was
-// deleted. A Poll that has records returns them and reports a partition's
-// error on the next call.
+// deleted, on a replicated Log a *LogTruncationError when records it
+// returned were taken back by an unclean leader election (once, with the
+// position moved back to where the log diverged; under ResetNone until a
+// Seek) and a *NotCoordinatorError when its group is coordinated
+// elsewhere. A Poll that has records returns them and reports a
+// partition's error on the next call.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	recs, _, err := c.pollRecords(ctx, false)
 	return recs, err
@@ -556,7 +571,7 @@ func (c *Consumer) Lag() map[TopicPartition]int64 {
 		pos := cp.pos
 		if pos < 0 {
 			var err error
-			if pos, _, err = c.startPositionLocked(cp); err != nil {
+			if pos, _, _, err = c.startPositionLocked(cp); err != nil {
 				out[cp.tp] = -1
 				continue
 			}
@@ -569,9 +584,18 @@ func (c *Consumer) Lag() map[TopicPartition]int64 {
 // collect adds records from the unpaused partitions to buf, starting at a
 // different partition each time for fairness. It returns the first error
 // of a partition; the others still fill buf.
+//
+// A truncation detected and moved past (consumer_truncation.go) is
+// reported before any record: by a collect that starts, or ends, with
+// buf empty.
 func (c *Consumer) collect(buf *pollBuffer) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(buf.recs) == 0 {
+		if err := c.takeTruncationLocked(); err != nil {
+			return err
+		}
+	}
 	var first error
 	n := len(c.order)
 	if n == 0 {
@@ -607,18 +631,25 @@ func (c *Consumer) collect(buf *pollBuffer) error {
 				continue
 			}
 		}
+		if ok, err := c.validateLocked(cp); !ok {
+			first = cmpErr(first, err)
+			continue
+		}
 		err := cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)
 		var oor *OffsetOutOfRangeError
 		if errors.As(err, &oor) && c.cfg.AutoOffsetReset != ResetNone {
 			c.log.opts.Logger.Warn("consumer position out of range; resetting", "topic", cp.tp.Topic,
 				"partition", cp.tp.Partition, "position", cp.pos, "reset", c.cfg.AutoOffsetReset.String(), "err", err)
 			cp.cur.close()
-			cp.pos = c.resetOffset(cp.p)
+			cp.pos, cp.epoch = c.resetOffset(cp.p), noLeaderEpoch
 			err = cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)
 		}
 		if err != nil {
 			first = cmpErr(first, err)
 		}
+	}
+	if first == nil && len(buf.recs) == 0 {
+		first = c.takeTruncationLocked()
 	}
 	return first
 }
@@ -633,7 +664,7 @@ func cmpErr(first, err error) error {
 // initPositionLocked sets cp's position from the group's committed offset
 // or, without one, from AutoOffsetReset. REQUIRES: mu.
 func (c *Consumer) initPositionLocked(cp *consumedPartition) error {
-	pos, committed, err := c.startPositionLocked(cp)
+	pos, epoch, committed, err := c.startPositionLocked(cp)
 	if err != nil {
 		return err
 	}
@@ -641,27 +672,31 @@ func (c *Consumer) initPositionLocked(cp *consumedPartition) error {
 	if committed {
 		c.committed[cp.tp] = pos
 	}
+	cp.epoch = epoch
 	return nil
 }
 
 // startPositionLocked returns where cp's first Poll starts: the group's
 // committed offset (committed is true) or, without one, the offset
 // AutoOffsetReset names. REQUIRES: mu.
-func (c *Consumer) startPositionLocked(cp *consumedPartition) (pos int64, committed bool, err error) {
+//
+// epoch is the committed offset's leader epoch (noLeaderEpoch without
+// one), which the first Poll checks the position against.
+func (c *Consumer) startPositionLocked(cp *consumedPartition) (pos int64, epoch int32, committed bool, err error) {
 	if c.cfg.Group != "" {
 		co, ok, err := c.log.offsets.committed(c.cfg.Group, cp.tp)
 		if err != nil {
-			return -1, false, err
+			return -1, noLeaderEpoch, false, err
 		}
 		if ok {
-			return co.Offset, true, nil
+			return co.Offset, co.LeaderEpoch, true, nil
 		}
 	}
 	if c.cfg.AutoOffsetReset == ResetNone {
-		return -1, false, &OffsetOutOfRangeError{Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: -1,
+		return -1, noLeaderEpoch, false, &OffsetOutOfRangeError{Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: -1,
 			Start: cp.p.StartOffset(), End: cp.p.HighWatermark()}
 	}
-	return c.resetOffset(cp.p), false, nil
+	return c.resetOffset(cp.p), noLeaderEpoch, false, nil
 }
 
 func (c *Consumer) resetOffset(p *Partition) int64 {
@@ -708,7 +743,7 @@ func (c *Consumer) rewind(recs []Record) {
 		seen[tp] = true
 		if cp := c.parts[tp]; cp != nil && cp.pos > r.Offset {
 			cp.cur.close()
-			cp.pos = r.Offset
+			cp.pos, cp.epoch = r.Offset, noLeaderEpoch
 		}
 	}
 }
@@ -938,7 +973,7 @@ func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
 		return err
 	}
 	cp.cur.close()
-	cp.pos = offset
+	cp.pos, cp.epoch, cp.truncation = offset, noLeaderEpoch, nil
 	return nil
 }
 

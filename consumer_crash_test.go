@@ -504,7 +504,7 @@ func TestCommittedOffsetNeverAheadOfDurableData(t *testing.T) {
 func TestCommittedOffsetsMalformedRecordFailsOpen(t *testing.T) {
 	tp := TopicPartition{"t", 0}
 	at := time.UnixMilli(1_700_000_000_000)
-	value := encodeOffsetValue(5, "", at)
+	value := encodeOffsetValue(5, -1, "", at)
 	key := encodeOffsetKey("g", tp)
 	withVersion := func(b []byte, v uint16) []byte {
 		b = append([]byte(nil), b...)

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"errors"
 	"io"
 
 	"github.com/commitlog-go/commitlog/internal/compress"
@@ -115,7 +116,7 @@ func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, max
 			}
 			f.hasPend = false
 			b.add(&cp.tp, rr, size)
-			cp.pos = rr.Offset + 1
+			cp.pos, cp.epoch = rr.Offset+1, f.header.PartitionLeaderEpoch
 			if b.bytes >= maxBytes {
 				return nil
 			}
@@ -136,6 +137,12 @@ func (f *fetchCursor) fill(cp *consumedPartition, b *pollBuffer, maxRecords, max
 			f.r = r
 		}
 		batch, h, err := f.r.Next()
+		if errors.Is(err, storage.ErrLogTruncated) {
+			// A replica's log was cut under the reader: the next Poll
+			// checks the position against the log as it is now.
+			f.close()
+			return nil
+		}
 		if err == io.EOF {
 			// Everything below the reader's high watermark is read; a
 			// new reader sees what was appended since.

@@ -352,7 +352,7 @@ func (gc *coordinator) commit(ctx context.Context, name string, m *group.Member,
 				return err
 			}
 		}
-		writes = append(writes, offsetWrite{tp: tp, offset: off})
+		writes = append(writes, offsetWrite{tp: tp, offset: off, epoch: p.store.EpochBefore(off)})
 	}
 	return gc.write(ctx, name, m, writes)
 }

@@ -238,7 +238,7 @@ func (l *Log) ResetGroupOffsets(ctx context.Context, group string, to OffsetSpec
 			}
 		}
 		out[tp] = off
-		writes = append(writes, offsetWrite{tp: tp, offset: off})
+		writes = append(writes, offsetWrite{tp: tp, offset: off, epoch: noLeaderEpoch})
 	}
 	if err := l.groups.write(ctx, group, nil, writes); err != nil {
 		return nil, fmt.Errorf("reset offsets of group %q: %w", group, err)

@@ -19,7 +19,7 @@ import (
 // as the data and recovering them is replaying that topic:
 //
 //	key   (version 1): int16 version, string group, string topic, int32 partition
-//	value (version 3): int16 version, int64 offset, int32 leader epoch (-1),
+//	value (version 3): int16 version, int64 offset, int32 leader epoch,
 //	                   string metadata, int64 commit timestamp (Unix ms)
 //
 // where a string is an int16 length and that many bytes. A nil value (a
@@ -40,9 +40,13 @@ const (
 // committedOffset is a group's committed offset for one partition: the
 // offset of the next record to consume.
 type committedOffset struct {
-	Offset   int64
-	Metadata string
-	Time     time.Time // when it was committed
+	Offset int64
+	// LeaderEpoch is the leader epoch of the record before Offset, as
+	// the committer read it, -1 when unknown (KIP-320: a consumer
+	// starting from it can tell whether those records are still there).
+	LeaderEpoch int32
+	Metadata    string
+	Time        time.Time // when it was committed
 }
 
 // offsetStore holds every group's committed offsets, materialised from
@@ -182,6 +186,7 @@ func (s *offsetStore) groupNames() []string {
 type offsetWrite struct {
 	tp     TopicPartition
 	offset int64
+	epoch  int32 // the leader epoch of the record before offset, -1 if unknown
 	delete bool
 }
 
@@ -225,7 +230,7 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 	for i, w := range writes {
 		recs[i] = Record{Key: encodeOffsetKey(group, w.tp), Timestamp: now}
 		if !w.delete {
-			recs[i].Value = encodeOffsetValue(w.offset, "", now)
+			recs[i].Value = encodeOffsetValue(w.offset, w.epoch, "", now)
 		}
 	}
 	bb := builderPool.Get().(*batchBuilder)
@@ -247,7 +252,7 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 		if w.delete {
 			s.groups.forget(group, w.tp)
 		} else {
-			s.groups.set(group, w.tp, committedOffset{Offset: w.offset, Time: time.UnixMilli(now.UnixMilli())})
+			s.groups.set(group, w.tp, committedOffset{Offset: w.offset, LeaderEpoch: w.epoch, Time: time.UnixMilli(now.UnixMilli())})
 		}
 	}
 	s.mu.Unlock()
@@ -385,11 +390,13 @@ func encodeOffsetKey(group string, tp TopicPartition) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(tp.Partition))
 }
 
-func encodeOffsetValue(offset int64, metadata string, at time.Time) []byte {
+// encodeOffsetValue encodes an offset-commit value; epoch is -1 when
+// unknown.
+func encodeOffsetValue(offset int64, epoch int32, metadata string, at time.Time) []byte {
 	b := make([]byte, 0, 2+8+4+2+len(metadata)+8)
 	b = binary.BigEndian.AppendUint16(b, offsetValueVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(offset))
-	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // leader epoch: -1, unknown
+	b = binary.BigEndian.AppendUint32(b, uint32(epoch))
 	b = appendKafkaString(b, metadata)
 	return binary.BigEndian.AppendUint64(b, uint64(at.UnixMilli()))
 }
@@ -476,10 +483,10 @@ func decodeOffsetValue(b []byte) (committedOffset, error) {
 	if r.err == nil && (v < 0 || v > 3) {
 		return committedOffset{}, fmt.Errorf("value: %w: unknown version %d", errOffsetRecord, v)
 	}
-	var c committedOffset
+	c := committedOffset{LeaderEpoch: -1}
 	c.Offset = r.int64()
 	if v == 3 {
-		r.int32() // leader epoch
+		c.LeaderEpoch = r.int32()
 	}
 	c.Metadata = r.string()
 	c.Time = time.UnixMilli(r.int64())

@@ -232,7 +232,7 @@ func (pr *processor) finish() error {
 		}
 		if cp.pos > back {
 			cp.cur.close()
-			cp.pos = back
+			cp.pos, cp.epoch = back, noLeaderEpoch
 		}
 		cp.paused = false
 	}

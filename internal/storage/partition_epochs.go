@@ -69,6 +69,16 @@ func (p *PartitionLog) LatestEpoch() int32 {
 	return p.epochs.latest()
 }
 
+// EpochBefore returns the leader epoch of the record just below offset
+// (the latest epoch starting below it), or NoEpoch when no epoch does:
+// the epoch of the last record a consumer at position offset read, as
+// Kafka's committed offsets and fetch positions carry it (KIP-320).
+func (p *PartitionLog) EpochBefore(offset int64) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epochs.epochBefore(offset)
+}
+
 // EpochStartOffset returns the offset at which leader epoch epoch starts
 // (the log start offset for the epoch holding it), or -1 when the
 // partition does not know the epoch.

@@ -264,6 +264,9 @@ func TestEpochQueries(t *testing.T) {
 	}
 	require.Equal(t, int64(10), p.EpochStartOffset(3))
 	require.Equal(t, int64(-1), p.EpochStartOffset(2))
+	for offset, want := range map[int64]int32{0: NoEpoch, 1: 1, 10: 1, 11: 3, 25: 3, 26: 6, 40: 6} {
+		require.Equal(t, want, p.EpochBefore(offset), "the epoch of the record before offset %d", offset)
+	}
 
 	_, err := p.DeleteRecords(ctx, 12)
 	require.NoError(t, err)
