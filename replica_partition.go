@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/record"
@@ -33,6 +34,8 @@ type replicaPartition struct {
 	mu      sync.Mutex
 	m       *replica.Replica
 	md      PartitionMetadata // the partition state last applied
+	// state is md for readers that take no lock (Partition.Stats).
+	state atomic.Pointer[PartitionMetadata]
 	changed chan struct{}     // closed and replaced at every state change
 	// parked are the followers' fetches the leader holds until data
 	// arrives or their wait ends.
@@ -116,6 +119,8 @@ func (rp *replicaPartition) update(pm PartitionMetadata) {
 		return
 	}
 	rp.md = pm.clone()
+	published := pm.clone()
+	rp.state.Store(&published)
 	rp.logger().Debug("partition state", "topic", rp.p.topic.name, "partition", rp.p.id, "leader", pm.Leader,
 		"leader_epoch", pm.LeaderEpoch, "isr", pm.ISR, "partition_epoch", pm.PartitionEpoch,
 		"end", rp.p.store.EndOffset(), "durable", rp.p.store.DurableOffset(), "hw", rp.p.store.HighWatermark())

@@ -117,6 +117,9 @@ func TestReplicatedAppendReachesFollowers(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, commitlog.RoleLeader, st.Role)
 		require.Equal(t, []commitlog.NodeID{1, 2, 3}, st.ISR)
+		stats := c.partition(2, "t", 0).Stats()
+		require.Equal(t, &commitlog.ReplicaState{Leader: 1, LeaderEpoch: st.LeaderEpoch, ISR: []commitlog.NodeID{1, 2, 3}, Replicas: []commitlog.NodeID{1, 2, 3}},
+			stats.Replica, "a follower's stats show the partition state it heard")
 		// Appends to a follower are refused, naming the leader.
 		_, err = c.partition(2, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("x")}})
 		var nl *commitlog.NotLeaderError
@@ -194,6 +197,9 @@ func TestUncleanElectionLosesWhatOnlyTheLostReplicaHeld(t *testing.T) {
 		st, err := c.logs[1].ReplicaStatus("t", 0)
 		require.NoError(t, err)
 		require.Equal(t, []commitlog.NodeID{1}, st.ISR)
+		stats := c.partition(1, "t", 0).Stats()
+		require.True(t, stats.Replica.UnderReplicated)
+		require.False(t, stats.Replica.UnderMinISR)
 		c.stop(1)
 		c.net.Heal()
 		synctest.Wait()

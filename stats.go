@@ -27,6 +27,24 @@ type PartitionStats struct {
 	// compaction pass last ran (zero: not since Open).
 	DirtyRatio   float64
 	LastCleaning time.Time
+	// Replica is, on a replicated Log, the partition's state as this node
+	// last heard it from the controller: its leader (NoNode while
+	// offline), leader epoch, in-sync replicas and replicas, and whether
+	// this node leads it. Log.ReplicaStatus adds the followers' progress
+	// as the leader sees it. Nil on a single-node Log.
+	Replica *ReplicaState
+}
+
+// ReplicaState is a replicated partition's state in PartitionStats.
+type ReplicaState struct {
+	Leader      NodeID
+	LeaderEpoch int32
+	ISR         []NodeID
+	Replicas    []NodeID
+	// UnderReplicated says the in-sync set is smaller than the replica
+	// set (Kafka's UnderReplicatedPartitions); UnderMinISR that it is
+	// smaller than the topic's MinInSyncReplicas, so AckAll appends fail.
+	UnderReplicated, UnderMinISR bool
 }
 
 // Stats returns the partition's statistics. It reads counters the
@@ -41,6 +59,25 @@ func (p *Partition) Stats() PartitionStats {
 		Bytes: s.Bytes, Segments: s.Segments,
 		LastRetention: s.LastRetention, RetentionDeleted: s.RetentionDeleted,
 		DirtyRatio: s.DirtyRatio, LastCleaning: s.LastCleaning,
+		Replica: p.replicaState(),
+	}
+}
+
+// replicaState returns the partition state of a replica, nil on a
+// single-node Log or before the controller's first word on it.
+func (p *Partition) replicaState() *ReplicaState {
+	if p.repl == nil {
+		return nil
+	}
+	md := p.repl.state.Load()
+	if md == nil {
+		return nil
+	}
+	return &ReplicaState{
+		Leader: md.Leader, LeaderEpoch: md.LeaderEpoch,
+		ISR: slices.Clone(md.ISR), Replicas: slices.Clone(md.Replicas),
+		UnderReplicated: len(md.ISR) < len(md.Replicas),
+		UnderMinISR:     len(md.ISR) < int(p.cfg.MinInSyncReplicas),
 	}
 }
 
