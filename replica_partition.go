@@ -31,12 +31,12 @@ type replicaPartition struct {
 	r *replicator
 	p *Partition
 
-	mu      sync.Mutex
-	m       *replica.Replica
-	md      PartitionMetadata // the partition state last applied
+	mu sync.Mutex
+	m  *replica.Replica
+	md PartitionMetadata // the partition state last applied
 	// state is md for readers that take no lock (Partition.Stats).
-	state atomic.Pointer[PartitionMetadata]
-	changed chan struct{}     // closed and replaced at every state change
+	state   atomic.Pointer[PartitionMetadata]
+	changed chan struct{} // closed and replaced at every state change
 	// parked are the followers' fetches the leader holds until data
 	// arrives or their wait ends.
 	parked []*parkedFetch
