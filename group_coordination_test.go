@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -66,19 +67,10 @@ func groupCluster(t *testing.T) (*testCluster, commitlog.NodeID) {
 
 func otherNode(not ...commitlog.NodeID) commitlog.NodeID {
 	for id := commitlog.NodeID(1); ; id++ {
-		if !contains(not, id) {
+		if !slices.Contains(not, id) {
 			return id
 		}
 	}
-}
-
-func contains(ids []commitlog.NodeID, id commitlog.NodeID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 func TestReplicatedGroupRunsOnlyOnItsCoordinator(t *testing.T) {
