@@ -53,8 +53,11 @@ type Consumer struct {
 	// procMu is held while ProcessPartitions runs.
 	procMu sync.Mutex
 	// mu guards everything below.
-	mu             sync.Mutex
-	member         *group.Member // nil without membership, or after being fenced
+	mu     sync.Mutex
+	member *group.Member // nil without membership, or after being fenced
+	// truncations says a partition may hold a truncation to report
+	// (consumedPartition.truncation), so Poll looks for one.
+	truncations    bool
 	parts          map[TopicPartition]*consumedPartition
 	order          []*consumedPartition // sorted; Poll starts at rr
 	rr             int

@@ -53,16 +53,21 @@ func (c *Consumer) validateLocked(cp *consumedPartition) (ok bool, err error) {
 		"topic", cp.tp.Topic, "partition", cp.tp.Partition, "position", cp.pos, "epoch", cp.epoch, "diverging_offset", end)
 	cp.cur.close()
 	cp.pos, cp.epoch, cp.validated = end, epoch, latest
-	cp.truncation = trunc
+	cp.truncation, c.truncations = trunc, true
 	return false, nil
 }
 
 // takeTruncationLocked returns, and forgets, a truncation detected and
 // moved past that Poll has not reported yet. REQUIRES: c.mu.
 func (c *Consumer) takeTruncationLocked() error {
+	if !c.truncations {
+		return nil
+	}
+	c.truncations = false
 	for _, cp := range c.order {
 		if err := cp.truncation; err != nil {
 			cp.truncation = nil
+			c.truncations = true // there may be more
 			return err
 		}
 	}
