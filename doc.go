@@ -352,7 +352,11 @@
 // commit: retry with an idempotent producer, whose retried batch gets its
 // original offsets on any leader, since the producers' state replicates
 // with the data). An append to a replica that does not lead fails with a
-// *NotLeaderError naming the leader and its epoch: append there.
+// *NotLeaderError naming the leader and its epoch: append there. Each
+// node hands out producer ids from a range of its own (NodeID<<40 and
+// up, where Kafka takes blocks from its controller), so producers on two
+// nodes never share an id, and one on a new leader is never taken for
+// an earlier producer on the old one.
 //
 // Durability, with unclean election off. Unlike Kafka, a follower under
 // SyncAlways reports as its end only what it has fsynced, so AckAll means

@@ -146,8 +146,10 @@ type Options struct {
 	// what the damage lost; see RepairOptions. Default: no repairs.
 	Repair RepairOptions
 
-	// NodeID names this Log in a replicated cluster. Used only with
-	// Controller set.
+	// NodeID names this Log in a replicated cluster: unique among its
+	// nodes, kept across restarts, from 0 to 8388607 (each node hands
+	// out idempotent producers' ids from a range of its own, NodeID<<40
+	// and up). Used only with Controller set.
 	NodeID NodeID
 
 	// Controller, when set, makes the Log a node of a replicated cluster
@@ -229,6 +231,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Controller != nil && o.NodeID < 0 {
 		problems = append(problems, fmt.Sprintf("NodeID: %d is negative", o.NodeID))
+	}
+	if o.Controller != nil && o.NodeID > maxReplicatedNodeID {
+		problems = append(problems, fmt.Sprintf("NodeID: %d is above %d: each node hands out producer ids from a range of its own, and larger ids have none", o.NodeID, maxReplicatedNodeID))
 	}
 	if o.ReplicaLagTime < 0 {
 		problems = append(problems, fmt.Sprintf("ReplicaLagTime: %v is negative", o.ReplicaLagTime))

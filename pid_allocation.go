@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"path/filepath"
 
 	"github.com/commitlog-go/commitlog/internal/storage"
@@ -26,14 +27,35 @@ import (
 // line, ids are always taken above every id the partitions' idempotence
 // state remembers (producerIDFloor), which is what the repair relies on.
 //
+// On a replicated Log an id must also never be handed out by two nodes:
+// a partition's idempotence state replicates with its data, so a
+// producer on the node that leads a partition after a failover would
+// otherwise meet the state of an earlier producer, on the old leader,
+// that had the same id. Each node therefore hands out ids from a range of
+// its own, [NodeID<<producerIDNodeShift, (NodeID+1)<<producerIDNodeShift):
+// 2^40 ids a node, for NodeIDs up to maxReplicatedNodeID (Options.validate
+// refuses larger ones). A single-node Log has the whole non-negative
+// range, so its ids are what they were before replication existed.
+//
 // Format, 16 bytes, big-endian: magic "CLPI" | next i64 | crc32c u32 over
 // the preceding 12 bytes.
 const (
-	producerIDFileName = "producer-ids"
-	producerIDMagic    = "CLPI"
-	producerIDFileSize = 16
-	producerIDBlock    = 1000
+	producerIDFileName  = "producer-ids"
+	producerIDMagic     = "CLPI"
+	producerIDFileSize  = 16
+	producerIDBlock     = 1000
+	producerIDNodeShift = 40
+	maxReplicatedNodeID = 1<<(63-producerIDNodeShift) - 1
 )
+
+// producerIDRange returns the ids this Log may hand out, [lo, hi).
+func (l *Log) producerIDRange() (lo, hi int64) {
+	if l.opts.Controller == nil {
+		return 0, math.MaxInt64
+	}
+	lo = int64(l.opts.NodeID) << producerIDNodeShift
+	return lo, lo + 1<<producerIDNodeShift
+}
 
 // loadProducerIDs checks the producer-ids file as the Log opens, after
 // its partitions, and sets the floor of the ids to hand out. A new Log
@@ -46,7 +68,7 @@ func (l *Log) loadProducerIDs() error {
 	next, err := readProducerIDFile(l, path)
 	switch {
 	case err == nil:
-		if next < l.pidFloor {
+		if lo, hi := l.producerIDRange(); next >= lo && next < hi && next < l.pidFloor {
 			l.opts.Logger.Warn("the producer-ids file is behind the producer ids the partitions remember; handing out ids above them",
 				"file", path, "next", next, "floor", l.pidFloor)
 		}
@@ -73,20 +95,22 @@ func (l *Log) loadProducerIDs() error {
 	return nil
 }
 
-// producerIDFloor returns 1 + the largest producer id any partition's
-// idempotence state remembers (0 when none).
+// producerIDFloor returns 1 + the largest producer id of this Log's
+// range any partition's idempotence state remembers (the range's start
+// when none).
 func (l *Log) producerIDFloor() int64 {
-	floor := int64(0)
+	lo, hi := l.producerIDRange()
+	floor := lo
 	for _, t := range l.topics {
 		for _, p := range t.local() {
-			floor = max(floor, p.store.ProducerIDFloor())
+			floor = max(floor, p.store.ProducerIDFloor(lo, hi))
 		}
 	}
 	return floor
 }
 
-// newProducerID returns an id no other producer of this directory has had
-// or will have.
+// newProducerID returns an id no other producer of this directory, nor
+// of another node of its cluster, has had or will have.
 func (l *Log) newProducerID() (int64, error) {
 	l.pidMu.Lock()
 	defer l.pidMu.Unlock()
@@ -96,7 +120,16 @@ func (l *Log) newProducerID() (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+		lo, hi := l.producerIDRange()
+		if next < lo || next >= hi {
+			// Written under another NodeID, or before the Log joined a
+			// cluster: only this node's range counts.
+			next = lo
+		}
 		next = max(next, l.pidFloor)
+		if hi-next < producerIDBlock {
+			return 0, fmt.Errorf("commitlog: node %d has handed out every producer id of its range [%d, %d): give the Log a NodeID not used before", l.opts.NodeID, lo, hi)
+		}
 		if err := storage.WriteFileAtomic(l.fs, path, marshalProducerIDs(next+producerIDBlock)); err != nil {
 			return 0, storage.DiskFull(fmt.Errorf("commitlog: allocate producer ids: %w", err))
 		}

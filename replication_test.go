@@ -174,6 +174,47 @@ func TestReplicatedFailoverAndRejoin(t *testing.T) {
 	})
 }
 
+// Producers on different nodes never share an id. A partition's
+// idempotence state replicates with its data, so a producer on the node
+// that leads after a failover meets the state of the old leader's
+// producers: had it the same id, its first batch would be taken for a
+// retry of theirs and acknowledged without being stored.
+func TestProducerIDsAreUniqueAcrossNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{}, 1, 2, 3)
+		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 3, MinInSyncReplicas: 2, Replicas: [][]commitlog.NodeID{{1, 2, 3}}})
+		require.NoError(t, err)
+		synctest.Wait()
+		produce := func(id commitlog.NodeID, value string) int64 {
+			prod, err := c.logs[id].NewProducer(commitlog.ProducerConfig{Acks: commitlog.AckAll})
+			require.NoError(t, err)
+			defer prod.Close()
+			require.NoError(t, prod.ProduceSync(ctx, &commitlog.Record{Topic: "t", Value: []byte(value)}))
+			return prod.ProducerID()
+		}
+		first := produce(1, "a")
+		settle(time.Second)
+		c.stop(1)
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(2), c.leader("t", 0))
+		second := produce(2, "b")
+		require.Equal(t, []string{"a", "b"}, values(t, c.partition(2, "t", 0)), "the second producer's record is stored")
+		require.NotEqual(t, first, second)
+		// The ids stay apart across a restart, on a node whose partitions
+		// hold the other nodes' producers' state too.
+		c.start(1)
+		settle(5 * time.Second)
+		require.NoError(t, c.logs[3].ElectPreferredLeaders(ctx, "t"))
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(1), c.leader("t", 0))
+		third := produce(1, "c")
+		require.NotContains(t, []int64{first, second}, third)
+		settle(time.Second)
+		require.Equal(t, []string{"a", "b", "c"}, values(t, c.partition(2, "t", 0)))
+	})
+}
+
 // Unclean election, on request, trades acknowledged records for
 // availability: with every in-sync replica down, an out-of-sync one
 // leads, and the records only the lost replica held are gone, their
@@ -264,6 +305,9 @@ func TestReplicationBadInput(t *testing.T) {
 		require.ErrorIs(t, err, commitlog.ErrUnknownNode)
 		// Options that do not fit together.
 		_, err = commitlog.Open("/x", &commitlog.Options{Controller: c.ctrl})
+		require.ErrorIs(t, err, commitlog.ErrInvalidConfig)
+		o.NodeID = 1 << 23 // no range of producer ids left for it
+		_, err = commitlog.Open("/other", &o)
 		require.ErrorIs(t, err, commitlog.ErrInvalidConfig)
 		// A single-node Log refuses replication.
 		single, err := commitlog.Open(t.TempDir(), nil)

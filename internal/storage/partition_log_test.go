@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestAppendIdempotentProducer(t *testing.T) {
 	require.Equal(t, int16(1), serr.LastEpoch)
 
 	require.Equal(t, end, p.EndOffset(), "refused batches append nothing")
-	require.Equal(t, int64(8), p.ProducerIDFloor())
+	require.Equal(t, int64(8), p.ProducerIDFloor(0, math.MaxInt64))
 
 	// A new epoch starts its sequences at 0.
 	res := mustAppend(t, p, idempotentBatch(t, 7, 2, 0, 1))

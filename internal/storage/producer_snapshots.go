@@ -173,14 +173,18 @@ func (p *PartitionLog) ExpireProducers(nowMs int64) {
 	}
 }
 
-// ProducerIDFloor returns 1 + the largest producer id the partition's
-// idempotence state remembers (0 when none).
-func (p *PartitionLog) ProducerIDFloor() int64 {
+// ProducerIDFloor returns 1 + the largest producer id in [lo, hi) the
+// partition's idempotence state remembers, or lo when it remembers none
+// there. A replicated partition remembers the ids of producers on every
+// node; the range picks out those one node handed out.
+func (p *PartitionLog) ProducerIDFloor(lo, hi int64) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	floor := int64(0)
+	floor := lo
 	for pid := range p.producers.entries {
-		floor = max(floor, pid+1)
+		if pid >= lo && pid < hi {
+			floor = max(floor, pid+1)
+		}
 	}
 	return floor
 }

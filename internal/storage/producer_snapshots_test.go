@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,7 +82,9 @@ func TestProducerStateSurvivesCrashBySnapshotAndReplay(t *testing.T) {
 	require.Equal(t, end, q.EndOffset())
 	_, err := q.AppendBatch(ctx, idempotentBatch(t, 4, 1, 5, 1), AppendOptions{Expected: -1})
 	require.ErrorIs(t, err, ErrProducerFenced, "the epoch replayed is remembered")
-	require.Equal(t, int64(10), q.ProducerIDFloor())
+	require.Equal(t, int64(10), q.ProducerIDFloor(0, math.MaxInt64))
+	require.Equal(t, int64(5), q.ProducerIDFloor(0, 9), "producer 9 is outside the range")
+	require.Equal(t, int64(100), q.ProducerIDFloor(100, 200), "no producer in the range")
 }
 
 // A damaged snapshot is removed and logged, and the state rebuilt from
@@ -118,16 +121,16 @@ func TestExpireProducers(t *testing.T) {
 	mustAppend(t, p, idempotentBatch(t, 5, 0, 0, 1))
 	clock.Advance(30 * time.Minute)
 	mustAppend(t, p, idempotentBatch(t, 6, 0, 0, 1))
-	require.Equal(t, int64(7), p.ProducerIDFloor())
+	require.Equal(t, int64(7), p.ProducerIDFloor(0, math.MaxInt64))
 
 	p.ExpireProducers(clock.At(30 * time.Minute).UnixMilli())
-	require.Equal(t, int64(7), p.ProducerIDFloor(), "idle exactly the expiration: kept")
+	require.Equal(t, int64(7), p.ProducerIDFloor(0, math.MaxInt64), "idle exactly the expiration: kept")
 	p.ExpireProducers(clock.At(30*time.Minute + time.Millisecond).UnixMilli())
-	require.Equal(t, int64(7), p.ProducerIDFloor(), "producer 6 is younger")
+	require.Equal(t, int64(7), p.ProducerIDFloor(0, math.MaxInt64), "producer 6 is younger")
 	res, err := p.AppendBatch(ctx, idempotentBatch(t, 5, 0, 0, 1), AppendOptions{Expected: -1})
 	require.NoError(t, err)
 	require.Equal(t, int64(2), res.BaseOffset, "producer 5 expired: its retry is appended")
 
 	p.ExpireProducers(clock.At(2 * time.Hour).UnixMilli())
-	require.Zero(t, p.ProducerIDFloor())
+	require.Zero(t, p.ProducerIDFloor(0, math.MaxInt64))
 }
