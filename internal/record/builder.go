@@ -199,6 +199,17 @@ func (b *Builder) SetBaseSequence(seq int32) {
 	b.opts.BaseSequence = seq
 }
 
+// SetProducer makes the next Build write id, epoch and seq as the batch's
+// producer id, producer epoch and base sequence instead of those of
+// BuildOptions, for an idempotent producer that moves to a new epoch (or
+// id) between starting a batch and sending it. It lasts until Reset.
+func (b *Builder) SetProducer(id int64, epoch int16, seq int32) {
+	if !b.ready {
+		b.Reset(nonIdempotent)
+	}
+	b.opts.ProducerID, b.opts.ProducerEpoch, b.opts.BaseSequence = id, epoch, seq
+}
+
 // NextSequence returns seq advanced by n, wrapping from math.MaxInt32 to 0
 // exactly as Kafka's DefaultRecordBatch.incrementSequence (seq and n >= 0):
 // the base sequence of the batch after one of n records that started at

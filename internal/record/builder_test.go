@@ -457,3 +457,18 @@ func TestNextSequence(t *testing.T) {
 		require.Equal(t, int64(tc.want), (int64(tc.seq)+int64(tc.n))%(1<<31))
 	}
 }
+
+func TestBuilderSetProducer(t *testing.T) {
+	var b Builder
+	b.Reset(BuildOptions{ProducerID: 7, ProducerEpoch: 1, BaseSequence: 3})
+	b.Append(1, []byte("k"), []byte("v"), nil)
+	b.SetProducer(9, 2, 0)
+	batch, err := b.Build()
+	require.NoError(t, err)
+	require.NoError(t, CheckCRC(batch))
+	h, err := ParseHeader(batch, len(batch))
+	require.NoError(t, err)
+	require.Equal(t, int64(9), h.ProducerID)
+	require.Equal(t, int16(2), h.ProducerEpoch)
+	require.Equal(t, int32(0), h.BaseSequence)
+}
