@@ -35,8 +35,12 @@ type replicaPartition struct {
 	m  *replica.Replica
 	md PartitionMetadata // the partition state last applied
 	// state is md for readers that take no lock (Partition.Stats).
-	state   atomic.Pointer[PartitionMetadata]
-	changed chan struct{} // closed and replaced at every state change
+	state atomic.Pointer[PartitionMetadata]
+	// leaderEpoch is md.LeaderEpoch, for committed to read without
+	// mu. It is stored, under mu, before anything done for a new state
+	// changes the log or its high watermark.
+	leaderEpoch atomic.Int32
+	changed     chan struct{} // closed and replaced at every state change
 	// parked are the followers' fetches the leader holds until data
 	// arrives or their wait ends.
 	parked []*parkedFetch
@@ -61,6 +65,7 @@ type parkedFetch struct {
 func newReplicaPartition(r *replicator, p *Partition) *replicaPartition {
 	rp := &replicaPartition{r: r, p: p, changed: make(chan struct{}), responses: make(chan *FetchResponse, 4),
 		md: PartitionMetadata{Partition: p.id, Leader: NoNode, LeaderEpoch: -1, PartitionEpoch: -1}}
+	rp.leaderEpoch.Store(-1)
 	rp.m = replica.New(replica.Config{
 		Self:         replica.NodeID(r.node),
 		MinISR:       int(p.cfg.MinInSyncReplicas),
@@ -121,6 +126,7 @@ func (rp *replicaPartition) update(pm PartitionMetadata) {
 	rp.md = pm.clone()
 	published := pm.clone()
 	rp.state.Store(&published)
+	rp.leaderEpoch.Store(pm.LeaderEpoch)
 	rp.logger().Debug("partition state", "topic", rp.p.topic.name, "partition", rp.p.id, "leader", pm.Leader,
 		"leader_epoch", pm.LeaderEpoch, "isr", pm.ISR, "partition_epoch", pm.PartitionEpoch,
 		"end", rp.p.store.EndOffset(), "durable", rp.p.store.DurableOffset(), "hw", rp.p.store.HighWatermark())
@@ -218,41 +224,67 @@ func (rp *replicaPartition) notLeaderLocked() error {
 // append appends a batch the partition's front built, as leader, and
 // waits for what acks asks: nothing (AckNone), durability on the leader
 // (AckLeader), or commitment (AckAll: below the high watermark, so on
-// every in-sync replica, at least MinInSyncReplicas of them).
+// every in-sync replica, at least MinInSyncReplicas of them). It is
+// appendLocal and then, unless o.NoWait, awaitAck.
 func (rp *replicaPartition) append(ctx context.Context, batch []byte, o storage.AppendOptions, acks Acks) (AppendResult, error) {
+	res, epoch, err := rp.appendLocal(ctx, batch, o, acks)
+	if err != nil || o.NoWait {
+		return res, err
+	}
+	return res, rp.awaitAck(ctx, res.LastOffset+1, epoch, acks)
+}
+
+// appendLocal appends a batch as leader, after checking that this replica
+// leads and, for AckAll, that the in-sync set is large enough, and has the
+// followers' held fetches answered (on goroutines of their own). It
+// returns once the batch is written here, with its offsets and the leader
+// epoch it was appended at, without waiting for anything acks asks
+// (awaitAck does). A batch of an idempotent producer that repeats one the
+// log holds returns that one's offsets and appends nothing.
+func (rp *replicaPartition) appendLocal(ctx context.Context, batch []byte, o storage.AppendOptions, acks Acks) (AppendResult, int32, error) {
 	rp.mu.Lock()
 	if rp.closed {
 		rp.mu.Unlock()
-		return AppendResult{}, rp.p.store.ClosedErr()
+		return AppendResult{}, -1, rp.p.store.ClosedErr()
 	}
 	if err := rp.m.CheckAppend(acks == AckAll); err != nil {
 		rp.mu.Unlock()
-		return AppendResult{}, rp.appendError(err)
+		return AppendResult{}, -1, rp.appendError(err)
 	}
 	epoch := rp.md.LeaderEpoch
-	wait := o.NoWait
 	o.NoWait = true
 	o.LeaderEpoch = epoch
 	res, err := rp.p.store.AppendBatch(ctx, batch, o)
 	if err != nil {
 		rp.mu.Unlock()
-		return res, err
+		return res, -1, err
 	}
 	rp.applyLocked(rp.m.LocalAppended(rp.now()))
-	parked := rp.parked
-	rp.parked = nil
-	rp.mu.Unlock()
-	for _, pf := range parked {
-		rp.answerParked(pf)
+	// The held fetches are answered off the appender's goroutine: reading
+	// and sending the batch for each follower would hold up the next
+	// append (a pipelining Producer's), and on another core it overlaps
+	// with it. Started under rp.mu, before shutdown can wait for r.wg.
+	for _, pf := range rp.parked {
+		rp.r.wg.Go(func() { rp.answerParked(pf) })
 	}
-	end := res.LastOffset + 1
-	if wait || acks == AckNone {
-		return res, nil
+	clear(rp.parked)
+	rp.parked = rp.parked[:0]
+	rp.mu.Unlock()
+	return res, epoch, nil
+}
+
+// awaitAck waits for what acks asks of the batch ending at end, which
+// appendLocal appended at leader epoch epoch: nothing (AckNone),
+// durability here (AckLeader, per Options.Sync), or commitment (AckAll).
+// Its errors are ambiguous: the batch is in the log, and may yet commit.
+func (rp *replicaPartition) awaitAck(ctx context.Context, end int64, epoch int32, acks Acks) error {
+	if acks == AckNone {
+		return nil
 	}
 	if acks == AckLeader {
-		return res, rp.p.store.Acknowledge(ctx, end, storage.AppendOptions{})
+		return rp.p.store.Acknowledge(ctx, end, storage.AppendOptions{})
 	}
-	return res, rp.awaitCommitted(ctx, end, epoch)
+	return rp.awaitCommitted(ctx, end, epoch)
 }
 
 // awaitCommitted waits until what was appended below end at leader epoch
@@ -262,9 +294,12 @@ func (rp *replicaPartition) awaitCommitted(ctx context.Context, end int64, epoch
 	if err := rp.p.store.Acknowledge(ctx, end, storage.AppendOptions{}); err != nil {
 		return err
 	}
-	rp.mu.Lock()
-	rp.applyLocked(rp.m.LocalAppended(rp.now()))
-	rp.mu.Unlock()
+	if rp.r.l.opts.Sync == SyncAlways && !rp.committed(end, epoch) {
+		// The leader's own end counts for the high watermark once durable.
+		rp.mu.Lock()
+		rp.applyLocked(rp.m.LocalAppended(rp.now()))
+		rp.mu.Unlock()
+	}
 	return rp.waitCommitted(ctx, end, epoch)
 }
 
@@ -276,11 +311,25 @@ func (rp *replicaPartition) leadership() (epoch int32, leads bool) {
 	return rp.md.LeaderEpoch, !rp.closed && rp.m.Role() == replica.Leader
 }
 
+// committed reports, without rp.mu, whether the batch ending at end that
+// this replica appended as leader at epoch epoch is below the high
+// watermark. The high watermark is read first: if it had moved for a
+// later epoch (as a follower truncating and fetching, or a leader again),
+// the epoch stored before that move would be read after it. A false
+// answer means nothing: waitCommitted asks the state machine.
+func (rp *replicaPartition) committed(end int64, epoch int32) bool {
+	return rp.p.store.HighWatermark() >= end && rp.leaderEpoch.Load() == epoch
+}
+
 // waitCommitted waits until the batch ending at end, appended at leader
 // epoch epoch, is below the high watermark.
 func (rp *replicaPartition) waitCommitted(ctx context.Context, end int64, epoch int32) error {
 	for {
 		hw := rp.p.hwChanged()
+		if rp.committed(end, epoch) {
+			// Without rp.mu, which appends hold while they write.
+			return nil
+		}
 		rp.mu.Lock()
 		if rp.md.LeaderEpoch != epoch || rp.closed {
 			err := rp.notLeaderLocked()
@@ -347,9 +396,9 @@ func (rp *replicaPartition) serveFetch(from NodeID, req *FetchRequest) {
 		rp.mu.Unlock()
 		return
 	}
-	resp := rp.responseLocked(req, ans)
+	fr := rp.responseLocked(req, ans)
 	rp.mu.Unlock()
-	rp.r.send(from, resp)
+	rp.reply(from, fr)
 }
 
 // expireParked answers a held fetch whose wait has ended.
@@ -373,27 +422,42 @@ func (rp *replicaPartition) expireParked(pf *parkedFetch) {
 func (rp *replicaPartition) answerParked(pf *parkedFetch) {
 	pf.timer.Stop()
 	rp.mu.Lock()
-	var resp *FetchResponse
+	var fr fetchRead
 	if rp.m.Role() != replica.Leader || rp.md.LeaderEpoch != pf.req.CurrentLeaderEpoch {
-		resp = rp.errorResponse(pf.req, FetchNotLeader)
+		fr.resp = rp.errorResponse(pf.req, FetchNotLeader)
 	} else {
-		resp = rp.responseLocked(pf.req, replica.FetchAnswer{
+		fr = rp.responseLocked(pf.req, replica.FetchAnswer{
 			ReadFrom: pf.req.FetchOffset, HighWatermark: rp.m.HighWatermark(), LeaderEpoch: rp.md.LeaderEpoch,
 			LogStartOffset: rp.p.store.StartOffset(),
 		})
 	}
 	rp.mu.Unlock()
-	rp.r.send(pf.from, resp)
+	rp.reply(pf.from, fr)
+}
+
+// fetchRead is a fetch response whose batches are still to be read, by
+// finish: the reader was opened under rp.mu, bounded by the log's written
+// end then, and the copy is made after rp.mu is released, so that it
+// holds up neither appends nor the state machine (the high watermark
+// moving as other fetches come). A truncation meanwhile (this replica
+// turned follower) makes the reader fail at the cut rather than return
+// what was written after it.
+type fetchRead struct {
+	resp     *FetchResponse
+	rd       *storage.Reader // nil when resp is complete
+	from     int64
+	maxBytes int
 }
 
 // responseLocked builds the response to req from the state machine's
-// answer, reading the batches it allows. REQUIRES: rp.mu.
-func (rp *replicaPartition) responseLocked(req *FetchRequest, ans replica.FetchAnswer) *FetchResponse {
+// answer, and opens the reader of the batches it allows, for finish.
+// REQUIRES: rp.mu.
+func (rp *replicaPartition) responseLocked(req *FetchRequest, ans replica.FetchAnswer) fetchRead {
 	if ans.Err != nil {
 		resp := rp.errorResponse(req, fetchErrorOf(ans.Err))
 		resp.LogStartOffset = ans.LogStartOffset
 		resp.LeaderEpoch = ans.LeaderEpoch
-		return resp
+		return fetchRead{resp: resp}
 	}
 	resp := &FetchResponse{
 		Topic: req.Topic, Partition: req.Partition, ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, LeaderEpoch: ans.LeaderEpoch,
@@ -402,34 +466,80 @@ func (rp *replicaPartition) responseLocked(req *FetchRequest, ans replica.FetchA
 	}
 	if ans.Diverging != nil {
 		resp.DivergingEpoch, resp.DivergingEndOffset = ans.Diverging.Epoch, ans.Diverging.EndOffset
-		return resp
+		return fetchRead{resp: resp}
 	}
 	maxBytes := int(rp.r.fetchBytes)
 	if req.MaxBytes > 0 {
 		maxBytes = min(maxBytes, int(req.MaxBytes))
 	}
-	records, base, err := rp.readBatches(ans.ReadFrom, maxBytes)
+	s := rp.p.store
+	rd, err := s.NewReader(ans.ReadFrom, s.WrittenPosition())
 	if err != nil {
 		rp.logger().Warn("reading batches for a follower failed", "topic", rp.p.topic.name, "partition", rp.p.id, "offset", ans.ReadFrom, "err", err)
-		return rp.errorResponse(req, FetchNotLeader)
+		return fetchRead{resp: rp.errorResponse(req, FetchNotLeader)}
+	}
+	return fetchRead{resp: resp, rd: rd, from: ans.ReadFrom, maxBytes: maxBytes}
+}
+
+// responseBuffers holds the buffers of fetch responses' Records: a
+// Transport does not retain a message after Send returns (it copies or
+// encodes it), so a buffer serves the next response at once.
+var responseBuffers sync.Pool
+
+// reply reads the batches of fr, sends the response to node to, and
+// recycles its buffer.
+func (rp *replicaPartition) reply(to NodeID, fr fetchRead) {
+	var buf *[]byte
+	if fr.rd != nil {
+		buf, _ = responseBuffers.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+	}
+	resp := rp.finish(fr, buf)
+	rp.r.send(to, resp)
+	if buf != nil {
+		if cap(resp.Records) > cap(*buf) {
+			*buf = resp.Records // grown: keep the larger one
+		}
+		resp.Records = nil
+		responseBuffers.Put(buf)
+	}
+}
+
+// finish reads the batches of fr into buf (nil: a new buffer), closes its
+// reader and returns the response. A failed read answers FetchNotLeader
+// at the answer's epoch: the follower fetches again, or learns of the new
+// leader.
+func (rp *replicaPartition) finish(fr fetchRead, buf *[]byte) *FetchResponse {
+	resp := fr.resp
+	if fr.rd == nil {
+		return resp
+	}
+	var records []byte
+	if buf != nil {
+		records = (*buf)[:0]
+	}
+	records, base, err := readBatches(fr.rd, records, fr.maxBytes)
+	fr.rd.Close()
+	if err != nil {
+		if !errors.Is(err, storage.ErrLogTruncated) {
+			rp.logger().Warn("reading batches for a follower failed", "topic", rp.p.topic.name, "partition", rp.p.id, "offset", fr.from, "err", err)
+		}
+		return &FetchResponse{Topic: resp.Topic, Partition: resp.Partition, ReplicaEpoch: resp.ReplicaEpoch, Seq: resp.Seq, LeaderEpoch: resp.LeaderEpoch,
+			Error: FetchNotLeader, HighWatermark: -1, LogStartOffset: -1, DivergingEpoch: -1, DivergingEndOffset: -1, BaseOffset: -1}
 	}
 	resp.Records, resp.BaseOffset = records, base
 	if base < 0 {
-		resp.BaseOffset = ans.ReadFrom
+		resp.BaseOffset = fr.from
 	}
 	return resp
 }
 
-// readBatches copies whole batches from offset from, up to the written
-// end: at least one, then as many as fit in maxBytes. base is the first
+// readBatches appends whole batches from rd to records, up to its bound:
+// at least one, then as many as fit in maxBytes. base is the first
 // batch's base offset, -1 when there is none.
-func (rp *replicaPartition) readBatches(from int64, maxBytes int) (records []byte, base int64, err error) {
-	s := rp.p.store
-	rd, err := s.NewReader(from, s.WrittenPosition())
-	if err != nil {
-		return nil, -1, err
-	}
-	defer rd.Close()
+func readBatches(rd *storage.Reader, records []byte, maxBytes int) (_ []byte, base int64, err error) {
 	base = -1
 	for {
 		b, h, err := rd.Next()
