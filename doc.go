@@ -352,7 +352,11 @@
 // commit: retry with an idempotent producer, whose retried batch gets its
 // original offsets on any leader, since the producers' state replicates
 // with the data). An append to a replica that does not lead fails with a
-// *NotLeaderError naming the leader and its epoch: append there. Each
+// *NotLeaderError naming the leader and its epoch: append there. A
+// Producer under AckAll appends a partition's next batch on the leader
+// while the previous ones wait for their commitment, up to
+// ProducerConfig.MaxInFlight, and reports each once committed, in order;
+// a failed commitment fails the batches appended after it too. Each
 // node hands out producer ids from a range of its own (NodeID<<40 and
 // up, where Kafka takes blocks from its controller), so producers on two
 // nodes never share an id, and one on a new leader is never taken for

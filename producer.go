@@ -27,6 +27,15 @@ import (
 // partition has at most one batch being appended at a time, so records of
 // one partition are appended in the order they were produced.
 //
+// Pipelining. On a replicated Log under AckAll a batch is committed only
+// once the followers have fetched it, a round trip after its append on
+// the leader. The Producer does not wait for that to append the
+// partition's next batch: up to ProducerConfig.MaxInFlight batches of a
+// partition may be appended on the leader and awaiting their commitment
+// at once (Kafka's max.in.flight.requests.per.connection), and each
+// batch's promises are still called only once it is committed, in the
+// partition's order.
+//
 // Promises. Every record passed to Produce gets exactly one call of its
 // promise, with the record and nil or the error that kept it out of the
 // log. Promises are called one at a time, never concurrently, from a
@@ -35,6 +44,17 @@ import (
 // holds up every later promise, and the buffer space of its batch is
 // released only after it returns, so a promise that calls Produce and
 // waits for buffer space can deadlock; call TryProduce from promises.
+//
+// Failures after the append. On a replicated Log a batch appended on the
+// leader can still fail its acknowledgement: *NotLeaderError when the
+// leader lost the partition meanwhile, ErrNotEnoughReplicasAfterAppend
+// when the in-sync set shrank below MinInSyncReplicas, ErrClosed. Its
+// records' promises get that error, and so do those of every later batch
+// of the partition that was appended while it waited (they follow it in
+// the log, so they are not committed either), in order after it. These
+// errors are ambiguous: the records are in the leader's log and may still
+// be committed, or be truncated by the next leader. No promise reports a
+// record as sent under AckAll before it is below the high watermark.
 //
 // Ownership. Produce copies the record's Key, Value and Headers into the
 // batch before it returns, so the caller may reuse those buffers at once.
@@ -58,13 +78,21 @@ import (
 // repeated batch with the offsets it got the first time instead of
 // appending it again (see ErrOutOfOrderSequence). A batch that fails
 // without being appended does not consume sequence numbers, so the next
-// batch still follows.
+// batch still follows. A batch appended whose acknowledgement failed (see
+// above) leaves the sequence in doubt, as the log may keep or lose it and
+// the batches after it: the partition's next batch then starts a new
+// producer epoch at sequence 0, which the partition accepts whatever it
+// kept (Kafka's epoch bump, KIP-360), so the Producer never takes a new
+// batch for a repeat of a failed one nor refuses it as out of order. A
+// partition that has used up the epochs (32767 such failures) goes on
+// with a new producer id.
 //
-// The Producer does not retry: appends on one Log have no network in
-// between to lose them, and the errors they can return (ErrDiskFull,
-// ErrDurability, ErrClosed) are for the caller to act on. A record whose
-// promise got an error may be produced again; it then lands after records
-// produced meanwhile.
+// The Producer does not retry: it appends to the partitions of its own
+// Log, and the errors they can return (ErrDiskFull, ErrDurability,
+// ErrClosed, and on a replicated Log the leader and in-sync set errors)
+// are for the caller to act on. A record whose promise got an error may
+// be produced again; it then lands after records produced meanwhile, and,
+// after an ambiguous error, possibly twice.
 type Producer struct {
 	log *Log
 	cfg ProducerConfig
@@ -137,7 +165,8 @@ const (
 )
 
 // ProducerConfig configures a Producer. The zero value is a good default:
-// idempotent, AckAll, key-hash partitioning, no linger, 1 MiB batches.
+// idempotent, AckAll, key-hash partitioning, no linger, 1 MiB batches, 5
+// batches in flight per partition.
 type ProducerConfig struct {
 	// Partitioner chooses each record's partition. Default
 	// KeyHashPartitioner(): keyed records by the xxhash64 of their key,
@@ -179,6 +208,19 @@ type ProducerConfig struct {
 	// Acks says when a record is reported as sent. Default AckAll.
 	Acks Acks
 
+	// MaxInFlight is how many batches of one partition may be appended on
+	// its leader and awaiting their acknowledgement at once, on a
+	// replicated Log under AckAll (Kafka's
+	// max.in.flight.requests.per.connection, per partition): the next
+	// batch is appended as soon as the previous one is on the leader,
+	// while the followers fetch it. Order and promises are as the Producer
+	// describes whatever the value. 1 appends a batch only once the one
+	// before is committed: fewer, larger batches, a round trip apart, and
+	// a failed acknowledgement fails one batch only. Elsewhere (a Log
+	// without replication, AckLeader, AckNone) a batch is acknowledged
+	// when its append returns and MaxInFlight has no effect. Default 5.
+	MaxInFlight int
+
 	// DisableIdempotence turns off producer ids and sequence numbers. By
 	// default every batch carries the producer's id, epoch and sequence,
 	// and each partition refuses duplicates and gaps (see Producer).
@@ -189,6 +231,7 @@ const (
 	defaultBatchBytes         = 1 << 20
 	defaultMaxBufferedBytes   = 64 << 20
 	defaultMaxBufferedRecords = 1_000_000
+	defaultMaxInFlight        = 5
 )
 
 // Validate reports every problem with c in one *ConfigError.
@@ -206,6 +249,9 @@ func (c *ProducerConfig) Validate() error {
 	}
 	if c.MaxBufferedRecords < 0 {
 		add("MaxBufferedRecords: %d is negative", c.MaxBufferedRecords)
+	}
+	if c.MaxInFlight < 0 {
+		add("MaxInFlight: %d is negative (0 for the default of %d, 1 for one batch at a time)", c.MaxInFlight, defaultMaxInFlight)
 	}
 	if !compress.Codec(c.Compression).Valid() {
 		add("Compression: unknown codec %d", c.Compression)
@@ -232,6 +278,7 @@ func (c ProducerConfig) withDefaults() ProducerConfig {
 	c.BatchBytes = cmp.Or(c.BatchBytes, defaultBatchBytes)
 	c.MaxBufferedBytes = cmp.Or(c.MaxBufferedBytes, defaultMaxBufferedBytes)
 	c.MaxBufferedRecords = cmp.Or(c.MaxBufferedRecords, defaultMaxBufferedRecords)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, defaultMaxInFlight)
 	return c
 }
 
@@ -266,6 +313,8 @@ func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
 		MaxBufferedBytes:   p.cfg.MaxBufferedBytes,
 		MaxBufferedRecords: p.cfg.MaxBufferedRecords,
 		Idempotent:         p.pid >= 0,
+		NewProducerID:      l.newProducerID,
+		MaxInFlight:        p.cfg.MaxInFlight,
 		Now:                l.opts.now,
 		Encode:             encodeRecord,
 		Report:             reportBatch,
@@ -274,7 +323,8 @@ func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
 }
 
 // ProducerID returns the producer id the Producer's batches carry, or -1
-// when idempotence is disabled.
+// when idempotence is disabled. A partition that has used up its producer
+// epochs goes on under a new id (see Producer).
 func (p *Producer) ProducerID() int64 { return p.pid }
 
 // Produce adds r to the batch of its partition and returns; promise (which
@@ -560,13 +610,17 @@ func reportBatch(recs []produce.Entry[*Record], res produce.Result, err error) {
 	}
 }
 
-// Send builds one batch and appends it to the partition.
-func (s *partitionSink) Send(b *record.Builder) (produce.Result, error) {
+// Send builds one batch and appends it to the partition. On a replicated
+// partition under AckAll it returns once the batch is appended on the
+// leader, with the Ack that waits for its commitment, so that the next
+// batch can be appended meanwhile (ProducerConfig.MaxInFlight); otherwise
+// it returns once the batch is acknowledged.
+func (s *partitionSink) Send(b *record.Builder) (produce.Result, produce.Ack, error) {
 	if s.p == nil {
 		_, err := s.topic.t.Partition(s.id)
-		return produce.Result{Base: -1}, err
+		return produce.Result{Base: -1}, nil, err
 	}
-	ctx := context.Background() // appends are bounded by the disk, not by a caller
+	ctx := context.Background() // appends are bounded by the disk and the replicas' lag time, not by a caller
 	batch, err := b.Build()
 	if err == nil && len(batch) > int(s.p.cfg.MaxBatchBytes) && s.topic.codec != compress.None {
 		// Compression made it larger than the topic allows (incompressible
@@ -575,10 +629,21 @@ func (s *partitionSink) Send(b *record.Builder) (produce.Result, error) {
 		batch, err = b.Build()
 	}
 	if err != nil {
-		return produce.Result{Base: -1}, fmt.Errorf("produce to %s-%d: encode batch: %w", s.p.topic.name, s.p.id, err)
+		return produce.Result{Base: -1}, nil, fmt.Errorf("produce to %s-%d: encode batch: %w", s.p.topic.name, s.p.id, err)
 	}
-	res, err := s.p.appendBatchAcks(ctx, batch, appendOptions{Expected: -1, NoWait: s.prod.cfg.Acks == AckNone}, s.prod.cfg.Acks)
-	return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}, err
+	acks := s.prod.cfg.Acks
+	o := appendOptions{Expected: -1, NoWait: acks == AckNone}
+	if rp := s.p.repl; rp != nil && acks == AckAll {
+		res, epoch, err := rp.appendLocal(ctx, batch, o, acks)
+		out := produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}
+		if err != nil {
+			return out, nil, err
+		}
+		end := res.LastOffset + 1
+		return out, func() error { return rp.awaitAck(ctx, end, epoch, acks) }, nil
+	}
+	res, err := s.p.appendBatchAcks(ctx, batch, o, acks)
+	return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}, nil, err
 }
 
 // Sent follows a batch reported under AckNone with its fsync, so that

@@ -235,10 +235,11 @@ func TestProduceErrorsNameTheRecord(t *testing.T) {
 	require.ErrorContains(t, err, "record 1")
 	require.ErrorContains(t, err, "record 2")
 
-	_, err = l.NewProducer(ProducerConfig{BatchBytes: -1, Linger: -1, Compression: 9, Acks: 7})
+	_, err = l.NewProducer(ProducerConfig{BatchBytes: -1, Linger: -1, Compression: 9, Acks: 7, MaxInFlight: -2})
 	var cerr *ConfigError
 	require.ErrorAs(t, err, &cerr)
-	require.Len(t, cerr.Problems, 4)
+	require.Len(t, cerr.Problems, 5)
+	require.Contains(t, cerr.Problems, "MaxInFlight: -2 is negative (0 for the default of 5, 1 for one batch at a time)")
 }
 
 func TestProduceEveryCodec(t *testing.T) {

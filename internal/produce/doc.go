@@ -23,15 +23,25 @@
 //   - The partition's sender, a goroutine that runs while the partition has
 //     a batch to send and exits after, sends its batches one at a time
 //     (Sink.Send) and hands each to the completer, then calls Sink.Sent.
-//   - The completer calls Report for each batch in the order senders hand
-//     them over, so for one partition in the order the batches were
-//     started, serially with the promises of records that failed before
-//     entering a batch (Engine.Fail). Only after Report returns is the
-//     batch's buffer space released, and the batch kept for reuse while
-//     the memory it keeps fits in MaxBufferedBytes with what is buffered.
+//   - A Sink may pipeline: return from Send once the batch is stored, with
+//     an Ack that waits for its acknowledgement (a replicated partition's
+//     commitment). The sender then goes on to the next batch, up to
+//     Config.MaxInFlight batches in flight, and the partition's acker, a
+//     goroutine that runs while batches are in flight, calls the Acks in
+//     order and hands the batches over. A failed Ack fails the batches
+//     stored after it too, and an idempotent partition starts a new
+//     producer epoch (see Partition and Config.Idempotent).
+//   - The completer calls Report for each batch in the order senders and
+//     ackers hand them over, so for one partition in the order the
+//     batches were started, serially with the promises of records that
+//     failed before entering a batch (Engine.Fail). Only after Report
+//     returns is the batch's buffer space released, and the batch kept for
+//     reuse while the memory it keeps fits in MaxBufferedBytes with what
+//     is buffered.
 //
-// Goroutines: the completer (started by New), the senders and the linger
-// timers; Close waits for all of them, after sending every batch.
+// Goroutines: the completer (started by New), the senders, the ackers and
+// the linger timers; Close waits for all of them, after sending every
+// batch and waiting for every acknowledgement.
 //
 // What stays with the owner, and why: the public Record and promise types
 // (R is the owner's record, and Report fills in its offsets), validation

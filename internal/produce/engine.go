@@ -34,8 +34,29 @@ type Config[R any] struct {
 	// Idempotent numbers the batches of each partition: before each Send
 	// the batch's base sequence is set to the partition's next sequence,
 	// which advances by the batch's records when Send succeeds (and only
-	// then, so a failed batch consumes no sequence numbers).
+	// then, so a failed batch consumes no sequence numbers). When the
+	// acknowledgement of a stored batch fails (an Ack's error), what the
+	// log keeps of it and of the batches stored after it is unknown, so no
+	// sequence number is sure to follow: the partition's next batch starts
+	// a new producer epoch at sequence 0, which the log accepts whatever
+	// it kept (Kafka's epoch bump for an unresolved sequence, KIP-360).
+	// The epochs start at PartitionConfig.Build.ProducerEpoch; past
+	// math.MaxInt16 the partition takes a new producer id from
+	// NewProducerID, at epoch 0.
 	Idempotent bool
+
+	// NewProducerID returns a producer id never used before, for a
+	// partition whose producer epochs are exhausted (see Idempotent). When
+	// it is nil or fails, the batch fails with an error saying so, and the
+	// next one tries again.
+	NewProducerID func() (int64, error)
+
+	// MaxInFlight bounds, per partition, the batches sent and not yet
+	// handed to the completer because they, or a batch before them, await
+	// their acknowledgement (Sink.Send returned an Ack): the partition's
+	// sender waits for room before sending one more. 0 is read as 1. It
+	// does not matter to a Sink that never returns an Ack.
+	MaxInFlight int
 
 	// Now is the clock of linger times. Default time.Now.
 	Now func() time.Time
@@ -74,25 +95,41 @@ type Result struct {
 	AppendTime time.Time // the append time the log gave the records, or zero
 }
 
-// Sink sends the batches of one partition. Its methods are called from one
-// goroutine at a time: the partition's sender.
+// Ack waits for the acknowledgement of a batch that Sink.Send stored: it
+// returns nil once the batch is acknowledged, or the error that says it is
+// not (the batch may still be kept: the error is ambiguous).
+type Ack func() error
+
+// Sink sends the batches of one partition. Send is called from one
+// goroutine at a time, the partition's sender, and returns before the
+// next Send; Sent and the Acks it returned may run on the partition's
+// acker goroutine meanwhile.
 type Sink interface {
 	// Send builds the batch from b (b.Build, possibly after changing its
-	// compression) and sends it, returning when the batch is stored or has
-	// failed. b's base sequence is already set.
-	Send(b *record.Builder) (Result, error)
-	// Sent is called after a successful Send's outcome has been handed to
+	// compression) and sends it. It returns when the batch is stored and
+	// acknowledged, or has failed, with a nil Ack; or, to pipeline, once
+	// the batch is stored and has its offsets but its acknowledgement is
+	// still to come, with an Ack that waits for it. b's producer id, epoch
+	// and base sequence are already set. The Engine calls an Ack at most
+	// once, after Send has returned, in the order the batches were sent;
+	// it does not call the Ack of a batch sent before an earlier batch's
+	// Ack failed (see Partition), nor, hence, any when Send failed.
+	Send(b *record.Builder) (Result, Ack, error)
+	// Sent is called after a successful batch's outcome has been handed to
 	// Report (and possibly reported already), with Send's result: the
 	// place for work that must follow the batch without holding up its
-	// promises.
+	// promises. It runs on the sender, or on the acker for a batch that
+	// waited for its acknowledgement there, possibly while Send runs for
+	// a later batch.
 	Sent(res Result)
 }
 
 // Engine batches the records of one producer: per-partition accumulators,
 // the buffer limits, linger, one sender per partition with a batch to send,
-// and the completer goroutine that reports outcomes. An Engine is safe for
-// concurrent use. Its goroutines (completer, senders, linger timers) are
-// stopped by Close.
+// one acker per partition with batches awaiting acknowledgement, and the
+// completer goroutine that reports outcomes. An Engine is safe for
+// concurrent use. Its goroutines (completer, senders, ackers, linger
+// timers) are stopped by Close.
 type Engine[R any] struct {
 	cfg Config[R]
 
@@ -111,7 +148,7 @@ type Engine[R any] struct {
 
 	flushing atomic.Int32 // > 0 while Flush or Close wants lingering batches sent
 
-	senders sync.WaitGroup // partition senders and linger timers in flight
+	senders sync.WaitGroup // partition senders, ackers and linger timers in flight
 	done    completer[R]
 	wg      sync.WaitGroup // the completer goroutine
 }
@@ -124,6 +161,7 @@ func New[R any](cfg Config[R]) *Engine[R] {
 	if cfg.AfterFunc == nil {
 		cfg.AfterFunc = afterFunc
 	}
+	cfg.MaxInFlight = max(cfg.MaxInFlight, 1)
 	e := &Engine[R]{cfg: cfg, closing: make(chan struct{})}
 	e.buffer.init(cfg.MaxBufferedBytes, cfg.MaxBufferedRecords)
 	e.parts.Store(new([]*Partition[R]))

@@ -111,6 +111,7 @@ type sentBatch struct {
 	records  int
 	baseSeq  int32
 	producer int64
+	epoch    int16
 }
 
 // sink stores batches at consecutive offsets. With gate set, Send first
@@ -125,30 +126,71 @@ type sink struct {
 	entered chan struct{}
 	gate    chan struct{}
 	sentCh  chan Result // if non-nil, gets every Sent result too
+	// pending, when set, makes Send return an Ack for each of the first
+	// pipelined batches stored (every one when pipelined is 0): Send
+	// announces the batch on pending, and its Ack waits for the answer
+	// the test sends (see pendingAck).
+	pending   chan pendingAck
+	pipelined int
+	acked     int // Acks returned so far
 }
 
-func (s *sink) Send(b *record.Builder) (Result, error) {
+// pendingAck is a batch a pipelining sink stored, awaiting its
+// acknowledgement: the Ack closes called when the engine calls it, and
+// returns what the test sends on answer.
+type pendingAck struct {
+	res    Result
+	answer chan error
+	called chan struct{}
+}
+
+// wasCalled reports whether the engine has called the batch's Ack.
+func (pa pendingAck) wasCalled() bool {
+	select {
+	case <-pa.called:
+		return true
+	default:
+		return false
+	}
+}
+
+// ack returns the Ack of the stored batch res: nil unless s pipelines it.
+// REQUIRES: s.mu.
+func (s *sink) ack(res Result) Ack {
+	if s.pending == nil || (s.pipelined > 0 && s.acked >= s.pipelined) {
+		return nil
+	}
+	s.acked++
+	pa := pendingAck{res: res, answer: make(chan error, 1), called: make(chan struct{})}
+	s.pending <- pa
+	return func() error {
+		close(pa.called)
+		return <-pa.answer
+	}
+}
+
+func (s *sink) Send(b *record.Builder) (Result, Ack, error) {
 	if s.gate != nil {
 		s.entered <- struct{}{}
 		<-s.gate
 	}
 	out, err := b.Build()
 	if err != nil {
-		return Result{Base: -1}, err
+		return Result{Base: -1}, nil, err
 	}
 	h, err := record.ParseHeader(out, len(out))
 	if err != nil {
-		return Result{Base: -1}, err
+		return Result{Base: -1}, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
-		return Result{Base: -1}, s.fail
+		return Result{Base: -1}, nil, s.fail
 	}
-	s.batches = append(s.batches, sentBatch{records: int(h.RecordCount), baseSeq: h.BaseSequence, producer: h.ProducerID})
+	s.batches = append(s.batches, sentBatch{records: int(h.RecordCount), baseSeq: h.BaseSequence, producer: h.ProducerID, epoch: h.ProducerEpoch})
 	res := Result{Base: s.next, Last: s.next + int64(h.RecordCount) - 1}
 	s.next = res.Last + 1
-	return res, nil
+	return res, s.ack(res), nil
 }
 
 func (s *sink) Sent(res Result) {
