@@ -36,7 +36,15 @@ import (
 //	(d) every record a reader saw below a node's high watermark is in the
 //	    final log at the same offset (nothing committed is truncated);
 //	(e) no record appears twice, though clients retry every ambiguous
-//	    failure (the retries are idempotent).
+//	    failure (the retries are idempotent);
+//	(f) a Producer's acknowledged records of a partition are at offsets
+//	    that increase in the order they were produced.
+//
+// The clients append one record at a time, retrying with the same
+// sequence number, and one more client per partition runs Producers on
+// the leader's node, a round of records at a time without waiting for
+// each, so that their batches pipeline (a Producer does not retry: it
+// never produces a record again, since one that failed may be stored).
 //
 // Everything runs in a synctest bubble, so time is virtual and the run is
 // fast. COMMITLOG_SIM_SEEDS sets how many seeds to run (default 200), and
@@ -153,6 +161,9 @@ func runSimulation(t *testing.T, seed uint64) {
 	for c := range int(s.parts) + 1 {
 		part := int32(c) % s.parts
 		clients.Go(func() { s.client(int64(1000+c), part, 25, stop) })
+	}
+	for part := range s.parts {
+		clients.Go(func() { s.producerClient(part, 8, 10) })
 	}
 
 	for range 40 {
@@ -342,6 +353,62 @@ func (s *sim) client(pid int64, part int32, n int, stop <-chan struct{}) {
 				break
 			}
 			time.Sleep(time.Duration(10+s.rngFor(pid, i, attempt)%40) * time.Millisecond)
+		}
+	}
+}
+
+// producerClient produces rounds of n values p<part>-<round>-<i> to part
+// through a Producer on the node the controller names leader then, all of
+// a round before flushing, and records those acknowledged. It produces no
+// value twice. Its Producers are not idempotent: each Log hands out
+// producer ids of its own, so Producers on two nodes can get the same id,
+// and the second's first batch would be taken for a repeat of the
+// first's.
+func (s *sim) producerClient(part int32, rounds, n int) {
+	ctx := context.Background()
+	for round := range rounds {
+		time.Sleep(time.Duration(20+s.rngFor(int64(part), round, 0)%200) * time.Millisecond)
+		md, err := s.ctrl.Describe(simTopic)
+		if err != nil {
+			continue
+		}
+		l := s.log(md.Partitions[part].Leader)
+		if l == nil {
+			continue
+		}
+		prod, err := l.NewProducer(commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner(), DisableIdempotence: true})
+		if err != nil {
+			s.logf("producer on %d: %v", md.Partitions[part].Leader, err)
+			continue
+		}
+		type outcome struct {
+			value  string
+			offset int64
+			err    error
+		}
+		var got []outcome // appended by the promises, which run serially
+		for i := range n {
+			r := &commitlog.Record{Topic: simTopic, Partition: part, Value: fmt.Appendf(nil, "p%d-%d-%d", part, round, i)}
+			prod.Produce(ctx, r, func(r *commitlog.Record, err error) {
+				got = append(got, outcome{string(r.Value), r.Offset, err})
+			})
+		}
+		prod.Flush(ctx)
+		prod.Close()
+		last := int64(-1)
+		for _, o := range got {
+			if o.err != nil {
+				s.logf("producer: %s: %v", o.value, o.err)
+				continue
+			}
+			s.logf("producer: %s acknowledged at %d", o.value, o.offset)
+			if o.offset <= last {
+				s.fail("(f) partition %d: %s acknowledged at %d, after a record produced before it at %d", part, o.value, o.offset, last)
+			}
+			last = o.offset
+			s.mu.Lock()
+			s.acked[o.value] = o.offset
+			s.mu.Unlock()
 		}
 	}
 }
