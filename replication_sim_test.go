@@ -360,10 +360,8 @@ func (s *sim) client(pid int64, part int32, n int, stop <-chan struct{}) {
 // producerClient produces rounds of n values p<part>-<round>-<i> to part
 // through a Producer on the node the controller names leader then, all of
 // a round before flushing, and records those acknowledged. It produces no
-// value twice. Its Producers are not idempotent: each Log hands out
-// producer ids of its own, so Producers on two nodes can get the same id,
-// and the second's first batch would be taken for a repeat of the
-// first's.
+// value twice. Its Producers are idempotent, with ids from their nodes'
+// ranges, which the clients' own ids (small numbers) stay below.
 func (s *sim) producerClient(part int32, rounds, n int) {
 	ctx := context.Background()
 	for round := range rounds {
@@ -376,7 +374,7 @@ func (s *sim) producerClient(part int32, rounds, n int) {
 		if l == nil {
 			continue
 		}
-		prod, err := l.NewProducer(commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner(), DisableIdempotence: true})
+		prod, err := l.NewProducer(commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
 		if err != nil {
 			s.logf("producer on %d: %v", md.Partitions[part].Leader, err)
 			continue
