@@ -67,6 +67,13 @@ func runChild(spec string) error {
 		return fmt.Errorf("unknown workload %q", t.Workload)
 	}
 	ctx := context.Background()
+	open := sys.open
+	if w.Replicas > 0 {
+		if sys.replicated == nil {
+			return writeResult(t, result{Skipped: sys.skipNoReplication()})
+		}
+		open = sys.replicated
+	}
 	var res result
 	var err error
 	var src *recordSource // what the run appends, made before anything is measured
@@ -96,7 +103,7 @@ func runChild(spec string) error {
 		return err
 	}
 	opened := time.Now()
-	st, err := sys.open(ctx, t.Dir, storeOptions{durable: w.Durable, codec: w.Codec})
+	st, err := open(ctx, t.Dir, storeOptions{durable: w.Durable, codec: w.Codec, replicas: w.Replicas})
 	if err != nil {
 		return fmt.Errorf("open %s: %w", sys.name, err)
 	}
@@ -131,6 +138,12 @@ func runChild(spec string) error {
 	if err := timeBare(false); err != nil {
 		return err
 	}
+	return writeResult(t, res)
+}
+
+// writeResult records the process's peak RSS in res and writes res to
+// t.ResultPath.
+func writeResult(t task, res result) error {
 	res.PeakRSS = peakRSS()
 	out, err := json.Marshal(res)
 	if err != nil {

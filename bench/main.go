@@ -2,7 +2,10 @@
 // developer would pick instead — tidwall/wal, Pebble and bbolt used as a
 // log, NATS JetStream embedded in-process, and franz-go's kfake reached
 // with the franz-go client — on the same workloads, in one run, next to
-// the machine's own limits.
+// the machine's own limits. The replicated workloads (R1, R3lat) run
+// three replicas in the one process: commitlog's Logs on the in-memory
+// network and three NATS servers clustered over loopback; the other peers
+// do not replicate and are reported as n/a.
 //
 //	cd bench && go run .            # full run: writes RESULTS.md (under 12 minutes)
 //	cd bench && go run . -quick     # small sizes, one repetition (under a minute)

@@ -198,6 +198,23 @@ func (r *runResults) markdown() string {
 			p("- **%s**: %s.\n", sys.name, sys.usage)
 		}
 	}
+	if r.replicated() {
+		p("\nReplicated runs (R1, R3lat): every replica in the one child process, each with its own data directory on the same disk.\n\n")
+		for _, sys := range systems {
+			if _, ran := r.runs[sys.name]; ran && sys.replicated != nil {
+				p("- **%s**: %s.\n", sys.name, sys.replicatedUsage)
+			}
+		}
+		var none []string
+		for _, sys := range systems {
+			if _, ran := r.runs[sys.name]; ran && sys.replicated == nil && !sys.client {
+				none = append(none, sys.name)
+			}
+		}
+		if len(none) > 0 {
+			p("- %s: n/a, no replication (the reasons are in the tables).\n", strings.Join(none, ", "))
+		}
+	}
 	p("\nWrite runs stop early after %v (marked \"capped\"): the durable peers would otherwise take minutes; their rate is what they reached. W5's producer sends one record every %v and measures from just before the append call to the consumer's receipt; it first sends records until the consumer receives one, then %d more, and measures none of those.\n",
 		r.plan.scale.WriteCap, time.Second/time.Duration(r.plan.scale.TailRate), tailSettle)
 	if len(r.errors) > 0 {
@@ -267,15 +284,33 @@ func (r *runResults) summaryTable(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, " %.2f× |", own.median/lim)
 	}
-	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 plain writes of the same bytes (one batch's payload per write) into a new file, timed in the same processes, before the system's writes in odd repetitions and after them in even ones (the new-file write bandwidth above when none was timed); W3 a bare write + fdatasync of each batch's payload (%d records); W3lat the bare fdatasync p50 timed interleaved with it in the same processes; W4warm memcpy bandwidth; W4cold the sequential read bandwidth of a cold file; W6 the system's own single-goroutine durable rate (W3lat).\n\n", r.plan.scale.Batch)
+	fmt.Fprintf(b, "\n\nMachine limit per column: W1, W2 plain writes of the same bytes (one batch's payload per write) into a new file, timed in the same processes, before the system's writes in odd repetitions and after them in even ones (the new-file write bandwidth above when none was timed); W3 a bare write + fdatasync of each batch's payload (%d records); W3lat the bare fdatasync p50 timed interleaved with it in the same processes; W4warm memcpy bandwidth; W4cold the sequential read bandwidth of a cold file; W6 the system's own single-goroutine durable rate (W3lat)", r.plan.scale.Batch)
+	if r.replicated() {
+		fmt.Fprintf(b, "; R1 as W1 and R3lat as W3lat, though a replicated run writes every record on each of its replicas, all on this one machine's disk, and its acknowledgement waits for the followers' copies after the leader's")
+	}
+	fmt.Fprintf(b, ".\n\n")
 }
 
+// replicated reports whether the run has a replicated workload.
+func (r *runResults) replicated() bool {
+	for _, w := range r.plan.workloads {
+		if w.Replicas > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// cell is a system's figure in the summary table; a skipped run shows its
+// reason's short form, what comes before the first colon ("no tail API",
+// "no replication").
 func cell(s stats) string {
 	switch {
 	case s.runs == 0:
 		return "—"
 	case s.skipped != "":
-		return "n/a: no tail API"
+		short, _, _ := strings.Cut(s.skipped, ":")
+		return "n/a: " + short
 	}
 	c := num(s.median)
 	if s.capped > 0 {

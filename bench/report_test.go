@@ -87,3 +87,71 @@ func TestNum(t *testing.T) {
 	}
 	require.True(t, strings.HasPrefix(formatBytes(3<<20), "3.0 MiB"))
 }
+
+// TestMarkdownReplicated checks the replicated workloads' columns, cells
+// and tables: commitlog against NATS (the one peer that replicates),
+// bbolt skipped with its reason, a capped NATS run, and no target.
+func TestMarkdownReplicated(t *testing.T) {
+	w := func(name string) workload { w, ok := workloadByName(name); require.True(t, ok, name); return w }
+	bbolt, _ := systemByName("bbolt")
+	skip := result{Skipped: bbolt.skipNoReplication()}
+	r := &runResults{
+		plan:   runPlan{scale: fullScale, reps: 1, workloads: []workload{w("W5"), w("R1"), w("R3lat")}},
+		limits: machineLimits{MemcpyMBps: 10000, WriteMBps: 2000, FsyncP50: 100, FsyncP99: 200, DurableBatchRate: 4e6, ColdReadMBps: 1250},
+		runs: map[string]map[string][]measurement{
+			"commitlog": {
+				"W5":    {{result: result{Records: 30000, Seconds: 3, P50: 8, P99: 60}}},
+				"R1":    {{result: result{Records: 1e6, Bytes: 116e6, Seconds: 2, BareWriteMBps: 2320}}},
+				"R3lat": {{result: result{Records: 2000, Seconds: 0.8, P50: 400, P99: 700, BareP50: 200, BareP99: 380}}},
+			},
+			"bbolt": {
+				"W5":    {{result: result{Skipped: errNoTail.Error()}}},
+				"R1":    {{result: skip}},
+				"R3lat": {{result: skip}},
+			},
+			"nats": {
+				"W5":    {{result: result{Records: 30000, Seconds: 3, P50: 40, P99: 300}}},
+				"R1":    {{result: result{Records: 400_000, Bytes: 40e6, Seconds: 5, Capped: true, BareWriteMBps: 2000}}},
+				"R3lat": {{result: result{Records: 2000, Seconds: 1.2, P50: 600, P99: 1200, BareP50: 210, BareP99: 390}}},
+			},
+		},
+	}
+	md := r.markdown()
+	for _, want := range []string{
+		"| system | W5 p50 µs | R1 MB/s | R3lat p50 µs |",
+		"| commitlog | 8.00 | 58.0 | 400 |",
+		"| bbolt | n/a: no tail API | n/a: no replication | n/a: no replication |",
+		"| nats | 40.0 | 8.00 (capped) | 600 |",
+		"| *commitlog ÷ best peer* | 0.20× (nats) | 7.25× (nats) | 0.67× (nats) |",
+		// R1 against the plain writes timed in its process, R3lat against
+		// the bare fdatasync timed interleaved with it.
+		"| *commitlog ÷ machine limit* | | 0.03× | 2.00× |",
+		"R1 as W1 and R3lat as W3lat",
+		"### R1 — append 100 B × batches of 1,000 to 3 replicas in one process, acknowledged by all in-sync replicas, no fsync",
+		"| commitlog | 58.0 | 58.0–58.0 | 500,000 | 7.25× | 0.03× |",
+		"| nats | 8.00 (1 of 1 runs capped, at 400,000 records or more) |",
+		"| bbolt | n/a: no replication: " + bbolt.noReplication + " |",
+		"| commitlog | 400 | 400–400 | 700 | 0.67× | 200 / 380 | 2.00× |",
+		"| nats | 600 | 600–600 | 1,200 | 1.00× | 210 / 390 | 2.86× |",
+		"Replicated runs (R1, R3lat)",
+		"`MinInSyncReplicas` 2",
+		"a stream of 3 replicas",
+		"- bbolt: n/a, no replication (the reasons are in the tables).",
+	} {
+		require.Contains(t, md, want)
+	}
+	// The targets are W5's alone: the replicated runs have none.
+	_, targets, ok := strings.Cut(md, "## Targets")
+	require.True(t, ok)
+	targets, _, ok = strings.Cut(targets, "## Workloads")
+	require.True(t, ok)
+	require.Contains(t, targets, "| W5 p50 ≤ 20 µs |")
+	require.NotContains(t, targets, "R1")
+	require.NotContains(t, targets, "R3lat")
+
+	// Without a replicated workload the report says nothing of them.
+	r.plan.workloads = r.plan.workloads[:1]
+	md = r.markdown()
+	require.NotContains(t, md, "Replicated runs")
+	require.NotContains(t, md, "R1 as W1")
+}

@@ -22,6 +22,8 @@ type natsStore struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	errs firstError // the first async publish error
+	// readOpts are the options of read's pull requests.
+	readOpts []jetstream.PullMessagesOpt
 }
 
 func openNATS(ctx context.Context, dir string, o storeOptions) (store, error) {
@@ -89,7 +91,7 @@ func (s *natsStore) read(ctx context.Context, n int64, fn func([]byte)) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	it, err := cons.Messages()
+	it, err := cons.Messages(s.readOpts...)
 	if err != nil {
 		return 0, err
 	}

@@ -12,10 +12,10 @@ import (
 // scale holds the sizes of one kind of run.
 type scale struct {
 	Name         string
-	Records      int           // records appended by W1, W2, W3 and W7's produce runs
+	Records      int           // records appended by W1, W2, W3, R1 and W7's produce runs
 	Batch        int           // records per batch
 	WriteCap     time.Duration // a write run stops early after this long (slow durable peers)
-	LatencyOps   int           // durable single-record appends timed by W3lat
+	LatencyOps   int           // durable single-record appends timed by W3lat and R3lat
 	TailRate     int           // records/s produced by W5
 	TailFor      time.Duration // how long W5 produces
 	GroupWriters int           // goroutines of W6
@@ -62,6 +62,12 @@ type workload struct {
 	Client    bool   // W7: this library's Producer and Consumer, not the partition API
 	Codec     string // W7: "lz4" or "zstd" on compressible JSON-like values
 	Peers     bool   // the peers run it too (W7 is this library only)
+	// Replicas, when set, is the number of replicas (nodes in the one
+	// process) a replicated run writes to, waiting for the system's
+	// strongest acknowledgement: from every in-sync replica for commitlog
+	// (AckAll), a Raft majority for NATS (system.replicatedUsage). 0 is
+	// a single node.
+	Replicas int
 }
 
 var workloads = []workload{
@@ -73,6 +79,8 @@ var workloads = []workload{
 	{Name: "W4cold", Title: "read W1's data from the start, fresh process, cold cache", Kind: kindRead, ValueSize: 100, Reads: "W1", Cold: true, Peers: true},
 	{Name: "W5", Title: "append → consume latency at 10,000 records/s, no fsync", Kind: kindTail, ValueSize: 100, Peers: true},
 	{Name: "W6", Title: "group commit: 64 goroutines appending one record durably", Kind: kindGroup, ValueSize: 100, Durable: true, Peers: true},
+	{Name: "R1", Title: "append 100 B × batches of 1,000 to 3 replicas in one process, acknowledged by all in-sync replicas, no fsync", Kind: kindWrite, ValueSize: 100, Replicas: 3, Peers: true},
+	{Name: "R3lat", Title: "durable append of one 100 B record to 3 replicas in one process, acknowledged by all in-sync replicas", Kind: kindLatency, ValueSize: 100, Durable: true, Replicas: 3, Peers: true},
 	{Name: "W7-W1", Title: "W1 through the Producer", Kind: kindWrite, ValueSize: 100, Client: true},
 	{Name: "W7-W4", Title: "W4 (warm) through the Consumer", Kind: kindRead, ValueSize: 100, Reads: "W7-W1", Client: true},
 	{Name: "W7-W5", Title: "W5 through the Producer and Consumer", Kind: kindTail, ValueSize: 100, Client: true},
@@ -100,7 +108,8 @@ func workloadByName(name string) (workload, bool) {
 }
 
 // selectWorkloads returns the named workloads (all when list is empty), in
-// the table's order. "W7" names all of W7's runs.
+// the table's order. "W7" names all of W7's runs, "W4" both reads of W1's
+// data and "R" the replicated runs.
 func selectWorkloads(list string) ([]workload, error) {
 	if list == "" {
 		return workloads, nil
@@ -111,13 +120,14 @@ func selectWorkloads(list string) ([]workload, error) {
 		matched := false
 		for _, w := range workloads {
 			if strings.EqualFold(w.Name, n) || (strings.EqualFold(n, "W7") && w.Client) ||
-				(strings.EqualFold(n, "W4") && w.Kind == kindRead && !w.Client) {
+				(strings.EqualFold(n, "W4") && w.Kind == kindRead && !w.Client) ||
+				(strings.EqualFold(n, "R") && w.Replicas > 0) {
 				want[w.Name] = true
 				matched = true
 			}
 		}
 		if !matched {
-			return nil, fmt.Errorf("unknown workload %q (known: %s, W4, W7)", n, strings.Join(workloadNames(), ", "))
+			return nil, fmt.Errorf("unknown workload %q (known: %s, W4, W7, R)", n, strings.Join(workloadNames(), ", "))
 		}
 	}
 	var out []workload

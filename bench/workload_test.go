@@ -79,6 +79,14 @@ func TestSelectWorkloads(t *testing.T) {
 		require.True(t, w.Client, w.Name)
 	}
 
+	ws, err = selectWorkloads("r")
+	require.NoError(t, err)
+	require.Equal(t, []string{"R1", "R3lat"}, names(ws))
+
+	ws, err = selectWorkloads("R3lat,W1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"W1", "R3lat"}, names(ws))
+
 	_, err = selectWorkloads("W9")
 	require.ErrorContains(t, err, `unknown workload "W9"`)
 }
@@ -105,6 +113,26 @@ func TestEveryReadHasItsWriteBeforeIt(t *testing.T) {
 			}
 		}
 		require.True(t, found, "%s reads %s, which must come before it", w.Name, w.Reads)
+	}
+}
+
+// TestReplicatedWorkloads checks what the replicated runs are: R1 is W1
+// and R3lat is W3lat, on three replicas, run by the peers too.
+func TestReplicatedWorkloads(t *testing.T) {
+	for single, replicated := range map[string]string{"W1": "R1", "W3lat": "R3lat"} {
+		w, ok := workloadByName(single)
+		require.True(t, ok)
+		r, ok := workloadByName(replicated)
+		require.True(t, ok)
+		require.Equal(t, 3, r.Replicas, r.Name)
+		require.Zero(t, w.Replicas, w.Name)
+		w.Name, w.Title, w.Replicas = r.Name, r.Title, r.Replicas
+		require.Equal(t, w, r)
+	}
+	for _, w := range workloads {
+		if w.Replicas > 0 {
+			require.Contains(t, []string{"R1", "R3lat"}, w.Name)
+		}
 	}
 }
 
