@@ -118,7 +118,11 @@ func (rp *replicaPartition) update(pm PartitionMetadata) {
 	})
 	if err != nil {
 		rp.mu.Unlock()
-		if !errors.Is(err, replica.ErrStaleState) {
+		switch {
+		case errors.Is(err, replica.ErrStateBehindLog):
+			rp.logger().Warn("partition state refused: its leader epoch is below the one in this replica's log, so the controller has lost the epochs it handed out (a new InProcessController over existing Logs?); the replica is not served until the controller's epochs pass the log's",
+				"topic", rp.p.topic.name, "partition", rp.p.id, "leader_epoch", pm.LeaderEpoch, "log_epoch", rp.p.store.LatestEpoch(), "err", err)
+		case !errors.Is(err, replica.ErrStaleState):
 			rp.logger().Warn("partition state refused", "topic", rp.p.topic.name, "partition", rp.p.id, "err", err)
 		}
 		return

@@ -66,6 +66,13 @@ var (
 	// without a higher partition epoch and other contents): it was ignored;
 	// the controller's newer state stands.
 	ErrStaleState = errors.New("replica: stale partition state ignored")
+	// ErrStateBehindLog, which matches ErrStaleState, is returned by
+	// Update for a state that would start a leader epoch below the
+	// latest one the local log holds: the controller has moved past it
+	// (a delayed state reaching a replica that has applied none since it
+	// started), or has lost the epochs it handed out. Applying it could
+	// append batches of an older epoch after newer ones.
+	ErrStateBehindLog = fmt.Errorf("%w: its leader epoch is below the latest leader epoch in the log", ErrStaleState)
 	// ErrInvalidState is returned by Update for a state that breaks the
 	// model (no replicas, duplicate nodes, an ISR member or leader outside
 	// the assignment, a leader outside the ISR, negative epochs, or a new

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -132,8 +133,10 @@ func (r *Replica) HighWatermark() int64 {
 // Update applies the controller's state of the partition.
 //
 // Errors: ErrInvalidState for a state that breaks the model, ErrStaleState
-// for one older than the state applied (both change nothing). A repeat of
-// the state applied is accepted and changes nothing.
+// for one older than the state applied, and ErrStateBehindLog (matching
+// ErrStaleState) for one in a new leader epoch below the latest epoch the
+// log holds: all change nothing. A repeat of the state applied is
+// accepted and changes nothing.
 func (r *Replica) Update(now time.Time, st State) (Effects, error) {
 	eff := noEffects()
 	if err := st.validate(); err != nil {
@@ -152,6 +155,9 @@ func (r *Replica) Update(now time.Time, st State) (Effects, error) {
 		}
 	}
 	newEpoch := !r.applied || st.LeaderEpoch != r.state.LeaderEpoch
+	if latest := r.log.LatestEpoch(); newEpoch && latest != NoEpoch && st.LeaderEpoch < latest {
+		return eff, fmt.Errorf("%w: leader epoch %d, the log holds leader epoch %d", ErrStateBehindLog, st.LeaderEpoch, latest)
+	}
 	oldRole := r.role
 	r.state, r.applied = st.clone(), true
 	r.role = roleOf(st, r.cfg.Self)

@@ -128,6 +128,21 @@ func TestFencingStaleState(t *testing.T) {
 	if _, err := c.nodes[1].r.Update(c.now, bad); !errors.Is(err, ErrInvalidState) {
 		t.Fatalf("leader outside the ISR: %v, want ErrInvalidState", err)
 	}
+	// A restarted replica has applied no state, but its log fences the
+	// older leader epochs: the delayed old state would have it lead epoch
+	// 0 after the log's epoch 1.
+	c.produce(1)
+	c.catchUp()
+	fresh := c.newNode(1, 1, c.nodes[1].log, 2)
+	if _, err := fresh.r.Update(c.now, old); !errors.Is(err, ErrStateBehindLog) || !errors.Is(err, ErrStaleState) {
+		t.Fatalf("state of epoch %d to a log of epoch %d: %v, want ErrStateBehindLog", old.LeaderEpoch, fresh.log.LatestEpoch(), err)
+	}
+	if fresh.r.Role() != Offline {
+		t.Fatalf("role %v after a refused state, want Offline", fresh.r.Role())
+	}
+	if _, err := fresh.r.Update(c.now, c.state); err != nil {
+		t.Fatalf("the current state after a restart: %v", err)
+	}
 }
 
 // Fencing by leader epoch: a fetch from an older epoch is refused with
