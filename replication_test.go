@@ -357,6 +357,57 @@ func TestKIP101_DivergenceOnRestartedLeader(t *testing.T) {
 	})
 }
 
+// KIP-279's case, fast successive failovers, on real Logs: node 1 leads
+// an epoch (2) that node 2 never heard of, node 2 one (1) that node 1
+// never heard of, and node 2 leads again (3). When node 1 follows, the
+// leader answers its latest epoch 2 with epoch 1, which node 1 does not
+// know: it must cut back to the end of its own largest epoch below (0)
+// and ask again, not keep its record where node 2 holds another.
+func TestKIP279_FollowerTruncatesAgainForAnEpochItDoesNotKnow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newTestCluster(t, commitlog.Options{ReplicaLagTime: time.Second}, 1, 2)
+		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 2, MinInSyncReplicas: 1,
+			UncleanLeaderElection: true, Replicas: [][]commitlog.NodeID{{1, 2}}})
+		require.NoError(t, err)
+		synctest.Wait()
+		_, err = c.partition(1, "t", 0).Append(ctx, []commitlog.Record{{Value: []byte("a")}})
+		require.NoError(t, err)
+		settle(time.Second)
+		// Epoch 1: node 2 leads and writes b alone.
+		c.stop(1)
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(2), c.leader("t", 0))
+		_, err = c.partition(2, "t", 0).AppendIdempotent(ctx, 80, 0, commitlog.AckNone, []byte("b"))
+		require.NoError(t, err)
+		settle(2 * time.Second) // node 1 leaves the ISR
+		// Epoch 2: node 1 leads (unclean) and writes c alone, at b's offset.
+		c.stop(2)
+		c.start(1)
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(1), c.leader("t", 0))
+		res, err := c.partition(1, "t", 0).AppendIdempotent(ctx, 81, 0, commitlog.AckNone, []byte("c"))
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res.BaseOffset)
+		settle(2 * time.Second)
+		// Epoch 3: node 2 leads again and writes d.
+		c.stop(1)
+		c.start(2)
+		synctest.Wait()
+		require.Equal(t, commitlog.NodeID(2), c.leader("t", 0))
+		_, err = c.partition(2, "t", 0).AppendIdempotent(ctx, 82, 0, commitlog.AckNone, []byte("d"))
+		require.NoError(t, err)
+		epochs := c.partition(2, "t", 0).LeaderEpochs()
+		require.Len(t, epochs, 3, "node 2 holds epochs 0, 1 and 3")
+		c.start(1)
+		settle(3 * time.Second)
+		want := []string{"a", "b", "d"}
+		require.Equal(t, want, values(t, c.partition(2, "t", 0)))
+		require.Equal(t, want, values(t, c.partition(1, "t", 0)), "node 1 dropped c, which only it held, and took the leader's log")
+		require.Equal(t, epochs, c.partition(1, "t", 0).LeaderEpochs())
+	})
+}
+
 // A follower that missed several leader epochs catches up across them:
 // node 1 leads epochs in a row (its controller session cut and restored)
 // writing records node 2 never fetched, then both restart; node 2's fetch
