@@ -339,7 +339,17 @@
 // leader epoch (Kafka's KIP-101 and KIP-279: each replica keeps the
 // leader-epoch-checkpoint file, the start offset of every epoch), never
 // by high watermark. A node that restarts (its Log closed and reopened)
-// truncates to the leader, catches up and rejoins the ISR.
+// truncates to the leader, catches up and rejoins the ISR. Followers take
+// the leader's log start offset as their own (up to their high
+// watermark), so records that retention or DeleteRecords removed on the
+// leader are not readable on a follower either, nor come back when it
+// leads. A follower whose log ends below the leader's log start (it was
+// away while the leader deleted what it lacks) cannot fetch what is
+// gone: it restarts its log empty at the leader's log start (Kafka's
+// truncateFullyAndStartAt), or, when that start lies inside a batch, at
+// the base of that batch, which the leader sends whole; then it catches
+// up and rejoins the ISR. A crash during the restart leaves its log as it
+// was or restarted, never a mix.
 //
 // Acknowledgements, for Producer (ProducerConfig.Acks) and Partition.Append
 // (always AckAll) on the leader: AckAll returns once the batch is below

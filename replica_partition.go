@@ -22,8 +22,10 @@ import (
 // epoch into what it appends, moves the high watermark as followers
 // acknowledge, and proposes in-sync set changes to the controller. As
 // follower it runs a fetcher goroutine that fetches from the leader,
-// truncates where the logs diverge, appends the leader's batches
-// verbatim and applies the leader's high watermark.
+// truncates where the logs diverge (or restarts its log at the leader's
+// log start when the leader no longer holds what it lacks), appends the
+// leader's batches verbatim, applies the leader's high watermark and
+// takes the leader's log start.
 //
 // mu serializes the state machine and the log changes it decides, so no
 // follower append or truncation interleaves with a change of role.
@@ -659,13 +661,12 @@ func (rp *replicaPartition) follow(resp *FetchResponse) (bool, error) {
 		}
 	}
 	if step.ResetTo >= 0 {
-		// Restarting the log at the leader's start (Kafka's
-		// truncateFullyAndStartAt) is not supported: the replica stays
-		// behind, out of the ISR, and says so.
-		rp.m.Truncated()
-		rp.mu.Unlock()
-		return true, fmt.Errorf("%w: %s-%d: the leader's log starts at %d, past this replica's end %d (retention or DeleteRecords removed what it lacks): it cannot catch up by fetching",
-			ErrOffsetOutOfRange, rp.p.topic.name, rp.p.id, step.ResetTo, s.EndOffset())
+		err := rp.resetLocked(ctx, step, resp)
+		rp.m.Truncated() // the next fetch says where the log really ends
+		if err != nil {
+			rp.mu.Unlock()
+			return true, err
+		}
 	}
 	var end int64 = -1
 	if step.Append && len(resp.Records) > 0 {
@@ -676,6 +677,17 @@ func (rp *replicaPartition) follow(resp *FetchResponse) (bool, error) {
 			return true, err
 		}
 		end = res.LastOffset + 1
+		if step.ResetTo >= 0 && rp.r.l.opts.Sync == SyncAlways {
+			// The log restarted at this batch, below the leader's log
+			// start: make it durable now, so that the high watermark,
+			// and with it the log start, reach the leader's in this step
+			// (until then records the leader deleted are readable here).
+			if err := s.SyncTo(ctx, end); err != nil {
+				rp.m.Appended()
+				rp.mu.Unlock()
+				return true, err
+			}
+		}
 	}
 	if step.Append {
 		rp.m.Appended()
@@ -683,12 +695,57 @@ func (rp *replicaPartition) follow(resp *FetchResponse) (bool, error) {
 	if step.HighWatermark >= 0 {
 		s.SetHighWatermark(step.HighWatermark)
 	}
+	if step.LogStart >= 0 {
+		if err := rp.followLogStartLocked(ctx, step.LogStart); err != nil {
+			rp.mu.Unlock()
+			return true, err
+		}
+	}
 	rp.mu.Unlock()
 	if end >= 0 && rp.r.l.opts.Sync == SyncAlways {
 		// The next fetch reports what is on disk.
 		return true, s.SyncTo(ctx, end)
 	}
 	return true, nil
+}
+
+// resetLocked carries out step.ResetTo: the local log restarts empty
+// there (storage's ResetTo, Kafka's truncateFullyAndStartAt), for one of
+// the two reasons the state machine has (see replica.FollowerStep), which
+// it logs. REQUIRES: rp.mu.
+func (rp *replicaPartition) resetLocked(ctx context.Context, step replica.FollowerStep, resp *FetchResponse) error {
+	s := rp.p.store
+	start, end := s.StartOffset(), s.EndOffset()
+	if step.Append {
+		rp.logger().Info("restarting the empty log at the base offset of the leader's batch holding its log start, to append the batch verbatim (DeleteRecords on the leader moved its log start inside the batch)",
+			"topic", rp.p.topic.name, "partition", rp.p.id, "offset", step.ResetTo, "fetch_offset", end, "leader_log_start", resp.LogStartOffset)
+	} else {
+		rp.logger().Info("restarting the log empty at the leader's log start: retention or DeleteRecords on the leader removed the records this replica lacks",
+			"topic", rp.p.topic.name, "partition", rp.p.id, "offset", step.ResetTo, "start", start, "end", end, "leader_log_start", resp.LogStartOffset)
+	}
+	if err := s.ResetTo(ctx, step.ResetTo); err != nil {
+		return fmt.Errorf("%s-%d: restarting the log at offset %d, the leader's log starting at %d: %w", rp.p.topic.name, rp.p.id, step.ResetTo, resp.LogStartOffset, err)
+	}
+	return nil
+}
+
+// followLogStartLocked raises the local log start to the leader's,
+// leaderStart, capped at the local high watermark (a log start never
+// passes it): records retention or DeleteRecords removed on the leader
+// are not readable here either, nor on this replica if it leads later
+// (Kafka's follower maybeIncrementLogStartOffset). It never lowers the
+// start, and writes nothing when the start would not move. REQUIRES:
+// rp.mu.
+func (rp *replicaPartition) followLogStartLocked(ctx context.Context, leaderStart int64) error {
+	s := rp.p.store
+	target := min(leaderStart, s.HighWatermark())
+	if target <= s.StartOffset() {
+		return nil
+	}
+	if _, err := s.DeleteRecords(ctx, target); err != nil {
+		return fmt.Errorf("%s-%d: moving the log start to the leader's %d: %w", rp.p.topic.name, rp.p.id, target, err)
+	}
+	return nil
 }
 
 // diverging is the divergence a response reports: none when both its

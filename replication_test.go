@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -445,4 +448,129 @@ func TestFollowerCatchesUpAcrossEpochs(t *testing.T) {
 		want := []string{"a", "b", "c"}
 		require.Equal(t, want, values(t, c.partition(2, "t", 0)), "node 2 caught up across the epochs it missed")
 	})
+}
+
+// offsetValue is a record as the reset test compares them.
+type offsetValue struct {
+	Offset int64
+	Value  string
+}
+
+// messageLog is a slog handler keeping the messages logged at Info and
+// above.
+type messageLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (m *messageLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (m *messageLog) Handle(_ context.Context, r slog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.msgs = append(m.msgs, r.Message)
+	return nil
+}
+func (m *messageLog) WithAttrs([]slog.Attr) slog.Handler { return m }
+func (m *messageLog) WithGroup(string) slog.Handler      { return m }
+
+// count returns how many messages starting with prefix were logged.
+func (m *messageLog) count(prefix string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, s := range m.msgs {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// recordsFromStart returns every record visible in p from its log start.
+func recordsFromStart(t *testing.T, p *commitlog.Partition) []offsetValue {
+	t.Helper()
+	var out []offsetValue
+	for r, err := range p.Scan(context.Background(), p.StartOffset()) {
+		require.NoError(t, err)
+		out = append(out, offsetValue{r.Offset, string(r.Value)})
+	}
+	return out
+}
+
+// A follower away while the leader's log start moves past its end
+// (DeleteRecords, here inside a batch) cannot catch up by fetching what
+// it lacks: on its return it restarts its log at the leader's log start
+// (Kafka's truncateFullyAndStartAt), restarts it again at the base of the
+// batch holding that start, which the leader sends whole, and catches
+// up. Every replica then holds exactly the leader's records from the
+// leader's log start on, starts there, and is in the ISR.
+func TestFollowerResetsToTheLeaderLogStart(t *testing.T) {
+	for _, sync := range []commitlog.SyncPolicy{commitlog.SyncAlways, commitlog.SyncNever} {
+		t.Run(sync.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				logs := &messageLog{}
+				c := newTestCluster(t, commitlog.Options{ReplicaLagTime: 2 * time.Second, Sync: sync, Logger: slog.New(logs)}, 1, 2, 3)
+				_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 3, MinInSyncReplicas: 2, Replicas: [][]commitlog.NodeID{{1, 2, 3}}})
+				require.NoError(t, err)
+				synctest.Wait()
+				batch := func(tag string, n int) {
+					t.Helper()
+					recs := make([]commitlog.Record, n)
+					for i := range recs {
+						recs[i].Value = fmt.Appendf(nil, "%s%d", tag, i)
+					}
+					_, err := c.partition(1, "t", 0).Append(ctx, recs)
+					require.NoError(t, err)
+				}
+				batch("a", 3) // [0, 3) on every node
+				settle(time.Second)
+				require.Equal(t, int64(3), c.partition(3, "t", 0).EndOffset())
+				c.stop(3)
+				for _, tag := range []string{"b", "c", "d", "e"} {
+					batch(tag, 5) // [3, 8), [8, 13), [13, 18), [18, 23)
+				}
+				st, err := c.logs[1].ReplicaStatus("t", 0)
+				require.NoError(t, err)
+				require.Equal(t, []commitlog.NodeID{1, 2}, st.ISR, "the stopped follower left the ISR")
+				// The log start moves inside the batch [13, 18), past
+				// everything node 3 holds.
+				start, err := c.partition(1, "t", 0).DeleteRecords(ctx, 15)
+				require.NoError(t, err)
+				require.Equal(t, int64(15), start)
+				c.start(3)
+				settle(5 * time.Second)
+				require.Equal(t, 1, logs.count("restarting the log empty at the leader's log start"), "node 3 reset to the leader's start")
+				require.Equal(t, 1, logs.count("restarting the empty log at the base offset of the leader's batch"), "and then to the base of the batch holding it")
+				batch("f", 2) // [23, 25): it follows the leader after the reset
+				settle(3 * time.Second)
+
+				st, err = c.logs[1].ReplicaStatus("t", 0)
+				require.NoError(t, err)
+				require.Equal(t, []commitlog.NodeID{1, 2, 3}, st.ISR, "the reset follower rejoined the ISR")
+				for _, f := range st.Followers {
+					require.True(t, f.InSync, "node %d", f.Node)
+					require.Equal(t, int64(25), f.EndOffset, "node %d", f.Node)
+				}
+				want := recordsFromStart(t, c.partition(1, "t", 0))
+				require.Equal(t, offsetValue{15, "d2"}, want[0])
+				require.Len(t, want, 10)
+				for _, id := range []commitlog.NodeID{3, 2, 1} {
+					p := c.partition(id, "t", 0)
+					require.Equal(t, int64(15), p.StartOffset(), "node %d starts at the leader's log start", id)
+					require.Equal(t, int64(25), p.EndOffset(), "node %d", id)
+					require.Equal(t, want, recordsFromStart(t, p), "node %d holds the leader's records from its start", id)
+					_, err := p.Read(ctx, 14, 1<<20)
+					require.ErrorIs(t, err, commitlog.ErrOffsetOutOfRange, "node %d: below the start", id)
+					require.NoError(t, c.logs[id].Check(ctx), "node %d", id)
+				}
+				// Its log, reset and caught up, survives a restart.
+				c.stop(3)
+				c.start(3)
+				settle(3 * time.Second)
+				require.Equal(t, int64(15), c.partition(3, "t", 0).StartOffset())
+				require.Equal(t, want, recordsFromStart(t, c.partition(3, "t", 0)))
+			})
+		})
+	}
 }

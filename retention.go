@@ -100,7 +100,10 @@ func (l *Log) runDeleter() {
 // *OffsetOutOfRangeError, and consumers positioned there follow their
 // AutoOffsetReset. An offset at or below the current start changes
 // nothing. The space of whole segments below the start is reclaimed by
-// retention.
+// retention. On a replicated partition, call it on the leader: the
+// followers take the leader's start with their next fetches (up to their
+// own high watermarks), and one whose log ends below it restarts its log
+// there (see the package documentation's Replication).
 //
 // Errors: *OffsetOutOfRangeError when before is above the high watermark
 // (records not yet visible cannot be deleted), ErrInvalidArgument for a

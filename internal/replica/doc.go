@@ -12,8 +12,9 @@
 // Outputs: Effects (a leader epoch to record before appending in it, a new
 // high watermark to publish, an in-sync set to propose to the controller),
 // a FetchAnswer (refused, diverging, or read from an offset), a
-// FollowerStep (truncate, append the leader's batches verbatim, apply the
-// leader's high watermark), the next Fetch to send, and the verdicts on
+// FollowerStep (truncate, or reset the log to restart it empty, append the
+// leader's batches verbatim, apply the leader's high watermark, raise the
+// log start to the leader's), the next Fetch to send, and the verdicts on
 // appends (CheckAppend, AckAllStatus).
 //
 // The rules, by the reference's numbers: the fetch is the acknowledgement
@@ -28,8 +29,11 @@
 // MinISR (8.4.2), monotone on a leader (8.4.3); a follower whose log
 // diverges truncates to the leader's end of their last common epoch,
 // repeating when it does not know the leader's answer (8.5.4, KIP-279),
-// found on every fetch (8.5.5), never by high watermark; a leader never
-// proposes an empty ISR (8.6.4). Every message is fenced: fetches by
+// found on every fetch (8.5.5), never by high watermark; a follower whose
+// log ends below the leader's log start restarts it empty there (Kafka's
+// truncateFullyAndStartAt), and takes the leader's log start as its own,
+// up to its high watermark (2.8.1); a leader never proposes an empty ISR
+// (8.6.4). Every message is fenced: fetches by
 // leader epoch, incarnation and sequence number, responses by the same,
 // controller states by leader and partition epoch, so that messages lost,
 // delayed, duplicated or reordered are harmless.

@@ -19,29 +19,53 @@ type FetchResponse struct {
 	LogStartOffset int64
 	// BaseOffset is the first offset of the records carried (the fetch
 	// offset when there are none); RecordsEnd the offset after them, -1
-	// when there are none.
+	// when there are none. The records start at the fetch offset, or
+	// below it when the fetch offset lies inside the leader's first
+	// batch: a leader whose log start lies inside a batch (DeleteRecords)
+	// answers a fetch from its start with the whole batch holding it.
 	BaseOffset int64
 	RecordsEnd int64
 }
 
 // FollowerStep is what the driver does with a fetch response, in order:
-// truncate or reset, append, apply the high watermark.
+// truncate or reset, append, apply the high watermark, raise the log
+// start.
 type FollowerStep struct {
 	// Truncate, unless -1, is the offset to truncate the local log to.
 	Truncate int64
 	// ResetTo, unless -1, says to empty the local log and restart it at
-	// that offset (the leader's log start moved past this replica's end).
+	// that offset (Kafka's truncateFullyAndStartAt), in two cases: the
+	// leader refused the fetch because its log starts past this
+	// replica's end (retention or DeleteRecords removed what this replica
+	// lacks), and ResetTo is the leader's log start; or this replica's
+	// log is empty (its start is its end) and the leader answered with
+	// the batch holding the fetch offset, which starts below it, and
+	// ResetTo is that batch's base offset, where the batch is then
+	// appended (Append). Restarting an empty log below its start is what
+	// storage allows an empty log; the log start then comes back up to
+	// the leader's with LogStart.
 	ResetTo int64
 	// Append says to append the response's records verbatim.
 	Append bool
 	// HighWatermark, unless -1, is the leader's high watermark, which the
 	// driver applies capped at the local end (rule 8.2.4).
 	HighWatermark int64
+	// LogStart, unless -1, is the leader's log start offset, above this
+	// replica's (after a reset, the reset's offset): the driver raises
+	// the local log start to it, capped at the local high watermark once
+	// the step's high watermark is applied (a log start never passes the
+	// high watermark, rule 2.8.1), so that what retention or
+	// DeleteRecords removed on the leader is not readable here, nor on
+	// this replica if it leads later (Kafka's follower
+	// maybeIncrementLogStartOffset). A log start never moves down.
+	LogStart int64
 	// FetchNow says the next fetch may go at once.
 	FetchNow bool
 }
 
-func noStep() FollowerStep { return FollowerStep{Truncate: -1, ResetTo: -1, HighWatermark: -1} }
+func noStep() FollowerStep {
+	return FollowerStep{Truncate: -1, ResetTo: -1, HighWatermark: -1, LogStart: -1}
+}
 
 // NextFetch returns the fetch a follower sends its leader now (rule
 // 8.2.2), or false: when it does not follow, when a fetch is outstanding
@@ -67,6 +91,14 @@ func (r *Replica) NextFetch(now time.Time) (Fetch, bool) {
 // HandleFetchResponse decides what a follower does with its leader's
 // answer (rules 8.2.3, 8.2.4, 8.5.4, 8.5.5).
 //
+// Records must start at the fetch offset, with one exception: on an
+// empty log (start == end == the fetch offset), records that start below
+// the fetch offset and end above it are the leader's batch holding its
+// log start (DeleteRecords inside a batch); the step resets the log to
+// the batch's base offset and appends it (Kafka's follower does the
+// same on an UnexpectedAppendOffsetException). Records starting
+// elsewhere are a response to some other fetch, ignored.
+//
 // Errors: ErrStaleResponse for a response that does not answer the
 // outstanding fetch (ignored); the leader's refusal otherwise, after
 // which the follower fetches again after FetchTimeout (at once after a
@@ -77,7 +109,7 @@ func (r *Replica) HandleFetchResponse(now time.Time, resp FetchResponse) (Follow
 	if r.role != Follower || o == nil || o.dummy || resp.Seq != o.seq || resp.ReplicaEpoch != r.cfg.Incarnation {
 		return step, ErrStaleResponse
 	}
-	if resp.Err == nil && (resp.LeaderEpoch != r.state.LeaderEpoch || resp.Diverging == nil && resp.BaseOffset != o.offset) {
+	if resp.Err == nil && (resp.LeaderEpoch != r.state.LeaderEpoch || resp.Diverging == nil && resp.BaseOffset != o.offset && !r.holdsFetchOffset(o, resp)) {
 		return step, ErrStaleResponse
 	}
 	r.outstanding = nil
@@ -90,13 +122,33 @@ func (r *Replica) HandleFetchResponse(now time.Time, resp FetchResponse) (Follow
 		step.FetchNow = true
 		return step, nil
 	}
+	start := r.log.StartOffset()
+	if resp.BaseOffset != o.offset {
+		// The batch holding the fetch offset on an empty log
+		// (holdsFetchOffset): restart the log at its base to take it.
+		step.ResetTo, start = resp.BaseOffset, resp.BaseOffset
+	}
 	if resp.RecordsEnd > resp.BaseOffset {
 		step.Append = true
 		r.awaiting = true
 	}
 	step.HighWatermark = resp.HighWatermark
+	if resp.LogStartOffset > start {
+		step.LogStart = resp.LogStartOffset
+	}
 	step.FetchNow = true
 	return step, nil
+}
+
+// holdsFetchOffset reports whether resp, answering o without divergence,
+// carries the leader's batch holding the fetch offset, starting below it,
+// to a follower whose log is empty at the fetch offset: the one case in
+// which records may start below the fetch offset (see
+// HandleFetchResponse).
+func (r *Replica) holdsFetchOffset(o *outstandingFetch, resp FetchResponse) bool {
+	start, end := r.log.StartOffset(), r.log.EndOffset()
+	return start == end && end == o.offset &&
+		resp.BaseOffset >= 0 && resp.BaseOffset < o.offset && resp.RecordsEnd > o.offset
 }
 
 // refused handles a leader's refusal of the outstanding fetch.

@@ -80,6 +80,30 @@ func (l *fakeLog) append(epoch int32, n int) {
 	}
 }
 
+// deleteBefore moves the log start up to off (DeleteRecords, retention),
+// trimming the epoch cache as storage does: the epoch holding off starts
+// there.
+func (l *fakeLog) deleteBefore(off int64) {
+	if off <= l.start {
+		return
+	}
+	l.epochs = l.epochs[off-l.start:]
+	l.start = off
+	i := 0
+	for i+1 < len(l.cache) && l.cache[i+1].EndOffset <= off {
+		i++
+	}
+	l.cache = l.cache[i:]
+	if len(l.cache) > 0 && l.cache[0].EndOffset < off {
+		l.cache[0].EndOffset = off
+	}
+}
+
+// reset empties the log and restarts it at off (storage's ResetTo).
+func (l *fakeLog) reset(off int64) {
+	l.start, l.epochs, l.cache, l.hw = off, nil, nil, off
+}
+
 func (l *fakeLog) truncate(off int64) {
 	if off < l.EndOffset() {
 		l.epochs = l.epochs[:off-l.start]
@@ -204,6 +228,10 @@ func (c *cluster) fetch(id NodeID) (FollowerStep, FetchAnswer, error) {
 		f.log.truncate(step.Truncate)
 		f.r.Truncated()
 	}
+	if step.ResetTo >= 0 {
+		f.log.reset(step.ResetTo)
+		f.r.Truncated()
+	}
 	if step.Append {
 		for _, e := range records {
 			f.log.assign(e, f.log.EndOffset())
@@ -213,6 +241,9 @@ func (c *cluster) fetch(id NodeID) (FollowerStep, FetchAnswer, error) {
 	}
 	if step.HighWatermark >= 0 {
 		f.log.hw = min(step.HighWatermark, f.log.EndOffset())
+	}
+	if step.LogStart >= 0 {
+		f.log.deleteBefore(min(step.LogStart, f.log.hw))
 	}
 	return step, ans, nil
 }
@@ -229,7 +260,7 @@ func (c *cluster) catchUp() {
 }
 
 // requirePrefix fails unless every follower's log is a prefix of the
-// leader's, epoch for epoch.
+// leader's, epoch for epoch, from the later of the two log starts.
 func (c *cluster) requirePrefix() {
 	c.t.Helper()
 	l := c.nodes[c.state.Leader].log
@@ -237,8 +268,13 @@ func (c *cluster) requirePrefix() {
 		if id == c.state.Leader {
 			continue
 		}
-		if len(n.log.epochs) > len(l.epochs) || !slices.Equal(n.log.epochs, l.epochs[:len(n.log.epochs)]) {
-			c.t.Fatalf("node %d's log %v is not a prefix of leader %d's %v", id, n.log.epochs, c.state.Leader, l.epochs)
+		from := max(l.start, n.log.start)
+		if n.log.EndOffset() > l.EndOffset() || n.log.EndOffset() < from {
+			c.t.Fatalf("node %d's log [%d, %d) does not fit leader %d's [%d, %d)", id, n.log.start, n.log.EndOffset(), c.state.Leader, l.start, l.EndOffset())
+		}
+		mine, theirs := n.log.epochs[from-n.log.start:], l.epochs[from-l.start:]
+		if !slices.Equal(mine, theirs[:len(mine)]) {
+			c.t.Fatalf("node %d's log %v from %d is not a prefix of leader %d's %v", id, mine, from, c.state.Leader, theirs)
 		}
 	}
 }

@@ -31,7 +31,11 @@ type EpochEnd struct {
 }
 
 // FetchAnswer is the leader's decision on a fetch: an error, a
-// divergence, or the offset to read batches from.
+// divergence, or the offset to read batches from. The driver sends the
+// batches from the one holding ReadFrom on, whole: when ReadFrom is a log
+// start inside a batch (DeleteRecords), the first starts below it, and
+// the follower, whose log is then empty, restarts it at that batch's
+// base (see HandleFetchResponse).
 type FetchAnswer struct {
 	Err            error
 	Diverging      *EpochEnd

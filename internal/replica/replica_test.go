@@ -538,3 +538,142 @@ func TestUnsettledAdditionCountsUntilTheNextPartitionEpoch(t *testing.T) {
 		t.Fatalf("HW %d once settled, want 3", hw)
 	}
 }
+
+// Kafka's truncateFullyAndStartAt: a follower whose end lies below the
+// leader's log start (retention or DeleteRecords on the leader removed
+// what it lacks, while it was away) is refused with ErrOffsetOutOfRange
+// and restarts its log empty at the leader's start; it then catches up
+// from there and rejoins the ISR. One whose end is not below the start
+// is not reset.
+func TestResetToTheLeaderLogStart(t *testing.T) {
+	c := newCluster(t, 1, 1, 2, 3)
+	c.produce(3)
+	c.catchUp()
+	c.setISR(1, 3) // node 2 is away
+	c.produce(5)
+	c.catchUp() // node 3 keeps up; node 2 fetches too, but is restarted below
+	c.nodes[2].log.truncate(3)
+	c.restart(2, 1)
+	c.nodes[1].log.deleteBefore(6)
+	step, ans, err := c.fetch(2)
+	if err != nil || !errors.Is(ans.Err, ErrOffsetOutOfRange) {
+		t.Fatalf("fetch from 3 below the leader's start 6: answer %+v, %v", ans, err)
+	}
+	if step.ResetTo != 6 || step.Truncate != -1 || step.Append || !step.FetchNow {
+		t.Fatalf("step %+v: want a reset to the leader's start 6", step)
+	}
+	if l := c.nodes[2].log; l.StartOffset() != 6 || l.EndOffset() != 6 || l.LatestEpoch() != NoEpoch {
+		t.Fatalf("reset log [%d, %d) epoch %d", l.StartOffset(), l.EndOffset(), l.LatestEpoch())
+	}
+	c.catchUp()
+	c.requirePrefix()
+	if got := c.nodes[2].log.EndOffset(); got != 8 {
+		t.Fatalf("node 2's end %d after catching up, want 8", got)
+	}
+	if isr := c.nodes[1].r.State().ISR; !slices.Contains(isr, 2) && c.nodes[1].r.pending == nil {
+		t.Fatalf("node 2 not proposed back into the ISR %v", isr)
+	}
+
+	// A refusal that says the leader's start is at or below the end is
+	// no reason to reset.
+	f := c.nodes[3].r
+	req, _ := f.NextFetch(c.now)
+	step, err = f.HandleFetchResponse(c.now, FetchResponse{ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, Err: ErrOffsetOutOfRange,
+		LogStartOffset: c.nodes[3].log.EndOffset(), BaseOffset: -1, RecordsEnd: -1})
+	if !errors.Is(err, ErrOffsetOutOfRange) || step.ResetTo != -1 {
+		t.Fatalf("refusal with the leader's start at the end: step %+v, %v", step, err)
+	}
+}
+
+// A follower learns the leader's log start from every answer and raises
+// its own to it (the driver caps it at the local high watermark, rule
+// 2.8.1); it never moves down.
+func TestFollowerTakesTheLeaderLogStart(t *testing.T) {
+	c := newCluster(t, 1, 1, 2)
+	c.produce(6)
+	c.fetch(2) // gets [0, 6)
+	step, _, err := c.fetch(2)
+	if err != nil || step.LogStart != -1 {
+		t.Fatalf("step %+v, %v: the same starts", step, err)
+	}
+	c.nodes[1].log.deleteBefore(4)
+	step, _, err = c.fetch(2)
+	if err != nil || step.LogStart != 4 {
+		t.Fatalf("step %+v, %v: want the leader's start 4", step, err)
+	}
+	if got := c.nodes[2].log.StartOffset(); got != 4 {
+		t.Fatalf("follower start %d, want the leader's 4", got)
+	}
+	// A leader with a lower start (another replica elected) moves nothing.
+	c.nodes[2].log.deleteBefore(5)
+	step, _, err = c.fetch(2)
+	if err != nil || step.LogStart != -1 || c.nodes[2].log.StartOffset() != 5 {
+		t.Fatalf("step %+v, %v, start %d: a follower's start never moves down", step, err, c.nodes[2].log.StartOffset())
+	}
+}
+
+// The first batch after a reset can start below the reset offset: after
+// DeleteRecords the leader's log start may lie inside a batch, and the
+// leader answers a fetch from its start with the whole batch holding it.
+// A follower whose log is empty takes it: it resets again, to the batch's
+// base offset, appends it, and raises its start to the leader's. Records
+// starting below the fetch offset in any other case answer some other
+// fetch, and are ignored.
+func TestFollowerTakesTheBatchHoldingTheLeaderStart(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		start, end int64 // the follower's log
+		base       int64 // the response's records: [base, recEnd)
+		recEnd     int64
+		leaderLSO  int64
+		want       FollowerStep // ignored when stale
+		stale      bool
+	}{
+		{name: "the batch holding the leader's start, on an empty log", start: 6, end: 6, base: 4, recEnd: 9, leaderLSO: 6,
+			want: FollowerStep{Truncate: -1, ResetTo: 4, Append: true, HighWatermark: 9, LogStart: 6, FetchNow: true}},
+		{name: "a leader whose start is lower still", start: 6, end: 6, base: 4, recEnd: 9, leaderLSO: 2,
+			want: FollowerStep{Truncate: -1, ResetTo: 4, Append: true, HighWatermark: 9, LogStart: -1, FetchNow: true}},
+		{name: "records at the fetch offset", start: 6, end: 6, base: 6, recEnd: 9, leaderLSO: 6,
+			want: FollowerStep{Truncate: -1, ResetTo: -1, Append: true, HighWatermark: 9, LogStart: -1, FetchNow: true}},
+		{name: "records at the fetch offset, the leader's start above the follower's", start: 2, end: 6, base: 6, recEnd: 9, leaderLSO: 5,
+			want: FollowerStep{Truncate: -1, ResetTo: -1, Append: true, HighWatermark: 9, LogStart: 5, FetchNow: true}},
+		{name: "an empty log, the batch ends at the fetch offset", start: 6, end: 6, base: 4, recEnd: 6, leaderLSO: 4, stale: true},
+		{name: "an empty log, the batch ends below the fetch offset", start: 6, end: 6, base: 2, recEnd: 4, leaderLSO: 2, stale: true},
+		{name: "a log holding records", start: 3, end: 6, base: 4, recEnd: 9, leaderLSO: 4, stale: true},
+		{name: "records above the fetch offset", start: 6, end: 6, base: 7, recEnd: 9, leaderLSO: 6, stale: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 1, 1, 2)
+			fl := c.nodes[2].log
+			fl.reset(tc.start)
+			for range tc.end - tc.start {
+				fl.epochs = append(fl.epochs, 0)
+			}
+			f := c.nodes[2].r
+			req, ok := f.NextFetch(c.now)
+			if !ok || req.FetchOffset != tc.end {
+				t.Fatalf("fetch %+v, %v", req, ok)
+			}
+			resp := FetchResponse{ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, LeaderEpoch: c.state.LeaderEpoch,
+				HighWatermark: 9, LogStartOffset: tc.leaderLSO, BaseOffset: tc.base, RecordsEnd: tc.recEnd}
+			step, err := f.HandleFetchResponse(c.now, resp)
+			if tc.stale {
+				if !errors.Is(err, ErrStaleResponse) {
+					t.Fatalf("step %+v, %v: want ErrStaleResponse", step, err)
+				}
+				return
+			}
+			if err != nil || step != tc.want {
+				t.Fatalf("step %+v, %v: want %+v", step, err, tc.want)
+			}
+			if _, ok := f.NextFetch(c.now); ok {
+				t.Fatal("fetched again before the step was confirmed")
+			}
+			f.Truncated()
+			f.Appended()
+			if next, ok := f.NextFetch(c.now); !ok || next.Seq != req.Seq+1 {
+				t.Fatalf("next fetch %+v, %v", next, ok)
+			}
+		})
+	}
+}

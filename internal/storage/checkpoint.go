@@ -37,7 +37,7 @@ import (
 // begins: the records below it were compacted (Kafka's
 // cleaner-offset-checkpoint).
 //
-// flags has two bits. checkpointRollsSynced: the Log that wrote the
+// flags has three bits. checkpointRollsSynced: the Log that wrote the
 // checkpoint fsyncs a segment as it seals it, before the next segment
 // exists (SyncAlways), so no crash leaves a sealed segment torn. Without
 // it (SyncInterval, SyncNever, and files written before the flag), a
@@ -46,7 +46,15 @@ import (
 // ends at the recovery point; TruncateTo was cutting it there (the
 // checkpoint is its commit point, see truncate.go), and Open removes the
 // segments after segmentBase and cuts that one at position before
-// anything else. Other bits must be zero.
+// anything else. checkpointReset: the log was reset to hold no batch,
+// empty at the recovery point, which is also the segment base, the
+// active base, the log start offset and the cleaner offset, at position
+// 0; ResetTo was replacing its segments (the checkpoint is its commit
+// point, see reset.go), and Open removes every segment file and producer
+// snapshot, empties the leader epochs and rewrites the checkpoint without
+// the flag before anything else. checkpointTruncated and checkpointReset
+// are never both set. Other bits must be zero; a reader that knows fewer
+// flags refuses the file rather than misread it.
 //
 // The checkpoint holds the log start offset, a durable promise: a
 // partition holding data with its checkpoint missing or damaged fails to
@@ -80,10 +88,12 @@ type checkpoint struct {
 
 // checkpointRollsSynced is the flag saying sealed segments were fsynced as
 // they were sealed; checkpointTruncated the flag saying the log ends at
-// the recovery point.
+// the recovery point; checkpointReset the flag saying the log holds no
+// batch and starts at the recovery point.
 const (
 	checkpointRollsSynced = 1
 	checkpointTruncated   = 2
+	checkpointReset       = 4
 )
 
 func (c *checkpoint) fields() [checkpointFields]*int64 {
@@ -120,7 +130,7 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 		return c, fmt.Errorf("crc32c %08x, stored %08x", got, want)
 	}
 	c.flags = binary.BigEndian.Uint16(b[6:])
-	if c.flags&^(checkpointRollsSynced|checkpointTruncated) != 0 {
+	if c.flags&^(checkpointRollsSynced|checkpointTruncated|checkpointReset) != 0 {
 		return c, fmt.Errorf("unknown flags %#04x", c.flags)
 	}
 	fields := c.fields()
@@ -139,6 +149,10 @@ func unmarshalCheckpoint(b []byte) (checkpoint, error) {
 		c.bytesSinceIndex < 0 || c.offsetEntries < 0 || c.timeEntries < 0 ||
 		c.segmentBase > c.recoveryOffset || c.activeBase < c.segmentBase {
 		return c, fmt.Errorf("inconsistent fields %+v", c)
+	}
+	if c.flags&checkpointReset != 0 && (c.flags&checkpointTruncated != 0 || c.position != 0 || c.segmentBase != c.recoveryOffset ||
+		c.activeBase != c.recoveryOffset || c.logStartOffset != c.recoveryOffset || c.offsetEntries != 0 || c.timeEntries != 0) {
+		return c, fmt.Errorf("inconsistent fields for a reset log %+v", c)
 	}
 	return c, nil
 }

@@ -87,6 +87,8 @@ func FuzzCheckpoint(f *testing.F) {
 		offsetOfMaxTimestamp: 899, bytesSinceIndex: 17, offsetEntries: 3, timeEntries: 2,
 		logStartOffset: 100, activeBase: 800, activeCreated: -1, cleanerOffset: 640}
 	f.Add(c.marshal())
+	reset := resetCheckpoint(300, true)
+	f.Add(reset.marshal())
 	v1 := append([]byte(nil), real[:checkpointSizeV1]...)
 	binary.BigEndian.PutUint16(v1[4:], 1)
 	f.Add(fixCRC(v1))
@@ -117,6 +119,14 @@ func FuzzCheckpoint(f *testing.F) {
 			}
 			require.LessOrEqual(t, c.segmentBase, c.recoveryOffset)
 			require.GreaterOrEqual(t, c.activeBase, c.segmentBase)
+			if c.flags&checkpointReset != 0 {
+				require.Zero(t, c.flags&checkpointTruncated, "reset and truncated")
+				require.Zero(t, c.position, "a reset log's position")
+				require.Zero(t, c.offsetEntries+c.timeEntries, "a reset log's index entries")
+				for _, f := range []int64{c.segmentBase, c.activeBase, c.logStartOffset} {
+					require.Equal(t, c.recoveryOffset, f, "a reset log's offsets")
+				}
+			}
 
 			enc := c.marshal()
 			again, err := unmarshalCheckpoint(enc)

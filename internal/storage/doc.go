@@ -29,7 +29,9 @@
 // AppendAsFollower appends a leader's batches verbatim
 // (follower_append.go); on a Replicated log SetHighWatermark sets the
 // high watermark, and WrittenPosition bounds a reader serving followers
-// (replicated_hw.go); TruncateTo cuts a diverged tail (truncate.go).
+// (replicated_hw.go); TruncateTo cuts a diverged tail (truncate.go), and
+// ResetTo restarts the log empty at an offset, for a follower whose
+// leader's log starts past its end (reset.go).
 //
 // Concurrency: every method is safe for concurrent use. Appends, rolls
 // and failure are serialized by the append lock; an fsync round,

@@ -113,12 +113,14 @@ func (e *EpochError) Error() string {
 func (e *EpochError) Is(target error) bool { return target == ErrInvalidArgument }
 
 // TruncatedError is what a Reader returns once TruncateTo has cut the
-// log below the batch it was to read: its bound (a high watermark or
-// written position) was taken before the cut; and what an append waiting
-// for its fsync (SyncAlways) returns when its records were cut before
-// they became durable: they are not acknowledged. Offset is where the
-// reader was, or the append's last offset; End the offset the log was
-// truncated to. It matches ErrLogTruncated.
+// log below the batch it was to read, or ResetTo removed every batch:
+// its bound (a high watermark or written position) was taken before the
+// cut; and what an append waiting for its fsync (SyncAlways) returns
+// when its records were cut before they became durable: they are not
+// acknowledged. Offset is where the reader was, or the append's last
+// offset; End the offset the log was truncated to (after ResetTo, the
+// old log's first offset, or the new one's start when lower). It matches
+// ErrLogTruncated.
 type TruncatedError struct {
 	Topic     string
 	Partition int32

@@ -20,7 +20,8 @@ import (
 //     batch of a newer leader) records it at the batch's base offset
 //     before the batch is written;
 //   - AssignLeaderEpoch records a new leader's epoch at the end offset;
-//   - TruncateTo cuts the epochs that start at or above its offset.
+//   - TruncateTo cuts the epochs that start at or above its offset;
+//   - ResetTo empties the cache (after its commit point: see reset.go).
 //
 // Moving the log start offset (retention, DeleteRecords) trims the epochs
 // below it only once the checkpoint recording the new start is written,

@@ -121,7 +121,7 @@ type PartitionLog struct {
 	// producer id, to refuse gaps and recognise retried duplicates.
 	producers *producerStates
 	// epochs is the leader-epoch cache (leader_epochs.go). Every change
-	// that an append, AssignLeaderEpoch or TruncateTo acts on is written
+	// that an append, AssignLeaderEpoch, TruncateTo or ResetTo acts on is written
 	// to its file first, under this lock; a trim from the start (the log
 	// start offset moved) is written with the next checkpoint, and
 	// epochsDirty says that write is still owed.
@@ -136,9 +136,10 @@ type PartitionLog struct {
 	hwLimit      int64
 	hwLimitFound bool
 	recent       positionRing
-	// cuts lists the truncations (TruncateTo), oldest first; truncations
-	// is their count, which readers load without the lock and every
-	// Position records as it is made.
+	// cuts lists the truncations (TruncateTo, and ResetTo, which cuts at
+	// the log's first offset), oldest first; truncations is their count,
+	// which readers load without the lock and every Position records as
+	// it is made.
 	cuts        []int64
 	truncations atomic.Int64
 	// openCut says Open completed a truncation a crash interrupted
@@ -154,6 +155,11 @@ type PartitionLog struct {
 	// lastRetention is when retention last looked at the partition (Unix
 	// ms, 0: never) and retentionDeleted the segments it deleted.
 	lastRetention, retentionDeleted atomic.Int64
+	// discardMu is held while the files of segments retention deleted are
+	// removed (removeDeletedSegments, off the partition's locks) and while
+	// ResetTo replaces every segment file, which may create a segment with
+	// the base of one whose removal is still to come.
+	discardMu sync.Mutex
 
 	// cleanMu is held by the compaction pass running on the partition
 	// (compaction.go); cleanerPoint is where the uncompacted part starts,

@@ -23,7 +23,8 @@ const MaxDecompressedBatch = 256 << 20
 // the reader returns the batches below the cut as before and then, in
 // place of the first batch at or above it, a *TruncatedError
 // (ErrLogTruncated): what it would read there is gone, or was written
-// after the cut.
+// after the cut. After ResetTo, which removes every batch, that error
+// comes in place of the next batch.
 type Reader struct {
 	p       *PartitionLog
 	hw      *Position

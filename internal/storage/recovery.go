@@ -64,7 +64,11 @@ import (
 // A checkpoint flagged checkpointTruncated is the commit point of a
 // truncation a crash interrupted (truncate.go): before step 3, the
 // segments after the one it names are removed and that one is cut at its
-// position, so that the log ends at the recovery point.
+// position, so that the log ends at the recovery point. One flagged
+// checkpointReset is the commit point of a reset (reset.go): before
+// anything else is read, every segment file and producer snapshot is
+// removed and the leader epochs emptied, and the log opens empty at the
+// checkpoint's log start offset.
 
 // scanState is a segment's append state at a position: what appending
 // tracks, and what a scan must carry to rebuild the indexes exactly.
@@ -398,6 +402,14 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 				"dir", p.dir, "checkpoint", reason)
 		}
 	}
+	if haveCP && cp.flags&checkpointReset != 0 {
+		// A reset passed its commit point: no segment file holds a batch
+		// of the log (reset.go).
+		if cp, err = p.completeReset(cp); err != nil {
+			return err
+		}
+		bases = nil
+	}
 	if haveCP {
 		// Segments wholly below the log start offset were deleted by
 		// retention, whose removals a crash may have kept only some of
@@ -433,6 +445,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 					Reason: fmt.Sprintf("no segment files, but the checkpoint records data up to offset %d", cp.recoveryOffset)}
 			}
 			start = cp.logStartOffset
+			p.cleanerPoint.Store(min(cp.cleanerOffset, start))
 		}
 		s, err := createSegment(p.sf, start)
 		if err != nil {

@@ -15,7 +15,8 @@ import (
 // unreplicated log's high watermark would be (the durable end under
 // SyncAlways, the written end otherwise), and it follows the local end up
 // to the limit as appends and fsync rounds move it. It never moves down,
-// except when TruncateTo cuts the log below it; on Open it starts at the
+// except when TruncateTo cuts the log below it or ResetTo restarts the
+// log below it (the limit comes down with it); on Open it starts at the
 // log start offset (rounded up to a batch boundary: nothing above the
 // high watermark of before the restart), since nothing says how much of
 // the log replication had committed.

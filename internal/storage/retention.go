@@ -164,9 +164,18 @@ func (p *PartitionLog) discard(segs []*segment) {
 // removeDeletedSegments removes the files of segments retention took out of p,
 // and drops p's reference to them: they close when their last reader
 // lets go. A failure is logged: the files are below the start offset, and
-// the next Open removes them.
+// the next Open removes them. A segment whose base a live segment has
+// now is skipped: a reset (ResetTo) removed its files already, and the
+// names are the live segment's.
 func (p *PartitionLog) removeDeletedSegments(segs []*segment) {
+	p.discardMu.Lock()
+	defer p.discardMu.Unlock()
+	live := *p.segments.Load()
 	for _, s := range segs {
+		if i := segmentHolding(live, s.base); i >= 0 && live[i].base == s.base && live[i] != s {
+			s.release()
+			continue
+		}
 		for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
 			if err := p.cfg.FS.Remove(filepath.Join(p.dir, SegmentName(s.base, suffix))); err != nil && !isNotExist(err) {
 				p.cfg.Logger.Warn("removing a deleted segment's file failed; the next Open retries", "err", err)

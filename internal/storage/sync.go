@@ -10,7 +10,7 @@ import (
 // fsync rounds as needed (group commit). One appender at a time leads a
 // round; the others wait for it to end, all released at once, and those
 // it did not cover lead or join the next. A target past the end offset,
-// which a truncation (TruncateTo) made it, is a *TruncatedError.
+// which a truncation (TruncateTo, ResetTo) made it, is a *TruncatedError.
 func (p *PartitionLog) SyncTo(ctx context.Context, target int64) error {
 	return p.syncTo(ctx, target, -1)
 }
