@@ -373,8 +373,11 @@ func (p *PartitionLog) truncatedSinceLocked(n int64) int64 {
 // completeTruncation finishes, on Open, a truncation that passed its
 // commit point (cp has checkpointTruncated, see the comment at the top of
 // this file): the segments after cp.segmentBase are removed, newest
-// first, and that one is cut at cp.position. bases is the ascending list
-// of segment bases; what is left of it is returned.
+// first, and that one is cut at cp.position; the leader epochs are cut
+// there too, and the checkpoint is written again without the flag. bases
+// is the ascending list of segment bases; what is left of it is returned.
+// A failure to write the checkpoint (no space) fails Open, the cut done
+// and the flag kept, so the next Open completes it again.
 func (p *PartitionLog) completeTruncation(cp checkpoint, bases []int64) ([]int64, error) {
 	fs := p.cfg.FS
 	k := sort.Search(len(bases), func(i int) bool { return bases[i] > cp.segmentBase })
@@ -401,6 +404,20 @@ func (p *PartitionLog) completeTruncation(cp checkpoint, bases []int64) ([]int64
 	}
 	if err := fs.SyncDir(p.dir); err != nil {
 		return bases, err
+	}
+	// Step 4 may not have run: cut the leader epochs too (a damaged file
+	// is left to recoverEpochs, which rebuilds it from the cut log).
+	if c, err := readLeaderEpochs(fs, p.dir); err == nil && c.truncateFromEnd(cp.recoveryOffset) {
+		if err := writeLeaderEpochs(fs, p.dir, c); err != nil {
+			return bases, err
+		}
+	}
+	// The flag goes now, not with the checkpoint Open ends with, which is
+	// skipped when it finds no space: a flag left behind would have the
+	// next Open cut here again, taking what was appended meanwhile.
+	cp.flags &^= checkpointTruncated
+	if err := writeCheckpoint(fs, p.dir, cp); err != nil {
+		return bases, fmt.Errorf("complete the truncation of %s-%d interrupted by a crash: write the checkpoint: %w", p.cfg.Topic, p.cfg.Partition, err)
 	}
 	p.openCut = true
 	p.cfg.Logger.Info("completed a truncation interrupted by a crash", "dir", p.dir, "offset", cp.recoveryOffset,

@@ -471,6 +471,60 @@ func TestOpenCompletesTruncation(t *testing.T) {
 	require.NoError(t, q.Check(ctx))
 }
 
+// Completing an interrupted truncation clears its flag at once: were the
+// flag left for the checkpoint Open ends with, which is skipped when it
+// finds no space, the next Open would cut there again, taking what was
+// appended and acknowledged meanwhile. Without space for that, Open fails
+// and changes nothing more; with space, appends after it survive a crash.
+func TestOpenCompletingTruncationNeedsItsCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	var crashed *vfs.MemFS
+	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if crashed == nil && op == vfs.OpCreate && filepath.Base(path) == LeaderEpochsName+TmpSuffix {
+			if cp, ok, _, _ := readCheckpoint(mem, testPartitionDir); ok && cp.flags&checkpointTruncated != 0 {
+				crashed = mem.CrashClone(vfs.CrashOptions{})
+			}
+		}
+		return nil
+	}), vfs.InjectOptions{})
+	cfg := smallConfig(fs)
+	p := openPartitionLog(t, cfg, true)
+	batches := truncLog(t, p)
+	require.NoError(t, p.TruncateTo(ctx, 30))
+	require.NotNil(t, crashed)
+
+	var full atomic.Bool
+	full.Store(true)
+	ccfg := cfg
+	ccfg.FS = vfs.WithInjector(crashed, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+		if full.Load() && op == vfs.OpWrite && filepath.Base(path) == CheckpointName+TmpSuffix {
+			return syscall.ENOSPC
+		}
+		return nil
+	}), vfs.InjectOptions{})
+	_, err := Open(ccfg, false)
+	require.Error(t, err, "no space for the checkpoint that ends the truncation")
+	require.True(t, vfs.IsNoSpace(err), "%v", err)
+
+	full.Store(false)
+	q := openPartitionLog(t, ccfg, false)
+	require.Equal(t, batchesBelow(batches, 30), stateOf(t, q).batches)
+	cp, ok, _, err := readCheckpoint(crashed, testPartitionDir)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Zero(t, cp.flags&checkpointTruncated, "the flag is gone once Open has completed the cut")
+	res, err := q.AppendAsFollower(ctx, leaderBatch(plainBatch(t, 5, rec("a", "1")), q.EndOffset(), 3), AppendOptions{Expected: -1})
+	require.NoError(t, err)
+	require.NoError(t, q.SyncTo(ctx, res.LastOffset+1))
+	again := crashed.CrashClone(vfs.CrashOptions{})
+	acfg := cfg
+	acfg.FS = again
+	r := openPartitionLog(t, acfg, false)
+	require.Equal(t, res.LastOffset+1, r.EndOffset(), "the record appended after the completed truncation survives")
+	require.NoError(t, r.Check(ctx))
+}
+
 // segmentHoldingInfo returns the index of the segment holding offset.
 func segmentHoldingInfo(segs []SegmentInfo, offset int64) int {
 	i := 0
