@@ -140,7 +140,8 @@ func resetCheckpoint(offset int64, syncAlways bool) checkpoint {
 	return cp
 }
 
-// resetLocked is ResetTo once everything written is durable.
+// resetLocked is ResetTo once everything written is durable, and
+// TruncateTo's when it cuts inside the batch holding the log start.
 // REQUIRES: syncSem and p.mu.
 func (p *PartitionLog) resetLocked(offset int64) error {
 	fs := p.cfg.FS

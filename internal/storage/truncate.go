@@ -53,15 +53,17 @@ import (
 
 // TruncateTo removes every batch at and above offset from the log, so
 // that the next append goes to offset. An offset inside a batch cuts
-// before that batch: the end offset becomes the batch's base offset,
-// which must not be below the log start offset. offset at or above the
-// end offset changes nothing. It returns once the cut is durable: no
+// before that batch: the end offset becomes the batch's base offset. When
+// that batch is the one holding the log start and starts below it (the
+// start moved inside it), no record is left: the log restarts empty at
+// its start, as ResetTo(start) would. offset at or above the end offset
+// changes nothing. It returns once the cut is durable: no
 // crash after it brings a removed batch back, and a crash during it
 // leaves the log as it was or as truncated. See the comment above for
 // what it does and what readers see.
 //
-// Errors: ErrInvalidArgument for an offset below the log start offset
-// (or rounding down below it) or negative, nothing changed; ErrClosed
+// Errors: ErrInvalidArgument for an offset below the log start offset or
+// negative, nothing changed; ErrClosed
 // (or why the partition was shut) and the *DurabilityError of a failed
 // partition, as appends; ErrDiskFull when the commit checkpoint finds no
 // space, nothing changed; a *DurabilityError when a write after the
@@ -128,8 +130,13 @@ func (p *PartitionLog) truncateLocked(offset int64) error {
 		return err
 	}
 	if start := p.start.Load(); cut.offset < start {
-		return fmt.Errorf("%w: TruncateTo %s-%d: offset %d lies in the batch that starts at %d, below the log start offset %d",
-			ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, offset, cut.offset, start)
+		// The offset lies in the batch holding the log start, which
+		// starts below it (DeleteRecords inside a batch): every record
+		// left is at or above the offset, so none stays, and the log
+		// restarts empty at its start.
+		p.cfg.Logger.Info("truncating inside the batch that holds the log start empties the log", "topic", p.cfg.Topic, "partition", p.cfg.Partition,
+			"offset", offset, "batch", cut.offset, "start", start)
+		return p.resetLocked(start)
 	}
 	if cut.offset >= p.written.Load().offset {
 		return nil

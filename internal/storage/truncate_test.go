@@ -157,9 +157,9 @@ func TestTruncateTo(t *testing.T) {
 	}
 }
 
-// TruncateTo refuses an offset below the log start offset (or one that
-// rounds down below it), a negative one, and a closed or failed
-// partition, changing nothing; an offset at or past the end is a no-op.
+// TruncateTo refuses an offset below the log start offset, a negative
+// one, and a closed or failed partition, changing nothing; an offset at or
+// past the end is a no-op.
 func TestTruncateToRefuses(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -168,7 +168,6 @@ func TestTruncateToRefuses(t *testing.T) {
 		wantErr error
 	}{
 		{"below the start", 9, ErrInvalidArgument},
-		{"rounding below the start", 11, ErrInvalidArgument}, // the batch at 10 holds the start 11
 		{"negative", -1, ErrInvalidArgument},
 		{"at the end", 60, nil},
 		{"past the end", 100, nil},
@@ -178,15 +177,10 @@ func TestTruncateToRefuses(t *testing.T) {
 			fs, writes := epochFileWrites(mem)
 			p := openPartitionLog(t, smallConfig(fs), true)
 			truncLog(t, p)
-			if tc.name == "rounding below the start" {
-				_, err := p.DeleteRecords(ctx, 11)
-				require.NoError(t, err)
-			} else {
-				_, err := p.DeleteRecords(ctx, 10)
-				require.NoError(t, err)
-			}
+			_, err := p.DeleteRecords(ctx, 10)
+			require.NoError(t, err)
 			before, files, n, cp := stateOf(t, p), dirFiles(t, mem), writes.Load(), p.LastCheckpoint()
-			err := p.TruncateTo(ctx, tc.offset)
+			err = p.TruncateTo(ctx, tc.offset)
 			if tc.wantErr != nil {
 				require.ErrorIs(t, err, tc.wantErr)
 			} else {
@@ -220,6 +214,43 @@ func TestTruncateToRefuses(t *testing.T) {
 	require.ErrorIs(t, err, ErrDurability)
 	fail.Store(false)
 	require.ErrorIs(t, q.TruncateTo(ctx, 10), ErrDurability)
+}
+
+// A cut inside the batch that holds the log start (DeleteRecords moved
+// the start inside it) leaves no record: the log restarts empty at its
+// start, takes appends there, and reopens so; a cut above that batch
+// still keeps it.
+func TestTruncateToInsideTheBatchHoldingTheStart(t *testing.T) {
+	ctx := context.Background()
+	for _, offset := range []int64{11, 12} { // the batch at 10 holds 10 and 11, the start 11
+		t.Run(fmt.Sprint(offset), func(t *testing.T) {
+			mem := vfs.NewMem()
+			cfg := smallConfig(mem)
+			p := openPartitionLog(t, cfg, true)
+			truncLog(t, p)
+			_, err := p.DeleteRecords(ctx, 11)
+			require.NoError(t, err)
+			require.NoError(t, p.TruncateTo(ctx, offset))
+			if offset == 12 {
+				require.Equal(t, int64(12), p.EndOffset(), "a cut above the batch holding the start keeps it")
+				require.Equal(t, []int64{11}, readOffsets(t, p, 11))
+				return
+			}
+			require.Equal(t, int64(11), p.StartOffset())
+			require.Equal(t, int64(11), p.EndOffset())
+			require.Equal(t, int64(11), p.HighWatermark())
+			require.Empty(t, readOffsets(t, p, 11))
+			require.Empty(t, p.LeaderEpochs())
+			res, err := p.AppendAsFollower(ctx, leaderBatch(plainBatch(t, 5, rec("a", "1")), 11, 6), AppendOptions{Expected: -1})
+			require.NoError(t, err)
+			require.Equal(t, int64(11), res.BaseOffset)
+			require.NoError(t, p.Check(ctx))
+			require.NoError(t, p.Close())
+			q := openPartitionLog(t, cfg, false)
+			require.Equal(t, []int64{11}, readOffsets(t, q, 11))
+			require.NoError(t, q.Check(ctx))
+		})
+	}
 }
 
 // After TruncateTo and appends on either path, and a reopen, an
