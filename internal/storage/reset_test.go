@@ -543,7 +543,17 @@ func TestResetToWhileAppendsAndReadsRun(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			var appended, cut atomic.Int64
+			// The appender says when its first append succeeded (or it
+			// stopped), so that the resets below run while appends do,
+			// whatever the scheduler.
+			first := make(chan struct{}, 1)
 			wg.Go(func() {
+				signalled := false
+				defer func() {
+					if !signalled {
+						first <- struct{}{}
+					}
+				}()
 				for i := 0; ; i++ {
 					select {
 					case <-stop:
@@ -559,6 +569,10 @@ func TestResetToWhileAppendsAndReadsRun(t *testing.T) {
 						return
 					default:
 						appended.Add(1)
+						if !signalled {
+							signalled = true
+							first <- struct{}{}
+						}
 					}
 				}
 			})
@@ -595,6 +609,7 @@ func TestResetToWhileAppendsAndReadsRun(t *testing.T) {
 					r.Close()
 				}
 			})
+			<-first
 			for range 20 {
 				target := p.EndOffset() + 20
 				for p.EndOffset() < target {

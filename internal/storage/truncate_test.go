@@ -580,8 +580,18 @@ func TestTruncateToWhileAppendsAndReadsRun(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			var appended, cut atomic.Int64
+			// Each appender says when its first append succeeded (or it
+			// stopped), so that the cuts below run while appends do,
+			// whatever the scheduler.
+			first := make(chan struct{}, 2)
 			for w := range 2 {
 				wg.Go(func() {
+					signalled := false
+					defer func() {
+						if !signalled {
+							first <- struct{}{}
+						}
+					}()
 					for i := 0; ; i++ {
 						select {
 						case <-stop:
@@ -597,6 +607,10 @@ func TestTruncateToWhileAppendsAndReadsRun(t *testing.T) {
 							return
 						default:
 							appended.Add(1)
+							if !signalled {
+								signalled = true
+								first <- struct{}{}
+							}
 						}
 					}
 				})
@@ -631,6 +645,9 @@ func TestTruncateToWhileAppendsAndReadsRun(t *testing.T) {
 					r.Close()
 				}
 			})
+			for range 2 {
+				<-first
+			}
 			for range 30 {
 				for p.EndOffset() < 40 {
 					_, err := p.AppendBatch(ctx, plainBatch(t, 1, rec("k", "main")), AppendOptions{Expected: -1})
