@@ -223,6 +223,21 @@ func (rp *replicaPartition) shutdown() {
 
 // notLeader returns the error for an append to a replica that does not
 // lead. REQUIRES: rp.mu.
+// refuseUnlessLeader returns a *NotLeaderError unless this replica leads
+// in the partition state last applied: for changes that only the leader
+// may make (DeleteRecords), which followers then take from it.
+func (rp *replicaPartition) refuseUnlessLeader() error {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.closed {
+		return rp.p.store.ClosedErr()
+	}
+	if rp.m.Role() != replica.Leader {
+		return rp.notLeaderLocked()
+	}
+	return nil
+}
+
 func (rp *replicaPartition) notLeaderLocked() error {
 	return &NotLeaderError{Topic: rp.p.topic.name, Partition: rp.p.id, Node: rp.r.node, Leader: rp.md.Leader, LeaderEpoch: rp.md.LeaderEpoch}
 }

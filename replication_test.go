@@ -129,6 +129,15 @@ func TestReplicatedAppendReachesFollowers(t *testing.T) {
 		require.ErrorAs(t, err, &nl)
 		require.Equal(t, commitlog.NodeID(1), nl.Leader)
 		require.True(t, errors.Is(err, commitlog.ErrNotLeader))
+		// So is DeleteRecords: followers take the leader's log start.
+		_, err = c.partition(2, "t", 0).DeleteRecords(ctx, 2)
+		require.ErrorAs(t, err, &nl)
+		require.Equal(t, int64(0), c.partition(2, "t", 0).StartOffset())
+		start, err := c.partition(1, "t", 0).DeleteRecords(ctx, 2)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), start)
+		settle(time.Second)
+		require.Equal(t, int64(2), c.partition(2, "t", 0).StartOffset(), "the follower took the leader's log start")
 	})
 }
 

@@ -107,12 +107,18 @@ func (l *Log) runDeleter() {
 //
 // Errors: *OffsetOutOfRangeError when before is above the high watermark
 // (records not yet visible cannot be deleted), ErrInvalidArgument for a
-// negative offset or an internal topic, ErrClosed, *DurabilityError, the
+// negative offset or an internal topic, a *NotLeaderError (ErrNotLeader)
+// on a replica that does not lead, ErrClosed, *DurabilityError, the
 // context's error.
 func (p *Partition) DeleteRecords(ctx context.Context, before int64) (int64, error) {
 	if before >= 0 {
 		if err := p.topic.refuseWrites(); err != nil {
 			return 0, err
+		}
+		if p.repl != nil {
+			if err := p.repl.refuseUnlessLeader(); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return p.store.DeleteRecords(ctx, before)
