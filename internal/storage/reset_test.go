@@ -467,22 +467,12 @@ func TestCrashDuringResetTo(t *testing.T) {
 // appends keeps them.
 func TestOpenCompletesReset(t *testing.T) {
 	ctx := context.Background()
-	mem := vfs.NewMem()
-	var crashed *vfs.MemFS
-	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
-		// The first operation after the commit checkpoint is the
-		// leader-epoch file's replacement.
-		if crashed == nil && op == vfs.OpCreate && filepath.Base(path) == LeaderEpochsName+TmpSuffix {
-			if cp, ok, _, _ := readCheckpoint(mem, testPartitionDir); ok && cp.flags&checkpointReset != 0 {
-				crashed = mem.CrashClone(vfs.CrashOptions{})
-			}
-		}
-		return nil
-	}), vfs.InjectOptions{})
+	fs, crashedp := crashAfterCommit(vfs.NewMem(), checkpointReset)
 	cfg := smallConfig(fs)
 	p := openPartitionLog(t, cfg, true)
 	truncLog(t, p)
 	require.NoError(t, p.ResetTo(ctx, 100))
+	crashed := *crashedp
 	require.NotNil(t, crashed)
 	cp, ok, _, err := readCheckpoint(crashed, testPartitionDir)
 	require.NoError(t, err)

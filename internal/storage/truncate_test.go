@@ -471,30 +471,37 @@ func TestCrashDuringTruncateTo(t *testing.T) {
 	}
 }
 
-// A truncation that passed its commit point is completed by Open, and
-// logged.
-func TestOpenCompletesTruncation(t *testing.T) {
-	ctx := context.Background()
-	mem := vfs.NewMem()
-	var crashed *vfs.MemFS
+// crashAfterCommit returns mem behind an injector that, at the first
+// operation after a checkpoint flagged flag is on disk (the leader-epoch
+// file's replacement, both in a truncation and in a reset), sets
+// *crashed to a crash state of mem: the operation interrupted just past
+// its commit point.
+func crashAfterCommit(mem *vfs.MemFS, flag uint16) (vfs.FS, **vfs.MemFS) {
+	crashed := new(*vfs.MemFS)
 	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
-		// The first operation after the commit checkpoint is the
-		// leader-epoch file's replacement.
-		if crashed == nil && op == vfs.OpCreate && filepath.Base(path) == LeaderEpochsName+TmpSuffix {
-			if cp, ok, _, _ := readCheckpoint(mem, testPartitionDir); ok && cp.flags&checkpointTruncated != 0 {
-				crashed = mem.CrashClone(vfs.CrashOptions{})
+		if *crashed == nil && op == vfs.OpCreate && filepath.Base(path) == LeaderEpochsName+TmpSuffix {
+			if cp, ok, _, _ := readCheckpoint(mem, testPartitionDir); ok && cp.flags&flag != 0 {
+				*crashed = mem.CrashClone(vfs.CrashOptions{})
 			}
 		}
 		return nil
 	}), vfs.InjectOptions{})
+	return fs, crashed
+}
+
+// A truncation that passed its commit point is completed by Open, and
+// logged.
+func TestOpenCompletesTruncation(t *testing.T) {
+	ctx := context.Background()
+	fs, crashed := crashAfterCommit(vfs.NewMem(), checkpointTruncated)
 	cfg := smallConfig(fs)
 	p := openPartitionLog(t, cfg, true)
 	batches := truncLog(t, p)
 	require.NoError(t, p.TruncateTo(ctx, 30))
-	require.NotNil(t, crashed)
+	require.NotNil(t, *crashed)
 	logs := &logCapture{}
 	ccfg := cfg
-	ccfg.FS, ccfg.Logger = crashed, slog.New(logs)
+	ccfg.FS, ccfg.Logger = *crashed, slog.New(logs)
 	q := openPartitionLog(t, ccfg, false)
 	require.Contains(t, logs.messages(), "completed a truncation interrupted by a crash")
 	require.Equal(t, batchesBelow(batches, 30), stateOf(t, q).batches)
@@ -509,26 +516,17 @@ func TestOpenCompletesTruncation(t *testing.T) {
 // and changes nothing more; with space, appends after it survive a crash.
 func TestOpenCompletingTruncationNeedsItsCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	mem := vfs.NewMem()
-	var crashed *vfs.MemFS
-	fs := vfs.WithInjector(mem, vfs.InjectorFunc(func(op vfs.Op, path string) error {
-		if crashed == nil && op == vfs.OpCreate && filepath.Base(path) == LeaderEpochsName+TmpSuffix {
-			if cp, ok, _, _ := readCheckpoint(mem, testPartitionDir); ok && cp.flags&checkpointTruncated != 0 {
-				crashed = mem.CrashClone(vfs.CrashOptions{})
-			}
-		}
-		return nil
-	}), vfs.InjectOptions{})
+	fs, crashed := crashAfterCommit(vfs.NewMem(), checkpointTruncated)
 	cfg := smallConfig(fs)
 	p := openPartitionLog(t, cfg, true)
 	batches := truncLog(t, p)
 	require.NoError(t, p.TruncateTo(ctx, 30))
-	require.NotNil(t, crashed)
+	require.NotNil(t, *crashed)
 
 	var full atomic.Bool
 	full.Store(true)
 	ccfg := cfg
-	ccfg.FS = vfs.WithInjector(crashed, vfs.InjectorFunc(func(op vfs.Op, path string) error {
+	ccfg.FS = vfs.WithInjector(*crashed, vfs.InjectorFunc(func(op vfs.Op, path string) error {
 		if full.Load() && op == vfs.OpWrite && filepath.Base(path) == CheckpointName+TmpSuffix {
 			return syscall.ENOSPC
 		}
@@ -541,14 +539,14 @@ func TestOpenCompletingTruncationNeedsItsCheckpoint(t *testing.T) {
 	full.Store(false)
 	q := openPartitionLog(t, ccfg, false)
 	require.Equal(t, batchesBelow(batches, 30), stateOf(t, q).batches)
-	cp, ok, _, err := readCheckpoint(crashed, testPartitionDir)
+	cp, ok, _, err := readCheckpoint(*crashed, testPartitionDir)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Zero(t, cp.flags&checkpointTruncated, "the flag is gone once Open has completed the cut")
 	res, err := q.AppendAsFollower(ctx, leaderBatch(plainBatch(t, 5, rec("a", "1")), q.EndOffset(), 3), AppendOptions{Expected: -1})
 	require.NoError(t, err)
 	require.NoError(t, q.SyncTo(ctx, res.LastOffset+1))
-	again := crashed.CrashClone(vfs.CrashOptions{})
+	again := (*crashed).CrashClone(vfs.CrashOptions{})
 	acfg := cfg
 	acfg.FS = again
 	r := openPartitionLog(t, acfg, false)
