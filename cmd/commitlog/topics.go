@@ -268,6 +268,9 @@ directory is created if it does not exist, and opened read-write.`,
 					return err
 				}
 			}
+			if err := commitlog.ValidateTopicName(args[0]); err != nil {
+				return err
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}

@@ -155,24 +155,13 @@ func (v *verifier) problem(format string, args ...any) {
 	fmt.Fprintf(v.out, "! "+format+"\n", args...)
 }
 
-// reportErrors prints every problem joined in err: each *CorruptionError
-// with its file, position and offset.
+// reportErrors prints every problem joined in err. A *CorruptionError
+// says which file, byte position and offset.
 func (v *verifier) reportErrors(where string, err error) {
 	for _, leaf := range leafErrors(err) {
-		var ce *commitlog.CorruptionError
-		if errors.As(leaf, &ce) {
-			pos := ""
-			if ce.FilePosition > 0 || ce.Offset >= 0 {
-				pos = fmt.Sprintf(" at byte %d", ce.FilePosition)
-			}
-			off := ""
-			if ce.Offset >= 0 {
-				off = fmt.Sprintf(" (offset %d)", ce.Offset)
-			}
-			v.problem("%s: %s%s%s: %s", where, ce.Path, pos, off, strings.TrimPrefix(leaf.Error(), "commitlog: "))
-			continue
-		}
-		v.problem("%s: %s", where, strings.TrimPrefix(leaf.Error(), "commitlog: "))
+		msg := strings.TrimPrefix(leaf.Error(), "commitlog: ")
+		msg = strings.TrimPrefix(msg, where+": ")
+		v.problem("%s: %s", where, msg)
 	}
 }
 
@@ -236,14 +225,17 @@ func (v *verifier) verifyLog(ctx context.Context, dir string) (err error) {
 	var ce *commitlog.CorruptionError
 	if errors.As(err, &ce) {
 		// Open stops at the first damage; each partition directory on
-		// its own shows them all.
-		v.flushNotes(notes, "open", nil)
-		v.reportErrors("open", err)
-		fmt.Fprintf(v.out, "open failed; verifying each partition directory on its own\n")
+		// its own shows them all (and its own notes). The damage Open met
+		// counts as a problem unless one of them shows it.
+		fmt.Fprintf(v.out, "open failed: %s\nverifying each partition directory on its own\n", strings.TrimPrefix(err.Error(), "commitlog: "))
+		before := v.problems
 		for _, sub := range partitionDirs(dir) {
 			if err := v.verifyPartitionDir(ctx, sub); err != nil {
 				return err
 			}
+		}
+		if v.problems == before {
+			v.reportErrors("open", err)
 		}
 		return nil
 	}
