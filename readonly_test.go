@@ -260,6 +260,14 @@ func TestReadOnlyRebuildsIndexesInMemory(t *testing.T) {
 	timeIndex := segs[1].Path[:len(segs[1].Path)-len(storage.LogSuffix)] + storage.TimeIndexSuffix
 	require.NoError(t, mem.Remove(index))
 	require.NoError(t, mem.WriteFile(timeIndex, make([]byte, 24)))
+	// A middle entry of a third segment's index that still looks in
+	// order: Open's cheap checks pass it, Check finds and rebuilds it.
+	third := segs[2].Path[:len(segs[2].Path)-len(storage.LogSuffix)] + storage.IndexSuffix
+	b, err := mem.ReadFile(third)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(b), 3*storage.OffsetEntrySize, "the third segment needs three index entries")
+	b[storage.OffsetEntrySize+7]++ // the second entry's position, one byte later
+	require.NoError(t, mem.WriteFile(third, b))
 	before := snapshotFS(t, mem, testDir)
 
 	warnings := &logRecorder{}
@@ -279,6 +287,9 @@ func TestReadOnlyRebuildsIndexesInMemory(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, r.Offset, off)
 	}
+	require.False(t, warnings.logged("index disagreed with its data"), "Open must not have rebuilt the third segment's index")
+	require.NoError(t, ro.Check(context.Background()))
+	require.True(t, warnings.logged("index disagreed with its data and was rebuilt"), "Check rebuilds the third segment's index: %v", warnings.msgs)
 	require.NoError(t, ro.Check(context.Background()))
 	require.NoError(t, ro.Close())
 	requireSameFiles(t, before, snapshotFS(t, mem, testDir))
