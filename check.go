@@ -41,7 +41,20 @@ func (l *Log) Check(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		errs = append(errs, p.store.Check(ctx))
+		errs = append(errs, p.Check(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// Check verifies every invariant of the partition, as Log.Check does for
+// each partition, and returns nil or an error joining every problem found
+// (*CorruptionError for damaged data). It reads all the partition's data;
+// appends and reads go on meanwhile.
+//
+// Errors besides the problems: ErrClosed, the context's error.
+func (p *Partition) Check(ctx context.Context) error {
+	if p.log.isClosed() {
+		return ErrClosed
+	}
+	return p.store.Check(ctx)
 }

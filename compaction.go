@@ -25,6 +25,9 @@ import (
 // CleanupPolicy does not compact, ErrClosed, the context's error, or a
 // file-system error (joined, one per partition).
 func (l *Log) Compact(ctx context.Context, topics ...string) error {
+	if err := l.refuseReadOnly("Compact"); err != nil {
+		return err
+	}
 	var parts []*Partition
 	if len(topics) == 0 {
 		if l.isClosed() {

@@ -304,6 +304,11 @@ func (l *Log) NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Group != "" && !cfg.DisableAutoCommit {
+		if err := l.refuseReadOnly(fmt.Sprintf("NewConsumer for group %q with auto-commit (set DisableAutoCommit to read the group's offsets without committing)", cfg.Group)); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range cfg.Topics {
 		if _, err := l.Topic(t); err != nil {
 			return nil, err

@@ -63,6 +63,10 @@ var (
 	// open: in this process, or in another one on the systems where Open
 	// says its lock excludes other processes.
 	ErrLocked = errors.New("commitlog: directory locked by another Log")
+	// ErrReadOnly is returned, in a *ReadOnlyError, for a call that would
+	// write to a Log opened with Options.ReadOnly, and by a read-only Open
+	// of a directory that only a read-write Open can recover.
+	ErrReadOnly = storage.ErrReadOnly
 	// ErrMaxBuffered is returned by Producer.TryProduce when the producer's
 	// buffer is full (ProducerConfig.MaxBufferedBytes or
 	// MaxBufferedRecords); Produce would have waited.
@@ -116,6 +120,12 @@ type OffsetOutOfRangeError = storage.OffsetOutOfRangeError
 // FilePosition the byte position of the damaged batch or entry in it, and
 // Offset the first record offset affected (-1 when unknown).
 type CorruptionError = storage.CorruptionError
+
+// ReadOnlyError reports a call refused because the Log was opened with
+// Options.ReadOnly (Op names it), or a read-only Open refused because the
+// file at Path records a state that only a read-write Open completes
+// (Reason says which). It matches ErrReadOnly. Nothing was changed.
+type ReadOnlyError = storage.ReadOnlyError
 
 // ConflictError is returned by AppendIf when the partition's end offset is
 // not the one the caller expected. Nothing was appended.

@@ -364,6 +364,9 @@ func (gc *coordinator) write(ctx context.Context, name string, m *group.Member, 
 	if len(writes) == 0 {
 		return nil
 	}
+	if gc.log.opts.ReadOnly {
+		return gc.log.refuseReadOnly(fmt.Sprintf("commit offsets of group %q", name))
+	}
 	// Creating __consumer_offsets takes the Log's adminMu, which comes
 	// before commitMu in the lock order: it must exist before commitMu is
 	// taken.

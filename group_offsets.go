@@ -267,7 +267,21 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 // coordinates, and does not wait for the deletions to be committed: it
 // runs as the node applies the controller's metadata, which a wait for
 // the followers could stall.
+//
+// A read-only Log forgets them in memory only.
 func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) bool) error {
+	if s.log.opts.ReadOnly {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for group, offsets := range s.groups {
+			for tp := range offsets {
+				if gone(tp.Topic) {
+					s.groups.forget(group, tp)
+				}
+			}
+		}
+		return nil
+	}
 	s.mu.RLock()
 	byGroup := map[string][]offsetWrite{}
 	for group, offsets := range s.groups {

@@ -92,8 +92,13 @@ const lockFileName = "LOCK"
 // with a *CorruptionError (matching ErrCorrupt) naming the file and
 // position; Options.Repair repairs some kinds of it on request.
 //
-// Errors: *ConfigError for invalid opts, ErrLocked, *CorruptionError, or a
-// file-system error.
+// With Options.ReadOnly, Open writes nothing (see ReadOnly): the directory
+// and its lock file must exist.
+//
+// Errors: *ConfigError for invalid opts, ErrLocked, *CorruptionError,
+// *ReadOnlyError (read-only, for a directory only a read-write Open can
+// recover), or a file-system error (matching os.ErrNotExist, read-only,
+// for a missing directory or lock file).
 func Open(dir string, opts *Options) (*Log, error) {
 	if opts != nil {
 		if err := opts.Validate(); err != nil {
@@ -101,14 +106,26 @@ func Open(dir string, opts *Options) (*Log, error) {
 		}
 	}
 	o := opts.withDefaults()
+	if o.ReadOnly {
+		o.fs = vfs.ReadOnly(o.fs)
+	}
 	fs := o.fs
-	if err := storage.MkdirAllDurable(fs, dir); err != nil {
+	if o.ReadOnly {
+		if _, err := fs.Stat(dir); err != nil {
+			return nil, annotate(err, "open %s read-only", dir)
+		}
+	} else if err := storage.MkdirAllDurable(fs, dir); err != nil {
 		return nil, annotate(err, "open %s", dir)
 	}
-	lock, err := fs.Lock(filepath.Join(dir, lockFileName))
+	lockPath := filepath.Join(dir, lockFileName)
+	lock, err := fs.Lock(lockPath)
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrLocked, dir, err)
+		}
+		if o.ReadOnly && isNotExist(err) {
+			return nil, fmt.Errorf("commitlog: open %s read-only: %s is missing: not a Log's directory, or one never opened read-write (a read-only Open creates nothing): %w",
+				dir, lockPath, err)
 		}
 		return nil, fmt.Errorf("commitlog: lock %s: %w", dir, err)
 	}
@@ -142,9 +159,11 @@ func Open(dir string, opts *Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
-	l.wg.Go(l.runScheduler)
-	l.wg.Go(l.runDeleter)
-	l.wg.Go(l.runCleaner)
+	if !o.ReadOnly {
+		l.wg.Go(l.runScheduler)
+		l.wg.Go(l.runDeleter)
+		l.wg.Go(l.runCleaner)
+	}
 	return l, nil
 }
 
@@ -196,6 +215,7 @@ func (l *Log) storageConfig(t *Topic, id int32, wake func() bool) storage.Config
 		CompactionMapBytes:   l.opts.CompactionMapBytes,
 		CompactionDutyCycle:  l.opts.CompactionDutyCycle,
 		RepairCheckpoints:    l.opts.Repair.Checkpoints,
+		ReadOnly:             l.opts.ReadOnly,
 
 		Now:    l.opts.now,
 		Logger: l.opts.Logger,
@@ -230,6 +250,9 @@ func (l *Log) CreateTopic(ctx context.Context, name string, cfg TopicConfig) (*T
 }
 
 func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*Topic, error) {
+	if err := l.refuseReadOnly("CreateTopic " + name); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -354,6 +377,9 @@ func (l *Log) topicNames(internal bool) []string {
 func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	if strings.HasPrefix(name, "__") {
 		return fmt.Errorf("%w: topic %s is internal and cannot be deleted", ErrInvalidArgument, name)
+	}
+	if err := l.refuseReadOnly("DeleteTopic " + name); err != nil {
+		return err
 	}
 	if l.repl != nil {
 		return l.repl.deleteTopic(ctx, name)

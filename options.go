@@ -141,6 +141,26 @@ type Options struct {
 	// discards them.
 	Logger *slog.Logger
 
+	// ReadOnly opens the Log without writing anything to its directory,
+	// for tools and for reading a copy. Open takes the directory's lock as
+	// a read-write Open does (so it fails with ErrLocked while another Log
+	// has the directory open, and keeps writers out while it is open), but
+	// never creates the lock file nor the directory: both must exist. It
+	// recovers as usual, keeping in memory what recovery would write: a
+	// torn tail is cut in memory, indexes are rebuilt in memory, leftovers
+	// of interrupted work are ignored, and no checkpoint is written. A
+	// directory in a state that only a writing recovery completes (an
+	// interrupted compaction swap past its commit point, truncation or
+	// reset, or a partition without segment files) is refused with a
+	// *ReadOnlyError naming the file. Every call that would write
+	// (CreateTopic, DeleteTopic, appends, NewProducer, commits, offset
+	// resets, DeleteRecords, retention, compaction) fails with a
+	// *ReadOnlyError, and so does NewConsumer for a consumer that would
+	// auto-commit; reads, Check (whose index rebuilds stay in memory),
+	// Stats and group descriptions work. Not with Controller. Default
+	// false.
+	ReadOnly bool
+
 	// Repair lets Open repair kinds of damage that it otherwise refuses
 	// with a *CorruptionError, knowing that the repair cannot bring back
 	// what the damage lost; see RepairOptions. Default: no repairs.
@@ -225,6 +245,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Controller != nil && o.Transport == nil {
 		problems = append(problems, "Transport: a replicated Log (Controller set) needs a Transport to reach the other nodes")
+	}
+	if o.ReadOnly && o.Controller != nil {
+		problems = append(problems, "ReadOnly: a replicated Log (Controller set) writes what its leaders send; open a node's directory read-only without Controller and Transport")
 	}
 	if o.Controller == nil && o.Transport != nil {
 		problems = append(problems, "Controller: a Transport without a Controller does nothing: set both for a replicated Log, or neither")

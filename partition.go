@@ -270,6 +270,9 @@ func (p *Partition) appendBatch(ctx context.Context, batch []byte, o appendOptio
 
 // appendBatchAcks is appendBatch acknowledged under acks.
 func (p *Partition) appendBatchAcks(ctx context.Context, batch []byte, o appendOptions, acks Acks) (AppendResult, error) {
+	if p.log.opts.ReadOnly {
+		return AppendResult{}, p.log.refuseReadOnly(fmt.Sprintf("append to %s-%d", p.topic.name, p.id))
+	}
 	if p.repl != nil {
 		return p.repl.append(ctx, batch, o, acks)
 	}

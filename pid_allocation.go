@@ -89,6 +89,9 @@ func (l *Log) loadProducerIDs() error {
 		l.opts.Logger.Warn("recreating the producer-ids file above every producer id the partitions remember (Options.Repair.ProducerIDs)",
 			"file", path, "next", l.pidFloor, "reason", err)
 	}
+	if l.opts.ReadOnly {
+		return nil // a read-only Log hands out no producer ids
+	}
 	if err := storage.WriteFileAtomic(l.fs, path, marshalProducerIDs(l.pidFloor)); err != nil {
 		return fmt.Errorf("commitlog: create %s: %w", path, err)
 	}

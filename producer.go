@@ -289,6 +289,9 @@ func (l *Log) NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := l.refuseReadOnly("NewProducer"); err != nil {
+		return nil, err
+	}
 	l.mu.RLock()
 	closed := l.closed
 	l.mu.RUnlock()

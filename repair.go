@@ -60,6 +60,11 @@ func (l *Log) recreateTopicMetadata(o *orphanTopic) (TopicConfig, error) {
 		return TopicConfig{}, err
 	}
 	path := filepath.Join(l.dir, topicsDir, o.name+topicFileSuffix)
+	if l.opts.ReadOnly {
+		l.opts.Logger.Warn("recreated the metadata of a topic whose partition directories hold data, in memory only (read-only; Options.Repair.TopicMetadata); its settings are the defaults",
+			"topic", o.name, "partitions", cfg.Partitions)
+		return cfg, nil
+	}
 	if err := storage.WriteFileAtomic(l.fs, path, marshalTopic(o.name, cfg)); err != nil {
 		return TopicConfig{}, fmt.Errorf("commitlog: recreate %s: %w", path, err)
 	}

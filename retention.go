@@ -14,6 +14,9 @@ import (
 // Errors: ErrUnknownTopic, ErrClosed, the context's error, or a
 // file-system error (joined, one per partition).
 func (l *Log) EnforceRetention(ctx context.Context, topics ...string) error {
+	if err := l.refuseReadOnly("EnforceRetention"); err != nil {
+		return err
+	}
 	var parts []*Partition
 	if len(topics) == 0 {
 		if l.isClosed() {

@@ -48,10 +48,16 @@ func (l *Log) topicDeletedPath(name string) string {
 // deletions, and opens every partition.
 func (l *Log) load() error {
 	tdir := filepath.Join(l.dir, topicsDir)
-	if err := storage.MkdirAllDurable(l.fs, tdir); err != nil {
-		return err
+	ro := l.opts.ReadOnly
+	if !ro {
+		if err := storage.MkdirAllDurable(l.fs, tdir); err != nil {
+			return err
+		}
 	}
 	names, err := l.fs.List(tdir)
+	if ro && isNotExist(err) {
+		names, err = nil, nil // no topic was ever created
+	}
 	if err != nil {
 		return err
 	}
@@ -60,6 +66,9 @@ func (l *Log) load() error {
 		path := filepath.Join(tdir, n)
 		switch {
 		case strings.HasSuffix(n, storage.TmpSuffix):
+			if ro {
+				continue // ignored, in memory
+			}
 			if err := l.fs.Remove(path); err != nil {
 				return err
 			}
@@ -80,13 +89,22 @@ func (l *Log) load() error {
 			l.topics[name] = &Topic{log: l, name: name, cfg: cfg}
 		}
 	}
+	gone := map[string]bool{} // deletions left unfinished, read-only
 	for _, name := range deleted {
 		if l.topics[name] != nil {
 			// CreateTopic finishes a deletion before it writes the new
 			// topic's metadata: this marker outlived its work.
+			if ro {
+				continue
+			}
 			if err := l.fs.Remove(l.topicDeletedPath(name)); err != nil {
 				return err
 			}
+			continue
+		}
+		if ro {
+			// The topic is deleted: its directories are ignored.
+			gone[name] = true
 			continue
 		}
 		l.opts.Logger.Info("finishing an interrupted topic deletion", "topic", name)
@@ -94,7 +112,7 @@ func (l *Log) load() error {
 			return err
 		}
 	}
-	if err := l.loadOrphans(); err != nil {
+	if err := l.loadOrphans(gone); err != nil {
 		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(l.topics)) {
@@ -123,8 +141,9 @@ func (l *Log) load() error {
 
 // loadOrphans deals with the partition directories that no topic's
 // metadata accounts for: left by an interrupted CreateTopic when they hold
-// no data (removed), damage otherwise.
-func (l *Log) loadOrphans() error {
+// no data (removed; read-only, ignored), damage otherwise. Those of the
+// topics in gone, deleted by an unfinished deletion, are ignored.
+func (l *Log) loadOrphans(gone map[string]bool) error {
 	entries, err := l.fs.List(l.dir)
 	if err != nil {
 		return err
@@ -133,7 +152,7 @@ func (l *Log) loadOrphans() error {
 	var empty []string // directories to remove
 	for _, e := range entries {
 		topic, id, ok := parsePartitionDirName(e)
-		if !ok {
+		if !ok || gone[topic] {
 			continue
 		}
 		t := l.topics[topic]
@@ -184,6 +203,9 @@ func (l *Log) loadOrphans() error {
 			return err
 		}
 		l.topics[name] = &Topic{log: l, name: name, cfg: cfg}
+	}
+	if l.opts.ReadOnly {
+		return nil // the empty directories are ignored
 	}
 	for _, e := range empty {
 		l.opts.Logger.Warn("removing an empty partition directory left by an interrupted topic creation", "dir", e)

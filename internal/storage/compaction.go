@@ -181,6 +181,9 @@ func (p *PartitionLog) firstDirtyTimestamp(c *cleanable) (int64, bool) {
 // this file. Whether a pass is due (CompactionDue) is the caller's call.
 // It does nothing for a topic that does not compact.
 func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
+	if err := p.refuseReadOnly("Compact"); err != nil {
+		return err
+	}
 	if !p.cfg.Compacted {
 		return nil
 	}

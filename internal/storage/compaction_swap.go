@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
@@ -114,7 +115,19 @@ func (p *PartitionLog) swapIn(ctx context.Context, g []*segment, w *cleanedWrite
 //     replaced segment is already gone; leftover ".swap" index files are
 //     renamed over the live names, and ".cleaned" ones (from a rewrite
 //     that never finished) removed.
+//
+// A read-only partition ignores the ".cleaned" files of a swap that had not
+// reached its commit point, as its rollback removes them, and refuses the
+// ".swap" files of one past it: completing it replaces segments.
 func (p *PartitionLog) recoverSwaps(names []string) (changed bool, err error) {
+	if p.cfg.ReadOnly {
+		for _, n := range names {
+			if strings.HasSuffix(n, SwapSuffix) {
+				return false, needsWriteToOpen(filepath.Join(p.dir, n), "a compaction swap that a crash interrupted past its commit point left this file")
+			}
+		}
+		return false, nil
+	}
 	fs := p.cfg.FS
 	has := make(map[string]bool, len(names))
 	bases := map[int64]bool{}

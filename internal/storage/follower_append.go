@@ -40,6 +40,9 @@ import (
 // o.NoWait (the caller then calls SyncTo). The high watermark of a
 // Replicated log moves only as SetHighWatermark allows.
 func (p *PartitionLog) AppendAsFollower(ctx context.Context, batches []byte, o AppendOptions) (AppendResult, error) {
+	if err := p.refuseReadOnly("AppendAsFollower"); err != nil {
+		return AppendResult{}, err
+	}
 	hs, err := p.checkLeaderBatches(batches)
 	if err != nil {
 		return AppendResult{}, err

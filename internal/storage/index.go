@@ -44,7 +44,10 @@ const (
 // bytes before it publishes the new count, and readers load the count
 // before the buffer, so they never see a partial entry.
 type entryFile struct {
-	path      string
+	path string
+	// file is the index file; nil for an index kept in memory only (a
+	// read-only partition's, see readonly.go), whose entries live in the
+	// heap buffer and are never written anywhere.
 	file      vfs.File
 	entrySize int
 	capacity  int // entries the index may hold: SegmentIndexBytes / entrySize
@@ -72,7 +75,14 @@ const (
 // entries starts at the number of whole entries in the file (for a
 // writable file, up to the last nonzero one): the caller validates them
 // and truncates as needed. Opening reserves no space.
-func openEntryFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bool) (*entryFile, error) {
+//
+// With readOnly (a read-only partition), nothing is created or written:
+// a writable index is read into memory, where appends and truncations
+// change only the copy, and a missing index is an empty one in memory.
+func openEntryFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable, readOnly bool) (*entryFile, error) {
+	if readOnly {
+		return openEntryFileReadOnly(fs, path, entrySize, maxBytes, writable)
+	}
 	var (
 		f   vfs.File
 		err error
@@ -143,19 +153,70 @@ func (e *entryFile) load(maxBytes int64, writable bool) error {
 		}
 	}
 	e.buf.Store(&buf)
+	e.n.Store(int64(e.countEntries(buf, whole, writable)))
+	return nil
+}
+
+// countEntries returns the number of entries in the first whole bytes of
+// buf: all of them, or for a writable index, whose reserved space reads
+// as zeros, those before the first all-zero entry (no valid entry is all
+// zeros: positions and timestamps are positive). A binary search touches
+// a few pages instead of the whole file; callers validate the entries it
+// counts.
+func (e *entryFile) countEntries(buf []byte, whole int64, writable bool) int {
 	n := int(whole / int64(e.entrySize))
 	if writable {
-		// Entries are appended in order, and reserved space reads as
-		// zeros, so the entries end at the first all-zero entry (no valid
-		// entry is all zeros: positions and timestamps are positive). A
-		// binary search touches a few pages instead of the whole file;
-		// callers validate the entries it counts.
 		n = sort.Search(n, func(i int) bool {
 			return isZeroEntry(buf[i*e.entrySize : (i+1)*e.entrySize])
 		})
 	}
-	e.n.Store(int64(n))
-	return nil
+	return n
+}
+
+// openEntryFileReadOnly is openEntryFile for a read-only partition. A
+// non-writable index is mapped read-only, as usual; a writable one is
+// copied into a heap buffer, detached from its file, with room for as
+// many entries as the writable one would have (see newMemoryEntryFile).
+func openEntryFileReadOnly(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bool) (*entryFile, error) {
+	f, err := fs.Open(path)
+	if isNotExist(err) {
+		return newMemoryEntryFile(path, entrySize, maxBytes, nil), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !writable {
+		e := &entryFile{path: path, file: f, entrySize: entrySize}
+		if err := e.load(maxBytes, false); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return e, nil
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	whole := size / int64(entrySize) * int64(entrySize)
+	buf := make([]byte, whole)
+	if _, err := f.ReadAt(buf, 0); err != nil && len(buf) > 0 && !isEOF(err) {
+		return nil, err
+	}
+	e := newMemoryEntryFile(path, entrySize, maxBytes, buf)
+	e.n.Store(int64(e.countEntries(buf, whole, true)))
+	return e, nil
+}
+
+// newMemoryEntryFile returns an index kept in memory only (file nil),
+// holding buf's entries (none counted yet), with room for maxBytes of
+// entries or as many as buf holds.
+func newMemoryEntryFile(path string, entrySize int, maxBytes int64, buf []byte) *entryFile {
+	e := &entryFile{path: path, entrySize: entrySize}
+	e.capacity = int(max(maxBytes, int64(len(buf))) / int64(entrySize))
+	e.reserved = int64(len(buf))
+	e.buf.Store(&buf)
+	return e
 }
 
 // reserve makes room for n more entries (as many as fit, at most),
@@ -172,8 +233,10 @@ func (e *entryFile) reserve(n int) error {
 	step := min(max(e.reserved, indexReserveMin), indexReserveMax)
 	next := min(int64(e.capacity)*int64(e.entrySize), (e.reserved+step)/int64(e.entrySize)*int64(e.entrySize))
 	next = max(next, need)
-	if err := e.file.Allocate(e.reserved, next-e.reserved); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("reserve space for %s: %w", e.path, err)
+	if e.file != nil {
+		if err := e.file.Allocate(e.reserved, next-e.reserved); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("reserve space for %s: %w", e.path, err)
+		}
 	}
 	if e.mapping != nil {
 		// Writes through the mapping must stay inside the file.
@@ -222,7 +285,7 @@ func (e *entryFile) appendEntry(entry []byte) error {
 	b := *e.buf.Load()
 	off := i * e.entrySize
 	copy(b[off:off+e.entrySize], entry)
-	if e.mapping == nil {
+	if e.mapping == nil && e.file != nil {
 		if _, err := e.file.WriteAt(entry, int64(off)); err != nil {
 			return err
 		}
@@ -241,7 +304,7 @@ func (e *entryFile) truncateEntries(n int) error {
 	e.n.Store(int64(n))
 	b := *e.buf.Load()
 	clear(b[n*e.entrySize : old*e.entrySize])
-	if e.mapping == nil {
+	if e.mapping == nil && e.file != nil {
 		if _, err := e.file.WriteAt(b[n*e.entrySize:old*e.entrySize], int64(n*e.entrySize)); err != nil {
 			return err
 		}
@@ -256,10 +319,19 @@ func (e *entryFile) truncateEntries(n int) error {
 func (e *entryFile) trim() error {
 	e.capacity = e.count()
 	e.reserved = int64(e.count() * e.entrySize)
+	if e.file == nil {
+		return nil
+	}
 	return e.file.Truncate(e.reserved)
 }
 
-func (e *entryFile) sync() error { return e.file.Sync() }
+// sync fsyncs the index file; an index in memory has nothing to sync.
+func (e *entryFile) sync() error {
+	if e.file == nil {
+		return nil
+	}
+	return e.file.Sync()
+}
 
 // close unmaps and closes the file. REQUIRES: no reader uses it any more.
 func (e *entryFile) close() error {
@@ -267,6 +339,9 @@ func (e *entryFile) close() error {
 	if e.mapping != nil {
 		err = mmap.Unmap(e.mapping)
 		e.mapping = nil
+	}
+	if e.file == nil {
+		return err
 	}
 	return errors.Join(err, e.file.Close())
 }

@@ -11,7 +11,7 @@ import (
 // maxBytes of entries, closing it when the test ends.
 func newOffsetIndex(t *testing.T, fs vfs.FS, path string, base, maxBytes int64) *offsetIndex {
 	t.Helper()
-	e, err := openEntryFile(fs, path, offsetEntrySize, maxBytes, true)
+	e, err := openEntryFile(fs, path, offsetEntrySize, maxBytes, true, false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e.close() })
 	return &offsetIndex{entryFile: e, base: base}
@@ -19,7 +19,7 @@ func newOffsetIndex(t *testing.T, fs vfs.FS, path string, base, maxBytes int64) 
 
 func newTimeIndex(t *testing.T, fs vfs.FS, path string, base, maxBytes int64) *timeIndex {
 	t.Helper()
-	e, err := openEntryFile(fs, path, timeEntrySize, maxBytes, true)
+	e, err := openEntryFile(fs, path, timeEntrySize, maxBytes, true, false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e.close() })
 	return &timeIndex{entryFile: e, base: base}
@@ -121,7 +121,7 @@ func TestTimeIndexLookupBefore(t *testing.T) {
 // entries.
 func TestIndexFilePersistence(t *testing.T) {
 	mem := vfs.NewMem()
-	e, err := openEntryFile(mem, "/0.index", offsetEntrySize, 1024, true)
+	e, err := openEntryFile(mem, "/0.index", offsetEntrySize, 1024, true, false)
 	require.NoError(t, err)
 	x := &offsetIndex{entryFile: e}
 	for i := range 5 {
@@ -134,7 +134,7 @@ func TestIndexFilePersistence(t *testing.T) {
 	require.Greater(t, st.Size(), int64(3*offsetEntrySize), "space is reserved ahead")
 	require.NoError(t, e.close())
 
-	e, err = openEntryFile(mem, "/0.index", offsetEntrySize, 1024, true)
+	e, err = openEntryFile(mem, "/0.index", offsetEntrySize, 1024, true, false)
 	require.NoError(t, err)
 	y := &offsetIndex{entryFile: e}
 	require.Equal(t, 3, y.count(), "the entries end at the first zero entry")
@@ -146,7 +146,7 @@ func TestIndexFilePersistence(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(3*offsetEntrySize), st.Size())
 
-	e, err = openEntryFile(mem, "/0.index", offsetEntrySize, 1024, false)
+	e, err = openEntryFile(mem, "/0.index", offsetEntrySize, 1024, false, false)
 	require.NoError(t, err)
 	defer e.close()
 	require.Equal(t, 3, e.count(), "read-only: every whole entry")

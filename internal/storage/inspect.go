@@ -158,6 +158,9 @@ func (r *Reader) CheckingAhead() bool { return r.ahead.running() }
 // as an append that does not fit in the active segment does. An empty
 // active segment rolls too.
 func (p *PartitionLog) Roll() error {
+	if err := p.refuseReadOnly("Roll"); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.rollLocked(p.written.Load().offset)
@@ -167,6 +170,9 @@ func (p *PartitionLog) Roll() error {
 // (see rollIdleLocked): the written end moves to the new segment, so the
 // old one can be deleted or compacted.
 func (p *PartitionLog) RollIdle() error {
+	if err := p.refuseReadOnly("RollIdle"); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.rollIdleLocked()

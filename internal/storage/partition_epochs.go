@@ -45,6 +45,9 @@ import (
 // changed) or a *DurabilityError (the partition failed) when the file
 // cannot be written.
 func (p *PartitionLog) AssignLeaderEpoch(epoch int32) error {
+	if err := p.refuseReadOnly("AssignLeaderEpoch"); err != nil {
+		return err
+	}
 	if epoch < 0 {
 		return fmt.Errorf("%w: AssignLeaderEpoch on %s-%d: epoch %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, epoch)
 	}
@@ -265,7 +268,7 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 	}
 	changed = c.truncateFromStart(start) || changed
 	p.epochs = c
-	if !changed {
+	if !changed || p.cfg.ReadOnly {
 		return nil
 	}
 	if err := writeLeaderEpochs(fs, p.dir, c); err != nil {

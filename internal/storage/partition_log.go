@@ -61,6 +61,12 @@ type Config struct {
 	// RepairCheckpoints lets Open rebuild a missing or damaged checkpoint
 	// of a partition holding data, instead of failing.
 	RepairCheckpoints bool
+	// ReadOnly opens the partition without writing anything to its
+	// directory: recovery keeps its cuts and rebuilds in memory, and every
+	// call that would change the partition fails with a *ReadOnlyError
+	// (see readonly.go). FS should be a vfs.ReadOnly file system, so that
+	// any write is refused there too.
+	ReadOnly bool
 	// Replicated says replication sets the high watermark
 	// (SetHighWatermark): it follows the local end (the durable end under
 	// SyncAlways, the written end otherwise) only up to the offset
@@ -252,7 +258,7 @@ func Open(cfg Config, creating bool) (*PartitionLog, error) {
 	p := &PartitionLog{
 		dir:         cfg.Dir,
 		cfg:         cfg,
-		sf:          segmentFiles{fs: cfg.FS, dir: cfg.Dir, maxBytes: cfg.SegmentBytes, maxIndex: int64(cfg.SegmentIndexBytes)},
+		sf:          segmentFiles{fs: cfg.FS, dir: cfg.Dir, maxBytes: cfg.SegmentBytes, maxIndex: int64(cfg.SegmentIndexBytes), readOnly: cfg.ReadOnly},
 		syncSem:     make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		producers:   newProducerStates(),
@@ -324,6 +330,9 @@ type AppendOptions struct {
 // offsets; a gap or an older epoch returns a *SequenceError. A leader
 // epoch older than LatestEpoch returns an *EpochError.
 func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOptions) (AppendResult, error) {
+	if err := p.refuseReadOnly("AppendBatch"); err != nil {
+		return AppendResult{}, err
+	}
 	h, err := record.ParseHeader(batch, len(batch))
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("%w: append to %s-%d: %w", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, err)
@@ -629,6 +638,9 @@ func (p *PartitionLog) notify() bool {
 // rollIfAged rolls the active segment if it has reached SegmentAge: the
 // idle timer that Kafka lacks, so that a quiet partition still rolls.
 func (p *PartitionLog) RollIfAged(now time.Time) error {
+	if err := p.refuseReadOnly("RollIfAged"); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.shutErr != nil || p.failed != nil || !p.agedLocked(now) {
@@ -639,8 +651,10 @@ func (p *PartitionLog) RollIfAged(now time.Time) error {
 
 // close flushes, checkpoints and releases the partition's segments, as
 // the Log closes.
+//
+// A read-only partition is released without either: it writes nothing.
 func (p *PartitionLog) Close() error {
-	err := p.shutdown(ErrClosed, true)
+	err := p.shutdown(ErrClosed, !p.cfg.ReadOnly)
 	p.waitCompaction()
 	return err
 }

@@ -125,6 +125,9 @@ func (p *PartitionLog) recoverProducers() error {
 		if through < 0 {
 			p.cfg.Logger.Warn("removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
 		}
+		if p.cfg.ReadOnly {
+			continue // ignored, in memory
+		}
 		if err := fs.Remove(path); err != nil {
 			return err
 		}

@@ -364,7 +364,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 				orphan = true
 			}
 		}
-		if orphan {
+		if orphan && !p.cfg.ReadOnly {
 			if err := fs.Remove(filepath.Join(p.dir, n)); err != nil {
 				return err
 			}
@@ -405,6 +405,9 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 	if haveCP && cp.flags&checkpointReset != 0 {
 		// A reset passed its commit point: no segment file holds a batch
 		// of the log (reset.go).
+		if p.cfg.ReadOnly {
+			return needsWriteToOpen(filepath.Join(p.dir, CheckpointName), "the checkpoint records a reset of the partition that a crash interrupted")
+		}
 		if cp, err = p.completeReset(cp); err != nil {
 			return err
 		}
@@ -419,6 +422,9 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			n++
 		}
 		for _, base := range bases[:n] {
+			if p.cfg.ReadOnly {
+				break // left out, in memory
+			}
 			for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
 				if err := fs.Remove(filepath.Join(p.dir, SegmentName(base, suffix))); err != nil && !isNotExist(err) {
 					return err
@@ -433,6 +439,9 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 		}
 	}
 	if haveCP && cp.flags&checkpointTruncated != 0 {
+		if p.cfg.ReadOnly {
+			return needsWriteToOpen(filepath.Join(p.dir, CheckpointName), "the checkpoint records a truncation of the partition that a crash interrupted")
+		}
 		if bases, err = p.completeTruncation(cp, bases); err != nil {
 			return err
 		}
@@ -446,6 +455,9 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			}
 			start = cp.logStartOffset
 			p.cleanerPoint.Store(min(cp.cleanerOffset, start))
+		}
+		if p.cfg.ReadOnly {
+			return needsWriteToOpen(p.dir, "the partition directory holds no segment file, and opening it creates its first one")
 		}
 		s, err := createSegment(p.sf, start)
 		if err != nil {
@@ -516,10 +528,12 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			// and neither was anything after it.
 			p.cfg.Logger.Warn("cut segments after the torn end of an unsynced sealed segment",
 				"file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
-			if err := p.removeSegments(bases[i:]); err != nil {
-				return err
+			if !p.cfg.ReadOnly {
+				if err := p.removeSegments(bases[i:]); err != nil {
+					return err
+				}
+				dirChanged = true
 			}
-			dirChanged = true
 			segs[i-1].sealed = false // it is the active segment again
 			bases = bases[:i]
 			break
@@ -616,31 +630,37 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed,
 					"reason", s.tornReason(dmg, &scratch))
 			}
-			if err := s.file.Truncate(dmg.pos); err != nil {
-				return err
+			if !p.cfg.ReadOnly {
+				if err := s.file.Truncate(dmg.pos); err != nil {
+					return err
+				}
 			}
 			s.size.Store(dmg.pos)
 			if padding {
 				dmg = nil
 			} else {
-				if err := p.removeSegments(bases[i+1:]); err != nil {
-					return err
+				if !p.cfg.ReadOnly {
+					if err := p.removeSegments(bases[i+1:]); err != nil {
+						return err
+					}
+					dirChanged = dirChanged || len(bases) > i+1
 				}
-				dirChanged = dirChanged || len(bases) > i+1
 				bases = bases[:i+1]
 			}
 		}
 		// The scanned bytes may exist only in the page cache: after a failed
 		// fsync Linux marks dirty pages clean, so a later fsync would not
 		// write them. Writing them again makes the fsync below real.
-		if err := s.rewrite(scanFrom, s.size.Load(), &scratch); err != nil {
-			return err
+		if !p.cfg.ReadOnly {
+			if err := s.rewrite(scanFrom, s.size.Load(), &scratch); err != nil {
+				return err
+			}
+			p.needsSyncLocked(s)
 		}
 		s.next.Store(st.next)
 		s.maxTimestamp.Store(st.maxTimestamp)
 		s.offsetOfMaxTimestamp = st.offsetOfMaxTimestamp
 		s.bytesSinceIndex = st.bytesSinceIndex
-		p.needsSyncLocked(s)
 		if dmg != nil {
 			break // the segments after it are gone
 		}
@@ -884,12 +904,14 @@ func (p *PartitionLog) checkSealedIndexes(s *segment, nextBase int64, scratch *[
 		}
 		p.cfg.Logger.Info("cut zeros past the last batch of a sealed segment: space prepared for durable appends whose trim did not reach the disk",
 			"file", s.path, "position", dmg.pos, "bytes", size-dmg.pos)
-		if err := s.file.Truncate(dmg.pos); err != nil {
-			return st, err
+		if !p.cfg.ReadOnly {
+			if err := s.file.Truncate(dmg.pos); err != nil {
+				return st, err
+			}
+			p.needsSyncLocked(s)
 		}
 		size = dmg.pos
 		s.size.Store(size)
-		p.needsSyncLocked(s)
 	}
 	st.next = tail.next
 	tn := s.times().count()
@@ -957,15 +979,15 @@ func (s *segment) rebuildIndexes(sf segmentFiles, interval int64, scratch *[]byt
 		err = errors.Join(nix.offset.sync(), nix.time.sync())
 	}
 	for _, e := range []*entryFile{nix.offset.entryFile, nix.time.entryFile} {
-		if err != nil {
-			break
+		if err != nil || sf.readOnly {
+			break // read-only: the new indexes stay in memory
 		}
 		final := strings.TrimSuffix(e.path, TmpSuffix)
 		if err = sf.fs.Rename(e.path, final); err == nil {
 			e.path = final
 		}
 	}
-	if err == nil {
+	if err == nil && !sf.readOnly {
 		err = sf.fs.SyncDir(sf.dir)
 	}
 	if err != nil {
@@ -997,6 +1019,10 @@ func (p *PartitionLog) install(segs []*segment, st scanState, start, scanned int
 		offsetEntries: int32(a.offsets().count()), timeEntries: int32(a.times().count())}
 	p.written.Store(w)
 	p.durable.Store(&Position{offset: -1, seg: a})
+	if p.cfg.ReadOnly {
+		// Nothing can make the data more durable than it is as read.
+		p.durable.Store(w)
+	}
 	p.hw.Store(w)
 	if p.cfg.Replicated {
 		hw, err := p.startBoundaryLocked()
@@ -1011,6 +1037,9 @@ func (p *PartitionLog) install(segs []*segment, st scanState, start, scanned int
 	}
 	if err := p.recoverProducers(); err != nil {
 		return err
+	}
+	if p.cfg.ReadOnly {
+		return nil
 	}
 	err := p.Checkpoint(context.Background())
 	if err != nil && !creating && !errors.Is(err, ErrDurability) && vfs.IsNoSpace(err) {

@@ -84,6 +84,9 @@ import (
 // the context's error while it waits for an fsync round or checkpoint in
 // progress.
 func (p *PartitionLog) ResetTo(ctx context.Context, offset int64) error {
+	if err := p.refuseReadOnly("ResetTo"); err != nil {
+		return err
+	}
 	if offset < 0 {
 		return fmt.Errorf("%w: ResetTo %s-%d: offset %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, offset)
 	}

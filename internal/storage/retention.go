@@ -85,6 +85,9 @@ func (p *PartitionLog) rollIdleLocked() error {
 // EnforceRetention deletes the segments retention allows at now, and
 // returns once the new start offset is durable.
 func (p *PartitionLog) EnforceRetention(ctx context.Context, now time.Time) error {
+	if err := p.refuseReadOnly("EnforceRetention"); err != nil {
+		return err
+	}
 	p.lastRetention.Store(now.UnixMilli())
 	p.mu.Lock()
 	work := false
@@ -197,6 +200,9 @@ func (p *PartitionLog) removeDeletedSegments(segs []*segment) {
 // ErrInvalidArgument for a negative offset, ErrClosed (or the reason the
 // partition was shut), *DurabilityError, the context's error.
 func (p *PartitionLog) DeleteRecords(ctx context.Context, before int64) (int64, error) {
+	if err := p.refuseReadOnly("DeleteRecords"); err != nil {
+		return 0, err
+	}
 	if before < 0 {
 		return 0, fmt.Errorf("%w: DeleteRecords %s-%d: offset %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, before)
 	}

@@ -116,6 +116,9 @@ type segmentFiles struct {
 	dir      string
 	maxBytes int64 // SegmentBytes: the mapping length of an active segment
 	maxIndex int64 // SegmentIndexBytes
+	// readOnly opens files for reading only and keeps the indexes that
+	// would be written in memory (see readonly.go).
+	readOnly bool
 }
 
 // createSegment creates the files of a new, empty segment.
@@ -142,10 +145,15 @@ func createSegment(sf segmentFiles, base int64) (*segment, error) {
 }
 
 // openSegment opens the files of an existing segment. Index files are
-// created if missing; their contents are validated by the caller.
+// created if missing (read-only: empty in memory); their contents are
+// validated by the caller.
 func openSegment(sf segmentFiles, base int64, active bool) (*segment, error) {
 	s := &segment{base: base, path: filepath.Join(sf.dir, SegmentName(base, LogSuffix)), maxBytes: sf.maxBytes}
-	f, err := sf.fs.OpenReadWrite(s.path)
+	open := sf.fs.OpenReadWrite
+	if sf.readOnly {
+		open = sf.fs.Open
+	}
+	f, err := open(s.path)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +166,7 @@ func openSegment(sf segmentFiles, base int64, active bool) (*segment, error) {
 	s.size.Store(size)
 	// Space reserved before a crash outlives it (see reserve). MemFS
 	// files, which have no descriptor, do not keep it.
-	s.reservedPast = active && f.Fd() != vfs.InvalidFd
+	s.reservedPast = active && f.Fd() != vfs.InvalidFd && !sf.readOnly
 	s.next.Store(base)
 	s.maxTimestamp.Store(-1)
 	s.offsetOfMaxTimestamp = -1
@@ -192,6 +200,13 @@ func (s *segment) openIndexes(sf segmentFiles, writable, truncate bool) error {
 func openSegmentIndexes(sf segmentFiles, base int64, suffix string, writable, truncate bool) (*segmentIndexes, error) {
 	ipath := filepath.Join(sf.dir, SegmentName(base, IndexSuffix)+suffix)
 	tpath := filepath.Join(sf.dir, SegmentName(base, TimeIndexSuffix)+suffix)
+	if truncate && sf.readOnly {
+		// A new, empty index (a rebuild's): in memory.
+		return &segmentIndexes{
+			offset: &offsetIndex{entryFile: newMemoryEntryFile(ipath, offsetEntrySize, sf.maxIndex, nil), base: base},
+			time:   &timeIndex{entryFile: newMemoryEntryFile(tpath, timeEntrySize, sf.maxIndex, nil), base: base},
+		}, nil
+	}
 	if truncate {
 		for _, p := range []string{ipath, tpath} {
 			f, err := sf.fs.Create(p)
@@ -203,11 +218,11 @@ func openSegmentIndexes(sf segmentFiles, base int64, suffix string, writable, tr
 			}
 		}
 	}
-	oi, err := openEntryFile(sf.fs, ipath, offsetEntrySize, sf.maxIndex, writable)
+	oi, err := openEntryFile(sf.fs, ipath, offsetEntrySize, sf.maxIndex, writable, sf.readOnly)
 	if err != nil {
 		return nil, err
 	}
-	ti, err := openEntryFile(sf.fs, tpath, timeEntrySize, sf.maxIndex, writable)
+	ti, err := openEntryFile(sf.fs, tpath, timeEntrySize, sf.maxIndex, writable, sf.readOnly)
 	if err != nil {
 		oi.close()
 		return nil, err

@@ -190,12 +190,20 @@ func (p *PartitionLog) withSyncSem(ctx context.Context, fn func() error) error {
 }
 
 // flush makes everything written so far durable.
-func (p *PartitionLog) Flush(ctx context.Context) error { return p.withSyncSem(ctx, p.flushHeld) }
+func (p *PartitionLog) Flush(ctx context.Context) error {
+	if err := p.refuseReadOnly("Flush"); err != nil {
+		return err
+	}
+	return p.withSyncSem(ctx, p.flushHeld)
+}
 
 // checkpoint flushes and records the durable end as the recovery point, if
 // it moved since the last checkpoint. The index files of the active segment
 // are fsynced first, so that recovery can trust entries below the point.
 func (p *PartitionLog) Checkpoint(ctx context.Context) error {
+	if err := p.refuseReadOnly("Checkpoint"); err != nil {
+		return err
+	}
 	return p.withSyncSem(ctx, p.checkpointHeld)
 }
 

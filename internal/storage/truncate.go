@@ -70,6 +70,9 @@ import (
 // commit point fails; the context's error while it waits for an fsync
 // round or checkpoint in progress.
 func (p *PartitionLog) TruncateTo(ctx context.Context, offset int64) error {
+	if err := p.refuseReadOnly("TruncateTo"); err != nil {
+		return err
+	}
 	if offset < 0 {
 		return fmt.Errorf("%w: TruncateTo %s-%d: offset %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, offset)
 	}

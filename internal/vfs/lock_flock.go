@@ -19,8 +19,10 @@ type osLock struct {
 // Close releases the lock by closing the descriptor that holds it.
 func (l *osLock) Close() error { return l.f.Close() }
 
-func lockFile(name string) (io.Closer, error) {
-	f, err := openLocked(name, func(fd uintptr) error {
+// lockFile takes the lock on name; readOnly opens the file for reading
+// only and never creates it (flock works on any descriptor).
+func lockFile(name string, readOnly bool) (io.Closer, error) {
+	f, err := openLocked(name, readOnly, func(fd uintptr) error {
 		for {
 			if err := unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB); err != unix.EINTR {
 				return err

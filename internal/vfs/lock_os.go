@@ -7,13 +7,18 @@ import (
 	"os"
 )
 
-// openLocked opens name, creating it, and takes the operating system's lock
-// on it with lock, which must not wait: the steps the flock and LockFileEx
-// locks share. held reports whether lock's error means another holder has
+// openLocked opens name, creating it unless readOnly (which opens it for
+// reading only, and fails with os.ErrNotExist when it is missing), and
+// takes the operating system's lock on it with lock, which must not wait:
+// the steps the flock and LockFileEx locks share. held reports whether lock's error means another holder has
 // the lock; the error returned then matches ErrLocked as well as the
 // system's error. On any failure the file is closed.
-func openLocked(name string, lock func(fd uintptr) error, held func(error) bool) (*os.File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+func openLocked(name string, readOnly bool, lock func(fd uintptr) error, held func(error) bool) (*os.File, error) {
+	flag := os.O_RDWR | os.O_CREATE
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(name, flag, 0o644)
 	if err != nil {
 		return nil, err
 	}

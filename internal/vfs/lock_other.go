@@ -29,12 +29,18 @@ func (l *osLock) Close() error {
 	return err
 }
 
-func lockFile(name string) (io.Closer, error) {
+// lockFile takes the lock on name; readOnly opens the file for reading
+// only and never creates it.
+func lockFile(name string, readOnly bool) (io.Closer, error) {
 	key, err := lockKey(name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	flag := os.O_RDWR | os.O_CREATE
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(name, flag, 0o644)
 	if err != nil {
 		return nil, err
 	}

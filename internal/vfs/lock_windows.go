@@ -51,7 +51,9 @@ func (l *osLock) Close() error {
 	return err
 }
 
-func lockFile(name string) (io.Closer, error) {
+// lockFile takes the lock on name; readOnly opens the file for reading
+// only and never creates it.
+func lockFile(name string, readOnly bool) (io.Closer, error) {
 	key, err := lockKey(name)
 	if err != nil {
 		return nil, err
@@ -61,7 +63,7 @@ func lockFile(name string) (io.Closer, error) {
 	if err := lockHeldLocked(name, key); err != nil {
 		return nil, err
 	}
-	l, err := lockFileEx(name)
+	l, err := lockFileEx(name, readOnly)
 	if err != nil {
 		delete(heldLocks, key)
 		return nil, err
@@ -72,8 +74,8 @@ func lockFile(name string) (io.Closer, error) {
 
 // lockFileEx opens name and takes an exclusive LockFileEx lock on it without
 // waiting.
-func lockFileEx(name string) (*osLock, error) {
-	f, err := openLocked(name, func(fd uintptr) error {
+func lockFileEx(name string, readOnly bool) (*osLock, error) {
+	f, err := openLocked(name, readOnly, func(fd uintptr) error {
 		// os.OpenFile opens the file for synchronous I/O, so with
 		// LOCKFILE_FAIL_IMMEDIATELY the call returns at once; the
 		// Overlapped only carries the start offset of the range (0).

@@ -58,7 +58,11 @@ func (osFS) List(dir string) ([]string, error) {
 
 func (osFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
 
-func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
+func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name, false) }
+
+// lockReadOnly is Lock for ReadOnly: the same lock, taken on the file
+// opened for reading only, which must exist.
+func (osFS) lockReadOnly(name string) (io.Closer, error) { return lockFile(name, true) }
 
 func (osFS) SyncDir(dir string) error { return syncDir(dir) }
 
