@@ -433,8 +433,11 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			dirChanged = true
 		}
 		if n > 0 {
-			p.cfg.Logger.Info("removed segments below the log start offset left by an interrupted retention pass",
-				"dir", p.dir, "segments", n, "start", cp.logStartOffset)
+			msg := "removed segments below the log start offset left by an interrupted retention pass"
+			if p.cfg.ReadOnly {
+				msg = "left out segments below the log start offset that an interrupted retention pass left behind (read-only: not removed)"
+			}
+			p.cfg.Logger.Info(msg, "dir", p.dir, "segments", n, "start", cp.logStartOffset)
 			bases = bases[n:]
 		}
 	}
