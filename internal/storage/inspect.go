@@ -159,8 +159,8 @@ func (r *Reader) CheckingAhead() bool { return r.ahead.running() }
 // active segment rolls too.
 func (p *PartitionLog) Roll() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.rollLocked(p.written.Load().offset)
+	defer p.unlock()
+	return p.rollLocked(p.written.Load().offset, RollRequested)
 }
 
 // RollIdle rolls the active segment as retention and the idle timer do
@@ -168,8 +168,8 @@ func (p *PartitionLog) Roll() error {
 // old one can be deleted or compacted.
 func (p *PartitionLog) RollIdle() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.rollIdleLocked()
+	defer p.unlock()
+	return p.rollIdleLocked(RollRequested)
 }
 
 // CheckpointInfo is the content of a partition's checkpoint file (see
@@ -217,7 +217,7 @@ func (c CheckpointInfo) checkpoint() checkpoint {
 // fsync round in progress.
 func (p *PartitionLog) LastCheckpoint() CheckpointInfo {
 	p.syncSem <- struct{}{}
-	defer func() { <-p.syncSem }()
+	defer p.releaseSync()
 	return p.checkpointed.info()
 }
 
