@@ -248,6 +248,14 @@ func (rp *replicaPartition) append(ctx context.Context, batch []byte, o storage.
 // (awaitAck does). A batch of an idempotent producer that repeats one the
 // log holds returns that one's offsets and appends nothing.
 func (rp *replicaPartition) appendLocal(ctx context.Context, batch []byte, o storage.AppendOptions, acks Acks) (AppendResult, int32, error) {
+	if o.Defer == nil {
+		// The append's events are reported once rp.mu is released (every
+		// return below releases it first), unless the caller reports
+		// them itself.
+		var own storage.Deferred
+		o.Defer = &own
+		defer rp.p.store.Report(&own)
+	}
 	rp.mu.Lock()
 	if rp.closed {
 		rp.mu.Unlock()
