@@ -57,14 +57,20 @@ func latencyHistogram(s metrics.Snapshot) LatencyHistogram {
 }
 
 // RecoveryStats sums what Open did to recover the Log's partitions: the
-// totals of the RecoveryInfo each partition's recovery reported (see
-// RecoveryHook for the meaning of each figure), and Duration, the time
-// Open took as a whole.
+// totals of the RecoveryInfo each partition's recovery reported, where
+// each figure is described.
 type RecoveryStats struct {
-	Duration                        time.Duration
-	Partitions                      int
-	Segments, SegmentsScanned       int
-	BytesScanned                    int64
+	// Duration is the time Open took as a whole, on the Log's clock, and
+	// Partitions the number of partitions it recovered.
+	Duration   time.Duration
+	Partitions int
+	// Segments, SegmentsScanned and BytesScanned: the segments the
+	// partitions have, those whose batches were checked one by one, and
+	// the data checked so.
+	Segments, SegmentsScanned int
+	BytesScanned              int64
+	// BytesCut, SegmentsRemoved, IndexesRebuilt and Completed: what was
+	// repaired, as RecoveryInfo counts it.
 	BytesCut                        int64
 	SegmentsRemoved, IndexesRebuilt int
 	Completed                       int
