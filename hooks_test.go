@@ -656,3 +656,60 @@ func TestHooksMayCommitAndJoin(t *testing.T) {
 	require.Equal(t, int64(3), co[all[0]])
 	require.Len(t, take(h, &h.commits), 2)
 }
+
+// Appenders running at once, with Stats read meanwhile: the hooks hear of
+// every batch exactly once, and of the fsync rounds that made them all
+// durable.
+func TestHooksUnderConcurrentAppends(t *testing.T) {
+	ctx := context.Background()
+	h := &recordingHook{}
+	l := hookedLog(t, vfs.NewMem(), h, newClock(), SyncAlways)
+	_, err := l.CreateTopic(ctx, "t", smallTopic)
+	require.NoError(t, err)
+	p := mustPartition(t, l, "t", 0)
+	take(h, &h.syncs)
+	const writers, appends = 4, 50
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				l.Stats()
+			}
+		}
+	}()
+	for w := range writers {
+		wg.Go(func() {
+			for i := range appends {
+				if _, err := p.Append(ctx, []Record{{Value: fmt.Appendf(nil, "%d-%d", w, i)}, {Value: []byte("x")}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-statsDone
+	covered := make([]bool, p.EndOffset())
+	for _, a := range take(h, &h.appends) {
+		require.Equal(t, 2, a.Records)
+		for o := a.BaseOffset; o <= a.LastOffset; o++ {
+			require.False(t, covered[o], "offset %d reported twice", o)
+			covered[o] = true
+		}
+	}
+	require.NotContains(t, covered, false, "every offset reported")
+	var durable int64
+	for _, s := range take(h, &h.syncs) {
+		require.NoError(t, s.Err)
+		durable = max(durable, s.DurableOffset)
+	}
+	require.Equal(t, p.EndOffset(), durable)
+	require.Equal(t, int64(writers*appends*2), p.EndOffset())
+}
