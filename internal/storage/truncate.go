@@ -142,7 +142,7 @@ func (p *PartitionLog) truncateLocked(offset int64) error {
 		// left is at or above the offset, so none stays, and the log
 		// restarts empty at its start.
 		p.cfg.Logger.Info("truncating inside the batch that holds the log start empties the log", "topic", p.cfg.Topic, "partition", p.cfg.Partition,
-			"offset", offset, "batch", cut.offset, "start", start)
+			"offset", offset, "batch", cut.offset, "log_start", start)
 		return p.resetLocked(start)
 	}
 	if cut.offset >= p.written.Load().offset {
