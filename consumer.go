@@ -646,8 +646,8 @@ func (c *Consumer) collect(buf *pollBuffer) error {
 		err := cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)
 		var oor *OffsetOutOfRangeError
 		if errors.As(err, &oor) && c.cfg.AutoOffsetReset != ResetNone {
-			c.log.opts.Logger.Warn("consumer position out of range; resetting", "topic", cp.tp.Topic,
-				"partition", cp.tp.Partition, "position", cp.pos, "reset", c.cfg.AutoOffsetReset.String(), "err", err)
+			c.log.opts.Logger.Warn("consumer position out of range; resetting", "group", c.cfg.Group, "topic", cp.tp.Topic,
+				"partition", cp.tp.Partition, "offset", cp.pos, "reset", c.cfg.AutoOffsetReset.String(), "err", err)
 			cp.cur.close()
 			cp.pos, cp.epoch = c.resetOffset(cp.p), noLeaderEpoch
 			err = cp.cur.fill(cp, buf, c.cfg.MaxPollRecords, c.cfg.FetchMaxBytes)

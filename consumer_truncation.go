@@ -50,7 +50,7 @@ func (c *Consumer) validateLocked(cp *consumedPartition) (ok bool, err error) {
 		return false, trunc
 	}
 	c.log.opts.Logger.Warn("records the consumer read were truncated (unclean leader election); reading on from where the log diverged",
-		"topic", cp.tp.Topic, "partition", cp.tp.Partition, "position", cp.pos, "epoch", cp.epoch, "diverging_offset", end)
+		"group", c.cfg.Group, "topic", cp.tp.Topic, "partition", cp.tp.Partition, "offset", cp.pos, "epoch", cp.epoch, "diverging_offset", end)
 	cp.cur.close()
 	cp.pos, cp.epoch, cp.validated = end, epoch, latest
 	cp.truncation, c.truncations = trunc, true

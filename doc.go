@@ -417,6 +417,40 @@
 // it is not consumed there, and a warning is logged. ListGroups lists
 // the groups this node coordinates.
 //
+// # Observability
+//
+// Three views of what a Log does, all in the root module, for exporters
+// (a Prometheus one, say, lives in a module of its own) to build on:
+//
+//   - Options.Logger receives the notable events as structured slog
+//     records: recovery (torn tails cut, indexes rebuilt, interrupted
+//     work completed, a summary per partition and one for Open), rolls,
+//     retention deletions and DeleteRecords, compaction passes,
+//     truncations, consumer group rebalances, and failures (a partition
+//     failing on a write or fsync error, background work erring). The
+//     attribute keys are the same everywhere: "topic", "partition",
+//     "offset", "segment" (a segment's base offset) and "group", where
+//     they apply, and "err". Nothing is logged per record or per append
+//     above Debug: a quiet log is a healthy one.
+//   - Options.Hooks receive each event as it happens, as small structs
+//     passed by value: every append (AppendHook), every fsync round with
+//     its duration (SyncHook), rolls (RollHook), retention (RetentionHook),
+//     compaction passes (CompactionHook), rebalances (RebalanceHook),
+//     offset commits (CommitHook), and each partition's recovery at Open
+//     (RecoveryHook). A hook implements the interfaces of the events it
+//     wants; Open sorts them out once, so an event nobody observes costs a
+//     length check, and one observed allocates nothing. Hooks are called
+//     synchronously on the goroutine that did the work, with none of the
+//     Log's locks held (see Hook for the exceptions), so they must be
+//     fast and safe for concurrent use.
+//   - Log.Stats returns a snapshot: each partition's offsets, size,
+//     segments, retention and compaction state, and largest consumer lag
+//     (PartitionStats); a histogram of fsync round durations since Open,
+//     in fixed exponential buckets kept with atomics (LatencyHistogram);
+//     what Open recovered (RecoveryStats); and each consumer group's lag,
+//     committed offset against high watermark, per partition
+//     (GroupStats). It reads what is in memory and never waits for I/O.
+//
 // # Caveats
 //
 // One Log per directory: a second Open fails with ErrLocked, though on

@@ -46,6 +46,11 @@ type coordinator struct {
 	mu    sync.Mutex
 	state *group.Coordinator
 	timer *time.Timer // calls expire at the state machine's earliest deadline
+	// rebalances are the rebalances the state machine made, to be logged
+	// and reported to the RebalanceHooks once the locks are released
+	// (deliverRebalances); delivering says a goroutine is doing so.
+	rebalances []group.Rebalance
+	delivering bool
 }
 
 func newCoordinator(l *Log, offsets *offsetStore) *coordinator {
@@ -53,6 +58,8 @@ func newCoordinator(l *Log, offsets *offsetStore) *coordinator {
 	gc.state = group.New(group.Config{
 		Now: func() time.Time { return l.opts.now() },
 		Arm: gc.armLocked,
+		// Under mu.
+		Rebalanced: func(r group.Rebalance) { gc.rebalances = append(gc.rebalances, r) },
 		Partitions: func(topic string) (int32, bool) {
 			t, err := l.Topic(topic)
 			if err != nil {
@@ -81,6 +88,7 @@ func (gc *coordinator) armLocked(at time.Time) {
 // (see group_coordination.go), and refuses with a *NotCoordinatorError a
 // group this node does not coordinate.
 func (gc *coordinator) join(cfg *ConsumerConfig, wake chan<- struct{}) (*group.Member, error) {
+	defer gc.deliverRebalances() // after the locks below are released
 	if gc.log.repl != nil {
 		// Before commitMu, as write does. NewConsumer takes no context:
 		// the Log's bounds the wait.
@@ -248,6 +256,7 @@ func (gc *coordinator) release(m *group.Member, tps []TopicPartition, epoch int3
 // leaves at once; a static one is kept, with the partitions it owns
 // reserved, for its SessionTimeout.
 func (gc *coordinator) leave(m *group.Member) {
+	defer gc.deliverRebalances()
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
 	gc.mu.Lock()
@@ -266,6 +275,7 @@ func (gc *coordinator) polling(m *group.Member, in bool) {
 // expire removes the members whose deadline has passed: evicted ones
 // (fenced, so they learn it) and departed static members.
 func (gc *coordinator) expire() {
+	defer gc.deliverRebalances()
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
 	gc.mu.Lock()
@@ -286,23 +296,90 @@ func (gc *coordinator) close() {
 }
 
 // topicCreated rebalances the groups subscribed to a topic created under
-// a name that was deleted while they subscribed to it.
+// a name that was deleted while they subscribed to it. The caller
+// delivers the rebalances (deliverRebalances) once it has released the
+// Log's adminMu.
 func (gc *coordinator) topicCreated(name string) {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
 	gc.state.TopicCreated(name)
 }
 
+// deliverRebalances logs the rebalances the state machine made and
+// reports them to the RebalanceHooks, in order, holding none of the
+// coordinator's locks: each call that may rebalance defers it, to run
+// after it has released them. One goroutine delivers at a time; another
+// that finds it delivering leaves its rebalances to it, which delivers
+// until none is left, so the hooks are called serially and in order. A
+// hook that rebalances (closing a consumer, say) has its own rebalance
+// delivered after it returns.
+func (gc *coordinator) deliverRebalances() {
+	if gc == nil {
+		return // a Log without a coordinator yet (Open failing early)
+	}
+	gc.mu.Lock()
+	if gc.delivering || len(gc.rebalances) == 0 {
+		gc.mu.Unlock()
+		return
+	}
+	gc.delivering = true
+	gc.mu.Unlock()
+	finished := false
+	defer func() {
+		if !finished { // a hook panicked: let the next call deliver
+			gc.mu.Lock()
+			gc.delivering = false
+			gc.mu.Unlock()
+		}
+	}()
+	hooks := gc.log.hooks.rebalances
+	for {
+		gc.mu.Lock()
+		rs := gc.rebalances
+		gc.rebalances = nil
+		if len(rs) == 0 {
+			gc.delivering = false
+			gc.mu.Unlock()
+			finished = true
+			return
+		}
+		gc.mu.Unlock()
+		for _, r := range rs {
+			info := RebalanceInfo{Group: r.Group, Generation: r.Epoch, Members: r.Members, Partitions: r.Partitions,
+				Reason: rebalanceReasons[r.Reason]}
+			gc.log.opts.Logger.Info("consumer group rebalanced", "group", info.Group, "generation", info.Generation,
+				"members", info.Members, "partitions", info.Partitions, "reason", string(info.Reason))
+			for _, h := range hooks {
+				h.OnRebalance(info)
+			}
+		}
+	}
+}
+
+// rebalanceReasons are the state machine's reasons as RebalanceInfo
+// names them.
+var rebalanceReasons = [...]RebalanceReason{
+	group.RebalanceJoin:         RebalanceJoin,
+	group.RebalanceLeave:        RebalanceLeave,
+	group.RebalanceEvicted:      RebalanceEvicted,
+	group.RebalanceTopicCreated: RebalanceTopicCreated,
+	group.RebalanceTopicDeleted: RebalanceTopicDeleted,
+}
+
 // forgetTopic deletes every group's committed offsets for a deleted
 // topic.
 func (gc *coordinator) forgetTopic(ctx context.Context, name string) error {
+	var held heldEvents
 	gc.commitMu.Lock()
-	defer gc.commitMu.Unlock()
-	return gc.offsets.forgetTopics(ctx, func(t string) bool { return t == name })
+	err := gc.offsets.forgetTopics(ctx, func(t string) bool { return t == name }, &held)
+	gc.commitMu.Unlock()
+	held.report()
+	return err
 }
 
 // topicDeleted takes a deleted topic's partitions from their owners and
-// rebalances the groups subscribed to it.
+// rebalances the groups subscribed to it. The caller delivers the
+// rebalances, as for topicCreated.
 func (gc *coordinator) topicDeleted(name string) {
 	gc.commitMu.Lock()
 	defer gc.commitMu.Unlock()
@@ -336,6 +413,21 @@ func (gc *coordinator) commit(ctx context.Context, name string, m *group.Member,
 	if len(offsets) == 0 {
 		return nil
 	}
+	hooks := gc.log.hooks.commits
+	if len(hooks) == 0 {
+		return gc.commitOffsets(ctx, name, m, offsets)
+	}
+	start := gc.log.opts.now()
+	err := gc.commitOffsets(ctx, name, m, offsets)
+	info := CommitInfo{Group: name, Partitions: len(offsets), Duration: gc.log.opts.now().Sub(start), Err: err}
+	for _, h := range hooks {
+		h.OnCommit(info)
+	}
+	return err
+}
+
+// commitOffsets is commit, once there are offsets.
+func (gc *coordinator) commitOffsets(ctx context.Context, name string, m *group.Member, offsets map[TopicPartition]int64) error {
 	writes := make([]offsetWrite, 0, len(offsets))
 	for _, tp := range slices.SortedFunc(maps.Keys(offsets), compareTopicPartitions) {
 		off := offsets[tp]
@@ -378,8 +470,10 @@ func (gc *coordinator) write(ctx context.Context, name string, m *group.Member, 
 		gc.commitMu.Unlock()
 		return err
 	}
-	p, target, epoch, err := gc.offsets.write(ctx, name, writes)
+	var held heldEvents
+	p, target, epoch, err := gc.offsets.write(ctx, name, writes, &held)
 	gc.commitMu.Unlock()
+	held.report()
 	if err == nil {
 		err = gc.offsets.wait(ctx, p, target, epoch)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf16"
+
+	"github.com/commitlog-go/commitlog/internal/storage"
 )
 
 // Committed offsets live in the internal topic __consumer_offsets, in
@@ -175,6 +177,20 @@ func (s *offsetStore) groupOffsets(group string) (map[TopicPartition]committedOf
 	return maps.Clone(s.groups[group]), nil
 }
 
+// maxLag returns the largest lag, hw less the committed offset, among
+// the groups with a committed offset for tp, or 0 if none has one.
+func (s *offsetStore) maxLag(tp TopicPartition, hw int64) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var lag int64
+	for _, offsets := range s.groups {
+		if c, ok := offsets[tp]; ok {
+			lag = max(lag, hw-c.Offset)
+		}
+	}
+	return lag
+}
+
 // groupNames returns the groups with committed offsets.
 func (s *offsetStore) groupNames() []string {
 	s.mu.RLock()
@@ -203,8 +219,11 @@ type offsetWrite struct {
 // write never creates it, since creating a topic takes the Log's adminMu,
 // which comes before commitMu.
 //
+// The events of the append (for the Log's hooks) are added to held, for
+// the caller to report once it has released commitMu.
+//
 // Errors: *NotCoordinatorError, and the append's.
-func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWrite) (*Partition, int64, int32, error) {
+func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWrite, held *heldEvents) (*Partition, int64, int32, error) {
 	s.mu.RLock()
 	t := s.topic
 	err := s.checkCoordinatorLocked(group)
@@ -243,7 +262,9 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 	if s.log.repl != nil {
 		acks = AckAll
 	}
-	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{Expected: -1, NoWait: true}, acks)
+	d := new(storage.Deferred)
+	*held = append(*held, heldEvent{p, d})
+	res, err := p.appendBuilt(ctx, batch, aside, appendOptions{Expected: -1, NoWait: true, Defer: d}, acks)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -268,8 +289,9 @@ func (s *offsetStore) write(ctx context.Context, group string, writes []offsetWr
 // runs as the node applies the controller's metadata, which a wait for
 // the followers could stall.
 //
-// A read-only Log forgets them in memory only.
-func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) bool) error {
+// Like write, it adds the events of its appends to held. A read-only Log
+// forgets them in memory only.
+func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) bool, held *heldEvents) error {
 	if s.log.opts.ReadOnly {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -295,7 +317,7 @@ func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) 
 	for _, group := range slices.Sorted(maps.Keys(byGroup)) {
 		writes := byGroup[group]
 		slices.SortFunc(writes, func(a, b offsetWrite) int { return compareTopicPartitions(a.tp, b.tp) })
-		p, target, epoch, err := s.write(ctx, group, writes)
+		p, target, epoch, err := s.write(ctx, group, writes, held)
 		if err == nil && s.log.repl == nil {
 			err = s.wait(ctx, p, target, epoch)
 		}
@@ -304,6 +326,23 @@ func (s *offsetStore) forgetTopics(ctx context.Context, gone func(topic string) 
 		}
 	}
 	return nil
+}
+
+// heldEvents are the events of appends to __consumer_offsets made under
+// the coordinator's commitMu, to be reported to the Log's hooks once it
+// is released, so that a hook may commit (report).
+type heldEvents []heldEvent
+
+type heldEvent struct {
+	p *Partition
+	d *storage.Deferred
+}
+
+// report reports the events held.
+func (h heldEvents) report() {
+	for _, e := range h {
+		e.p.store.Report(e.d)
+	}
 }
 
 // wait returns once a write ending below target in p, appended at leader

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/metrics"
 	"github.com/commitlog-go/commitlog/internal/storage"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
@@ -52,6 +53,13 @@ type Log struct {
 	// repl is the node's replication, nil on a single-node Log (see
 	// replication.go).
 	repl *replicator
+
+	// hooks are Options.Hooks split by interface (hooks.go);
+	// syncLatency counts every partition's fsync rounds, and recovery
+	// sums what Open recovered (written only by Open) (stats.go).
+	hooks       hookSet
+	syncLatency metrics.Histogram
+	recovery    RecoveryStats
 
 	// The deleter removes the files of segments retention deleted (see
 	// retention.go). delMu guards the queue and closed flag; delIdle is
@@ -109,6 +117,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if o.ReadOnly {
 		o.fs = vfs.ReadOnly(o.fs)
 	}
+	start := o.now()
 	fs := o.fs
 	if o.ReadOnly {
 		if _, err := fs.Stat(dir); err != nil {
@@ -132,6 +141,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l := &Log{dir: dir, opts: o, fs: fs, lock: lock, topics: map[string]*Topic{},
 		delWake: make(chan struct{}, 1), cleanWake: make(chan struct{}, 1)}
 	l.delIdle = sync.NewCond(&l.delMu)
+	l.hooks = newHookSet(o.Hooks)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.offsets = newOffsetStore(l)
 	l.groups = newCoordinator(l, l.offsets)
@@ -147,7 +157,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	if err == nil {
 		// Offsets of topics deleted by an interrupted DeleteTopic.
-		err = l.offsets.forgetTopics(l.ctx, func(t string) bool { return l.topics[t] == nil })
+		var held heldEvents
+		err = l.offsets.forgetTopics(l.ctx, func(t string) bool { return l.topics[t] == nil }, &held)
+		held.report()
 	}
 	if err == nil && l.repl != nil {
 		if err = l.repl.start(l.ctx); err != nil {
@@ -159,6 +171,8 @@ func Open(dir string, opts *Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	l.recovery.Duration = o.now().Sub(start)
+	l.logOpened()
 	if !o.ReadOnly {
 		l.wg.Go(l.runScheduler)
 		l.wg.Go(l.runDeleter)
@@ -178,6 +192,9 @@ func openPartition(l *Log, t *Topic, id int32, creating bool) (*Partition, error
 		return nil, annotate(err, "open %s-%d", t.name, id)
 	}
 	p.store = store
+	if !creating {
+		l.recovered(t.name, id, store.Recovery())
+	}
 	if l.repl != nil {
 		l.repl.attach(p)
 	}
@@ -226,6 +243,8 @@ func (l *Log) storageConfig(t *Topic, id int32, wake func() bool) storage.Config
 		Discard:         l.deleteLater,
 		AppendedEnds:    l.appendedEnds,
 		Closing:         l.ctx.Done(),
+		Events:          l.hooks.storageEvents(t.name, id),
+		SyncLatency:     &l.syncLatency,
 	}
 }
 
@@ -274,6 +293,7 @@ func (l *Log) createTopic(ctx context.Context, name string, cfg TopicConfig) (*T
 // createLocalTopic creates the topic's files and the partitions this node
 // holds, with cfg resolved and valid.
 func (l *Log) createLocalTopic(ctx context.Context, name string, cfg TopicConfig) (*Topic, error) {
+	defer l.groups.deliverRebalances() // once adminMu is released
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -389,6 +409,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 
 // deleteLocalTopic deletes the topic's files and partitions on this node.
 func (l *Log) deleteLocalTopic(ctx context.Context, name string) error {
+	defer l.groups.deliverRebalances() // once adminMu is released
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := ctx.Err(); err != nil {

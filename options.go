@@ -134,11 +134,16 @@ type Options struct {
 	// CreateTopic is given as zero.
 	TopicDefaults TopicConfig
 
-	// Logger receives notices about recovery (torn tails cut, indexes
-	// rebuilt) and failures, as structured records whose attributes name
-	// the topic, partition or file. Messages carry no "commitlog:"
-	// prefix: to mark them, pass a logger made with Logger.With. Nil
-	// discards them.
+	// Logger receives the Log's notable events as structured records:
+	// recovery (torn tails cut, indexes rebuilt, interrupted work
+	// completed), rolls, retention deletions, compaction passes,
+	// truncations, consumer group rebalances, and failures (a partition
+	// failing, a background task erring). Attributes use the same keys
+	// everywhere: "topic", "partition", "offset", "segment" (a segment's
+	// base offset) and "group", where they apply; "err" for an error.
+	// Nothing is logged per record or per append above Debug. Messages
+	// carry no "commitlog:" prefix: to mark them, pass a logger made with
+	// Logger.With. Nil discards them.
 	Logger *slog.Logger
 
 	// ReadOnly opens the Log without writing anything to its directory,
@@ -160,6 +165,13 @@ type Options struct {
 	// Stats and group descriptions work. Not with Controller. Default
 	// false.
 	ReadOnly bool
+
+	// Hooks observe the Log's events — appends, fsync rounds, rolls,
+	// retention, compaction, rebalances, commits, recovery — for metrics
+	// and tracing: each is a value implementing one or more of the hook
+	// interfaces (see Hook, which says where and how they are called).
+	// Open checks that each implements at least one. Default none.
+	Hooks []Hook
 
 	// Repair lets Open repair kinds of damage that it otherwise refuses
 	// with a *CorruptionError, knowing that the repair cannot bring back
@@ -267,6 +279,7 @@ func (o *Options) Validate() error {
 	if o.ReplicaFetchMaxBytes < 0 {
 		problems = append(problems, fmt.Sprintf("ReplicaFetchMaxBytes: %d is negative", o.ReplicaFetchMaxBytes))
 	}
+	problems = append(problems, hookProblems(o.Hooks)...)
 	problems = append(problems, o.TopicDefaults.problems("TopicDefaults.")...)
 	if len(problems) > 0 {
 		return &ConfigError{Problems: problems}

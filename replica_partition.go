@@ -263,6 +263,14 @@ func (rp *replicaPartition) append(ctx context.Context, batch []byte, o storage.
 // (awaitAck does). A batch of an idempotent producer that repeats one the
 // log holds returns that one's offsets and appends nothing.
 func (rp *replicaPartition) appendLocal(ctx context.Context, batch []byte, o storage.AppendOptions, acks Acks) (AppendResult, int32, error) {
+	if o.Defer == nil {
+		// The append's events are reported once rp.mu is released (every
+		// return below releases it first), unless the caller reports
+		// them itself.
+		var own storage.Deferred
+		o.Defer = &own
+		defer rp.p.store.Report(&own)
+	}
 	rp.mu.Lock()
 	if rp.closed {
 		rp.mu.Unlock()
@@ -736,7 +744,7 @@ func (rp *replicaPartition) resetLocked(ctx context.Context, step replica.Follow
 			"topic", rp.p.topic.name, "partition", rp.p.id, "offset", step.ResetTo, "fetch_offset", end, "leader_log_start", resp.LogStartOffset)
 	} else {
 		rp.logger().Info("restarting the log empty at the leader's log start: retention or DeleteRecords on the leader removed the records this replica lacks",
-			"topic", rp.p.topic.name, "partition", rp.p.id, "offset", step.ResetTo, "start", start, "end", end, "leader_log_start", resp.LogStartOffset)
+			"topic", rp.p.topic.name, "partition", rp.p.id, "offset", step.ResetTo, "log_start", start, "end", end, "leader_log_start", resp.LogStartOffset)
 	}
 	if err := s.ResetTo(ctx, step.ResetTo); err != nil {
 		return fmt.Errorf("%s-%d: restarting the log at offset %d, the leader's log starting at %d: %w", rp.p.topic.name, rp.p.id, step.ResetTo, resp.LogStartOffset, err)

@@ -208,7 +208,8 @@ func (l *Log) loadOrphans(gone map[string]bool) error {
 		return nil // the empty directories are ignored
 	}
 	for _, e := range empty {
-		l.opts.Logger.Warn("removing an empty partition directory left by an interrupted topic creation", "dir", e)
+		topic, id, _ := parsePartitionDirName(e)
+		l.opts.Logger.Warn("removing an empty partition directory left by an interrupted topic creation", "topic", topic, "partition", id, "dir", e)
 		if err := l.fs.RemoveAll(filepath.Join(l.dir, e)); err != nil {
 			return err
 		}

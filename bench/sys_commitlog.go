@@ -15,7 +15,12 @@ const benchTopic = "bench"
 // openBenchTopic opens the Log in dir with the sync policy the run asks
 // for, and the one-partition topic the harness uses, creating it if needed.
 func openBenchTopic(ctx context.Context, dir string, o storeOptions) (*commitlog.Log, *commitlog.Topic, error) {
-	opts := &commitlog.Options{Sync: commitlog.SyncNever}
+	return openBenchTopicHooked(ctx, dir, o, nil)
+}
+
+// openBenchTopicHooked is openBenchTopic for a Log observed by hooks.
+func openBenchTopicHooked(ctx context.Context, dir string, o storeOptions, hooks []commitlog.Hook) (*commitlog.Log, *commitlog.Topic, error) {
+	opts := &commitlog.Options{Sync: commitlog.SyncNever, Hooks: hooks}
 	if o.durable {
 		opts.Sync = commitlog.SyncAlways
 	}
@@ -44,7 +49,17 @@ type commitlogStore struct {
 }
 
 func openCommitlog(ctx context.Context, dir string, o storeOptions) (store, error) {
-	l, t, err := openBenchTopic(ctx, dir, o)
+	s, err := openCommitlogStore(ctx, dir, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openCommitlogStore opens the partition-API store on a Log observed by
+// hooks (none: nil).
+func openCommitlogStore(ctx context.Context, dir string, o storeOptions, hooks []commitlog.Hook) (*commitlogStore, error) {
+	l, t, err := openBenchTopicHooked(ctx, dir, o, hooks)
 	if err != nil {
 		return nil, err
 	}

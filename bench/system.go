@@ -65,7 +65,10 @@ type system struct {
 	keys  bool   // records carry the 16-byte key
 	// client marks this library's Producer/Consumer runs (W7).
 	client bool
-	open   func(ctx context.Context, dir string, o storeOptions) (store, error)
+	// variant marks a variant of this library's runs, measuring one
+	// feature's cost (commitlog-hooks): run only when named in -systems.
+	variant bool
+	open    func(ctx context.Context, dir string, o storeOptions) (store, error)
 	// replicated opens o.replicas replicas of the system in the process,
 	// each with its data under dir, as one store whose appends return once
 	// the replicas in sync have them (durably on them when o.durable): the
@@ -95,6 +98,10 @@ var systems = []system{
 		replicatedUsage: "three `Log`s, each in its own directory, on the in-memory network (`memnet`) with an `InProcessController`; " +
 			"a topic of one partition with `ReplicationFactor` 3 and `MinInSyncReplicas` 2, led by node 1; a `Producer` with `AckAll` on the leader's `Log` " +
 			"(`Produce` per record, `Flush` per batch; `ProduceSync` for one record): acknowledged once every in-sync replica has the batch (on disk on them under `SyncAlways`)"},
+	{name: "commitlog-hooks", keys: true, variant: true, open: openCommitlogHooked,
+		usage: "as commitlog, on a `Log` with `Options.Hooks` set to a hook implementing every hook interface that counts what each call reports with atomics, " +
+			"as a metrics exporter would (runs only when named in -systems: beside commitlog, it measures what observing costs)",
+		noReplication: "a variant of commitlog measuring hooks, run on one node only"},
 	{name: "commitlog-client", keys: true, client: true, open: openCommitlogClient,
 		usage: "`Producer` (async `Produce`, `Flush` at the end) and `Consumer` (manual assignment, `Poll`)"},
 	{name: "tidwall/wal", open: openTidwall,
@@ -121,6 +128,18 @@ func systemNames() []string {
 	var names []string
 	for _, s := range systems {
 		names = append(names, s.name)
+	}
+	return names
+}
+
+// defaultSystemNames returns the systems a run without -systems runs:
+// all but the variants.
+func defaultSystemNames() []string {
+	var names []string
+	for _, s := range systems {
+		if !s.variant {
+			names = append(names, s.name)
+		}
 	}
 	return names
 }

@@ -12,7 +12,7 @@ import (
 // partitionStats returns the Log's statistics of every partition: the
 // one place that knows the shape of Log.Stats.
 func partitionStats(l *commitlog.Log) []commitlog.PartitionStats {
-	return l.Stats()
+	return l.Stats().Partitions
 }
 
 // statsJSON is stats' JSON output.

@@ -25,7 +25,38 @@ type Config struct {
 	// does not exist. It is called from within Join, Leave, Expire and the
 	// other calls that rebalance.
 	Partitions func(topic string) (int32, bool)
+	// Rebalanced, when not nil, is told of every rebalance, from within
+	// the call that rebalanced, after the new assignment is computed. It
+	// must not call back into the Coordinator.
+	Rebalanced func(Rebalance)
 }
+
+// Rebalance describes one rebalance of a group, for Config.Rebalanced.
+type Rebalance struct {
+	Group string
+	// Epoch is the group's new epoch; Members its members and Partitions
+	// the partitions assigned among them.
+	Epoch               int32
+	Members, Partitions int
+	Reason              RebalanceReason
+}
+
+// RebalanceReason says why a group rebalanced.
+type RebalanceReason uint8
+
+const (
+	// RebalanceJoin: a member joined, or a static member rejoined with
+	// another subscription.
+	RebalanceJoin RebalanceReason = iota
+	// RebalanceLeave: a member left.
+	RebalanceLeave
+	// RebalanceEvicted: Expire removed members past their deadline.
+	RebalanceEvicted
+	// RebalanceTopicCreated: a subscribed topic was created.
+	RebalanceTopicCreated
+	// RebalanceTopicDeleted: a subscribed topic was deleted.
+	RebalanceTopicDeleted
+)
 
 // Coordinator is the membership of a Log's consumer groups: a state
 // machine without I/O, goroutines or locks. Its owner serializes every
@@ -148,13 +179,13 @@ func (c *Coordinator) Join(r JoinRequest) (*Member, error) {
 			Reason: "replaced by a new consumer with the same InstanceID " + strconv.Quote(r.InstanceID)})
 		m.target = old.target
 		if !slices.Equal(old.topics, m.topics) {
-			c.rebalance(g)
+			c.rebalance(g, RebalanceJoin)
 		}
 		m.wake()
 		return m, nil
 	}
 	g.members[m.id] = m
-	c.rebalance(g)
+	c.rebalance(g, RebalanceJoin)
 	return m, nil
 }
 
@@ -197,8 +228,8 @@ func (c *Coordinator) remove(m *Member, fenced *FencedError) {
 
 // rebalance starts a new epoch of g: the balancer computes every member's
 // target, starting from the previous targets so that sticky balancers
-// keep partitions where they are.
-func (c *Coordinator) rebalance(g *groupState) {
+// keep partitions where they are, and tells Config.Rebalanced why.
+func (c *Coordinator) rebalance(g *groupState, reason RebalanceReason) {
 	if len(g.members) == 0 {
 		return
 	}
@@ -219,15 +250,20 @@ func (c *Coordinator) rebalance(g *groupState) {
 		}
 	}
 	assignment := g.balancer.Balance(in, counts)
+	assigned := 0
 	for _, m := range members {
 		m.target = map[Partition]bool{}
 		for _, p := range assignment[m.id] {
 			m.target[p] = true
 		}
+		assigned += len(m.target)
 		if m.departed {
 			g.freeUntargeted(m)
 		}
 		m.wake()
+	}
+	if c.cfg.Rebalanced != nil {
+		c.cfg.Rebalanced(Rebalance{Group: g.name, Epoch: g.epoch, Members: len(members), Partitions: assigned, Reason: reason})
 	}
 }
 
@@ -281,7 +317,7 @@ func (c *Coordinator) Leave(m *Member) {
 		return
 	}
 	c.remove(m, nil)
-	c.rebalance(m.g)
+	c.rebalance(m.g, RebalanceLeave)
 }
 
 // Polling records whether m's consumer is waiting inside Poll, where it
@@ -335,7 +371,7 @@ func (c *Coordinator) Expire() {
 			}
 		}
 		if changed {
-			c.rebalance(g)
+			c.rebalance(g, RebalanceEvicted)
 		}
 	}
 	if !next.IsZero() {
@@ -379,7 +415,7 @@ func (c *Coordinator) Close() {
 func (c *Coordinator) TopicCreated(topic string) {
 	for _, g := range c.groups {
 		if g.subscribes(topic) {
-			c.rebalance(g)
+			c.rebalance(g, RebalanceTopicCreated)
 		}
 	}
 }
@@ -400,7 +436,7 @@ func (c *Coordinator) TopicDeleted(topic string) {
 				delete(g.owners, p)
 			}
 		}
-		c.rebalance(g)
+		c.rebalance(g, RebalanceTopicDeleted)
 	}
 }
 

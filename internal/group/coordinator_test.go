@@ -470,3 +470,36 @@ func TestResignFencesTheResignedGroupsOnly(t *testing.T) {
 	require.Equal(t, []string{"b"}, h.c.Groups())
 	require.NoError(t, h.c.CheckCommit("b", b, h.owned(b)), "other groups go on")
 }
+
+// Config.Rebalanced hears of every rebalance, with the group's new
+// epoch, its members, the partitions assigned and why.
+func TestRebalancedReportsEveryRebalance(t *testing.T) {
+	h := newHarness(t, map[string]int32{"t": 3, "u": 2})
+	a := h.mustJoin(member{topics: []string{"t", "u"}, maxPoll: time.Hour})
+	b := h.mustJoin(member{topics: []string{"t"}, maxPoll: time.Minute})
+	c := h.mustJoin(member{topics: []string{"t"}, maxPoll: time.Hour})
+	h.converge(a, b, c)
+	h.c.Leave(c)
+	delete(h.topics, "u")
+	h.c.TopicDeleted("u")
+	h.topics["u"] = 4
+	h.c.TopicCreated("u")
+	h.c.Polling(a, true)
+	h.advance(2 * time.Minute) // b, outside Poll past its minute, is evicted
+	// A static member rejoining with another subscription rebalances; with
+	// the same one, it takes its place without.
+	h.mustJoin(member{instance: "s", topics: []string{"t"}})
+	h.mustJoin(member{instance: "s", topics: []string{"t"}})
+	h.mustJoin(member{instance: "s", topics: []string{"t", "u"}})
+	require.Equal(t, []Rebalance{
+		{Group: "g", Epoch: 1, Members: 1, Partitions: 5, Reason: RebalanceJoin},
+		{Group: "g", Epoch: 2, Members: 2, Partitions: 5, Reason: RebalanceJoin},
+		{Group: "g", Epoch: 3, Members: 3, Partitions: 5, Reason: RebalanceJoin},
+		{Group: "g", Epoch: 4, Members: 2, Partitions: 5, Reason: RebalanceLeave},
+		{Group: "g", Epoch: 5, Members: 2, Partitions: 3, Reason: RebalanceTopicDeleted},
+		{Group: "g", Epoch: 6, Members: 2, Partitions: 7, Reason: RebalanceTopicCreated},
+		{Group: "g", Epoch: 7, Members: 1, Partitions: 7, Reason: RebalanceEvicted},
+		{Group: "g", Epoch: 8, Members: 2, Partitions: 7, Reason: RebalanceJoin},
+		{Group: "g", Epoch: 9, Members: 2, Partitions: 7, Reason: RebalanceJoin},
+	}, h.rebalances)
+}

@@ -66,6 +66,8 @@ type harness struct {
 	clock  *testClock
 	topics map[string]int32
 	wakes  map[string]*int // by member id
+	// rebalances are those Config.Rebalanced was told of.
+	rebalances []Rebalance
 }
 
 var epoch0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -79,6 +81,7 @@ func newHarness(t *testing.T, topics map[string]int32) *harness {
 			n, ok := h.topics[topic]
 			return n, ok
 		},
+		Rebalanced: func(r Rebalance) { h.rebalances = append(h.rebalances, r) },
 	})
 	return h
 }

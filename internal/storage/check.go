@@ -98,7 +98,7 @@ func (p *PartitionLog) Check(ctx context.Context) error {
 			if rerr != nil {
 				errs = append(errs, fmt.Errorf("%s-%d: rebuild indexes of segment %d: %w", p.cfg.Topic, p.cfg.Partition, s.base, rerr))
 			} else {
-				p.cfg.Logger.Warn("index disagreed with its data and was rebuilt", "file", s.path)
+				p.cfg.Logger.Warn("index disagreed with its data and was rebuilt", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "file", s.path)
 			}
 		}
 		s.release()

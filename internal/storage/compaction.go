@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -187,13 +188,43 @@ func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
 	if !p.cfg.Compacted {
 		return nil
 	}
+	start := p.cfg.Now()
+	var (
+		ev    CompactionEvent
+		syncs []SyncEvent // the pass's fsync rounds, reported once cleanMu is released
+	)
 	p.cleanMu.Lock()
-	defer p.cleanMu.Unlock()
+	err := p.compact(ctx, now, &ev, &syncs)
+	p.cleanMu.Unlock()
+	for _, s := range syncs {
+		p.cfg.Events.Sync(s)
+	}
+	if err != nil {
+		return err
+	}
+	ev.Duration = p.cfg.Now().Sub(start)
+	ev.CleanerOffset = p.cleanerPoint.Load()
+	lvl := slog.LevelDebug
+	if ev.Segments > 0 {
+		lvl = slog.LevelInfo
+	}
+	p.cfg.Logger.Log(ctx, lvl, "compacted partition", "topic", p.cfg.Topic, "partition", p.cfg.Partition,
+		"offset", ev.CleanerOffset, "segments", ev.Segments, "new_segments", ev.NewSegments,
+		"bytes_before", ev.BytesBefore, "bytes_after", ev.BytesAfter, "records_removed", ev.RecordsRemoved, "duration", ev.Duration)
+	if f := p.cfg.Events.Compaction; f != nil {
+		f(ev)
+	}
+	return nil
+}
+
+// compact is Compact's pass, holding cleanMu; it adds what it replaces
+// to ev, and the fsync rounds it runs to syncs.
+func (p *PartitionLog) compact(ctx context.Context, now time.Time, ev *CompactionEvent, syncs *[]SyncEvent) error {
 	var (
 		c           cleanable
 		truncations int64
 	)
-	err := p.withSyncSem(ctx, func() error {
+	err := p.withSyncSemKeeping(ctx, syncs, func() error {
 		if err := p.checkpointHeld(); err != nil {
 			return err
 		}
@@ -223,7 +254,7 @@ func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
 		}
 	}()
 	p.lastCleaning.Store(now.UnixMilli())
-	cl := &cleaner{p: p, ctx: ctx, now: now, c: &c, truncations: truncations, paceStart: time.Now(), paceEnds: p.appendedEnds()}
+	cl := &cleaner{p: p, ctx: ctx, now: now, c: &c, truncations: truncations, paceStart: time.Now(), paceEnds: p.appendedEnds(), ev: ev}
 	m := newOffsetMap(p.cfg.CompactionMapBytes, int(min(c.end-c.firstDirty, math.MaxInt32)))
 	// With no dirty records the pass still rewrites what has tombstones
 	// past their delete horizon: the map stays empty, and every record
@@ -249,7 +280,7 @@ func (p *PartitionLog) Compact(ctx context.Context, now time.Time) error {
 		}
 	}
 	p.tombstoneHorizon.Store(cl.minHorizon)
-	return p.withSyncSem(ctx, func() error {
+	return p.withSyncSemKeeping(ctx, syncs, func() error {
 		if p.truncations.Load() != truncations {
 			return nil // the log was cut below what was mapped
 		}
@@ -281,6 +312,11 @@ type cleaner struct {
 	// minHorizon is the earliest delete horizon of the tombstones the
 	// pass kept (0: none).
 	minHorizon int64
+	// ev counts what the pass replaced, group by group as each is
+	// swapped in; removed counts the records the group being rewritten
+	// drops.
+	ev      *CompactionEvent
+	removed int64
 
 	// Pacing (see pace): input bytes since the last look, when that was,
 	// and the Log's appended ends then.

@@ -16,6 +16,7 @@ import (
 // unchanged batches before it copied as they are.
 func (cl *cleaner) rewrite(g []*segment) error {
 	p := cl.p
+	cl.removed = 0
 	var w *cleanedWriter
 	swapped := false
 	defer func() {
@@ -130,6 +131,13 @@ func (cl *cleaner) rewrite(g []*segment) error {
 		return err
 	}
 	swapped = true
+	cl.ev.Segments += len(g)
+	cl.ev.NewSegments++
+	for _, s := range g {
+		cl.ev.BytesBefore += s.size.Load()
+	}
+	cl.ev.BytesAfter += w.size
+	cl.ev.RecordsRemoved += cl.removed
 	return nil
 }
 
@@ -142,6 +150,7 @@ func (cl *cleaner) clean(s *segment, b []byte, h *record.Header) ([]byte, error)
 		return b, nil
 	}
 	if h.NextOffset() <= cl.c.start || h.RecordCount == 0 {
+		cl.removed += int64(h.RecordCount)
 		return nil, nil
 	}
 	corrupt := func(err error) error {
@@ -190,6 +199,7 @@ func (cl *cleaner) clean(s *segment, b []byte, h *record.Header) ([]byte, error)
 			cl.minHorizon = hz
 		}
 	}
+	cl.removed += int64(len(cl.keep) - kept)
 	switch {
 	case kept == 0:
 		return nil, nil

@@ -197,12 +197,14 @@ func (p *PartitionLog) recoverSwaps(names []string) (changed bool, err error) {
 				}
 			}
 			errs = append(errs, rename(x, LogSuffix, SwapSuffix))
-			p.cfg.Logger.Info("completed a compaction swap interrupted by a crash", "dir", p.dir, "segment", x, "next", next)
+			p.recovery.Completed++
+			p.cfg.Logger.Info("completed a compaction swap interrupted by a crash", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", x, "next", next)
 		case has[SegmentName(x, LogSuffix)+CleanedSuffix]:
 			for _, kind := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
 				errs = append(errs, remove(x, kind, CleanedSuffix), remove(x, kind, SwapSuffix))
 			}
-			p.cfg.Logger.Info("rolled back a compaction swap interrupted by a crash", "dir", p.dir, "segment", x)
+			p.recovery.Completed++
+			p.cfg.Logger.Info("rolled back a compaction swap interrupted by a crash", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", x)
 		default:
 			for _, kind := range []string{IndexSuffix, TimeIndexSuffix} {
 				errs = append(errs, rename(x, kind, SwapSuffix), remove(x, kind, CleanedSuffix))

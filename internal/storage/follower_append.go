@@ -76,19 +76,37 @@ func (p *PartitionLog) AppendAsFollower(ctx context.Context, batches []byte, o A
 			if w != nil && !p.cfg.SyncAlways {
 				p.publishLocalEndLocked(w)
 			}
-			p.mu.Unlock()
+			p.unlock()
+			if w != nil {
+				p.reportFollowerAppend(hs[:i], pos)
+			}
 			return AppendResult{}, err
 		}
 		w = next
 		pos += h.Size()
 	}
 	woke := !p.cfg.SyncAlways && p.publishLocalEndLocked(w)
-	p.mu.Unlock()
+	p.unlock()
+	p.reportFollowerAppend(hs, pos)
 	if woke {
 		runtime.Gosched() // as AppendBatch does
 	}
 	res := AppendResult{BaseOffset: hs[0].BaseOffset, LastOffset: hs[len(hs)-1].LastOffset()}
 	return res, p.acknowledge(ctx, w.offset, w.truncations, o)
+}
+
+// reportFollowerAppend reports to Events.Append the batches hs, of size
+// bytes in all, that AppendAsFollower wrote.
+func (p *PartitionLog) reportFollowerAppend(hs []record.Header, size int) {
+	f := p.cfg.Events.Append
+	if f == nil {
+		return
+	}
+	ev := AppendEvent{BaseOffset: hs[0].BaseOffset, LastOffset: hs[len(hs)-1].LastOffset(), Batches: len(hs), Bytes: size, Follower: true}
+	for i := range hs {
+		ev.Records += int(hs[i].RecordCount)
+	}
+	f(ev)
 }
 
 // publishLocalEndLocked moves the high watermark after the written end

@@ -253,27 +253,64 @@ func span(from, to int64) []int64 {
 	return out
 }
 
-// logCapture is a slog handler that keeps the messages logged through it.
+// logCapture is a slog handler that keeps the records logged through it.
 type logCapture struct {
 	mu   sync.Mutex
-	msgs []string
+	recs []capturedLog
+}
+
+// capturedLog is one record a logCapture kept: its level, message and
+// attributes.
+type capturedLog struct {
+	level slog.Level
+	msg   string
+	attrs map[string]slog.Value
 }
 
 func (c *logCapture) Enabled(context.Context, slog.Level) bool { return true }
 func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
+	rec := capturedLog{level: r.Level, msg: r.Message, attrs: map[string]slog.Value{}}
+	r.Attrs(func(a slog.Attr) bool {
+		rec.attrs[a.Key] = a.Value
+		return true
+	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.msgs = append(c.msgs, r.Message)
+	c.recs = append(c.recs, rec)
 	return nil
 }
 func (c *logCapture) WithAttrs([]slog.Attr) slog.Handler { return c }
 func (c *logCapture) WithGroup(string) slog.Handler      { return c }
 
-// messages returns what was logged so far.
-func (c *logCapture) messages() []string {
+// messages returns the messages logged so far.
+func (c *logCapture) messages() []string { return c.messagesFrom(slog.LevelDebug) }
+
+// warnings returns the messages logged so far at Warn or above.
+func (c *logCapture) warnings() []string { return c.messagesFrom(slog.LevelWarn) }
+
+func (c *logCapture) messagesFrom(level slog.Level) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.Clone(c.msgs)
+	var out []string
+	for _, r := range c.recs {
+		if r.level >= level {
+			out = append(out, r.msg)
+		}
+	}
+	return out
+}
+
+// records returns the records logged so far with message msg.
+func (c *logCapture) records(msg string) []capturedLog {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []capturedLog
+	for _, r := range c.recs {
+		if r.msg == msg {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // requireContiguous checks that the segments' bases follow each other.

@@ -162,8 +162,8 @@ func (p *PartitionLog) Roll() error {
 		return err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.rollLocked(p.written.Load().offset)
+	defer p.unlock()
+	return p.rollLocked(p.written.Load().offset, RollRequested)
 }
 
 // RollIdle rolls the active segment as retention and the idle timer do
@@ -174,8 +174,8 @@ func (p *PartitionLog) RollIdle() error {
 		return err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.rollIdleLocked()
+	defer p.unlock()
+	return p.rollIdleLocked(RollRequested)
 }
 
 // CheckpointInfo is the content of a partition's checkpoint file (see
@@ -223,7 +223,7 @@ func (c CheckpointInfo) checkpoint() checkpoint {
 // fsync round in progress.
 func (p *PartitionLog) LastCheckpoint() CheckpointInfo {
 	p.syncSem <- struct{}{}
-	defer func() { <-p.syncSem }()
+	defer p.releaseSync()
 	return p.checkpointed.info()
 }
 

@@ -256,7 +256,7 @@ func (p *PartitionLog) recoverEpochs(scanned int64, creating bool) error {
 		}
 	}
 	if reason != "" {
-		p.cfg.Logger.Warn("rebuilding the leader epochs from the batch headers", "file", path, "reason", reason)
+		p.cfg.Logger.Warn("rebuilding the leader epochs from the batch headers", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "file", path, "reason", reason)
 		c = &leaderEpochs{}
 		if err := walkHeaders(segs, segs[0].base, written, func(_ *segment, _ int64, h *record.Header) bool {
 			c.assign(h.PartitionLeaderEpoch, h.BaseOffset)

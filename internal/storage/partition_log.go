@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/commitlog-go/commitlog/internal/metrics"
 	"github.com/commitlog-go/commitlog/internal/record"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 )
@@ -91,6 +92,13 @@ type Config struct {
 	// Closing is closed when the owner begins to close: compaction stops
 	// at its next batch. Nil: never.
 	Closing <-chan struct{}
+	// Events receives the partition's notable events (events.go); its
+	// nil fields report nothing.
+	Events Events
+	// SyncLatency, when not nil, counts the duration of every fsync
+	// round (SyncEvent.Duration), shared by the owner's partitions. Nil:
+	// not counted.
+	SyncLatency *metrics.Histogram
 }
 
 // PartitionLog is one partition's log on disk: Kafka's UnifiedLog. It
@@ -151,6 +159,9 @@ type PartitionLog struct {
 	// openCut says Open completed a truncation a crash interrupted
 	// (completeTruncation): the leader epochs are cut at the end.
 	openCut bool
+	// rolls are the rolls made under the lock, to be logged and
+	// reported to Events.Roll once it is released (unlock).
+	rolls []RollEvent
 
 	segments atomic.Pointer[[]*segment] // immutable, ascending by base
 	written  atomic.Pointer[Position]   // end of what was written
@@ -197,6 +208,12 @@ type PartitionLog struct {
 	// producer_snapshots.go). REQUIRES: syncSem.
 	snapThrough int64
 	snapChanges uint64
+	// heldSyncs are the fsync rounds the holder of syncSem ran, reported
+	// to Events.Sync as it releases it (releaseSync). REQUIRES: syncSem.
+	heldSyncs heldSyncEvents
+
+	// recovery is what Open did (Recovery); written only by Open.
+	recovery RecoveryStats
 
 	done chan struct{} // closed by close
 }
@@ -265,6 +282,7 @@ func Open(cfg Config, creating bool) (*PartitionLog, error) {
 		epochs:      &leaderEpochs{},
 		snapThrough: -1,
 	}
+	start := cfg.Now()
 	if err := p.recoverPartition(creating); err != nil {
 		if segs := p.segments.Load(); segs != nil {
 			for _, s := range *segs {
@@ -273,6 +291,8 @@ func Open(cfg Config, creating bool) (*PartitionLog, error) {
 		}
 		return nil, err
 	}
+	p.recovery.Duration = cfg.Now().Sub(start)
+	p.recovery.Segments = len(*p.segments.Load())
 	return p, nil
 }
 
@@ -317,6 +337,11 @@ type AppendOptions struct {
 	// not be negative nor older than LatestEpoch (an *EpochError).
 	// AppendAsFollower ignores it: the batches carry their epochs.
 	LeaderEpoch int32
+	// Defer, when not nil, receives the events of the append (its own,
+	// and the rolls it makes) instead of their being reported to
+	// Config.Events: for a caller that appends holding a lock of its
+	// own, and reports them with Report once it has released it.
+	Defer *Deferred
 }
 
 // AppendBatch appends one encoded batch (base offset 0, as built) and
@@ -401,7 +426,7 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 	h.BaseOffset, h.PartitionLeaderEpoch = end, o.LeaderEpoch
 	w, err := p.appendLocked(batch, &h, now, o.CRC)
 	if err != nil {
-		p.mu.Unlock()
+		p.unlockDeferring(o.Defer) // a roll before the failed write stays
 		return AppendResult{}, err
 	}
 	woke := false
@@ -412,7 +437,15 @@ func (p *PartitionLog) AppendBatch(ctx context.Context, batch []byte, o AppendOp
 			woke = p.followLimitLocked(w)
 		}
 	}
-	p.mu.Unlock()
+	p.unlockDeferring(o.Defer)
+	if f := p.cfg.Events.Append; f != nil {
+		ev := AppendEvent{BaseOffset: end, LastOffset: h.LastOffset(), Batches: 1, Records: int(h.RecordCount), Bytes: len(batch)}
+		if o.Defer != nil {
+			o.Defer.append, o.Defer.appended = ev, true
+		} else {
+			f(ev)
+		}
+	}
 	if woke {
 		// Let the readers just woken read now, before this goroutine's
 		// next append (see flushHeld): produce-to-consume p50 went from
@@ -534,11 +567,18 @@ func (p *PartitionLog) maybeRollLocked(batchLen int, h *record.Header, end int64
 	if size == 0 {
 		return nil
 	}
-	if size+int64(batchLen) <= p.cfg.SegmentBytes && !s.indexFull() &&
-		end+int64(h.LastOffsetDelta)-s.base <= math.MaxInt32 && !p.agedLocked(now) {
+	var reason RollReason
+	switch {
+	case p.agedLocked(now):
+		reason = RollAge
+	case s.indexFull() || end+int64(h.LastOffsetDelta)-s.base > math.MaxInt32:
+		reason = RollIndex
+	case size+int64(batchLen) > p.cfg.SegmentBytes:
+		reason = RollSize
+	default:
 		return nil
 	}
-	return p.rollLocked(end)
+	return p.rollLocked(end, reason)
 }
 
 // agedLocked reports whether the active segment is older than SegmentAge.
@@ -573,8 +613,8 @@ func (p *PartitionLog) rollAge() time.Duration {
 // fsync. A torn sealed segment above the recovery point is then cut by
 // recovery like a torn tail. If the new segment cannot be created the
 // active segment stays active and the error is returned (ErrDiskFull for
-// lack of space). REQUIRES: p.mu.
-func (p *PartitionLog) rollLocked(base int64) error {
+// lack of space). reason is what Events.Roll hears. REQUIRES: p.mu.
+func (p *PartitionLog) rollLocked(base int64, reason RollReason) error {
 	old := p.active
 	if old.maxTimestamp.Load() >= 0 {
 		// Room for the time index's final entry, which seal adds.
@@ -611,6 +651,8 @@ func (p *PartitionLog) rollLocked(base int64) error {
 	copy(segs, old2)
 	segs = append(segs, ns)
 	p.segments.Store(&segs)
+	// Logged and reported once the lock is released (unlock).
+	p.rolls = append(p.rolls, RollEvent{Segment: base, Sealed: old.base, SealedBytes: old.size.Load(), Reason: reason})
 	return nil
 }
 
@@ -642,11 +684,11 @@ func (p *PartitionLog) RollIfAged(now time.Time) error {
 		return err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if p.shutErr != nil || p.failed != nil || !p.agedLocked(now) {
 		return nil
 	}
-	return p.rollIdleLocked()
+	return p.rollIdleLocked(RollAge)
 }
 
 // close flushes, checkpoints and releases the partition's segments, as
@@ -676,7 +718,7 @@ func (p *PartitionLog) waitCompaction() {
 
 func (p *PartitionLog) shutdown(reason error, persist bool) error {
 	p.syncSem <- struct{}{}
-	defer func() { <-p.syncSem }()
+	defer p.releaseSync()
 	p.mu.Lock()
 	if p.shutErr != nil {
 		p.mu.Unlock()

@@ -123,7 +123,7 @@ func (p *PartitionLog) recoverProducers() error {
 			continue
 		}
 		if through < 0 {
-			p.cfg.Logger.Warn("removing producer state snapshot; rebuilding it from the log", "file", path, "reason", reason)
+			p.cfg.Logger.Warn("removing producer state snapshot; rebuilding it from the log", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "offset", v, "file", path, "reason", reason)
 		}
 		if p.cfg.ReadOnly {
 			continue // ignored, in memory

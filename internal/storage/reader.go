@@ -157,7 +157,7 @@ func (r *Reader) seekInSegment(from int64) int64 {
 		}
 	}
 	r.p.cfg.Logger.Warn("offset index entry does not match the data; reading the segment from its start",
-		"file", r.seg.offsets().path, "offset", off, "position", pos)
+		"topic", r.p.cfg.Topic, "partition", r.p.cfg.Partition, "segment", r.seg.base, "file", r.seg.offsets().path, "offset", off, "position", pos)
 	return 0
 }
 

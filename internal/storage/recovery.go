@@ -399,7 +399,7 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 					Remedy: "restore it from a backup, or open with Options.Repair.Checkpoints to rescan the partition from its first segment"}
 			}
 			p.cfg.Logger.Warn("repairing a partition checkpoint by scanning every segment (Options.Repair.Checkpoints); records deleted since the first segment's start are readable again",
-				"dir", p.dir, "checkpoint", reason)
+				"topic", p.cfg.Topic, "partition", p.cfg.Partition, "dir", p.dir, "checkpoint", reason)
 		}
 	}
 	if haveCP && cp.flags&checkpointReset != 0 {
@@ -433,11 +433,12 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			dirChanged = true
 		}
 		if n > 0 {
+			p.recovery.SegmentsRemoved += n
 			msg := "removed segments below the log start offset left by an interrupted retention pass"
 			if p.cfg.ReadOnly {
 				msg = "left out segments below the log start offset that an interrupted retention pass left behind (read-only: not removed)"
 			}
-			p.cfg.Logger.Info(msg, "dir", p.dir, "segments", n, "start", cp.logStartOffset)
+			p.cfg.Logger.Info(msg, "topic", p.cfg.Topic, "partition", p.cfg.Partition, "offset", cp.logStartOffset, "segments", n)
 			bases = bases[n:]
 		}
 	}
@@ -493,11 +494,12 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 				Reason: "segment file named by the checkpoint is missing"}
 		default:
 			// Compaction merged the segment into one that starts below it.
-			p.cfg.Logger.Info("checkpoint names a segment compaction has merged; scanning every segment", "dir", p.dir, "segment", cp.segmentBase)
+			p.cfg.Logger.Info("checkpoint names a segment compaction has merged; scanning every segment", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", cp.segmentBase)
 			point = false
 		}
 	}
 
+	p.recovery.FromCheckpoint = point
 	var (
 		segs    []*segment
 		scratch []byte
@@ -529,8 +531,9 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			}
 			// Otherwise the sealed segment's end was never made durable,
 			// and neither was anything after it.
+			p.recovery.SegmentsRemoved += len(bases) - i
 			p.cfg.Logger.Warn("cut segments after the torn end of an unsynced sealed segment",
-				"file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
+				"topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", segs[i-1].base, "file", segs[i-1].path, "offset", st.next, "next_base", base, "segments_removed", len(bases)-i)
 			if !p.cfg.ReadOnly {
 				if err := p.removeSegments(bases[i:]); err != nil {
 					return err
@@ -570,7 +573,8 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 				st = scanState{next: cp.recoveryOffset, maxTimestamp: cp.maxTimestamp,
 					offsetOfMaxTimestamp: cp.offsetOfMaxTimestamp, bytesSinceIndex: cp.bytesSinceIndex}
 			} else {
-				p.cfg.Logger.Warn("index entries below the recovery point are damaged; rebuilding them", "file", s.path)
+				p.recovery.IndexesRebuilt++
+				p.cfg.Logger.Warn("index entries below the recovery point are damaged; rebuilding them", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "file", s.path)
 			}
 		}
 		keepOffsets, keepTimes := 0, 0 // index entries below pos
@@ -592,6 +596,8 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 		if err != nil {
 			return err
 		}
+		p.recovery.SegmentsScanned++
+		p.recovery.BytesScanned += pos - scanFrom
 		if dmg != nil && dmg.pos < trustedEnd {
 			return &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset,
 				Reason: "damaged batch below the checkpointed recovery point", Err: dmg.err}
@@ -625,12 +631,14 @@ func (p *PartitionLog) recoverPartition(creating bool) error {
 			if padding {
 				removed = 0
 			}
+			p.recovery.BytesCut += cut
+			p.recovery.SegmentsRemoved += removed
 			if zeros && removed == 0 {
 				p.cfg.Logger.Info("cut zeros past the last batch: space prepared for durable appends, or writes that never reached the disk",
-					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed)
+					"topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed)
 			} else {
 				p.cfg.Logger.Warn("cut torn tail left by an interrupted write",
-					"file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed,
+					"topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "file", s.path, "position", dmg.pos, "offset", dmg.offset, "bytes", cut, "later_segments_removed", removed,
 					"reason", s.tornReason(dmg, &scratch))
 			}
 			if !p.cfg.ReadOnly {
@@ -859,7 +867,8 @@ func (p *PartitionLog) loadSealed(s *segment, nextBase int64, scratch *[]byte) (
 	if errors.As(err, &cerr) || !errors.Is(err, errIndexMismatch) {
 		return st, err
 	}
-	p.cfg.Logger.Warn("rebuilding the indexes of a segment", "file", s.path, "reason", err)
+	p.recovery.IndexesRebuilt++
+	p.cfg.Logger.Warn("rebuilding the indexes of a segment", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "file", s.path, "reason", err)
 	return s.rebuildIndexes(p.sf, int64(p.cfg.IndexIntervalBytes), scratch)
 }
 
@@ -905,8 +914,9 @@ func (p *PartitionLog) checkSealedIndexes(s *segment, nextBase int64, scratch *[
 		if !zeros || dmg.offset != nextBase {
 			return st, &CorruptionError{Path: s.path, FilePosition: dmg.pos, Offset: dmg.offset, Reason: "damaged batch in a segment below the recovery point", Err: dmg.err}
 		}
+		p.recovery.BytesCut += size - dmg.pos
 		p.cfg.Logger.Info("cut zeros past the last batch of a sealed segment: space prepared for durable appends whose trim did not reach the disk",
-			"file", s.path, "position", dmg.pos, "bytes", size-dmg.pos)
+			"topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "file", s.path, "position", dmg.pos, "bytes", size-dmg.pos)
 		if !p.cfg.ReadOnly {
 			if err := s.file.Truncate(dmg.pos); err != nil {
 				return st, err

@@ -305,7 +305,9 @@ func (p *PartitionLog) completeReset(cp checkpoint) (checkpoint, error) {
 	if err := writeCheckpoint(fs, p.dir, cp); err != nil {
 		return cp, err
 	}
-	p.cfg.Logger.Info("completed a reset interrupted by a crash: the log restarts empty", "dir", p.dir, "offset", cp.logStartOffset,
+	p.recovery.Completed++
+	p.recovery.SegmentsRemoved += removed
+	p.cfg.Logger.Info("completed a reset interrupted by a crash: the log restarts empty", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "offset", cp.logStartOffset,
 		"segments_removed", removed)
 	return cp, nil
 }

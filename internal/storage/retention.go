@@ -65,10 +65,10 @@ func (p *PartitionLog) activeExpiredLocked(now time.Time) bool {
 // (it has expired, or reached its age), and moves the written end (and,
 // where it follows it, the high watermark) to the new segment's start, so
 // that the old one no longer holds the end and can be deleted or
-// compacted. REQUIRES: p.mu.
-func (p *PartitionLog) rollIdleLocked() error {
+// compacted. reason is the roll's. REQUIRES: p.mu.
+func (p *PartitionLog) rollIdleLocked(reason RollReason) error {
 	end := p.written.Load().offset
-	if err := p.rollLocked(end); err != nil {
+	if err := p.rollLocked(end, reason); err != nil {
 		return err
 	}
 	w := &Position{offset: end, seg: p.active, maxTimestamp: -1, offsetOfMaxTimestamp: -1, truncations: p.truncations.Load()}
@@ -100,7 +100,8 @@ func (p *PartitionLog) EnforceRetention(ctx context.Context, now time.Time) erro
 	if !work {
 		return nil // the common case costs no lock beyond this
 	}
-	return p.withSyncSem(ctx, func() error {
+	var ev RetentionEvent
+	err := p.withSyncSem(ctx, func() error {
 		// Durable first: the checkpoint written below must name the
 		// segment of the durable end, which must not be deleted.
 		if err := p.flushHeld(); err != nil {
@@ -113,7 +114,9 @@ func (p *PartitionLog) EnforceRetention(ctx context.Context, now time.Time) erro
 			// Everything but the active segment goes, and the active
 			// segment has expired too: roll it so it can follow
 			// (Kafka rolls an expired active segment the same way).
-			if err := p.rollIdleLocked(); err != nil {
+			// The roll is logged and reported once syncSem is
+			// released, below.
+			if err := p.rollIdleLocked(RollRetention); err != nil {
 				p.mu.Unlock()
 				return err
 			}
@@ -148,10 +151,24 @@ func (p *PartitionLog) EnforceRetention(ctx context.Context, now time.Time) erro
 		if err := p.checkpointHeld(); err != nil {
 			return err
 		}
+		ev = RetentionEvent{Segments: len(gone), StartOffset: p.start.Load()}
+		for _, s := range gone {
+			ev.Bytes += s.size.Load()
+		}
 		p.retentionDeleted.Add(int64(len(gone)))
 		p.discard(gone)
 		return nil
 	})
+	p.mu.Lock()
+	p.unlock() // the roll of an expired active segment, if any
+	if ev.Segments > 0 {
+		p.cfg.Logger.Info("retention deleted segments", "topic", p.cfg.Topic, "partition", p.cfg.Partition,
+			"offset", ev.StartOffset, "segments", ev.Segments, "bytes", ev.Bytes)
+		if f := p.cfg.Events.Retention; f != nil {
+			f(ev)
+		}
+	}
+	return err
 }
 
 // discard hands the removal of segs, taken out of the partition, to
@@ -181,13 +198,15 @@ func (p *PartitionLog) removeDeletedSegments(segs []*segment) {
 		}
 		for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
 			if err := p.cfg.FS.Remove(filepath.Join(p.dir, SegmentName(s.base, suffix))); err != nil && !isNotExist(err) {
-				p.cfg.Logger.Warn("removing a deleted segment's file failed; the next Open retries", "err", err)
+				p.cfg.Logger.Warn("removing a deleted segment's file failed; the next Open retries",
+					"topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "err", err)
 			}
 		}
 		s.release()
 	}
 	if err := p.cfg.FS.SyncDir(p.dir); err != nil && !isNotExist(err) {
-		p.cfg.Logger.Warn("syncing a directory after removing segments failed", "dir", p.dir, "err", err)
+		p.cfg.Logger.Warn("syncing a directory after removing segments failed",
+			"topic", p.cfg.Topic, "partition", p.cfg.Partition, "dir", p.dir, "err", err)
 	}
 }
 
@@ -206,7 +225,10 @@ func (p *PartitionLog) DeleteRecords(ctx context.Context, before int64) (int64, 
 	if before < 0 {
 		return 0, fmt.Errorf("%w: DeleteRecords %s-%d: offset %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, before)
 	}
-	var start int64
+	var (
+		start int64
+		moved bool
+	)
 	err := p.withSyncSem(ctx, func() error {
 		p.mu.Lock()
 		switch {
@@ -234,7 +256,11 @@ func (p *PartitionLog) DeleteRecords(ctx context.Context, before int64) (int64, 
 			start = old
 			return err
 		}
+		moved = true
 		return nil
 	})
+	if moved {
+		p.cfg.Logger.Info("deleted records: the log start offset moved", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "offset", start)
+	}
 	return start, err
 }

@@ -55,7 +55,7 @@ func (p *PartitionLog) timeLookup(s *segment, target int64, hw *Position) int64 
 	var scratch []byte
 	if off < hw.offset && !s.timeEntryResolves(ts, off, limit, &scratch) {
 		p.cfg.Logger.Warn("time index entry does not match the data; searching the segment from its start",
-			"file", s.times().path, "timestamp", ts, "offset", off)
+			"topic", p.cfg.Topic, "partition", p.cfg.Partition, "segment", s.base, "file", s.times().path, "timestamp", ts, "offset", off)
 		return s.base
 	}
 	return off

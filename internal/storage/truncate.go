@@ -76,10 +76,12 @@ func (p *PartitionLog) TruncateTo(ctx context.Context, offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: TruncateTo %s-%d: offset %d is negative", ErrInvalidArgument, p.cfg.Topic, p.cfg.Partition, offset)
 	}
-	return p.withSyncSem(ctx, func() error {
+	var end int64
+	err := p.withSyncSem(ctx, func() error {
 		p.mu.Lock()
 		err := p.refuseLocked()
-		end, start := p.written.Load().offset, p.start.Load()
+		var start int64
+		end, start = p.written.Load().offset, p.start.Load()
 		p.mu.Unlock()
 		switch {
 		case err != nil:
@@ -102,8 +104,13 @@ func (p *PartitionLog) TruncateTo(ctx context.Context, offset int64) error {
 		if err := p.refuseLocked(); err != nil {
 			return err
 		}
+		end = p.written.Load().offset
 		return p.truncateLocked(offset)
 	})
+	if now := p.EndOffset(); err == nil && now < end {
+		p.cfg.Logger.Info("truncated the log", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "offset", now, "end", end)
+	}
+	return err
 }
 
 // truncateEpochsAtEnd drops the epochs starting at or above offset, which
@@ -138,7 +145,7 @@ func (p *PartitionLog) truncateLocked(offset int64) error {
 		// left is at or above the offset, so none stays, and the log
 		// restarts empty at its start.
 		p.cfg.Logger.Info("truncating inside the batch that holds the log start empties the log", "topic", p.cfg.Topic, "partition", p.cfg.Partition,
-			"offset", offset, "batch", cut.offset, "start", start)
+			"offset", offset, "batch", cut.offset, "log_start", start)
 		return p.resetLocked(start)
 	}
 	if cut.offset >= p.written.Load().offset {
@@ -430,7 +437,10 @@ func (p *PartitionLog) completeTruncation(cp checkpoint, bases []int64) ([]int64
 		return bases, fmt.Errorf("complete the truncation of %s-%d interrupted by a crash: write the checkpoint: %w", p.cfg.Topic, p.cfg.Partition, err)
 	}
 	p.openCut = true
-	p.cfg.Logger.Info("completed a truncation interrupted by a crash", "dir", p.dir, "offset", cp.recoveryOffset,
+	p.recovery.Completed++
+	p.recovery.SegmentsRemoved += removed
+	p.recovery.BytesCut += cutBytes
+	p.cfg.Logger.Info("completed a truncation interrupted by a crash", "topic", p.cfg.Topic, "partition", p.cfg.Partition, "offset", cp.recoveryOffset,
 		"segments_removed", removed, "bytes_cut", cutBytes)
 	return bases, nil
 }
