@@ -303,7 +303,7 @@ func (a *Admin) DescribeGroup(ctx context.Context, group string) (commitlog.Grou
 		md.Owned = md.Assigned
 		d.Members = append(d.Members, md)
 	}
-	committed, err := a.adm.FetchOffsets(ctx, group)
+	committed, err := fetchOffsets(ctx, a.adm, group)
 	if err != nil {
 		return d, mapErr(op, err)
 	}
@@ -357,7 +357,7 @@ func (a *Admin) ResetGroupOffsets(ctx context.Context, group string, to commitlo
 		return nil, err
 	}
 	if len(tps) == 0 {
-		committed, err := a.adm.FetchOffsets(ctx, group)
+		committed, err := fetchOffsets(ctx, a.adm, group)
 		if err != nil {
 			return nil, mapErr(op, err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/commitlog-go/commitlog"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -235,7 +236,7 @@ func (c *Consumer) checkAndStart(ctx context.Context, adm *kadm.Client) (map[str
 	}
 	var committed kadm.OffsetResponses
 	if c.cfg.Group != "" {
-		if committed, err = adm.FetchOffsets(ctx, c.cfg.Group); err != nil {
+		if committed, err = fetchOffsets(ctx, adm, c.cfg.Group); err != nil {
 			return nil, nil, mapErr("fetch offsets of group "+c.cfg.Group, err)
 		}
 	}
@@ -401,6 +402,17 @@ func (c *Consumer) absorb(fs kgo.Fetches) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 			return
 		}
+		var gs *kgo.ErrGroupSession
+		var ke *kerr.Error
+		if errors.As(err, &gs) && (kerr.IsRetriable(gs.Err) || errors.As(gs.Err, &ke) && slices.Contains(fencedCodes, ke.Code)) {
+			// The session ended the way rebalances and evictions end it:
+			// the client rejoins by itself, and OnLost (with a
+			// FencedError for the next Poll) covers partitions lost.
+			if c.logger != nil {
+				c.logger.Info("group session ended; rejoining", "group", c.cfg.Group, "err", err)
+			}
+			return
+		}
 		if c.pendingErr == nil {
 			c.pendingErr = mapErr(fmt.Sprintf("fetch %s-%d", t, p), err)
 		}
@@ -515,7 +527,15 @@ func (c *Consumer) seekLocked(tp commitlog.TopicPartition, ps *partState, offset
 	if ps.starting {
 		ps.seek = offset // the fetch starts there
 	}
-	c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{tp.Topic: {tp.Partition: {Epoch: -1, Offset: offset}}})
+	if c.group {
+		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{tp.Topic: {tp.Partition: {Epoch: -1, Offset: offset}}})
+	} else {
+		// Removed and added again rather than SetOffsets: the client's
+		// first assignment of a partition, which may still be to come,
+		// would undo a SetOffsets made before it.
+		c.cl.RemoveConsumePartitions(map[string][]int32{tp.Topic: {tp.Partition}})
+		c.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(offset)}})
+	}
 	if ps.noStart {
 		ps.noStart = false
 		if !ps.paused {

@@ -430,7 +430,7 @@ func (c *Consumer) Committed(ctx context.Context, tps ...commitlog.TopicPartitio
 	if tps == nil {
 		tps = c.Assignment()
 	}
-	resp, err := c.adm.FetchOffsets(ctx, c.cfg.Group)
+	resp, err := fetchOffsets(ctx, c.adm, c.cfg.Group)
 	if err != nil {
 		return nil, mapErr("fetch offsets of group "+c.cfg.Group, err)
 	}
@@ -448,4 +448,14 @@ func (c *Consumer) Committed(ctx context.Context, tps ...commitlog.TopicPartitio
 		}
 	}
 	return out, nil
+}
+
+// fetchOffsets returns group's committed offsets: none for a group the
+// cluster does not know (GROUP_ID_NOT_FOUND), as a Log has none for it.
+func fetchOffsets(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
+	resp, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return kadm.OffsetResponses{}, nil
+	}
+	return resp, err
 }

@@ -73,6 +73,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) *Backend) {
 		{"KeyPlacement", testKeyPlacement},
 		{"ProduceErrors", testProduceErrors},
 		{"ConsumerControls", testConsumerControls},
+		{"ResetNone", testResetNone},
 		{"GroupMembership", testGroupMembership},
 		{"CommitsSurviveRestart", testCommitsSurviveRestart},
 		{"ProcessPartitionsAtLeastOnce", testProcessPartitions},

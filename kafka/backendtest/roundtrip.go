@@ -262,3 +262,62 @@ func testConsumerControls(t *testing.T, b *Backend) {
 		t.Fatalf("Poll after Close: %v", err)
 	}
 }
+
+// testResetNone checks AutoOffsetReset ResetNone: a partition without a
+// committed offset is not read, and Poll reports an
+// *OffsetOutOfRangeError for it, until a Seek; a partition with one
+// starts there.
+func testResetNone(t *testing.T, b *Backend) {
+	ctx := b.ctx(t)
+	const topic = "rn"
+	b.createTopic(t, topic, 2, commitlog.TopicConfig{})
+	p := b.producer(t, commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
+	for part := range int32(2) {
+		var recs []*commitlog.Record
+		for i := range 10 {
+			recs = append(recs, &commitlog.Record{Topic: topic, Partition: part, Value: fmt.Appendf(nil, "p%d-%d", part, i)})
+		}
+		if err := p.ProduceSync(ctx, recs...); err != nil {
+			t.Fatalf("ProduceSync: %v", err)
+		}
+	}
+	tps := allPartitions(topic, 2)
+	c := b.consumer(t, commitlog.ConsumerConfig{Group: "rn", Partitions: tps[:1]})
+	if err := c.CommitOffsets(ctx, map[commitlog.TopicPartition]int64{tps[0]: 6}); err != nil {
+		t.Fatalf("CommitOffsets: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	c = b.consumer(t, commitlog.ConsumerConfig{Group: "rn", Partitions: tps, AutoOffsetReset: commitlog.ResetNone})
+	var got []commitlog.Record
+	var oor *commitlog.OffsetOutOfRangeError
+	for oor == nil {
+		recs, err := c.Poll(ctx)
+		switch {
+		case errors.As(err, &oor):
+		case err != nil:
+			t.Fatalf("Poll under ResetNone: %v, want an *OffsetOutOfRangeError for %v", err, tps[1])
+		}
+		got = append(got, recs...)
+	}
+	if !errors.Is(oor, commitlog.ErrOffsetOutOfRange) || oor.Partition != 1 {
+		t.Fatalf("ResetNone error: %+v", oor)
+	}
+	for _, r := range got {
+		if r.Partition != 0 {
+			t.Fatalf("read %s of a partition without a committed offset", r.Value)
+		}
+	}
+	if err := c.Seek(tps[1], 8); err != nil {
+		t.Fatalf("Seek: %v", err)
+	}
+	got = append(got, pollUntil(t, ctx, c, func(recs []commitlog.Record) bool { return len(got)+len(recs) >= 4+2 })...)
+	want := []string{"p0-6", "p0-7", "p0-8", "p0-9", "p1-8", "p1-9"}
+	vals := values(got)
+	slices.Sort(vals)
+	if !slices.Equal(vals, want) {
+		t.Fatalf("under ResetNone, from the commit and the Seek: %v, want %v", vals, want)
+	}
+}
