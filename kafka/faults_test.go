@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -236,7 +237,7 @@ func TestLeadersMoveMidProduce(t *testing.T) {
 }
 
 // TestBrokerRemovedAndAdded removes a broker mid-produce (its partitions
-// get other leaders) and adds it back: every record is acknowledged,
+// get other leaders) and adds a broker: every record is acknowledged,
 // stored once, in order, and a consumer reads them all.
 func TestBrokerRemovedAndAdded(t *testing.T) {
 	ctx := testCtx(t)
@@ -260,7 +261,13 @@ func TestBrokerRemovedAndAdded(t *testing.T) {
 				t.Fatalf("partition 0 still led by removed node %d", l)
 			}
 		case 800:
-			if _, _, err := f.c.AddNode(removed, f.ports[removed]); err != nil {
+			// A new broker, not the removed one under its old id:
+			// kfake's RemoveNode closes the broker's listener but not
+			// the connections clients have to it, and a client whose
+			// metadata names the re-added id again reuses that
+			// connection, reaching the removed broker, which answers
+			// NOT_LEADER_OR_FOLLOWER for ever.
+			if _, _, err := f.c.AddNode(-1, 0); err != nil {
 				t.Fatalf("AddNode: %v", err)
 			}
 		}
@@ -370,5 +377,63 @@ func TestCommitFenced(t *testing.T) {
 	}
 	if err := c.CommitRecords(ctx, recs...); err != nil {
 		t.Fatalf("CommitRecords after the control: %v", err)
+	}
+}
+
+// TestMemberFenced answers a member's heartbeat with UNKNOWN_MEMBER_ID,
+// as a coordinator that evicted it does: OnLost gets its partitions, the
+// next Poll returns a *commitlog.FencedError, a commit of what it had is
+// refused, and the member rejoins and reads on.
+func TestMemberFenced(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFake(t)
+	createTopic(t, f, "hb", 2)
+	p, err := kafka.NewProducer(f.config(), commitlog.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	produce := func(v string) {
+		if err := p.ProduceSync(ctx, &commitlog.Record{Topic: "hb", Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce("before")
+	lost := make(chan []commitlog.TopicPartition, 1)
+	c, err := kafka.NewConsumer(f.config(), commitlog.ConsumerConfig{Group: "hbg", Topics: []string{"hb"}, DisableAutoCommit: true,
+		OnLost: func(_ context.Context, _ commitlog.ConsumerClient, tps []commitlog.TopicPartition) { lost <- tps }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	recs, err := c.Poll(ctx)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("Poll: %v, %v", recs, err)
+	}
+	f.c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		resp := req.(*kmsg.HeartbeatRequest).ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil, true
+	})
+	_, err = c.Poll(ctx)
+	var fe *commitlog.FencedError
+	if !errors.As(err, &fe) || !errors.Is(err, commitlog.ErrFenced) || fe.Group != "hbg" {
+		t.Fatalf("Poll after the eviction: %v, want a *FencedError", err)
+	}
+	if tps := <-lost; len(tps) != 2 {
+		t.Fatalf("OnLost: %v, want both partitions", tps)
+	}
+	if err := c.CommitRecords(ctx, recs...); !errors.Is(err, commitlog.ErrFenced) {
+		t.Fatalf("a commit of a lost partition: %v, want ErrFenced", err)
+	}
+	produce("after")
+	for {
+		recs, err := c.Poll(ctx)
+		if err != nil {
+			t.Fatalf("Poll after rejoining: %v", err)
+		}
+		if slices.ContainsFunc(recs, func(r commitlog.Record) bool { return string(r.Value) == "after" }) {
+			break
+		}
 	}
 }

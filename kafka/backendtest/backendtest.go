@@ -75,6 +75,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) *Backend) {
 		{"ConsumerControls", testConsumerControls},
 		{"ResetNone", testResetNone},
 		{"GroupMembership", testGroupMembership},
+		{"AutoCommit", testAutoCommit},
+		{"SeekInOnAssigned", testSeekInOnAssigned},
 		{"CommitsSurviveRestart", testCommitsSurviveRestart},
 		{"ProcessPartitionsAtLeastOnce", testProcessPartitions},
 		{"History", testHistory},

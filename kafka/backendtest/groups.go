@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/commitlog-go/commitlog"
 )
@@ -29,13 +30,23 @@ type member struct {
 // after every Poll and rebalance callback.
 func startMember(t *testing.T, b *Backend, cfg commitlog.ConsumerConfig, notify chan struct{}) *member {
 	t.Helper()
+	return startMemberCommitting(t, b, cfg, notify, true)
+}
+
+// startMemberCommitting is startMember; with explicit false the member
+// leaves committing to auto-commit (as cfg says) instead of committing
+// what each Poll returned.
+func startMemberCommitting(t *testing.T, b *Backend, cfg commitlog.ConsumerConfig, notify chan struct{}, explicit bool) *member {
+	t.Helper()
 	signal := func() {
 		select {
 		case notify <- struct{}{}:
 		default:
 		}
 	}
-	cfg.DisableAutoCommit = true
+	if explicit {
+		cfg.DisableAutoCommit = true
+	}
 	cfg.OnAssigned = func(context.Context, commitlog.ConsumerClient, []commitlog.TopicPartition) { signal() }
 	cfg.OnRevoked = func(context.Context, commitlog.ConsumerClient, []commitlog.TopicPartition) { signal() }
 	cfg.OnLost = cfg.OnRevoked
@@ -56,14 +67,18 @@ func startMember(t *testing.T, b *Backend, cfg commitlog.ConsumerConfig, notify 
 				m.fail(fmt.Errorf("Poll: %w", err))
 				return
 			}
-			if len(recs) > 0 {
-				m.mu.Lock()
-				m.got = append(m.got, recs...)
-				m.mu.Unlock()
+			if len(recs) > 0 && explicit {
+				// Committed before they count as read: a test that saw
+				// them may rely on the commit.
 				if err := c.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil && !errors.Is(err, commitlog.ErrFenced) {
 					m.fail(fmt.Errorf("CommitRecords: %w", err))
 					return
 				}
+			}
+			if len(recs) > 0 {
+				m.mu.Lock()
+				m.got = append(m.got, recs...)
+				m.mu.Unlock()
 			}
 			signal()
 		}
@@ -277,5 +292,104 @@ func testCommitsSurviveRestart(t *testing.T, b *Backend) {
 		if i < 0 || string(read[i].Value) != string(s.Value) {
 			t.Fatalf("acknowledged %s at %d@%d: lost across the restart", s.Value, s.Partition, s.Offset)
 		}
+	}
+}
+
+// testAutoCommit checks auto-commit's moments besides its period: the
+// positions of what a member polled are committed before its partitions
+// are revoked (so the member they move to reads none of it again) and
+// when it closes.
+func testAutoCommit(t *testing.T, b *Backend) {
+	ctx := b.ctx(t)
+	const topic, n = "ac", 4
+	b.createTopic(t, topic, n, commitlog.TopicConfig{})
+	p := b.producer(t, commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
+	var recs []*commitlog.Record
+	for i := range 40 {
+		recs = append(recs, &commitlog.Record{Topic: topic, Partition: int32(i % n), Value: fmt.Appendf(nil, "ac-%d", i)})
+	}
+	if err := p.ProduceSync(ctx, recs...); err != nil {
+		t.Fatalf("ProduceSync: %v", err)
+	}
+	all := allPartitions(topic, n)
+	// No periodic commit within the test: only revokes and Close commit.
+	cfg := commitlog.ConsumerConfig{Group: "auto", Topics: []string{topic}, AutoCommitInterval: time.Hour}
+	notify := make(chan struct{}, 1)
+	a := startMemberCommitting(t, b, cfg, notify, false)
+	waitFor(t, ctx, notify, []*member{a}, "the first member to read everything", hasAll(names("ac", 40), a))
+	bm := startMemberCommitting(t, b, cfg, notify, false)
+	waitFor(t, ctx, notify, []*member{a, bm}, "two members to share the partitions", func() bool { return covers(all, a, bm) })
+	adm := b.admin(t)
+	committed := func() map[commitlog.TopicPartition]int64 {
+		d, err := adm.DescribeGroup(ctx, "auto")
+		if err != nil {
+			t.Fatalf("DescribeGroup: %v", err)
+		}
+		out := map[commitlog.TopicPartition]int64{}
+		for _, pl := range d.Partitions {
+			out[pl.TopicPartition] = pl.Committed
+		}
+		return out
+	}
+	got := committed()
+	for _, tp := range bm.c.Assignment() {
+		if got[tp] != 10 {
+			t.Fatalf("%v moved to the second member with committed offset %d, want 10 (committed on revoke): %v", tp, got[tp], got)
+		}
+	}
+	if n := len(bm.records()); n != 0 {
+		t.Fatalf("the second member read %d records the first had polled", n)
+	}
+	a.stop()
+	bm.stop()
+	for _, tp := range all {
+		if got := committed(); got[tp] != 10 {
+			t.Fatalf("after Close: %v committed at %d, want 10: %v", tp, got[tp], got)
+		}
+	}
+}
+
+// testSeekInOnAssigned checks that a Seek from OnAssigned sets where the
+// gained partitions are first read, also below the group's committed
+// offsets.
+func testSeekInOnAssigned(t *testing.T, b *Backend) {
+	ctx := b.ctx(t)
+	const topic = "sa"
+	b.createTopic(t, topic, 2, commitlog.TopicConfig{})
+	p := b.producer(t, commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
+	var recs []*commitlog.Record
+	for i := range 20 {
+		recs = append(recs, &commitlog.Record{Topic: topic, Partition: int32(i % 2), Value: fmt.Appendf(nil, "sa-%d", i)})
+	}
+	if err := p.ProduceSync(ctx, recs...); err != nil {
+		t.Fatalf("ProduceSync: %v", err)
+	}
+	tps := allPartitions(topic, 2)
+	m := b.consumer(t, commitlog.ConsumerConfig{Group: "sag", Partitions: tps})
+	if err := m.CommitOffsets(ctx, map[commitlog.TopicPartition]int64{tps[0]: 8, tps[1]: 8}); err != nil {
+		t.Fatalf("CommitOffsets: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	var seekErr error
+	c := b.consumer(t, commitlog.ConsumerConfig{Group: "sag", Topics: []string{topic},
+		OnAssigned: func(_ context.Context, c commitlog.ConsumerClient, tps []commitlog.TopicPartition) {
+			for _, tp := range tps {
+				seekErr = errors.Join(seekErr, c.Seek(tp, 3))
+			}
+		}})
+	got := pollUntil(t, ctx, c, atLeast(14))
+	if seekErr != nil {
+		t.Fatalf("Seek in OnAssigned: %v", seekErr)
+	}
+	first := map[int32]int64{}
+	for _, r := range got {
+		if _, ok := first[r.Partition]; !ok {
+			first[r.Partition] = r.Offset
+		}
+	}
+	if len(got) != 14 || first[0] != 3 || first[1] != 3 {
+		t.Fatalf("read %d records, first offsets %v; want 14 from offset 3 of each partition (Seek in OnAssigned, below the commits at 8)", len(got), first)
 	}
 }
