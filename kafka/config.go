@@ -41,10 +41,13 @@ type Config struct {
 	// 30s.
 	RequestTimeout time.Duration
 
-	// Options are further kgo options, applied after the ones the
-	// commitlog configuration maps to, so they win: TLS (kgo.DialTLSConfig),
-	// SASL (kgo.SASL), hooks (kgo.WithHooks), and anything else the
-	// commitlog configuration has no field for.
+	// Options are further kgo options, applied to every client made with
+	// this Config after the ones the commitlog configuration maps to, so
+	// they win: TLS (kgo.DialTLSConfig), SASL (kgo.SASL), hooks
+	// (kgo.WithHooks), and anything else the commitlog configuration has
+	// no field for. (NewConsumer's short-lived client for its checks gets
+	// them too, so options that make a client consume do not belong
+	// here.)
 	Options []kgo.Opt
 }
 

@@ -150,7 +150,7 @@ func NewConsumer(kc Config, cfg commitlog.ConsumerConfig) (*Consumer, error) {
 	// start offsets are known.
 	ctx, cancel := context.WithTimeout(context.Background(), kc.requestTimeout())
 	defer cancel()
-	boot, err := kgo.NewClient(kc.clientOpts()...)
+	boot, err := kgo.NewClient(append(kc.clientOpts(), kc.Options...)...)
 	if err != nil {
 		return nil, configError([]string{"kgo: " + err.Error()})
 	}
