@@ -53,6 +53,9 @@ type Consumer struct {
 	closeCtx  context.Context // canceled when Close starts: wakes Poll
 	closeStop context.CancelFunc
 	poll      chan struct{} // held by the running Poll or Close
+	// ready is closed once NewConsumer has set the fields above: the
+	// client's group callbacks, which may start before, wait for it.
+	ready chan struct{}
 	// closing is set when Close starts, closed when it has finished.
 	closing, closed atomic.Bool
 	// inCallback is set while a rebalance callback runs.
@@ -140,10 +143,10 @@ func NewConsumer(kc Config, cfg commitlog.ConsumerConfig) (*Consumer, error) {
 		group:     len(cfg.Topics) > 0,
 		logger:    kc.Logger,
 		poll:      make(chan struct{}, 1),
+		ready:     make(chan struct{}),
 		parts:     map[commitlog.TopicPartition]*partState{},
 		committed: map[commitlog.TopicPartition]int64{},
 	}
-	c.closeCtx, c.closeStop = context.WithCancel(context.Background())
 	c.lastAutoCommit = time.Now()
 
 	// A client for the checks: the consumer's own cannot exist before its
@@ -183,9 +186,11 @@ func NewConsumer(kc Config, cfg commitlog.ConsumerConfig) (*Consumer, error) {
 		return nil, configError([]string{"kgo: " + err.Error()})
 	}
 	c.adm = kadm.NewClient(c.cl)
+	c.closeCtx, c.closeStop = context.WithCancel(context.Background())
 	for tp := range noStart {
 		c.cl.PauseFetchPartitions(map[string][]int32{tp.Topic: {tp.Partition}})
 	}
+	close(c.ready)
 	return c, nil
 }
 

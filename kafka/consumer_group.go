@@ -69,6 +69,7 @@ func toTPs(m map[string][]int32) []commitlog.TopicPartition {
 // onAssigned adds the gained partitions and calls OnAssigned, on kgo's
 // group goroutine, before their fetches start.
 func (c *Consumer) onAssigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	<-c.ready
 	tps := toTPs(m)
 	if len(tps) == 0 {
 		return
@@ -91,6 +92,7 @@ func (c *Consumer) onAssigned(ctx context.Context, _ *kgo.Client, m map[string][
 // OnAssigned and learns the positions, or holds back a partition
 // without a committed offset under ResetNone.
 func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	<-c.ready
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for t, parts := range offsets {
@@ -122,6 +124,7 @@ func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32
 // auto-commit, or what ProcessPartitions processed), calls OnRevoked and
 // drops them.
 func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	<-c.ready
 	tps := c.owned(toTPs(m))
 	if len(tps) == 0 {
 		return
@@ -143,6 +146,7 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, m map[string][]
 // fenced), commits nothing, calls OnLost, and has the next Poll report
 // the fencing.
 func (c *Consumer) onLost(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	<-c.ready
 	tps := c.owned(toTPs(m))
 	if len(tps) == 0 {
 		return

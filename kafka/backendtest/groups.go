@@ -351,7 +351,7 @@ func testAutoCommit(t *testing.T, b *Backend) {
 
 // testSeekInOnAssigned checks that a Seek from OnAssigned sets where the
 // gained partitions are first read, also below the group's committed
-// offsets.
+// offsets, and that Poll and Close called from it refuse to run.
 func testSeekInOnAssigned(t *testing.T, b *Backend) {
 	ctx := b.ctx(t)
 	const topic = "sa"
@@ -372,16 +372,21 @@ func testSeekInOnAssigned(t *testing.T, b *Backend) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	var seekErr error
+	var seekErr, pollErr, closeErr error
 	c := b.consumer(t, commitlog.ConsumerConfig{Group: "sag", Topics: []string{topic},
-		OnAssigned: func(_ context.Context, c commitlog.ConsumerClient, tps []commitlog.TopicPartition) {
+		OnAssigned: func(ctx context.Context, c commitlog.ConsumerClient, tps []commitlog.TopicPartition) {
 			for _, tp := range tps {
 				seekErr = errors.Join(seekErr, c.Seek(tp, 3))
 			}
+			_, pollErr = c.Poll(ctx)
+			closeErr = c.Close()
 		}})
 	got := pollUntil(t, ctx, c, atLeast(14))
 	if seekErr != nil {
 		t.Fatalf("Seek in OnAssigned: %v", seekErr)
+	}
+	if !errors.Is(pollErr, commitlog.ErrInvalidArgument) || !errors.Is(closeErr, commitlog.ErrInvalidArgument) {
+		t.Fatalf("Poll and Close in OnAssigned: %v and %v, want errors matching ErrInvalidArgument", pollErr, closeErr)
 	}
 	first := map[int32]int64{}
 	for _, r := range got {
