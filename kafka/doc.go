@@ -69,7 +69,7 @@
 //	Partitioner           RecordPartitioner: nil → StickyKeyPartitioner(nil) (murmur2, Kafka's default);
 //	                      set → the commitlog partitioner, asked for every record
 //	BatchBytes            ProducerBatchMaxBytes (0: kgo's default, ~1 MB)
-//	Linger                ProducerLinger (0 kept: kgo's own default is 10ms)
+//	Linger                ProducerLinger (0 kept: kgo's own default is 10ms); above 1 minute refused by kgo
 //	MaxBufferedBytes      MaxBufferedBytes (default 64 MiB, as on a Log)
 //	MaxBufferedRecords    MaxBufferedRecords (default 1,000,000, as on a Log)
 //	Compression, Level    ProducerBatchCompression(codec.WithLevel(level))

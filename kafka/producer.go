@@ -132,8 +132,9 @@ func codec(c commitlog.Codec, level int) kgo.CompressionCodec {
 // r is acknowledged as ProducerConfig.Acks says, or has failed, with r's
 // Partition, Offset (-1 on failure) and Timestamp filled in. It blocks
 // only while the buffer is full (MaxBufferedBytes, MaxBufferedRecords);
-// if ctx ends first, promise gets ctx's error. See commitlog.Producer for
-// the contract, and Producer for what differs.
+// if ctx ends first, promise gets ctx's error. Once Produce has returned,
+// ctx ending no longer fails the record, as on a Log. See
+// commitlog.Producer for the contract, and Producer for what differs.
 //
 // Errors passed to promise match the commitlog sentinels for the same
 // meaning (see Error): commitlog.ErrUnknownTopic, ErrUnknownPartition (a
@@ -192,7 +193,19 @@ func (p *Producer) produce(ctx context.Context, r *commitlog.Record, promise fun
 			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
+	// kgo keeps the context of a buffered record and fails the record if
+	// it ends before the record is sent; a Log's producer uses ctx only
+	// to bound the wait for buffer space. So kgo gets a context that ends
+	// only if ctx ends during that wait (Produce returns once the record
+	// is buffered).
+	wctx, cancel := ctx, context.CancelFunc(nil)
+	if ctx.Done() != nil {
+		wctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+	}
 	done := func(kr *kgo.Record, err error) {
+		if cancel != nil {
+			cancel()
+		}
 		r.Partition = kr.Partition
 		if err != nil {
 			fail(produceErr(r, err))
@@ -201,6 +214,16 @@ func (p *Producer) produce(ctx context.Context, r *commitlog.Record, promise fun
 		r.Offset, r.Timestamp = kr.Offset, kr.Timestamp
 		promise(r, nil)
 	}
+	if cancel == nil {
+		p.produceWith(wctx, kr, done, wait)
+		return
+	}
+	stop := context.AfterFunc(ctx, cancel)
+	p.produceWith(wctx, kr, done, wait)
+	stop()
+}
+
+func (p *Producer) produceWith(ctx context.Context, kr *kgo.Record, done func(*kgo.Record, error), wait bool) {
 	if wait {
 		p.cl.Produce(ctx, kr, done)
 	} else {

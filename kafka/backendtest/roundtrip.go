@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -131,6 +132,25 @@ func testProduceErrors(t *testing.T, b *Backend) {
 	if err := p.ProduceSync(ctx, r); err != nil || r.Partition != 1 || r.Offset != 0 {
 		t.Fatalf("ProduceSync to pe-1: %v, landed at %d@%d, want 1@0", err, r.Partition, r.Offset)
 	}
+	// A context that ends once Produce has returned does not fail the
+	// record: it bounds only the wait for buffer space. (Lingering keeps
+	// the record buffered until Flush.)
+	lp := b.producer(t, commitlog.ProducerConfig{Linger: time.Minute})
+	cctx, cancel := context.WithCancel(ctx)
+	late := make(chan error, 1)
+	lp.Produce(cctx, &commitlog.Record{Topic: "pe", Value: []byte("ctx ended")}, func(_ *commitlog.Record, err error) { late <- err })
+	cancel()
+	if err := lp.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if err := <-late; err != nil {
+		t.Fatalf("a record whose context ended after Produce returned: %v", err)
+	}
+	p.Produce(cctx, &commitlog.Record{Topic: "pe", Value: []byte("x")}, func(_ *commitlog.Record, err error) { late <- err })
+	if err := <-late; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Produce with an ended context: %v, want its error", err)
+	}
+
 	if err := p.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
