@@ -158,10 +158,6 @@
 // timeout (kgo.RecordDeliveryTimeout) counts from the record's Timestamp
 // and is not set (see Config.DeliveryTimeout).
 //
-// Copies. A Log's Produce copies the record's bytes before it returns;
-// this Producer hands them to kgo, so Key, Value and Headers must not
-// change until the promise is called.
-//
 // Offsets. Committed offsets live in the cluster's __consumer_offsets
 // (replicated, acks=all), not in the Log's directory: moving a group from
 // a Log to Kafka means resetting its offsets there (AdminClient's

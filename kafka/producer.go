@@ -21,9 +21,9 @@ import (
 //
 // Promises are called one at a time from a goroutine of the client, for
 // the records of one partition in the order they were produced, as a
-// Log's producer calls them; Produce copies nothing, so the record's Key,
-// Value and Headers must stay unchanged until its promise is called
-// (unlike a Log's producer, which copies them at once).
+// Log's producer calls them. Produce copies the record's Key, Value and
+// Headers before it returns, so the caller may reuse those buffers at
+// once; the *Record itself is the Producer's until its promise is called.
 //
 // A Producer is safe for concurrent use. Close it when done.
 type Producer struct {
@@ -186,13 +186,7 @@ func (p *Producer) produce(ctx context.Context, r *commitlog.Record, promise fun
 		fail(&commitlog.TimestampError{Topic: r.Topic, Partition: r.Partition, Index: -1, Timestamp: r.Timestamp, Reason: "is before 1970"})
 		return
 	}
-	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
-	if len(r.Headers) > 0 {
-		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
-		for i, h := range r.Headers {
-			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
-		}
-	}
+	kr := copyRecord(r)
 	// kgo keeps the context of a buffered record and fails the record if
 	// it ends before the record is sent; a Log's producer uses ctx only
 	// to bound the wait for buffer space. So kgo gets a context that ends
@@ -229,6 +223,33 @@ func (p *Producer) produceWith(ctx context.Context, kr *kgo.Record, done func(*k
 	} else {
 		p.cl.TryProduce(ctx, kr, done)
 	}
+}
+
+// copyRecord returns r as a kgo record whose key, value and header values
+// are copies, in one allocation: the caller may reuse r's buffers once
+// Produce returns, as with a Log's producer, while kgo keeps the record
+// until it is acknowledged. Nil stays nil (Kafka's null).
+func copyRecord(r *commitlog.Record) *kgo.Record {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Value)
+	}
+	buf := make([]byte, 0, n)
+	cp := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		buf = append(buf, b...)
+		return buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
+	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: cp(r.Key), Value: cp(r.Value), Timestamp: r.Timestamp}
+	if len(r.Headers) > 0 {
+		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: cp(h.Value)}
+		}
+	}
+	return kr
 }
 
 // produceErr maps the error of a produced record.

@@ -79,3 +79,25 @@ func TestCodec(t *testing.T) {
 		t.Fatalf("zstd level 7: %v", got)
 	}
 }
+
+func TestCopyRecord(t *testing.T) {
+	key, val, hv := []byte("key"), []byte("value"), []byte("hv")
+	r := &commitlog.Record{Topic: "t", Partition: 2, Key: key, Value: val, Headers: []commitlog.Header{{Key: "h", Value: hv}, {Key: "null"}}}
+	kr := copyRecord(r)
+	copy(key, "KEY")
+	copy(val, "VALUE")
+	copy(hv, "HV")
+	if string(kr.Key) != "key" || string(kr.Value) != "value" || string(kr.Headers[0].Value) != "hv" || kr.Headers[0].Key != "h" {
+		t.Fatalf("the copy changed with the caller's buffers: %q %q %q", kr.Key, kr.Value, kr.Headers[0].Value)
+	}
+	if kr.Headers[1].Value != nil || kr.Topic != "t" || kr.Partition != 2 {
+		t.Fatalf("copy: %+v", kr)
+	}
+	kr.Key = append(kr.Key, 'x') // capped: appending cannot run into the value
+	if string(kr.Value) != "value" {
+		t.Fatalf("appending to the key changed the value: %q", kr.Value)
+	}
+	if n := copyRecord(&commitlog.Record{Topic: "t", Value: []byte{}}); n.Key != nil || n.Value == nil || len(n.Value) != 0 {
+		t.Fatalf("nil key and empty value: %#v %#v", n.Key, n.Value)
+	}
+}

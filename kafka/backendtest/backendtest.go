@@ -71,6 +71,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) *Backend) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"KeyPlacement", testKeyPlacement},
+		{"ProduceCopies", testProduceCopies},
 		{"ProduceErrors", testProduceErrors},
 		{"ConsumerControls", testConsumerControls},
 		{"ResetNone", testResetNone},

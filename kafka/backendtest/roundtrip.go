@@ -341,3 +341,30 @@ func testResetNone(t *testing.T, b *Backend) {
 		t.Fatalf("under ResetNone, from the commit and the Seek: %v, want %v", vals, want)
 	}
 }
+
+// testProduceCopies checks that Produce copies the record's bytes: the
+// caller may reuse its buffers as soon as Produce returns, even while the
+// record waits in a batch.
+func testProduceCopies(t *testing.T, b *Backend) {
+	ctx := b.ctx(t)
+	b.createTopic(t, "cp", 1, commitlog.TopicConfig{})
+	p := b.producer(t, commitlog.ProducerConfig{Linger: time.Minute})
+	key, val, hv := []byte("key-1"), []byte("value-1"), []byte("header-1")
+	errs := make(chan error, 1)
+	p.Produce(ctx, &commitlog.Record{Topic: "cp", Key: key, Value: val, Headers: []commitlog.Header{{Key: "h", Value: hv}}},
+		func(_ *commitlog.Record, err error) { errs <- err })
+	copy(key, "XXXXX")
+	copy(val, "XXXXXXX")
+	copy(hv, "XXXXXXXX")
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("Produce: %v", err)
+	}
+	c := b.consumer(t, commitlog.ConsumerConfig{Partitions: allPartitions("cp", 1)})
+	got := pollUntil(t, ctx, c, atLeast(1))
+	if r := got[0]; string(r.Key) != "key-1" || string(r.Value) != "value-1" || string(r.Headers[0].Value) != "header-1" {
+		t.Fatalf("read %q %q %q: the buffers were not copied before Produce returned", r.Key, r.Value, r.Headers[0].Value)
+	}
+}
