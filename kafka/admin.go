@@ -133,6 +133,9 @@ func (a *Admin) DescribeTopic(ctx context.Context, name string) (commitlog.Topic
 	cfg.Partitions = int32(len(d.Partitions))
 	cfg.Replicas = make([][]commitlog.NodeID, len(d.Partitions))
 	for _, p := range d.Partitions.Sorted() {
+		if p.Partition < 0 || int(p.Partition) >= len(cfg.Replicas) {
+			continue // not numbered 0..n-1: a broker's error; skip rather than trust it
+		}
 		for _, r := range p.Replicas {
 			cfg.Replicas[p.Partition] = append(cfg.Replicas[p.Partition], commitlog.NodeID(r))
 		}
