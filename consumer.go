@@ -186,19 +186,23 @@ type ConsumerConfig struct {
 	// Assignment, but not Poll, PollToEnd or Close (which return an error
 	// there), and they must not wait for another goroutine that is itself
 	// waiting for this consumer's Poll to return: that deadlocks.
-	OnAssigned func(ctx context.Context, c *Consumer, gained []TopicPartition)
+	//
+	// c is the consumer the callback is called for, as a ConsumerClient so
+	// that one callback serves every backend taking a ConsumerConfig; for
+	// a Log's consumer it is the *Consumer, which c.As also fills in.
+	OnAssigned func(ctx context.Context, c ConsumerClient, gained []TopicPartition)
 
 	// OnRevoked is called with partitions the member is about to give up,
 	// from Poll or Close, before any other member can be given them: the
 	// last chance to commit their offsets (with auto-commit, positions are
 	// committed just before it). The slice is the callback's to keep.
-	OnRevoked func(ctx context.Context, c *Consumer, revoked []TopicPartition)
+	OnRevoked func(ctx context.Context, c ConsumerClient, revoked []TopicPartition)
 
 	// OnLost is called with partitions the member has already lost (it was
 	// evicted or fenced), from Poll or Close: another member may own them,
 	// so their offsets must not be committed (commits fail with ErrFenced).
 	// The slice is the callback's to keep.
-	OnLost func(ctx context.Context, c *Consumer, lost []TopicPartition)
+	OnLost func(ctx context.Context, c ConsumerClient, lost []TopicPartition)
 }
 
 const (
@@ -851,7 +855,7 @@ func (c *Consumer) reconcile(ctx context.Context) error {
 
 // callback calls fn (if set) with a copy of tps. Its time counts against
 // MaxPollInterval.
-func (c *Consumer) callback(ctx context.Context, m *group.Member, fn func(context.Context, *Consumer, []TopicPartition), tps []TopicPartition) {
+func (c *Consumer) callback(ctx context.Context, m *group.Member, fn func(context.Context, ConsumerClient, []TopicPartition), tps []TopicPartition) {
 	if fn == nil || len(tps) == 0 {
 		return
 	}

@@ -102,6 +102,7 @@ func BenchmarkConsumerPoll(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
+			cc := consumerClient(c) // as programs written for every backend call it
 			// Poll and the Scan reference alternate in chunks, so that both
 			// see the same machine (other processes, page cache) and GC.
 			const chunk = 50_000
@@ -117,11 +118,11 @@ func BenchmarkConsumerPoll(b *testing.B) {
 			for n < b.N {
 				for target := min(b.N, n+chunk); n < target; {
 					if next == end {
-						if err := c.Seek(TopicPartition{cbTopic, 0}, 0); err != nil {
+						if err := cc.Seek(TopicPartition{cbTopic, 0}, 0); err != nil {
 							b.Fatal(err)
 						}
 					}
-					recs, err := c.Poll(ctx)
+					recs, err := cc.Poll(ctx)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -169,6 +170,12 @@ func BenchmarkConsumerPoll(b *testing.B) {
 	})
 }
 
+// consumerClient returns c as a ConsumerClient, not inlined so that the
+// calls through it stay interface calls (see producerClient).
+//
+//go:noinline
+func consumerClient(c *Consumer) ConsumerClient { return c }
+
 // cbScan reads n records of p with Scan from offset from on, starting over
 // at 0 at the end, and returns the offset after the last.
 func cbScan(b *testing.B, p *Partition, from int64, n int) int64 {
@@ -210,7 +217,7 @@ func newCBGroup(ctx context.Context, l *Log, disableAutoCommit bool) *cbGroup {
 	g := &cbGroup{l: l, ctx: ctx, notify: make(chan struct{}, 1), errs: make(chan error, 64)}
 	g.cfg = ConsumerConfig{
 		Group: "bench-group", Topics: []string{cbTopic}, DisableAutoCommit: disableAutoCommit,
-		OnAssigned: func(context.Context, *Consumer, []TopicPartition) {
+		OnAssigned: func(context.Context, ConsumerClient, []TopicPartition) {
 			// Called after the consumer added the partitions: its
 			// Assignment already shows them.
 			select {

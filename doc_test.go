@@ -248,7 +248,7 @@ var badInputRows = []badInputRow{
 	{"Poll", "called from a rebalance callback", func(t *testing.T, e *badInputEnv) {
 		var inner error
 		c := newTestConsumer(t, e.l, ConsumerConfig{Group: "g", Topics: []string{"t"},
-			OnAssigned: func(ctx context.Context, c *Consumer, _ []TopicPartition) { _, inner = c.Poll(ctx) }})
+			OnAssigned: func(ctx context.Context, c ConsumerClient, _ []TopicPartition) { _, inner = c.Poll(ctx) }})
 		_, err := c.Poll(context.Background())
 		require.NoError(t, err)
 		require.ErrorIs(t, inner, ErrInvalidArgument)

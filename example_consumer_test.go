@@ -136,3 +136,62 @@ func totalLag(lag map[commitlog.TopicPartition]int64) int64 {
 	}
 	return n
 }
+
+// A program written against ProducerClient and ConsumerClient runs on
+// every backend: here a Log's *Producer and *Consumer, and unchanged the
+// clients of the kafka module on a Kafka cluster.
+func ExampleConsumerClient() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "commitlog-example-")
+	defer os.RemoveAll(dir)
+	l, err := commitlog.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Admin().CreateTopic(ctx, "orders", commitlog.TopicConfig{Partitions: 2}); err != nil {
+		log.Fatal(err)
+	}
+	p, err := l.NewProducer(commitlog.ProducerConfig{Partitioner: commitlog.Murmur2Partitioner()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := l.NewConsumer(commitlog.ConsumerConfig{Group: "billing", Topics: []string{"orders"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := relay(ctx, p, c, 3); err != nil {
+		log.Fatal(err)
+	}
+	p.Close()
+	c.Close()
+	// Output:
+	// billed order-0
+	// billed order-1
+	// billed order-2
+}
+
+// relay produces n orders with one key, so they share a partition and its
+// order, then consumes and commits them: backend-neutral code.
+func relay(ctx context.Context, p commitlog.ProducerClient, c commitlog.ConsumerClient, n int) error {
+	for i := range n {
+		r := &commitlog.Record{Topic: "orders", Key: []byte("customer-1"), Value: []byte("order-" + strconv.Itoa(i))}
+		if err := p.ProduceSync(ctx, r); err != nil {
+			return err
+		}
+	}
+	for seen := 0; seen < n; {
+		recs, err := c.Poll(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			fmt.Println("billed", string(r.Value))
+		}
+		seen += len(recs)
+		if err := c.CommitRecords(ctx, recs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -174,15 +174,25 @@ func OffsetAtTime(t time.Time) OffsetSpec { return OffsetSpec{kind: specTime, ti
 func ExactOffset(offset int64) OffsetSpec { return OffsetSpec{kind: specExact, offset: offset} }
 
 func (s OffsetSpec) resolve(p *Partition) (int64, error) {
+	return s.Resolve(p.StartOffset(), p.HighWatermark(), p.OffsetForTime)
+}
+
+// Resolve returns the offset s names in a partition whose start offset is
+// start and whose high watermark is hw; atTime, called only for an
+// OffsetAtTime spec, returns the partition's first offset with a
+// timestamp at or after its argument (hw if none). It is how every
+// backend's ResetGroupOffsets applies a spec the same way; the error is
+// atTime's.
+func (s OffsetSpec) Resolve(start, hw int64, atTime func(time.Time) (int64, error)) (int64, error) {
 	switch s.kind {
 	case specEarliest:
-		return p.StartOffset(), nil
+		return start, nil
 	case specLatest:
-		return p.HighWatermark(), nil
+		return hw, nil
 	case specTime:
-		return p.OffsetForTime(s.time)
+		return atTime(s.time)
 	default:
-		return min(max(s.offset, p.StartOffset()), p.HighWatermark()), nil
+		return min(max(s.offset, start), hw), nil
 	}
 }
 

@@ -206,7 +206,7 @@ func (w *ghWorkload) produce(l *Log, phase, id int, rng *rand.Rand, n int) {
 func (w *ghWorkload) config(l *Log, id int, maxPollRecords int) ConsumerConfig {
 	cfg := ConsumerConfig{Group: ghGroup, Topics: []string{ghTopic}, Balancer: w.balancer, DisableAutoCommit: true,
 		MaxPollRecords: maxPollRecords, MaxPollInterval: ghMaxPoll}
-	cfg.OnAssigned = func(_ context.Context, c *Consumer, tps []TopicPartition) {
+	cfg.OnAssigned = func(_ context.Context, c ConsumerClient, tps []TopicPartition) {
 		// The committed offsets now are where the member must resume:
 		// the previous owner has released (or lost) the partitions,
 		// and no one else may commit them. (Not with the callback's
@@ -231,10 +231,10 @@ func (w *ghWorkload) config(l *Log, id int, maxPollRecords int) ConsumerConfig {
 		}
 		w.rec.add(e)
 	}
-	cfg.OnRevoked = func(_ context.Context, _ *Consumer, tps []TopicPartition) {
+	cfg.OnRevoked = func(_ context.Context, _ ConsumerClient, tps []TopicPartition) {
 		w.rec.add(ghEvent{kind: ghRevoked, member: id, tps: tps})
 	}
-	cfg.OnLost = func(_ context.Context, _ *Consumer, tps []TopicPartition) {
+	cfg.OnLost = func(_ context.Context, _ ConsumerClient, tps []TopicPartition) {
 		w.rec.add(ghEvent{kind: ghLost, member: id, tps: tps})
 	}
 	return cfg

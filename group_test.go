@@ -54,9 +54,9 @@ func (tr *callbackTrace) list() []string {
 
 // traced returns cfg with callbacks that record into tr under name.
 func traced(tr *callbackTrace, name string, cfg ConsumerConfig) ConsumerConfig {
-	cfg.OnAssigned = func(_ context.Context, _ *Consumer, tps []TopicPartition) { tr.add(name, "assigned", tps) }
-	cfg.OnRevoked = func(_ context.Context, _ *Consumer, tps []TopicPartition) { tr.add(name, "revoked", tps) }
-	cfg.OnLost = func(_ context.Context, _ *Consumer, tps []TopicPartition) { tr.add(name, "lost", tps) }
+	cfg.OnAssigned = func(_ context.Context, _ ConsumerClient, tps []TopicPartition) { tr.add(name, "assigned", tps) }
+	cfg.OnRevoked = func(_ context.Context, _ ConsumerClient, tps []TopicPartition) { tr.add(name, "revoked", tps) }
+	cfg.OnLost = func(_ context.Context, _ ConsumerClient, tps []TopicPartition) { tr.add(name, "lost", tps) }
 	return cfg
 }
 
@@ -311,14 +311,14 @@ func TestGroupCallbacksMayCommitButNotPoll(t *testing.T) {
 	groupTopic(t, l, 2)
 	var pollErr, closeErr, commitErr error
 	cfg := ConsumerConfig{Group: "g", Topics: []string{"t"}, DisableAutoCommit: true, MaxPollRecords: 1}
-	cfg.OnAssigned = func(ctx context.Context, c *Consumer, tps []TopicPartition) {
+	cfg.OnAssigned = func(ctx context.Context, c ConsumerClient, tps []TopicPartition) {
 		_, pollErr = c.Poll(ctx)
 		closeErr = c.Close()
 		for _, tp := range tps {
 			require.NoError(t, c.Seek(tp, 10))
 		}
 	}
-	cfg.OnRevoked = func(ctx context.Context, c *Consumer, tps []TopicPartition) {
+	cfg.OnRevoked = func(ctx context.Context, c ConsumerClient, tps []TopicPartition) {
 		commitErr = c.Commit(ctx)
 	}
 	c, err := l.NewConsumer(cfg)

@@ -234,11 +234,11 @@ func (k *killChild) consume(m int, rng *rand.Rand) {
 	ctx := context.Background()
 	for incarnation := 0; ; incarnation++ {
 		km := &killMember{name: fmt.Sprintf("c%d-m%d-%d", k.cycle, m, incarnation)}
-		newEpoch := func(context.Context, *Consumer, []TopicPartition) { km.epoch++ }
+		newEpoch := func(context.Context, ConsumerClient, []TopicPartition) { km.epoch++ }
 		c, err := k.l.NewConsumer(ConsumerConfig{
 			Group: killGroup, Topics: []string{killTopic}, DisableAutoCommit: true,
 			MaxPollRecords: 20 + rng.IntN(300),
-			OnAssigned: func(ctx context.Context, c *Consumer, gained []TopicPartition) {
+			OnAssigned: func(ctx context.Context, c ConsumerClient, gained []TopicPartition) {
 				km.epoch++
 				// The first poll of a gained partition starts at the
 				// group's committed offset, or at the start.

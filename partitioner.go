@@ -50,8 +50,11 @@ func KeyHashPartitioner() Partitioner { return keyHashPartitioner{} }
 // with Kafka's Utils.murmur2 and Utils.toPositive, so a key lands on the
 // partition a Kafka producer would choose for a topic with the same
 // partition count. Use it when data must line up with partitions written
-// by Kafka clients. Records with a nil Key are partitioned as by
-// StickyPartitioner; an empty non-nil key is a key.
+// by Kafka clients, and from the start on a Log whose topics may move to
+// a Kafka cluster (the module github.com/commitlog-go/commitlog/kafka,
+// whose default partitioner this is): a key's partition is part of the
+// data layout, and KeyHashPartitioner's differs. Records with a nil Key
+// are partitioned as by StickyPartitioner; an empty non-nil key is a key.
 func Murmur2Partitioner() Partitioner { return murmur2Partitioner{} }
 
 // StickyPartitioner returns a Partitioner that ignores keys (Kafka's
