@@ -187,6 +187,15 @@ func TestExporterMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A second member joins and leaves: two more rebalances.
+	c2, err := l.NewConsumer(commitlog.ConsumerConfig{Group: "g", Topics: []string{"t"}, DisableAutoCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
 	fams := scrape(t, reg)
 	tp := []string{"topic", "t", "partition", "0"}
 	rec.mu.Lock()
@@ -219,8 +228,9 @@ func TestExporterMetrics(t *testing.T) {
 	expect(t, fams, float64(retSegs), "commitlog_retention_deleted_segments_total", tp...)
 	expect(t, fams, float64(retBytes), "commitlog_retention_deleted_bytes_total", tp...)
 	expect(t, fams, 0, "commitlog_fsync_failures_total", tp...)
-	expect(t, fams, 1, "commitlog_group_rebalances_total", "group", "g", "reason", "join")
-	expect(t, fams, 0, "commitlog_group_rebalances_total", "group", "g", "reason", "leave")
+	expect(t, fams, 2, "commitlog_group_rebalances_total", "group", "g", "reason", "join")
+	expect(t, fams, 1, "commitlog_group_rebalances_total", "group", "g", "reason", "leave")
+	expect(t, fams, 0, "commitlog_group_rebalances_total", "group", "g", "reason", "evicted")
 	expect(t, fams, 1, "commitlog_group_commits_total", "group", "g")
 	expect(t, fams, 0, "commitlog_group_commit_failures_total", "group", "g")
 
@@ -231,7 +241,7 @@ func TestExporterMetrics(t *testing.T) {
 	expect(t, fams, float64(p.Stats().Segments), "commitlog_partition_segments", tp...)
 	expect(t, fams, 3, "commitlog_group_lag_records", "group", "g", "topic", "t", "partition", "0")
 	expect(t, fams, 1, "commitlog_group_members", "group", "g")
-	expect(t, fams, 1, "commitlog_group_generation", "group", "g")
+	expect(t, fams, 3, "commitlog_group_generation", "group", "g")
 
 	// The histogram counts every fsync round the SyncHook saw, each once.
 	h := find(fams, "commitlog_fsync_duration_seconds")
