@@ -148,14 +148,11 @@ func TestExporterMetrics(t *testing.T) {
 	defer func() { l.Close() }()
 	exp.Attach(l)
 
-	topic, err := l.CreateTopic(ctx, "t", commitlog.TopicConfig{Partitions: 1, SegmentBytes: 4096, RetentionBytes: 4096})
+	_, err = l.CreateTopic(ctx, "t", commitlog.TopicConfig{Partitions: 1, SegmentBytes: 4096, RetentionBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := topic.Partition(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPartition(t, l, "t", 0)
 	const appends, perAppend = 20, 2
 	for range appends {
 		if _, err := p.Append(ctx, []commitlog.Record{{Value: make([]byte, 500)}, {Value: make([]byte, 500)}}); err != nil {
@@ -183,6 +180,8 @@ func TestExporterMetrics(t *testing.T) {
 	if err := c.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Caught up: a lag of 0 is a series too.
+	expect(t, scrape(t, reg), 0, "commitlog_group_lag_records", "group", "g", "topic", "t", "partition", "0")
 	if _, err := p.Append(ctx, []commitlog.Record{{Value: []byte("x")}, {Value: []byte("y")}, {Value: []byte("z")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +279,15 @@ func TestExporterMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp.Attach(l)
+	p = mustPartition(t, l, "t", 0)
+	if _, err := p.Append(ctx, []commitlog.Record{{Value: []byte("after")}}); err != nil {
+		t.Fatal(err)
+	}
 	fams = scrape(t, reg)
 	expect(t, fams, 1, "commitlog_recoveries_total", tp...)
 	expect(t, fams, 0, "commitlog_recovery_cut_bytes_total", tp...)
-	expect(t, fams, appends+1, "commitlog_appended_batches_total", tp...) // counters outlive the Log
-	expect(t, fams, appends*perAppend+3, "commitlog_partition_end_offset", tp...)
+	expect(t, fams, appends+2, "commitlog_appended_batches_total", tp...) // counters outlive the Log
+	expect(t, fams, appends*perAppend+4, "commitlog_partition_end_offset", tp...) // the new Log's
 	if v := value(t, fams, "commitlog_open_duration_seconds"); v <= 0 {
 		t.Errorf("commitlog_open_duration_seconds = %v, want > 0", v)
 	}
@@ -317,4 +320,17 @@ func BenchmarkOnAppend(b *testing.B) {
 			exp.OnAppend(a)
 		}
 	})
+}
+
+func mustPartition(t *testing.T, l *commitlog.Log, topic string, id int32) *commitlog.Partition {
+	t.Helper()
+	tp, err := l.Topic(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tp.Partition(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
