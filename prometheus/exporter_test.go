@@ -286,7 +286,7 @@ func TestExporterMetrics(t *testing.T) {
 	fams = scrape(t, reg)
 	expect(t, fams, 1, "commitlog_recoveries_total", tp...)
 	expect(t, fams, 0, "commitlog_recovery_cut_bytes_total", tp...)
-	expect(t, fams, appends+2, "commitlog_appended_batches_total", tp...) // counters outlive the Log
+	expect(t, fams, appends+2, "commitlog_appended_batches_total", tp...)         // counters outlive the Log
 	expect(t, fams, appends*perAppend+4, "commitlog_partition_end_offset", tp...) // the new Log's
 	if v := value(t, fams, "commitlog_open_duration_seconds"); v <= 0 {
 		t.Errorf("commitlog_open_duration_seconds = %v, want > 0", v)
@@ -333,4 +333,29 @@ func mustPartition(t *testing.T, l *commitlog.Log, topic string, id int32) *comm
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestExporterNamespaceAndConstLabels checks Options name and label
+// every metric, and that an Exporter with no Log attached exports its
+// counters alone.
+func TestExporterNamespaceAndConstLabels(t *testing.T) {
+	exp := clprom.New(clprom.Options{Namespace: "orders", ConstLabels: prometheus.Labels{"log": "east"}})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(exp)
+	exp.OnAppend(commitlog.AppendInfo{Topic: "t", Partition: 2, Batches: 1, Records: 4, Bytes: 90})
+	fams := scrape(t, reg)
+	expect(t, fams, 4, "orders_appended_records_total", "topic", "t", "partition", "2", "log", "east")
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "orders_") {
+			t.Errorf("%s: not in the namespace", name)
+		}
+		for _, m := range f.GetMetric() {
+			if find(map[string]*dto.MetricFamily{name: {Metric: []*dto.Metric{m}}}, name, "log", "east") == nil {
+				t.Errorf("%s: lacks the const label", name)
+			}
+		}
+	}
+	if fams["orders_partition_end_offset"] != nil || fams["orders_fsync_duration_seconds"] != nil {
+		t.Error("Stats metrics exported with no Log attached")
+	}
 }
