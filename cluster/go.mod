@@ -7,6 +7,8 @@ replace github.com/commitlog-go/commitlog => ../
 require (
 	github.com/commitlog-go/commitlog v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1
+	go.etcd.io/raft/v3 v3.7.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
