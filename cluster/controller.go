@@ -59,7 +59,7 @@ type RaftController struct {
 	calls      chan *call
 	joins      chan joinReq
 	leaves     chan *member
-	queries    chan func() // run on the loop
+	queries    chan func()   // run on the loop
 	done       chan struct{} // closed by Close
 	wg         sync.WaitGroup
 
