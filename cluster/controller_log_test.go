@@ -27,12 +27,19 @@ type logCluster struct {
 	fs    map[commitlog.NodeID]*vfs.MemFS
 	ctrl  map[commitlog.NodeID]*RaftController
 	logs  map[commitlog.NodeID]*commitlog.Log
+	// epochs, when set, sees every update each Log hears.
+	epochs *epochChecker
 }
 
 func newLogCluster(t *testing.T) *logCluster {
-	net := memnet.New(memnet.Config{Seed: 3, Faults: memnet.Faults{MinDelay: time.Millisecond, MaxDelay: time.Millisecond}})
+	return newFaultyLogCluster(t, 3, memnet.Faults{MinDelay: time.Millisecond, MaxDelay: time.Millisecond}, nil)
+}
+
+func newFaultyLogCluster(t *testing.T, seed uint64, faults memnet.Faults, epochs *epochChecker) *logCluster {
+	net := memnet.New(memnet.Config{Seed: seed, Faults: faults})
 	lc := &logCluster{t: t, dir: t.TempDir(), net: net, mux: NewMux(net), nodes: []commitlog.NodeID{0, 1, 2},
-		fs: map[commitlog.NodeID]*vfs.MemFS{}, ctrl: map[commitlog.NodeID]*RaftController{}, logs: map[commitlog.NodeID]*commitlog.Log{}}
+		fs: map[commitlog.NodeID]*vfs.MemFS{}, ctrl: map[commitlog.NodeID]*RaftController{}, logs: map[commitlog.NodeID]*commitlog.Log{},
+		epochs: epochs}
 	for _, id := range lc.nodes {
 		lc.fs[id] = vfs.NewMem()
 		lc.start(id)
@@ -49,7 +56,11 @@ func newLogCluster(t *testing.T) *logCluster {
 func (lc *logCluster) start(id commitlog.NodeID) {
 	c, err := NewRaftController(RaftConfig{Node: id, Nodes: lc.nodes, Dir: "raft", FS: lc.fs[id], Mux: lc.mux, TickInterval: 10 * time.Millisecond})
 	require.NoError(lc.t, err)
-	l, err := commitlog.Open(filepath.Join(lc.dir, fmt.Sprint(id)), &commitlog.Options{NodeID: id, Controller: c, Transport: lc.mux,
+	var ctrl commitlog.Controller = c
+	if lc.epochs != nil {
+		ctrl = recordingController{RaftController: c, node: id, epochs: lc.epochs}
+	}
+	l, err := commitlog.Open(filepath.Join(lc.dir, fmt.Sprint(id)), &commitlog.Options{NodeID: id, Controller: ctrl, Transport: lc.mux,
 		ReplicaLagTime: time.Second, ReplicaFetchMaxWait: 50 * time.Millisecond})
 	require.NoError(lc.t, err)
 	lc.ctrl[id], lc.logs[id] = c, l
