@@ -341,9 +341,31 @@ func (c *RaftController) loop() {
 		if err := c.handleReady(); err != nil {
 			// The durable state is unknown: stop taking part rather than
 			// risk breaking Raft's promises. Calls fail until Close.
-			c.failPending(fmt.Errorf("%w: node %d: %w", commitlog.ErrControllerUnreachable, c.cfg.Node, err))
-			<-c.done
+			c.failed(fmt.Errorf("%w: node %d: %w", commitlog.ErrControllerUnreachable, c.cfg.Node, err))
 			return
+		}
+	}
+}
+
+// failed is the loop after a storage failure: Raft is stopped, the
+// Log's updates too, and every call fails with err until Close.
+func (c *RaftController) failed(err error) {
+	c.failPending(err)
+	if c.member != nil {
+		c.member.halt()
+	}
+	for {
+		select {
+		case <-c.done:
+			return
+		case cl := <-c.calls:
+			cl.res <- err
+		case j := <-c.joins:
+			j.res <- err
+		case q := <-c.queries:
+			q()
+		case <-c.leaves:
+		case <-c.inbox:
 		}
 	}
 }

@@ -200,3 +200,50 @@ func (lc *logCluster) someNode() commitlog.NodeID {
 	}
 	return commitlog.NoNode
 }
+
+// TestRaftControllerNoSplitBrain: a partition leader cut off from every
+// other node (the controller quorum among them) stops acknowledging
+// acks-all appends at once: its followers do not fetch, and it cannot
+// shrink the in-sync set without the controller, so the high watermark
+// stays put. Its appends time out, the others elect a new leader, and
+// after the heal no acknowledged record is missing.
+func TestRaftControllerNoSplitBrain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lc := newLogCluster(t)
+		ctx := context.Background()
+		_, err := lc.logs[0].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 3, MinInSyncReplicas: 2})
+		require.NoError(t, err)
+		var p commitlog.PartitionMetadata
+		lc.eventually("a leader with a full ISR", func() bool {
+			var ok bool
+			p, ok = lc.describe(0, "t")
+			return ok && p.Leader != commitlog.NoNode && len(p.ISR) == 3
+		})
+		old := p.Leader
+		require.NoError(t, lc.appendAt(old, "t", "before"))
+		lc.net.Isolate(old)
+		cut := time.Now()
+		for i := range 30 {
+			actx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			err := lc.appendAtCtx(actx, old, "t", fmt.Sprint("cut", i))
+			cancel()
+			require.Error(t, err, "append %d acknowledged %v after the cut, by a leader cut off from the quorum", i, time.Since(cut))
+		}
+		survivor := (old + 1) % 3
+		lc.eventually("a new leader among the others", func() bool {
+			q, ok := lc.describe(survivor, "t")
+			return ok && q.Leader != old && q.Leader != commitlog.NoNode
+		})
+		q, _ := lc.describe(survivor, "t")
+		require.NoError(t, lc.appendAt(q.Leader, "t", "after"))
+		lc.net.Heal()
+		lc.eventually("every node holds before and after, in order", func() bool {
+			for _, id := range lc.nodes {
+				if !isSubsequence([]string{"before", "after"}, lc.values(id, "t")) {
+					return false
+				}
+			}
+			return true
+		})
+	})
+}

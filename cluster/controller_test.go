@@ -237,3 +237,48 @@ func TestRaftControllerLeaderCrash(t *testing.T) {
 		})
 	})
 }
+
+// TestRaftControllerSyncFailure: a node whose Raft state fails to fsync
+// stops taking part (it may not send what it could not make durable):
+// its calls fail with ErrControllerUnreachable, while the other two
+// carry on.
+func TestRaftControllerSyncFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := memnet.New(memnet.Config{Seed: 4})
+		defer net.Close()
+		mux := NewMux(net)
+		nodes := []commitlog.NodeID{0, 1, 2}
+		var failing sync.Mutex
+		fail := false
+		ctrls := map[commitlog.NodeID]*RaftController{}
+		for _, id := range nodes {
+			var fs vfs.FS = vfs.NewMem()
+			if id == 2 {
+				fs = vfs.WithInjector(fs, vfs.InjectorFunc(func(op vfs.Op, _ string) error {
+					failing.Lock()
+					defer failing.Unlock()
+					if fail && op == vfs.OpSync {
+						return vfs.ErrInjected
+					}
+					return nil
+				}), vfs.InjectOptions{})
+			}
+			c, err := NewRaftController(RaftConfig{Node: id, Nodes: nodes, Dir: "raft", FS: fs, Mux: mux, TickInterval: 10 * time.Millisecond})
+			require.NoError(t, err)
+			defer c.Close()
+			ctrls[id] = c
+			_, err = c.Join(context.Background(), id, func(commitlog.ClusterUpdate) {})
+			require.NoError(t, err)
+		}
+		ctx := context.Background()
+		require.NoError(t, ctrls[2].CreateTopic(ctx, topicSpec("a", 1, 3)))
+		failing.Lock()
+		fail = true
+		failing.Unlock()
+		err := ctrls[2].CreateTopic(ctx, topicSpec("b", 1, 3))
+		require.ErrorIs(t, err, commitlog.ErrControllerUnreachable)
+		require.ErrorIs(t, err, vfs.ErrInjected)
+		require.ErrorIs(t, ctrls[2].DeleteTopic(ctx, "a"), commitlog.ErrControllerUnreachable, "and every call after")
+		require.NoError(t, ctrls[0].CreateTopic(ctx, topicSpec("c", 1, 2)), "the other two are a quorum")
+	})
+}
