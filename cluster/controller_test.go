@@ -282,3 +282,31 @@ func TestRaftControllerSyncFailure(t *testing.T) {
 		require.NoError(t, ctrls[0].CreateTopic(ctx, topicSpec("c", 1, 2)), "the other two are a quorum")
 	})
 }
+
+// TestRaftControllerSessionTimeout: a node cut off from the others stops
+// heartbeating to the Raft leader, which fences it after the session
+// timeout (it leaves every in-sync set, its leaderships move); once the
+// network heals, the node finds itself down in the metadata, registers
+// again and is live.
+func TestRaftControllerSessionTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 3, memnet.Faults{}, 5)
+		ctx := context.Background()
+		lead := tc.leader()
+		require.NoError(t, tc.ctrl[lead].CreateTopic(ctx, topicSpec("orders", 3, 3)))
+		cut := (lead + 1) % 3
+		tc.net.Isolate(cut)
+		start := time.Now()
+		tc.eventually("the cut node fenced", func() bool { return !tc.ctrl[lead].live(cut) })
+		session := 30 * 10 * time.Millisecond // the default: 30 ticks
+		require.GreaterOrEqual(t, time.Since(start), session, "fenced before its session expired")
+		md, err := tc.ctrl[lead].Describe("orders")
+		require.NoError(t, err)
+		for _, p := range md.Partitions {
+			require.NotEqual(t, cut, p.Leader)
+			require.NotContains(t, p.ISR, cut)
+		}
+		tc.net.Heal()
+		tc.eventually("the node live again", func() bool { return tc.ctrl[tc.leader()].live(cut) })
+	})
+}
