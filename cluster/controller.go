@@ -182,6 +182,15 @@ type joinReq struct {
 // member is the joined Log: its pending updates and the goroutine that
 // hands them over in order.
 type member struct {
+	// register is the node's NodeUp proposal of this Join; caughtUp is
+	// set when it is applied. Until then the node's applied metadata may
+	// be stale (a restarted node replays its log), so nothing is handed
+	// to the Log: it would act on leaderships long gone (KRaft's brokers
+	// likewise catch up with the metadata log before they are unfenced).
+	// Owned by the loop.
+	register *call
+	caughtUp bool
+
 	apply func(commitlog.ClusterUpdate)
 	mu    sync.Mutex
 	queue []commitlog.ClusterUpdate
@@ -449,11 +458,13 @@ func (c *RaftController) onTick() {
 
 // submit queues a command of the controller's own, whose result nobody
 // waits for.
-func (c *RaftController) submit(cmd command) {
-	c.pending = append(c.pending, &call{cmd: cmd, res: make(chan error, 1)})
+func (c *RaftController) submit(cmd command) *call {
+	cl := &call{cmd: cmd, res: make(chan error, 1)}
+	c.pending = append(c.pending, cl)
 	if len(c.pending) == 1 {
 		c.propose()
 	}
+	return cl
 }
 
 // propose proposes the first pending call, numbering it on its first
@@ -542,12 +553,19 @@ func (c *RaftController) applyEntry(e *pb.Entry) error {
 	if cmd.Op == opNodeDown {
 		delete(c.fenced, cmd.Node)
 	}
-	if !dup && c.member != nil {
+	if !dup && c.member != nil && c.member.caughtUp {
 		if u := c.md.update(changes); len(u.Topics) > 0 {
 			c.member.push(u)
 		}
 	}
 	if cmd.From == c.cfg.Node && len(c.pending) > 0 && c.pending[0].cmd.Seq == cmd.Seq && !dup {
+		if c.member != nil && !c.member.caughtUp && c.pending[0] == c.member.register {
+			// The node's registration of this incarnation is applied, so is
+			// everything committed before it: the metadata is current, and
+			// the Log may act on it.
+			c.member.caughtUp = true
+			c.member.push(c.md.snapshot())
+		}
 		c.finish(applyErr)
 	}
 	// A joined node that the committed metadata says is down registers
@@ -558,16 +576,16 @@ func (c *RaftController) applyEntry(e *pb.Entry) error {
 	return nil
 }
 
-// join registers the node's Log: it hears the metadata as this node
-// has applied it now, then every later change; NodeUp is proposed.
+// join registers the node's Log: NodeUp is proposed, and once it is
+// applied the Log hears the metadata as a snapshot, then every later
+// change.
 func (c *RaftController) join(j joinReq) error {
 	if c.member != nil {
 		return fmt.Errorf("%w: node %d has joined and not left", commitlog.ErrNodeExists, j.node)
 	}
 	c.member = j.m
-	j.m.push(c.md.snapshot())
 	go j.m.run()
-	c.submit(command{Op: opNodeUp, Node: c.cfg.Node})
+	j.m.register = c.submit(command{Op: opNodeUp, Node: c.cfg.Node})
 	return nil
 }
 

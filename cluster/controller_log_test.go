@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -42,7 +43,23 @@ func newFaultyLogCluster(t *testing.T, seed uint64, faults memnet.Faults, epochs
 		epochs: epochs}
 	for _, id := range lc.nodes {
 		lc.fs[id] = vfs.NewMem()
-		lc.start(id)
+		lc.startController(id)
+	}
+	// The Logs open together: each Open waits for a quorum of controllers.
+	var wg sync.WaitGroup
+	logs := make([]*commitlog.Log, len(lc.nodes))
+	for i, id := range lc.nodes {
+		wg.Go(func() {
+			l, err := commitlog.Open(filepath.Join(lc.dir, fmt.Sprint(id)), lc.logOptions(id))
+			if err == nil {
+				logs[i] = l
+			}
+		})
+	}
+	wg.Wait()
+	for i, id := range lc.nodes {
+		require.NotNil(t, logs[i], "node %d's Log did not open", id)
+		lc.logs[id] = logs[i]
 	}
 	t.Cleanup(func() {
 		for _, id := range lc.nodes {
@@ -53,17 +70,32 @@ func newFaultyLogCluster(t *testing.T, seed uint64, faults memnet.Faults, epochs
 	return lc
 }
 
+// start starts node id: its controller, then its Log, whose Open waits
+// until the controller quorum has registered the node.
 func (lc *logCluster) start(id commitlog.NodeID) {
+	lc.startController(id)
+	lc.openLog(id)
+}
+
+func (lc *logCluster) startController(id commitlog.NodeID) {
 	c, err := NewRaftController(RaftConfig{Node: id, Nodes: lc.nodes, Dir: "raft", FS: lc.fs[id], Mux: lc.mux, TickInterval: 10 * time.Millisecond})
 	require.NoError(lc.t, err)
-	var ctrl commitlog.Controller = c
+	lc.ctrl[id] = c
+}
+
+func (lc *logCluster) logOptions(id commitlog.NodeID) *commitlog.Options {
+	var ctrl commitlog.Controller = lc.ctrl[id]
 	if lc.epochs != nil {
-		ctrl = recordingController{RaftController: c, node: id, epochs: lc.epochs}
+		ctrl = recordingController{RaftController: lc.ctrl[id], node: id, epochs: lc.epochs}
 	}
-	l, err := commitlog.Open(filepath.Join(lc.dir, fmt.Sprint(id)), &commitlog.Options{NodeID: id, Controller: ctrl, Transport: lc.mux,
-		ReplicaLagTime: time.Second, ReplicaFetchMaxWait: 50 * time.Millisecond})
+	return &commitlog.Options{NodeID: id, Controller: ctrl, Transport: lc.mux,
+		ReplicaLagTime: time.Second, ReplicaFetchMaxWait: 50 * time.Millisecond}
+}
+
+func (lc *logCluster) openLog(id commitlog.NodeID) {
+	l, err := commitlog.Open(filepath.Join(lc.dir, fmt.Sprint(id)), lc.logOptions(id))
 	require.NoError(lc.t, err)
-	lc.ctrl[id], lc.logs[id] = c, l
+	lc.logs[id] = l
 }
 
 // stop closes node id: its Log (which leaves the controller), then its

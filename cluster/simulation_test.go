@@ -16,11 +16,12 @@ import (
 	"github.com/commitlog-go/commitlog"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/commitlog-go/commitlog/memnet"
+	"go.etcd.io/raft/v3"
 )
 
 // The seeded simulation: three Logs under RaftControllers on a memnet
 // that drops, duplicates, reorders and delays messages, while nodes are
-// killed (their Raft directories left in a crash state of the in-memory
+// killed (half the time the Raft leader's; their Raft directories left in a crash state of the in-memory
 // file system), restarted, and cut off from the others by network
 // partitions; clients produce throughout. Afterwards the network heals,
 // every node runs, and the history is checked:
@@ -110,13 +111,21 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 			for range 1 + rng.IntN(3) {
 				produce()
 			}
-		case r < 7: // kill a node, leaving its Raft state in a crash state
+		case r < 7: // kill a node, the Raft leader's every other time, leaving its Raft state in a crash state
 			id := lc.nodes[rng.IntN(len(lc.nodes))]
+			if rng.IntN(2) == 0 {
+				for n, c := range lc.ctrl {
+					if c.status().RaftState == raft.StateLeader {
+						id = n
+					}
+				}
+			}
 			if lc.logs[id] != nil && len(lc.logs) == len(lc.nodes) {
 				lc.stop(id)
 				lc.fs[id] = lc.fs[id].CrashClone(vfs.CrashOptions{Seed: int64(rng.Uint64() >> 1), KeepUnsynced: rng.Float64(), Tear: true})
 			}
-		case r < 8: // restart the stopped nodes
+		case r < 8: // restart the stopped nodes (healed first: Open waits for a quorum)
+			lc.net.Heal()
 			for _, id := range lc.nodes {
 				if lc.logs[id] == nil {
 					lc.start(id)
