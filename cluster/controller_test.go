@@ -222,6 +222,19 @@ func TestRaftControllerLeaderCrash(t *testing.T) {
 		require.NoError(t, tc.ctrl[newLead].CreateTopic(ctx, topicSpec("payments", 2, 2)))
 
 		tc.start(lead)
+		tc.eventually("the restarted node hears the metadata", func() bool {
+			tc.seen[lead].mu.Lock()
+			defer tc.seen[lead].mu.Unlock()
+			return len(tc.seen[lead].all) > 0
+		})
+		// Its first update is current (it replayed its log before telling
+		// its Log anything): a snapshot with the topic created while it was
+		// down.
+		tc.seen[lead].mu.Lock()
+		first := tc.seen[lead].all[0]
+		tc.seen[lead].mu.Unlock()
+		require.True(t, first.Snapshot)
+		require.Len(t, first.Topics, 2, "the first update is stale: %v", first)
 		tc.eventually("the restarted node is back in the ISRs", func() bool {
 			return tc.ctrl[newLead].live(lead)
 		})
