@@ -16,7 +16,8 @@ import (
 //
 //	header, 11 bytes
 //	   0  uint16  Version (MessageVersion: 1); always the first field
-//	   2  uint8   body kind: 1 FetchRequest, 2 FetchResponse
+//	   2  uint8   body kind: 1 FetchRequest, 2 FetchResponse,
+//	              3 ControllerMessage
 //	   3  int32   From
 //	   7  int32   To
 //
@@ -47,6 +48,14 @@ import (
 //	      int64   BaseOffset
 //	      bytes   Records (at most 2^31-1 bytes)
 //
+//	ControllerMessage body, 4 bytes + len(Data)
+//	      bytes   Data (at most 2^31-1 bytes; opaque to the Log)
+//
+// Body kind 3 joined version 1 without changing kinds 1 and 2: a build
+// that does not know it refuses the bytes as malformed and drops them, as
+// it drops any message it cannot read, so the replication protocol is
+// unaffected.
+//
 // Nothing follows the body. The encoding checks the message's structure
 // only; what its numbers mean (an epoch fencing a request, Records holding
 // whole batches with valid CRCs) is the replication protocol's to check.
@@ -58,6 +67,7 @@ const (
 	maxMessageRecordsBytes   = math.MaxInt32
 	messageKindFetchRequest  = 1
 	messageKindFetchResponse = 2
+	messageKindController    = 3
 )
 
 var (
@@ -108,9 +118,10 @@ func (e *MalformedMessageError) Is(target error) bool { return target == ErrMalf
 // Validate reports whether m can be sent: its Version is MessageVersion
 // (else a *MessageVersionError), and (else an error matching
 // ErrInvalidArgument) From and To are node ids (not negative), Body is a
-// non-nil *FetchRequest or *FetchResponse, its Topic at most 249 bytes
-// long (Kafka's limit on topic names), a FetchResponse's Error a
-// FetchError this version knows and its Records at most 2^31-1 bytes.
+// non-nil *FetchRequest, *FetchResponse or *ControllerMessage, a fetch's
+// Topic at most 249 bytes long (Kafka's limit on topic names), a
+// FetchResponse's Error a FetchError this version knows and its Records,
+// like a ControllerMessage's Data, at most 2^31-1 bytes.
 // These are the bounds of the binary encoding: AppendBinary and every
 // Transport's Send check them, so that a message that one transport
 // carries, every transport carries.
@@ -142,10 +153,17 @@ func (m Message) Validate() error {
 			return bad("FetchResponse.Records is %d bytes; the limit is %d", len(b.Records), maxMessageRecordsBytes)
 		}
 		topic = b.Topic
+	case *ControllerMessage:
+		if b == nil {
+			return bad("Body is a nil *ControllerMessage")
+		}
+		if len(b.Data) > maxMessageRecordsBytes {
+			return bad("ControllerMessage.Data is %d bytes; the limit is %d", len(b.Data), maxMessageRecordsBytes)
+		}
 	case nil:
-		return bad("Body is nil: set a *FetchRequest or a *FetchResponse")
+		return bad("Body is nil: set a *FetchRequest, a *FetchResponse or a *ControllerMessage")
 	default:
-		return bad("Body is a %T, not a *FetchRequest or a *FetchResponse", b)
+		return bad("Body is a %T, not a *FetchRequest, a *FetchResponse or a *ControllerMessage", b)
 	}
 	if len(topic) > maxTopicNameLength {
 		return bad("topic is %d bytes long; the limit is %d", len(topic), maxTopicNameLength)
@@ -160,6 +178,8 @@ func (m Message) encodedSize() int {
 		return messageHeaderSize + fetchRequestFixedSize + len(b.Topic)
 	case *FetchResponse:
 		return messageHeaderSize + fetchResponseFixedSize + len(b.Topic) + len(b.Records)
+	case *ControllerMessage:
+		return messageHeaderSize + 4 + len(b.Data)
 	}
 	return messageHeaderSize
 }
@@ -207,6 +227,12 @@ func (m Message) AppendBinary(b []byte) ([]byte, error) {
 		b = be.AppendUint64(b, uint64(body.BaseOffset))
 		b = be.AppendUint32(b, uint32(len(body.Records)))
 		b = append(b, body.Records...)
+	case *ControllerMessage:
+		b = append(b, messageKindController)
+		b = be.AppendUint32(b, uint32(m.From))
+		b = be.AppendUint32(b, uint32(m.To))
+		b = be.AppendUint32(b, uint32(len(body.Data)))
+		b = append(b, body.Data...)
 	}
 	return b, nil
 }
@@ -280,8 +306,10 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 		r.BaseOffset = d.int64("BaseOffset")
 		r.Records = d.records()
 		out.Body = r
+	case kind == messageKindController:
+		out.Body = &ControllerMessage{Data: d.bytes("Data")}
 	default:
-		d.fail(kindAt, fmt.Sprintf("body kind %d is not one of version %d's (1 FetchRequest, 2 FetchResponse)", kind, MessageVersion))
+		d.fail(kindAt, fmt.Sprintf("body kind %d is not one of version %d's (1 FetchRequest, 2 FetchResponse, 3 ControllerMessage)", kind, MessageVersion))
 	}
 	if d.err == nil && d.off != len(data) {
 		d.fail(d.off, fmt.Sprintf("%d bytes follow the end of the message", len(data)-d.off))
@@ -373,13 +401,17 @@ func (d *messageDecoder) topic() string {
 }
 
 // records returns a copy of the Records field, nil when it is empty.
-func (d *messageDecoder) records() []byte {
+func (d *messageDecoder) records() []byte { return d.bytes("Records") }
+
+// bytes returns a copy of a length-prefixed bytes field (Records, Data),
+// nil when it is empty.
+func (d *messageDecoder) bytes(field string) []byte {
 	at := d.off
-	n := d.uint32("Records length")
+	n := d.uint32(field + " length")
 	if d.err == nil && n > maxMessageRecordsBytes {
-		d.fail(at, fmt.Sprintf("Records is %d bytes long; the limit is %d", n, maxMessageRecordsBytes))
+		d.fail(at, fmt.Sprintf("%s is %d bytes long; the limit is %d", field, n, maxMessageRecordsBytes))
 	}
-	b := d.take(int(n), "Records") // nil once d has failed, before int(n) can matter
+	b := d.take(int(n), field) // nil once d has failed, before int(n) can matter
 	if len(b) == 0 {
 		return nil
 	}

@@ -39,6 +39,11 @@ func TestMessageRoundTrip(t *testing.T) {
 			clear(b)
 			require.Equal(t, want, r.Records, "UnmarshalBinary kept a reference to its input")
 		}
+		if c, ok := got.Body.(*ControllerMessage); ok && len(c.Data) > 0 {
+			want := bytes.Clone(c.Data)
+			clear(b)
+			require.Equal(t, want, c.Data, "UnmarshalBinary kept a reference to its input")
+		}
 	}
 }
 
@@ -62,6 +67,11 @@ func TestMessageEncodingLayout(t *testing.T) {
 		"0002" + "6162" + "00000003" + "000000000000000d" + "0000000000000004" + "00000005" + "0006" + "0000000000000007" +
 		"0000000000000008" + "ffffffff" + "000000000000000a" + "000000000000000b" + "00000001" + "cc"
 	require.Equal(t, want, hex.EncodeToString(mustMarshal(t, resp)))
+
+	ctrl := Message{Version: 1, From: 3, To: 4, Body: &ControllerMessage{Data: []byte{0xde, 0xad}}}
+	want = "0001" + "03" + "00000003" + "00000004" + // header
+		"00000002" + "dead"
+	require.Equal(t, want, hex.EncodeToString(mustMarshal(t, ctrl)))
 }
 
 func TestMessageUnknownVersion(t *testing.T) {
@@ -92,15 +102,17 @@ func TestMessageUnknownVersion(t *testing.T) {
 
 func TestMessageValidate(t *testing.T) {
 	cases := map[string]Message{
-		"nil body":            {Version: MessageVersion, From: 1, To: 2},
-		"nil *FetchRequest":   {Version: MessageVersion, From: 1, To: 2, Body: (*FetchRequest)(nil)},
-		"nil *FetchResponse":  {Version: MessageVersion, From: 1, To: 2, Body: (*FetchResponse)(nil)},
-		"negative From":       {Version: MessageVersion, From: NoNode, To: 2, Body: &FetchRequest{}},
-		"negative To":         {Version: MessageVersion, From: 1, To: NoNode, Body: &FetchRequest{}},
-		"long request topic":  {Version: MessageVersion, From: 1, To: 2, Body: &FetchRequest{Topic: strings.Repeat("x", 250)}},
-		"long response topic": {Version: MessageVersion, From: 1, To: 2, Body: &FetchResponse{Topic: strings.Repeat("x", 250)}},
-		"unknown FetchError":  {Version: MessageVersion, From: 1, To: 2, Body: &FetchResponse{Error: fetchErrorCount}},
-		"FetchError 1000":     {Version: MessageVersion, From: 1, To: 2, Body: &FetchResponse{Error: 1000}},
+		"nil body":               {Version: MessageVersion, From: 1, To: 2},
+		"nil *FetchRequest":      {Version: MessageVersion, From: 1, To: 2, Body: (*FetchRequest)(nil)},
+		"nil *FetchResponse":     {Version: MessageVersion, From: 1, To: 2, Body: (*FetchResponse)(nil)},
+		"negative From":          {Version: MessageVersion, From: NoNode, To: 2, Body: &FetchRequest{}},
+		"negative To":            {Version: MessageVersion, From: 1, To: NoNode, Body: &FetchRequest{}},
+		"long request topic":     {Version: MessageVersion, From: 1, To: 2, Body: &FetchRequest{Topic: strings.Repeat("x", 250)}},
+		"long response topic":    {Version: MessageVersion, From: 1, To: 2, Body: &FetchResponse{Topic: strings.Repeat("x", 250)}},
+		"unknown FetchError":     {Version: MessageVersion, From: 1, To: 2, Body: &FetchResponse{Error: fetchErrorCount}},
+		"FetchError 1000":        {Version: MessageVersion, From: 1, To: 2, Body: &FetchResponse{Error: 1000}},
+		"nil *ControllerMessage": {Version: MessageVersion, From: 1, To: 2, Body: (*ControllerMessage)(nil)},
+		"controller to NoNode":   {Version: MessageVersion, From: 1, To: NoNode, Body: &ControllerMessage{}},
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -161,7 +173,7 @@ func TestMessageUnmarshalOutOfBounds(t *testing.T) {
 
 	malformed(t, append(bytes.Clone(req), 0), len(req), "1 bytes follow")
 	malformed(t, append(bytes.Clone(resp), "more"...), len(resp), "4 bytes follow")
-	malformed(t, edit(req, func(b []byte) { b[2] = 3 }), 2, "body kind 3")
+	malformed(t, edit(req, func(b []byte) { b[2] = 4 }), 2, "body kind 4")
 	malformed(t, edit(req, func(b []byte) { b[2] = 0 }), 2, "body kind 0")
 	malformed(t, edit(req, func(b []byte) { binary.BigEndian.PutUint32(b[3:], 0xffffffff) }), 3, "From is node -1")
 	malformed(t, edit(resp, func(b []byte) { binary.BigEndian.PutUint32(b[7:], 0x80000000) }), 7, "To is node -2147483648")
@@ -171,6 +183,12 @@ func TestMessageUnmarshalOutOfBounds(t *testing.T) {
 	malformed(t, edit(resp, func(b []byte) { binary.BigEndian.PutUint32(b[recordsAt:], 4) }), recordsAt+4, "Records needs 4 bytes, 3 remain")
 	malformed(t, edit(resp, func(b []byte) { binary.BigEndian.PutUint32(b[recordsAt:], 2) }), len(resp)-1, "1 bytes follow")
 	malformed(t, edit(resp, func(b []byte) { binary.BigEndian.PutUint32(b[recordsAt:], 0x80000000) }), recordsAt, "limit is 2147483647")
+
+	ctrl := mustMarshal(t, Message{Version: 1, From: 1, To: 2, Body: &ControllerMessage{Data: []byte("xyz")}})
+	const dataAt = messageHeaderSize
+	malformed(t, append(bytes.Clone(ctrl), 0), len(ctrl), "1 bytes follow")
+	malformed(t, edit(ctrl, func(b []byte) { binary.BigEndian.PutUint32(b[dataAt:], 4) }), dataAt+4, "Data needs 4 bytes, 3 remain")
+	malformed(t, edit(ctrl, func(b []byte) { binary.BigEndian.PutUint32(b[dataAt:], 0x80000000) }), dataAt, "Data is 2147483648 bytes long")
 
 	// A length field claiming more than the input holds allocates nothing
 	// for it.

@@ -35,12 +35,13 @@ type Message struct {
 	Version uint16
 	// From is the sending node, To the receiving one.
 	From, To NodeID
-	// Body is the message proper: a *FetchRequest or a *FetchResponse.
+	// Body is the message proper: a *FetchRequest, a *FetchResponse or a
+	// *ControllerMessage.
 	Body MessageBody
 }
 
-// MessageBody is the body of a Message: *FetchRequest or *FetchResponse.
-// The set is closed (only this package implements MessageBody) but will
+// MessageBody is the body of a Message: *FetchRequest, *FetchResponse or
+// *ControllerMessage. The set is closed (only this package implements MessageBody) but will
 // grow as the protocol gains messages, so a type switch over bodies should
 // have a default case that drops what it does not know.
 type MessageBody interface {
@@ -132,8 +133,23 @@ type FetchResponse struct {
 	Records []byte
 }
 
-func (*FetchRequest) isMessageBody()  {}
-func (*FetchResponse) isMessageBody() {}
+// ControllerMessage is a message between the controllers of two nodes:
+// bytes that only a Controller implementation reads (a consensus
+// protocol's message, say), carried by the same Transport as replication.
+// The Log does not read them: a Log's listener drops ControllerMessages,
+// so a controller that uses them receives them by wrapping the Transport
+// and taking them out of the stream before the Log's delivery function
+// sees it (package cluster does so). Data's own format is the
+// controller's to version; the Message's Version covers only the
+// envelope.
+type ControllerMessage struct {
+	// Data is the controller's message, at most 2^31-1 bytes.
+	Data []byte
+}
+
+func (*FetchRequest) isMessageBody()      {}
+func (*FetchResponse) isMessageBody()     {}
+func (*ControllerMessage) isMessageBody() {}
 
 // FetchError is why a leader refused a FetchRequest (FetchOK: it did not).
 // The values are part of the message format: new ones come with a new
@@ -217,8 +233,8 @@ func (e FetchError) String() string {
 //
 // Send must not retain m, nor anything m refers to, after it returns: it
 // copies or encodes the message, since the sender may reuse the memory of
-// a FetchResponse's Records at once. A delivered Message, its Body and its
-// Records belong to the receiver, which may keep and modify them.
+// a FetchResponse's Records (or a ControllerMessage's Data) at once. A
+// delivered Message, its Body and its Records (or Data) belong to the receiver, which may keep and modify them.
 //
 // # Concurrency
 //
@@ -253,8 +269,9 @@ type Transport interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// Clone returns a deep copy of m: a new Body, with its Topic and a
-// FetchResponse's Records in memory of their own. A Transport that keeps messages in
+// Clone returns a deep copy of m: a new Body, with its Topic, a
+// FetchResponse's Records and a ControllerMessage's Data in memory of
+// their own. A Transport that keeps messages in
 // memory clones them in Send.
 func (m Message) Clone() Message {
 	switch b := m.Body.(type) {
@@ -270,6 +287,14 @@ func (m Message) Clone() Message {
 			c.Topic = strings.Clone(b.Topic)
 			if b.Records != nil {
 				c.Records = append(make([]byte, 0, len(b.Records)), b.Records...)
+			}
+			m.Body = &c
+		}
+	case *ControllerMessage:
+		if b != nil {
+			c := *b
+			if b.Data != nil {
+				c.Data = append(make([]byte, 0, len(b.Data)), b.Data...)
 			}
 			m.Body = &c
 		}

@@ -32,6 +32,8 @@ func sampleMessages() []Message {
 			Topic: "orders", Partition: 3, Seq: 43, LeaderEpoch: 5, HighWatermark: 995, LogStartOffset: 10,
 			DivergingEpoch: 3, DivergingEndOffset: 900, BaseOffset: -1,
 		}},
+		{Version: MessageVersion, From: 3, To: 1, Body: &ControllerMessage{Data: []byte("a raft message")}},
+		{Version: MessageVersion, From: 0, To: math.MaxInt32, Body: &ControllerMessage{}},
 	}
 	for e := FetchOK; e < fetchErrorCount; e++ {
 		msgs = append(msgs, Message{Version: MessageVersion, From: 9, To: 8, Body: &FetchResponse{
@@ -65,12 +67,18 @@ func TestMessageClone(t *testing.T) {
 			r.Records[0] ^= 0xff
 			require.NotEqual(t, m.Body.(*FetchResponse).Records[0], r.Records[0], "Clone shares the Records")
 		}
+		if r, ok := c.Body.(*ControllerMessage); ok && len(r.Data) > 0 {
+			r.Data[0] ^= 0xff
+			require.NotEqual(t, m.Body.(*ControllerMessage).Data[0], r.Data[0], "Clone shares the Data")
+		}
 	}
 	// Nil bodies, typed or not, clone to themselves.
-	for _, m := range []Message{{}, {Body: (*FetchRequest)(nil)}, {Body: (*FetchResponse)(nil)}} {
+	for _, m := range []Message{{}, {Body: (*FetchRequest)(nil)}, {Body: (*FetchResponse)(nil)}, {Body: (*ControllerMessage)(nil)}} {
 		require.Equal(t, m, m.Clone())
 	}
 	// An empty but non-nil Records stays non-nil.
 	c := Message{Body: &FetchResponse{Records: []byte{}}}.Clone()
 	require.NotNil(t, c.Body.(*FetchResponse).Records)
+	c = Message{Body: &ControllerMessage{Data: []byte{}}}.Clone()
+	require.NotNil(t, c.Body.(*ControllerMessage).Data)
 }

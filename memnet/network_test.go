@@ -132,6 +132,33 @@ func TestSendCopies(t *testing.T) {
 	}
 }
 
+// TestSendCopiesControllerMessages: a ControllerMessage's Data is copied
+// like a FetchResponse's Records, by Clone and through the encoding.
+func TestSendCopiesControllerMessages(t *testing.T) {
+	for _, encode := range []bool{false, true} {
+		t.Run(fmt.Sprint("encode=", encode), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := New(Config{Encode: encode, Faults: Faults{Duplicate: 1}})
+				defer n.Close()
+				r := listen(t, n, 2)
+				data := []byte("raft message")
+				send(t, n, commitlog.Message{Version: commitlog.MessageVersion, From: 1, To: 2, Body: &commitlog.ControllerMessage{Data: data}})
+				copy(data, "XXXX") // the sender reuses its memory at once
+				synctest.Wait()
+
+				got := r.got()
+				require.Len(t, got, 2)
+				want := commitlog.Message{Version: commitlog.MessageVersion, From: 1, To: 2, Body: &commitlog.ControllerMessage{Data: []byte("raft message")}}
+				for _, a := range got {
+					require.Equal(t, want, a.msg)
+				}
+				got[0].msg.Body.(*commitlog.ControllerMessage).Data[0] = 'R'
+				require.Equal(t, want, got[1].msg, "two deliveries share Data")
+			})
+		})
+	}
+}
+
 // TestEncodeRoundTrips sends every kind of message, with every field set,
 // through the encoding.
 func TestEncodeRoundTrips(t *testing.T) {
@@ -149,6 +176,8 @@ func TestEncodeRoundTrips(t *testing.T) {
 				LogStartOffset: 8, DivergingEpoch: 9, DivergingEndOffset: 10, BaseOffset: 11, Records: []byte{1, 2, 3},
 			}},
 			{Version: commitlog.MessageVersion, From: 1, To: 2, Body: &commitlog.FetchResponse{BaseOffset: -1, DivergingEpoch: -1}},
+			{Version: commitlog.MessageVersion, From: 1, To: 2, Body: &commitlog.ControllerMessage{Data: []byte("raft")}},
+			{Version: commitlog.MessageVersion, From: 1, To: 2, Body: &commitlog.ControllerMessage{}},
 		}
 		for _, m := range msgs {
 			send(t, n, m)

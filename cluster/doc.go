@@ -1,0 +1,47 @@
+// Package cluster is the multi-node side of commitlog: a controller
+// whose metadata is a log replicated by Raft (go.etcd.io/raft/v3), for
+// Logs on several nodes. It lives in a module of its own so that the root
+// module, which only defines the seams (commitlog.Controller,
+// commitlog.Transport), keeps its dependencies and a single-node user
+// never compiles Raft.
+//
+// # Usage
+//
+// Each node runs one Log and one RaftController, sharing the node's
+// Transport through a Mux: the Mux hands the controllers' messages
+// (commitlog.ControllerMessage) to the RaftController and everything
+// else to the Log.
+//
+//	mux := cluster.NewMux(transport)
+//	ctrl, err := cluster.NewRaftController(cluster.RaftConfig{
+//		Node: id, Nodes: []commitlog.NodeID{0, 1, 2}, Dir: raftDir, Mux: mux,
+//	})
+//	...
+//	log, err := commitlog.Open(dataDir, &commitlog.Options{
+//		NodeID: id, Controller: ctrl, Transport: mux,
+//	})
+//	...
+//	log.Close()  // leaves the controller
+//	ctrl.Close()
+//
+// Every node's controller is given the same Nodes: they are the Raft
+// voters (Raft ids Node+1, since Raft reserves 0) and the nodes replicas
+// are assigned to. A majority of them must run for the metadata to
+// change; the Logs keep serving what they last heard meanwhile.
+//
+// # What is replicated
+//
+// The commands of metadata.go: topic creation and deletion, AlterISR
+// fenced by the leader and partition epochs (kafka-semantics §8.8.3),
+// preferred leader election, and nodes going up and down. Every node
+// applies them in commit order to internal/controller.Cluster, which
+// elects cleanly from the in-sync set and bumps the epochs; the results
+// are therefore the same on every node.
+//
+// # Durability
+//
+// Raft's hard state, entries and snapshots are appended to one
+// checksummed file in RaftConfig.Dir and fsynced before any message that
+// depends on them is sent (storage.go describes the format and the
+// recovery of a torn tail).
+package cluster
