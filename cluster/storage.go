@@ -138,33 +138,9 @@ func (s *diskStorage) replay() error {
 	if _, err := s.f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("cluster: raft storage %s: read: %w", name, err)
 	}
-	if len(data) < storageHeader || string(data[:len(storageMagic)]) != storageMagic ||
-		binary.BigEndian.Uint16(data[len(storageMagic):]) != storageVersion {
-		return fmt.Errorf("%w: %s: no %s version %d header", ErrCorruptStorage, name, storageMagic, storageVersion)
-	}
-	off := storageHeader
-	for {
-		kind, payload, n := readRecord(data[off:])
-		if n == 0 {
-			break
-		}
-		if err := s.replayRecord(kind, payload); err != nil {
-			return fmt.Errorf("%w: %s: record at byte %d: %w", ErrCorruptStorage, name, off, err)
-		}
-		off += n
-	}
-	snap, _ := s.mem.Snapshot() // never fails
-	first, last := snap.GetMetadata().GetIndex(), s.lastIndex()
-	switch {
-	case s.hs.GetCommit() > last:
-		return fmt.Errorf("%w: %s: the hard state commits index %d beyond the log's last entry %d", ErrCorruptStorage, name, s.hs.GetCommit(), last)
-	case s.hs.GetCommit() < first:
-		// A snapshot survived without the hard state saved after it: it
-		// holds only committed entries.
-		s.hs.Commit = proto.Uint64(first)
-	}
-	if err := s.mem.SetHardState(s.hs); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrCorruptStorage, name, err)
+	off, err := s.load(name, data)
+	if err != nil {
+		return err
 	}
 	if int64(off) != size {
 		if err := s.f.Truncate(int64(off)); err != nil {
@@ -176,6 +152,41 @@ func (s *diskStorage) replay() error {
 	}
 	s.size = int64(off)
 	return nil
+}
+
+// load replays data, the contents of the file called name, into s.mem
+// and s.hs, and returns the length of its whole records: where a torn
+// tail starts, or len(data). It writes nothing.
+func (s *diskStorage) load(name string, data []byte) (int, error) {
+	if len(data) < storageHeader || string(data[:len(storageMagic)]) != storageMagic ||
+		binary.BigEndian.Uint16(data[len(storageMagic):]) != storageVersion {
+		return 0, fmt.Errorf("%w: %s: no %s version %d header", ErrCorruptStorage, name, storageMagic, storageVersion)
+	}
+	off := storageHeader
+	for {
+		kind, payload, n := readRecord(data[off:])
+		if n == 0 {
+			break
+		}
+		if err := s.replayRecord(kind, payload); err != nil {
+			return 0, fmt.Errorf("%w: %s: record at byte %d: %w", ErrCorruptStorage, name, off, err)
+		}
+		off += n
+	}
+	snap, _ := s.mem.Snapshot() // never fails
+	first, last := snap.GetMetadata().GetIndex(), s.lastIndex()
+	switch {
+	case s.hs.GetCommit() > last:
+		return 0, fmt.Errorf("%w: %s: the hard state commits index %d beyond the log's last entry %d", ErrCorruptStorage, name, s.hs.GetCommit(), last)
+	case s.hs.GetCommit() < first:
+		// A snapshot survived without the hard state saved after it: it
+		// holds only committed entries.
+		s.hs.Commit = proto.Uint64(first)
+	}
+	if err := s.mem.SetHardState(s.hs); err != nil {
+		return 0, fmt.Errorf("%w: %s: %w", ErrCorruptStorage, name, err)
+	}
+	return off, nil
 }
 
 // readRecord decodes the record at the start of b, returning its length

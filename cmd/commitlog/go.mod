@@ -4,6 +4,8 @@ go 1.26.0
 
 replace github.com/commitlog-go/commitlog => ../..
 
+replace github.com/commitlog-go/commitlog/cluster => ../../cluster
+
 require (
 	github.com/commitlog-go/commitlog v0.0.0-00010101000000-000000000000
 	github.com/schollz/progressbar/v3 v3.19.1
@@ -14,7 +16,13 @@ require (
 )
 
 require (
+	go.etcd.io/raft/v3 v3.7.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/commitlog-go/commitlog/cluster v0.0.0-00010101000000-000000000000
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect

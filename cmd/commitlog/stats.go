@@ -28,18 +28,26 @@ type statsJSON struct {
 func newStatsCommand(e *env) *cobra.Command {
 	var dir string
 	var asJSON, internal bool
+	var repl replicationFlags
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Show the Log's statistics: totals and every partition's offsets and size",
 		Long: `Show the Log's statistics: the number of topics, partitions and segments,
 bytes on disk, and for every partition its start offset, high watermark,
-end offset, segments and bytes (replicated partitions also show their
-leader, leader epoch and in-sync replicas). The directory is opened
-read-only.`,
+end offset, segments and bytes. The directory is opened read-only.
+
+On a cluster node, --metadata and --replica-dir add each partition's
+leader, leader epoch, in-sync replicas, replicas and the replicas' lag,
+as in topics describe.`,
 		Example: `  commitlog stats -d /var/lib/app/log
-  commitlog stats -d /var/lib/app/log --json --internal`,
+  commitlog stats -d /var/lib/app/log --json --internal
+  commitlog stats -d n1/log --metadata n1/raft --replica-dir 1=n1/log --replica-dir 2=n2/log`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			view, err := repl.load(e.stderr)
+			if err != nil {
+				return err
+			}
 			l, err := openLog(dir, readOnly, e.stderr)
 			if err != nil {
 				return err
@@ -56,7 +64,9 @@ read-only.`,
 				out.Segments += s.Segments
 				out.Bytes += s.Bytes
 				out.Records += s.EndOffset - s.StartOffset
-				out.Details = append(out.Details, describePartition(s))
+				d := describePartition(s)
+				view.annotate(&d)
+				out.Details = append(out.Details, d)
 			}
 			out.Topics = len(topics)
 			if asJSON {
@@ -71,6 +81,7 @@ read-only.`,
 		},
 	}
 	dirFlag(cmd, &dir)
+	repl.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics (__consumer_offsets)")
 	return cmd

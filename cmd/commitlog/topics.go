@@ -81,10 +81,17 @@ type partitionDescriptionJSON struct {
 	EndOffset     int64  `json:"end_offset"`
 	Segments      int    `json:"segments"`
 	Bytes         int64  `json:"bytes"`
-	// Leader, LeaderEpoch and ISR are set for a replicated partition.
-	Leader      *int32  `json:"leader,omitempty"`
-	LeaderEpoch *int32  `json:"leader_epoch,omitempty"`
-	ISR         []int32 `json:"isr,omitempty"`
+	// Leader, LeaderEpoch, ISR and Replicas are set for a replicated
+	// partition whose state is known: from the running Log, or from the
+	// node's metadata (--metadata), which also gives PartitionEpoch.
+	// ReplicaLag is the progress of the replicas whose directories were
+	// given (--replica-dir).
+	Leader         *int32           `json:"leader,omitempty"`
+	LeaderEpoch    *int32           `json:"leader_epoch,omitempty"`
+	PartitionEpoch *int32           `json:"partition_epoch,omitempty"`
+	ISR            []int32          `json:"isr,omitempty"`
+	Replicas       []int32          `json:"replicas,omitempty"`
+	ReplicaLag     []replicaLagJSON `json:"replica_lag,omitempty"`
 }
 
 func describePartition(s commitlog.PartitionStats) partitionDescriptionJSON {
@@ -96,9 +103,7 @@ func describePartition(s commitlog.PartitionStats) partitionDescriptionJSON {
 	if r := s.Replica; r != nil {
 		leader, epoch := int32(r.Leader), r.LeaderEpoch
 		d.Leader, d.LeaderEpoch = &leader, &epoch
-		for _, n := range r.ISR {
-			d.ISR = append(d.ISR, int32(n))
-		}
+		d.ISR, d.Replicas = convertNodes(r.ISR), convertNodes(r.Replicas)
 	}
 	return d
 }
@@ -113,17 +118,29 @@ func durationString(d time.Duration) string {
 func newTopicsDescribeCommand(e *env) *cobra.Command {
 	var dir string
 	var asJSON bool
+	var repl replicationFlags
 	cmd := &cobra.Command{
 		Use:   "describe [TOPIC...]",
 		Short: "Describe topics: settings and partitions' offsets and sizes",
 		Long: `Describe topics (all of them when none is named): their settings, and
 for each partition its start offset, high watermark, end offset, segment
-count and bytes on disk. A replicated partition also shows its leader,
-leader epoch and in-sync replicas as the directory's node last knew them.
-The directory is opened read-only.`,
+count and bytes on disk. The directory is opened read-only.
+
+On a cluster node, --metadata names the node's Raft directory: each
+partition then also shows its leader, leader epoch, in-sync replicas and
+replicas as the node's controller last committed them; and each
+--replica-dir NODE=DIR (the Log directories of the replicas, this one
+included, on a copy or a stopped node) adds the replica's lag behind the
+leader, in records (LAG node:lag; "?" without the leader's directory).`,
 		Example: `  commitlog topics describe -d /var/lib/app/log
-  commitlog topics describe -d /var/lib/app/log orders --json`,
+  commitlog topics describe -d /var/lib/app/log orders --json
+  commitlog topics describe -d n1/log --metadata n1/raft \
+      --replica-dir 1=n1/log --replica-dir 2=n2/log --replica-dir 3=n3/log`,
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			view, err := repl.load(e.stderr)
+			if err != nil {
+				return err
+			}
 			l, err := openLog(dir, readOnly, e.stderr)
 			if err != nil {
 				return err
@@ -151,7 +168,9 @@ The directory is opened read-only.`,
 					if err != nil {
 						continue // not hosted on this node
 					}
-					d.Partitions = append(d.Partitions, describePartition(p.Stats()))
+					pd := describePartition(p.Stats())
+					view.annotate(&pd)
+					d.Partitions = append(d.Partitions, pd)
 				}
 				out = append(out, d)
 			}
@@ -172,6 +191,7 @@ The directory is opened read-only.`,
 			return nil
 		},
 	}
+	repl.add(cmd)
 	dirFlag(cmd, &dir)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -183,20 +203,16 @@ func printPartitions(e *env, ps []partitionDescriptionJSON) {
 	replicated := slices.ContainsFunc(ps, func(p partitionDescriptionJSON) bool { return p.Leader != nil })
 	header := "TOPIC\tPARTITION\tSTART\tHIGH-WATERMARK\tEND\tSEGMENTS\tBYTES"
 	if replicated {
-		header += "\tLEADER\tEPOCH\tISR"
+		header += "\tLEADER\tEPOCH\tISR\tREPLICAS\tLAG"
 	}
 	fmt.Fprintln(tw, header)
 	for _, p := range ps {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d", p.Topic, p.Partition, p.StartOffset, p.HighWatermark, p.EndOffset, p.Segments, p.Bytes)
 		if replicated {
 			if p.Leader != nil {
-				isr := make([]string, len(p.ISR))
-				for i, n := range p.ISR {
-					isr[i] = fmt.Sprint(n)
-				}
-				fmt.Fprintf(tw, "\t%d\t%d\t%s", *p.Leader, *p.LeaderEpoch, strings.Join(isr, ","))
+				fmt.Fprintf(tw, "\t%d\t%d\t%s\t%s\t%s", *p.Leader, *p.LeaderEpoch, nodesString(p.ISR), nodesString(p.Replicas), lagString(p.ReplicaLag))
 			} else {
-				fmt.Fprint(tw, "\t-\t-\t-")
+				fmt.Fprint(tw, "\t-\t-\t-\t-\t-")
 			}
 		}
 		fmt.Fprintln(tw)
