@@ -21,6 +21,8 @@ type descs struct {
 	startOffset, highWatermark, endOffset, durableOffset, sizeBytes, segments *prometheus.Desc
 	groupLag, groupMembers, groupGeneration                                   *prometheus.Desc
 	fsyncSeconds, openSeconds                                                 *prometheus.Desc
+	// From Log.Stats and Log.ReplicaStatus, on a replicated Log.
+	leader, leaderEpoch, isrSize, replicas, underReplicated, underMinISR, replicaLag *prometheus.Desc
 }
 
 func newDescs(ns string, constLabels prometheus.Labels) descs {
@@ -59,6 +61,13 @@ func newDescs(ns string, constLabels prometheus.Labels) descs {
 		groupGeneration:  d("group_generation", "The consumer group's generation.", "group"),
 		fsyncSeconds:     d("fsync_duration_seconds", "Durations of the Log's fsync rounds since Open."),
 		openSeconds:      d("open_duration_seconds", "How long Open took, recovery included."),
+		leader:           d("partition_leader", "The node leading the partition as this node last heard from the controller; -1 while offline.", tp...),
+		leaderEpoch:      d("partition_leader_epoch", "The partition's leader epoch as this node last heard it.", tp...),
+		isrSize:          d("partition_in_sync_replicas", "Size of the partition's in-sync replica set.", tp...),
+		replicas:         d("partition_replicas", "Number of the partition's replicas.", tp...),
+		underReplicated:  d("partition_under_replicated", "1 when the in-sync replica set is smaller than the replica set (Kafka's UnderReplicatedPartitions).", tp...),
+		underMinISR:      d("partition_under_min_isr", "1 when the in-sync replica set is smaller than MinInSyncReplicas, so AckAll appends fail.", tp...),
+		replicaLag:       d("replica_lag_records", "On the partition's leader: the records a replica's acknowledged end is behind the leader's end.", "topic", "partition", "replica"),
 	}
 }
 
@@ -68,7 +77,8 @@ func (d *descs) all() []*prometheus.Desc {
 		d.recoveries, d.recoveryScanned, d.recoveryCut, d.recoveryRemoved, d.recoveryRebuilt,
 		d.rebalances, d.commits, d.commitFailures,
 		d.startOffset, d.highWatermark, d.endOffset, d.durableOffset, d.sizeBytes, d.segments,
-		d.groupLag, d.groupMembers, d.groupGeneration, d.fsyncSeconds, d.openSeconds}
+		d.groupLag, d.groupMembers, d.groupGeneration, d.fsyncSeconds, d.openSeconds,
+		d.leader, d.leaderEpoch, d.isrSize, d.replicas, d.underReplicated, d.underMinISR, d.replicaLag}
 }
 
 // Describe sends the descriptions of every metric the Exporter exports.
@@ -131,6 +141,21 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		gauge(d.durableOffset, float64(ps.DurableOffset), t, p)
 		gauge(d.sizeBytes, float64(ps.Bytes), t, p)
 		gauge(d.segments, float64(ps.Segments), t, p)
+		if r := ps.Replica; r != nil {
+			gauge(d.leader, float64(r.Leader), t, p)
+			gauge(d.leaderEpoch, float64(r.LeaderEpoch), t, p)
+			gauge(d.isrSize, float64(len(r.ISR)), t, p)
+			gauge(d.replicas, float64(len(r.Replicas)), t, p)
+			gauge(d.underReplicated, bool01(r.UnderReplicated), t, p)
+			gauge(d.underMinISR, bool01(r.UnderMinISR), t, p)
+			if rs, err := l.ReplicaStatus(ps.Topic, ps.Partition); err == nil {
+				for _, f := range rs.Followers {
+					if f.EndOffset >= 0 { // -1: not heard from yet
+						gauge(d.replicaLag, float64(f.Lag), t, p, strconv.FormatInt(int64(f.Node), 10))
+					}
+				}
+			}
+		}
 	}
 	for _, gs := range st.Groups {
 		gauge(d.groupMembers, float64(gs.Members), gs.Group)
@@ -144,6 +169,13 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- fsyncHistogram(d.fsyncSeconds, st.Fsync)
 	gauge(d.openSeconds, st.Recovery.Duration.Seconds())
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // fsyncHistogram turns a LatencyHistogram's per-bucket counts into a

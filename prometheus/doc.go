@@ -27,7 +27,7 @@
 // # Metrics
 //
 // Every name starts with Options.Namespace ("commitlog" by default). The
-// only labels are topic, partition, group and reason, so the number of
+// only labels are topic, partition, replica, group and reason, so the number of
 // series is bounded by the partitions and groups of the Log: internal
 // topics (__consumer_offsets) are included, records and keys never are.
 //
@@ -62,6 +62,18 @@
 //	group_generation                     gauge      group                    Stats (GroupStats.Generation)
 //	fsync_duration_seconds               histogram  (none)                   Stats (LogStats.Fsync)
 //	open_duration_seconds                gauge      (none)                   Stats (RecoveryStats.Duration)
+//	partition_leader                     gauge      topic, partition         Stats (ReplicaState.Leader; -1 offline)
+//	partition_leader_epoch               gauge      topic, partition         Stats (ReplicaState.LeaderEpoch)
+//	partition_in_sync_replicas           gauge      topic, partition         Stats (len(ReplicaState.ISR))
+//	partition_replicas                   gauge      topic, partition         Stats (len(ReplicaState.Replicas))
+//	partition_under_replicated           gauge      topic, partition         Stats (ReplicaState.UnderReplicated, 0/1)
+//	partition_under_min_isr              gauge      topic, partition         Stats (ReplicaState.UnderMinISR, 0/1)
+//	replica_lag_records                  gauge      topic, partition, replica  ReplicaStatus on the leader (ReplicaProgress.Lag)
+//
+// The partition_leader to replica_lag_records series exist only on a
+// replicated Log, for partitions whose state the node has heard;
+// replica_lag_records only on the partition's leader, for replicas that
+// have fetched since it took over.
 //
 // The reason "other" counts a roll or rebalance reason this package does
 // not know yet (one added to commitlog later); it stays 0 otherwise.
