@@ -78,6 +78,8 @@ type RaftController struct {
 	sinceProp int // ticks since the first pending call was last proposed
 	confState *pb.ConfState
 	fenced    map[commitlog.NodeID]bool // NodeDown proposed by this leader, not yet applied
+	applied   uint64                    // the index of the last entry applied
+	snapIndex uint64                    // the index of the latest snapshot
 }
 
 // RaftConfig configures a RaftController.
@@ -107,6 +109,13 @@ type RaftConfig struct {
 	// SessionTimeout is how long the Raft leader waits for a node's
 	// heartbeat before fencing it (NodeDown). Default 30 ticks.
 	SessionTimeout time.Duration
+	// SnapshotEntries is how many entries the controller applies between
+	// two snapshots: once that many are applied after the latest one, the
+	// metadata is encoded into a snapshot at the last applied index and
+	// the Raft log up to it is dropped, rewriting the file (storage.go).
+	// A node too far behind for the leader's log catches up from the
+	// leader's snapshot instead. Default 1,000.
+	SnapshotEntries int
 }
 
 func (c *RaftConfig) validate() error {
@@ -130,6 +139,9 @@ func (c *RaftConfig) validate() error {
 		if d.v < 0 {
 			problems = append(problems, fmt.Sprintf("%s: %v is negative", d.name, d.v))
 		}
+	}
+	if c.SnapshotEntries < 0 {
+		problems = append(problems, fmt.Sprintf("SnapshotEntries: %d is negative (0: the default)", c.SnapshotEntries))
 	}
 	if c.ElectionTicks < 0 || c.HeartbeatTicks < 0 {
 		problems = append(problems, "ElectionTicks, HeartbeatTicks: negative")
@@ -161,6 +173,9 @@ func (c RaftConfig) withDefaults() RaftConfig {
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 30 * c.TickInterval
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 1000
 	}
 	return c
 }
@@ -227,11 +242,20 @@ func NewRaftController(cfg RaftConfig) (*RaftController, error) {
 	if err != nil {
 		return nil, err
 	}
+	confState := &pb.ConfState{}
+	snap, _ := store.mem.Snapshot() // never fails
+	if len(snap.GetData()) > 0 {
+		if md, err = decodeMetadata(snap.GetData()); err != nil {
+			store.close()
+			return nil, fmt.Errorf("%w: %s: the snapshot at index %d: %w", ErrCorruptStorage, cfg.Dir, snap.GetMetadata().GetIndex(), err)
+		}
+		confState = proto.Clone(snap.GetMetadata().GetConfState()).(*pb.ConfState)
+	}
 	c := &RaftController{
 		cfg: cfg, raftN: uint64(cfg.Node) + 1, md: md, store: store,
 		inbox: make(chan commitlog.Message, 1024), calls: make(chan *call), joins: make(chan joinReq), leaves: make(chan *member), queries: make(chan func()),
 		done: make(chan struct{}), lastHeard: map[commitlog.NodeID]time.Time{}, fenced: map[commitlog.NodeID]bool{},
-		confState: &pb.ConfState{},
+		confState: confState, applied: snap.GetMetadata().GetIndex(), snapIndex: snap.GetMetadata().GetIndex(),
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID: c.raftN, ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks, Storage: store.mem,
@@ -269,7 +293,7 @@ func NewRaftController(cfg RaftConfig) (*RaftController, error) {
 // nanoseconds, which rise between incarnations, for proposals of theirs
 // committed but not yet in this node's log.
 func (c *RaftController) firstSeq() uint64 {
-	seq := uint64(max(time.Now().UnixNano(), 0))
+	seq := max(uint64(max(time.Now().UnixNano(), 0)), c.md.lastSeq[c.cfg.Node])
 	first, _ := c.store.mem.FirstIndex()
 	last, _ := c.store.mem.LastIndex()
 	if last < first {
@@ -511,8 +535,17 @@ func (c *RaftController) handleReady() error {
 		if err := c.store.save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 			return err
 		}
+		var snapsTo []uint64
 		for _, m := range rd.Messages {
 			c.send(m)
+			if m.GetType() == pb.MessageType_MsgSnap {
+				snapsTo = append(snapsTo, m.GetTo())
+			}
+		}
+		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+			if err := c.restore(rd.Snapshot); err != nil {
+				return err
+			}
 		}
 		for _, e := range rd.CommittedEntries {
 			if err := c.applyEntry(e); err != nil {
@@ -520,12 +553,65 @@ func (c *RaftController) handleReady() error {
 			}
 		}
 		c.rn.Advance(rd)
+		// A snapshot sent is reported as delivered: if the network lost
+		// it, the follower's next rejection makes the leader send it
+		// again, where a report never made would leave the follower
+		// waiting for good.
+		for _, to := range snapsTo {
+			c.rn.ReportSnapshot(to, raft.SnapshotFinish)
+		}
+	}
+	if c.applied-c.snapIndex >= uint64(c.cfg.SnapshotEntries) {
+		data, err := c.md.encode()
+		if err != nil {
+			return err
+		}
+		if err := c.store.compact(c.applied, c.confState, data); err != nil {
+			return err
+		}
+		c.snapIndex = c.applied
+	}
+	return nil
+}
+
+// restore replaces the metadata with a snapshot's, received from the
+// leader because this node's log ended before the leader's first entry.
+// The node's own proposals it covers are applied (their results are not
+// known here: they end with no error), and a joined Log hears the whole
+// metadata again.
+func (c *RaftController) restore(snap *pb.Snapshot) error {
+	md, err := decodeMetadata(snap.GetData())
+	if err != nil {
+		return fmt.Errorf("cluster: the snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	c.md = md
+	c.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*pb.ConfState)
+	c.applied, c.snapIndex = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex()
+	for n := range c.fenced {
+		if !md.cluster.Live(controllerID(n)) {
+			delete(c.fenced, n)
+		}
+	}
+	for len(c.pending) > 0 && c.pending[0].data != nil && c.pending[0].cmd.Seq <= md.lastSeq[c.cfg.Node] {
+		if c.member != nil && c.pending[0] == c.member.register {
+			c.member.caughtUp = true
+		}
+		c.finish(nil)
+	}
+	if c.member != nil && c.member.caughtUp {
+		c.member.push(md.snapshot())
+		// The snapshot may hold a NodeDown of this node, which applyEntry
+		// did not see: register again, as it would have.
+		if !md.cluster.Live(controllerID(c.cfg.Node)) && !slices.ContainsFunc(c.pending, func(cl *call) bool { return cl.cmd.Op == opNodeUp }) {
+			c.submit(command{Op: opNodeUp, Node: c.cfg.Node})
+		}
 	}
 	return nil
 }
 
 // applyEntry applies one committed entry.
 func (c *RaftController) applyEntry(e *pb.Entry) error {
+	c.applied = e.GetIndex()
 	switch e.GetType() {
 	case pb.EntryConfChange:
 		cc := &pb.ConfChange{}

@@ -30,17 +30,19 @@ type logCluster struct {
 	logs  map[commitlog.NodeID]*commitlog.Log
 	// epochs, when set, sees every update each Log hears.
 	epochs *epochChecker
+	// snapshotEntries is the controllers' RaftConfig.SnapshotEntries.
+	snapshotEntries int
 }
 
 func newLogCluster(t *testing.T) *logCluster {
-	return newFaultyLogCluster(t, 3, memnet.Faults{MinDelay: time.Millisecond, MaxDelay: time.Millisecond}, nil)
+	return newFaultyLogCluster(t, 3, memnet.Faults{MinDelay: time.Millisecond, MaxDelay: time.Millisecond}, nil, 0)
 }
 
-func newFaultyLogCluster(t *testing.T, seed uint64, faults memnet.Faults, epochs *epochChecker) *logCluster {
+func newFaultyLogCluster(t *testing.T, seed uint64, faults memnet.Faults, epochs *epochChecker, snapshotEntries int) *logCluster {
 	net := memnet.New(memnet.Config{Seed: seed, Faults: faults})
 	lc := &logCluster{t: t, dir: t.TempDir(), net: net, mux: NewMux(net), nodes: []commitlog.NodeID{0, 1, 2},
 		fs: map[commitlog.NodeID]*vfs.MemFS{}, ctrl: map[commitlog.NodeID]*RaftController{}, logs: map[commitlog.NodeID]*commitlog.Log{},
-		epochs: epochs}
+		epochs: epochs, snapshotEntries: snapshotEntries}
 	for _, id := range lc.nodes {
 		lc.fs[id] = vfs.NewMem()
 		lc.startController(id)
@@ -78,7 +80,8 @@ func (lc *logCluster) start(id commitlog.NodeID) {
 }
 
 func (lc *logCluster) startController(id commitlog.NodeID) {
-	c, err := NewRaftController(RaftConfig{Node: id, Nodes: lc.nodes, Dir: "raft", FS: lc.fs[id], Mux: lc.mux, TickInterval: 10 * time.Millisecond})
+	c, err := NewRaftController(RaftConfig{Node: id, Nodes: lc.nodes, Dir: "raft", FS: lc.fs[id], Mux: lc.mux, TickInterval: 10 * time.Millisecond,
+		SnapshotEntries: lc.snapshotEntries})
 	require.NoError(lc.t, err)
 	lc.ctrl[id] = c
 }

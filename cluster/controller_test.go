@@ -61,12 +61,21 @@ type testCluster struct {
 	ctrl  map[commitlog.NodeID]*RaftController
 	leave map[commitlog.NodeID]func()
 	seen  map[commitlog.NodeID]*updates
+	// snapshotEntries is the controllers' RaftConfig.SnapshotEntries.
+	snapshotEntries int
 }
 
 func newTestCluster(t *testing.T, n int, faults memnet.Faults, seed int64) *testCluster {
+	return newSnapshottingTestCluster(t, n, faults, seed, 0)
+}
+
+// newSnapshottingTestCluster is newTestCluster with the controllers'
+// RaftConfig.SnapshotEntries.
+func newSnapshottingTestCluster(t *testing.T, n int, faults memnet.Faults, seed int64, snapshotEntries int) *testCluster {
 	net := memnet.New(memnet.Config{Seed: uint64(seed), Faults: faults, Encode: true})
 	tc := &testCluster{t: t, net: net, mux: NewMux(net), fs: map[commitlog.NodeID]*vfs.MemFS{},
-		ctrl: map[commitlog.NodeID]*RaftController{}, leave: map[commitlog.NodeID]func(){}, seen: map[commitlog.NodeID]*updates{}}
+		ctrl: map[commitlog.NodeID]*RaftController{}, leave: map[commitlog.NodeID]func(){}, seen: map[commitlog.NodeID]*updates{},
+		snapshotEntries: snapshotEntries}
 	for i := range n {
 		tc.nodes = append(tc.nodes, commitlog.NodeID(i))
 	}
@@ -85,7 +94,7 @@ func newTestCluster(t *testing.T, n int, faults memnet.Faults, seed int64) *test
 
 func (tc *testCluster) start(id commitlog.NodeID) {
 	c, err := NewRaftController(RaftConfig{Node: id, Nodes: tc.nodes, Dir: "raft", FS: tc.fs[id], Mux: tc.mux,
-		TickInterval: 10 * time.Millisecond})
+		TickInterval: 10 * time.Millisecond, SnapshotEntries: tc.snapshotEntries})
 	require.NoError(tc.t, err)
 	tc.ctrl[id] = c
 	u := &updates{}

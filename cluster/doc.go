@@ -44,4 +44,17 @@
 // checksummed file in RaftConfig.Dir and fsynced before any message that
 // depends on them is sent (storage.go describes the format and the
 // recovery of a torn tail).
+//
+// # Snapshots
+//
+// Every RaftConfig.SnapshotEntries applied entries, the controller
+// encodes the metadata (the state machine and the last command applied
+// from each node, snapshot.go) into a Raft snapshot at the last applied
+// index and drops the entries before it, rewriting the file, so the
+// Raft log stays bounded however long the cluster runs. A node whose log
+// ends before the leader's first entry (one down while the others
+// compacted) receives the leader's snapshot, replaces its metadata with
+// it, and its Log hears the whole metadata as a snapshot update.
+// ReadMetadata reads a stopped node's directory, snapshot and entries,
+// without running it.
 package cluster

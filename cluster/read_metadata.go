@@ -81,8 +81,11 @@ func readMetadata(fs vfs.FS, dir string) (*Metadata, error) {
 		return nil, err
 	}
 	snap, _ := s.mem.Snapshot() // never fails
+	var md *metadata
 	if len(snap.GetData()) > 0 {
-		return nil, fmt.Errorf("%w: %s: a snapshot holds metadata, which this version cannot read", ErrCorruptStorage, name)
+		if md, err = decodeMetadata(snap.GetData()); err != nil {
+			return nil, fmt.Errorf("%w: %s: the snapshot at index %d: %w", ErrCorruptStorage, name, snap.GetMetadata().GetIndex(), err)
+		}
 	}
 	first, commit := snap.GetMetadata().GetIndex()+1, s.hs.GetCommit()
 	var ents []*pb.Entry
@@ -91,19 +94,19 @@ func readMetadata(fs vfs.FS, dir string) (*Metadata, error) {
 			return nil, fmt.Errorf("%w: %s: committed entries [%d, %d]: %w", ErrCorruptStorage, name, first, commit, err)
 		}
 	}
-	return replayMetadata(name, snap.GetMetadata().GetConfState(), ents)
+	out := &Metadata{Term: snap.GetMetadata().GetTerm(), Index: snap.GetMetadata().GetIndex()}
+	return replayMetadata(name, out, md, snap.GetMetadata().GetConfState(), ents)
 }
 
 // replayMetadata applies committed entries the way a controller does,
-// starting from the voters of conf (a snapshot's), and returns the
-// result.
-func replayMetadata(name string, conf *pb.ConfState, ents []*pb.Entry) (*Metadata, error) {
+// to md (a snapshot's, nil for none) and the voters of conf, and
+// returns the result in out.
+func replayMetadata(name string, out *Metadata, md *metadata, conf *pb.ConfState, ents []*pb.Entry) (*Metadata, error) {
 	voters := map[uint64]bool{}
 	for _, id := range conf.GetVoters() {
 		voters[id] = true
 	}
 	var cmds []command
-	out := &Metadata{}
 	for _, e := range ents {
 		out.Term, out.Index = e.GetTerm(), e.GetIndex()
 		switch e.GetType() {
@@ -135,9 +138,11 @@ func replayMetadata(name string, conf *pb.ConfState, ents []*pb.Entry) (*Metadat
 		out.Nodes = append(out.Nodes, commitlog.NodeID(id-1))
 	}
 	slices.Sort(out.Nodes)
-	md, err := newMetadata(out.Nodes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: the voters: %w", ErrCorruptStorage, name, err)
+	if md == nil {
+		var err error
+		if md, err = newMetadata(out.Nodes); err != nil {
+			return nil, fmt.Errorf("%w: %s: the voters: %w", ErrCorruptStorage, name, err)
+		}
 	}
 	for _, cmd := range cmds {
 		// A command's own error (a topic that exists, a stale AlterISR)

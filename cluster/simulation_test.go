@@ -79,7 +79,9 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	faults := memnet.Faults{Drop: 0.05, Duplicate: 0.05, Reorder: 0.1, MinDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
 	epochs := &epochChecker{}
-	lc := newFaultyLogCluster(t, seed, faults, epochs)
+	// Snapshots every few entries, so that restarted and cut-off nodes
+	// catch up from the leader's snapshot as often as from its log.
+	lc := newFaultyLogCluster(t, seed, faults, epochs, 2+int(seed%7))
 	ctx := context.Background()
 	lc.eventually("the topic created", func() bool {
 		_, err := lc.logs[0].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 3, MinInSyncReplicas: 2})
@@ -167,6 +169,11 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 	}
 	if err := epochs.err(); err != nil {
 		t.Fatal(err)
+	}
+	for _, id := range lc.nodes {
+		if lc.ctrl[id].snapshotIndex() == 0 {
+			t.Errorf("node %d never snapshotted: the simulation did not exercise snapshots", id)
+		}
 	}
 }
 
