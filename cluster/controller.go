@@ -80,6 +80,10 @@ type RaftController struct {
 	fenced    map[commitlog.NodeID]bool // NodeDown proposed by this leader, not yet applied
 	applied   uint64                    // the index of the last entry applied
 	snapIndex uint64                    // the index of the latest snapshot
+	// snapshotNow asks for a snapshot at the end of the Ready: an
+	// AddNode was applied, and the new node must start from a snapshot,
+	// not from the bootstrap entries its metadata does not have.
+	snapshotNow bool
 }
 
 // RaftConfig configures a RaftController.
@@ -87,9 +91,15 @@ type RaftConfig struct {
 	// Node is this controller's node. Required.
 	Node commitlog.NodeID
 	// Nodes lists every node of the cluster, Node among them: the Raft
-	// voters and the nodes replicas are assigned to. Every node's
-	// controller must be given the same list. Required.
+	// voters and the nodes replicas are assigned to, as the cluster
+	// starts. Every node's controller must be given the same list.
+	// Required, unless Join. AddNode and RemoveNode change the set later;
+	// Nodes only matters to a node's first start.
 	Nodes []commitlog.NodeID
+	// Join says the node is new to a running cluster, which AddNode has
+	// told about it: it does not start a cluster of Nodes (ignored) but
+	// waits for the Raft leader to send it the metadata.
+	Join bool
 	// Dir is the directory of the node's Raft state. Required.
 	Dir string
 	// FS is the file system of Dir. Default: the operating system's.
@@ -123,7 +133,7 @@ func (c *RaftConfig) validate() error {
 	if c.Node < 0 {
 		problems = append(problems, fmt.Sprintf("Node: %d is negative", c.Node))
 	}
-	if !slices.Contains(c.Nodes, c.Node) {
+	if !c.Join && !slices.Contains(c.Nodes, c.Node) {
 		problems = append(problems, fmt.Sprintf("Nodes: %v does not hold Node %d", c.Nodes, c.Node))
 	}
 	if c.Dir == "" {
@@ -234,6 +244,11 @@ func NewRaftController(cfg RaftConfig) (*RaftController, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Nodes = slices.Clone(cfg.Nodes)
+	if cfg.Join {
+		// Until the leader's snapshot replaces it (AddNode makes every
+		// node snapshot, so a new node starts from one).
+		cfg.Nodes = []commitlog.NodeID{cfg.Node}
+	}
 	md, err := newMetadata(cfg.Nodes)
 	if err != nil {
 		return nil, &commitlog.ConfigError{Problems: []string{"Nodes: " + err.Error()}}
@@ -267,7 +282,7 @@ func NewRaftController(cfg RaftConfig) (*RaftController, error) {
 		return nil, fmt.Errorf("cluster: node %d: start raft: %w", cfg.Node, err)
 	}
 	c.rn = rn
-	if last, _ := store.mem.LastIndex(); last == 0 && raft.IsEmptyHardState(store.hs) {
+	if last, _ := store.mem.LastIndex(); last == 0 && raft.IsEmptyHardState(store.hs) && !cfg.Join {
 		peers := make([]raft.Peer, len(cfg.Nodes))
 		for i, n := range cfg.Nodes {
 			peers[i] = raft.Peer{ID: uint64(n) + 1}
@@ -468,7 +483,8 @@ func (c *RaftController) onTick() {
 		c.leaderAt = now
 		clear(c.fenced)
 	}
-	for _, n := range c.cfg.Nodes {
+	for _, cn := range c.md.cluster.Nodes() {
+		n := commitlog.NodeID(cn)
 		last := c.lastHeard[n]
 		if last.Before(c.leaderAt) {
 			last = c.leaderAt
@@ -506,6 +522,10 @@ func (c *RaftController) propose() {
 		cl.data = data
 	}
 	c.sinceProp = 0
+	if cc := membershipChange(cl.cmd, cl.data); cc != nil {
+		_ = c.rn.ProposeConfChange(cc) // as Propose; Raft also drops it while another change is pending
+		return
+	}
 	_ = c.rn.Propose(cl.data) // dropped without a leader: retried on a later tick
 }
 
@@ -561,7 +581,8 @@ func (c *RaftController) handleReady() error {
 			c.rn.ReportSnapshot(to, raft.SnapshotFinish)
 		}
 	}
-	if c.applied-c.snapIndex >= uint64(c.cfg.SnapshotEntries) {
+	if c.applied-c.snapIndex >= uint64(c.cfg.SnapshotEntries) || (c.snapshotNow && c.applied > c.snapIndex) {
+		c.snapshotNow = false
 		data, err := c.md.encode()
 		if err != nil {
 			return err
@@ -612,30 +633,45 @@ func (c *RaftController) restore(snap *pb.Snapshot) error {
 // applyEntry applies one committed entry.
 func (c *RaftController) applyEntry(e *pb.Entry) error {
 	c.applied = e.GetIndex()
+	var cc *pb.ConfChangeV2
 	switch e.GetType() {
 	case pb.EntryConfChange:
-		cc := &pb.ConfChange{}
-		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+		v1 := &pb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), v1); err != nil {
 			return fmt.Errorf("cluster: committed entry %d: configuration change: %w", e.GetIndex(), err)
 		}
-		c.confState = c.rn.ApplyConfChange(cc)
-		return nil
+		cc = v1.AsV2()
 	case pb.EntryConfChangeV2:
-		cc := &pb.ConfChangeV2{}
+		cc = &pb.ConfChangeV2{}
 		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 			return fmt.Errorf("cluster: committed entry %d: configuration change: %w", e.GetIndex(), err)
 		}
-		c.confState = c.rn.ApplyConfChange(cc)
-		return nil
 	}
-	if len(e.GetData()) == 0 {
+	data := e.GetData()
+	if cc != nil {
+		if len(cc.GetContext()) == 0 {
+			// The bootstrap's: the first voters, which the metadata has.
+			c.confState = c.rn.ApplyConfChange(cc)
+			return nil
+		}
+		data = cc.GetContext()
+	}
+	if len(data) == 0 {
 		return nil // a new leader's empty entry
 	}
-	cmd, err := decodeCommand(e.GetData())
+	cmd, err := decodeCommand(data)
 	if err != nil {
 		return fmt.Errorf("cluster: committed entry %d: %w", e.GetIndex(), err)
 	}
 	changes, dup, applyErr := c.md.apply(cmd)
+	if cc != nil {
+		if dup || applyErr != nil {
+			cc = rejectedChange // the metadata refused it: Raft must too
+		} else if cmd.Op == opAddNode {
+			c.snapshotNow = true
+		}
+		c.confState = c.rn.ApplyConfChange(cc)
+	}
 	if cmd.Op == opNodeDown {
 		delete(c.fenced, cmd.Node)
 	}

@@ -93,8 +93,14 @@ func newSnapshottingTestCluster(t *testing.T, n int, faults memnet.Faults, seed 
 }
 
 func (tc *testCluster) start(id commitlog.NodeID) {
+	tc.startWith(id, false)
+}
+
+// startWith starts node id's controller, joining a running cluster when
+// join is set, and joins it.
+func (tc *testCluster) startWith(id commitlog.NodeID, join bool) {
 	c, err := NewRaftController(RaftConfig{Node: id, Nodes: tc.nodes, Dir: "raft", FS: tc.fs[id], Mux: tc.mux,
-		TickInterval: 10 * time.Millisecond, SnapshotEntries: tc.snapshotEntries})
+		TickInterval: 10 * time.Millisecond, SnapshotEntries: tc.snapshotEntries, Join: join})
 	require.NoError(tc.t, err)
 	tc.ctrl[id] = c
 	u := &updates{}

@@ -38,6 +38,14 @@
 // elects cleanly from the in-sync set and bumps the epochs; the results
 // are therefore the same on every node.
 //
+// # Membership
+//
+// RaftController.AddNode and RemoveNode change the cluster's nodes
+// through Raft's configuration changes, one node at a time, applied with
+// the metadata's node set (membership.go). A new node's controller starts
+// with RaftConfig.Join and receives the metadata as a snapshot; a node
+// is removed only once it holds no replicas.
+//
 // # Durability
 //
 // Raft's hard state, entries and snapshots are appended to one

@@ -22,6 +22,10 @@ const (
 	opElectPreferred = "elect_preferred"
 	opNodeUp         = "node_up"
 	opNodeDown       = "node_down"
+	// The membership commands travel in Raft configuration changes'
+	// contexts (membership.go), applied with the change.
+	opAddNode    = "add_node"
+	opRemoveNode = "remove_node"
 )
 
 // command is one change of the cluster's metadata, as a Raft entry:
@@ -119,6 +123,10 @@ func (m *metadata) apply(c command) (changes []controller.Change, dup bool, err 
 	case opNodeDown:
 		changes, err = m.cluster.NodeDown(controller.NodeID(c.Node))
 		return changes, false, mapError(err)
+	case opAddNode:
+		return nil, false, mapError(m.cluster.AddNode(controller.NodeID(c.Node)))
+	case opRemoveNode:
+		return nil, false, mapError(m.cluster.RemoveNode(controller.NodeID(c.Node)))
 	default:
 		return nil, false, fmt.Errorf("%w: cluster: unknown command %q", commitlog.ErrInvalidArgument, c.Op)
 	}
@@ -188,6 +196,8 @@ func mapError(err error) error {
 		{controller.ErrFenced, commitlog.ErrFencedEpoch},
 		{controller.ErrIneligibleReplica, commitlog.ErrInvalidArgument},
 		{controller.ErrPreferredUnavailable, commitlog.ErrPreferredLeaderNotAvailable},
+		{controller.ErrNodeExists, commitlog.ErrInvalidArgument},
+		{controller.ErrNodeHoldsReplicas, commitlog.ErrInvalidArgument},
 	} {
 		if errors.Is(err, m.from) {
 			if m.to == commitlog.ErrInvalidConfig {

@@ -106,50 +106,67 @@ func replayMetadata(name string, out *Metadata, md *metadata, conf *pb.ConfState
 	for _, id := range conf.GetVoters() {
 		voters[id] = true
 	}
-	var cmds []command
+	// Without a snapshot, the metadata starts with the voters of the
+	// bootstrap's configuration changes, the first entries.
+	start := func() error {
+		if md != nil {
+			return nil
+		}
+		var nodes []commitlog.NodeID
+		for id := range voters {
+			nodes = append(nodes, commitlog.NodeID(id-1))
+		}
+		var err error
+		if md, err = newMetadata(nodes); err != nil {
+			return fmt.Errorf("%w: %s: the voters: %w", ErrCorruptStorage, name, err)
+		}
+		return nil
+	}
 	for _, e := range ents {
 		out.Term, out.Index = e.GetTerm(), e.GetIndex()
+		var cc *pb.ConfChangeV2
 		switch e.GetType() {
 		case pb.EntryConfChange:
-			cc := &pb.ConfChange{}
-			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			v1 := &pb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), v1); err != nil {
 				return nil, fmt.Errorf("%w: %s: committed entry %d: configuration change: %w", ErrCorruptStorage, name, e.GetIndex(), err)
 			}
-			applyConfChange(voters, cc.AsV2())
-			continue
+			cc = v1.AsV2()
 		case pb.EntryConfChangeV2:
-			cc := &pb.ConfChangeV2{}
+			cc = &pb.ConfChangeV2{}
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 				return nil, fmt.Errorf("%w: %s: committed entry %d: configuration change: %w", ErrCorruptStorage, name, e.GetIndex(), err)
 			}
-			applyConfChange(voters, cc)
-			continue
 		}
-		if len(e.GetData()) == 0 {
+		data := e.GetData()
+		if cc != nil {
+			if len(cc.GetContext()) == 0 {
+				applyConfChange(voters, cc)
+				continue
+			}
+			data = cc.GetContext()
+		}
+		if len(data) == 0 {
 			continue // a new leader's empty entry
 		}
-		cmd, err := decodeCommand(e.GetData())
+		cmd, err := decodeCommand(data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: committed entry %d: %w", ErrCorruptStorage, name, e.GetIndex(), err)
 		}
-		cmds = append(cmds, cmd)
-	}
-	for id := range voters {
-		out.Nodes = append(out.Nodes, commitlog.NodeID(id-1))
-	}
-	slices.Sort(out.Nodes)
-	if md == nil {
-		var err error
-		if md, err = newMetadata(out.Nodes); err != nil {
-			return nil, fmt.Errorf("%w: %s: the voters: %w", ErrCorruptStorage, name, err)
+		if err := start(); err != nil {
+			return nil, err
 		}
-	}
-	for _, cmd := range cmds {
 		// A command's own error (a topic that exists, a stale AlterISR)
 		// went back to its proposer; the metadata it leaves is the same
-		// on every node.
-		md.apply(cmd)
+		// on every node. A refused membership change changes no voter.
+		if _, dup, err := md.apply(cmd); cc != nil && !dup && err == nil {
+			applyConfChange(voters, cc)
+		}
 	}
+	if err := start(); err != nil {
+		return nil, err
+	}
+	out.Nodes = convertIDs[commitlog.NodeID](md.cluster.Nodes())
 	for _, n := range out.Nodes {
 		if md.cluster.Live(controllerID(n)) {
 			out.Live = append(out.Live, n)
