@@ -89,6 +89,18 @@ func newSnapshottingTestCluster(t *testing.T, n int, faults memnet.Faults, seed 
 		}
 		net.Close()
 	})
+	// Every node registered before the test starts: a topic created
+	// earlier would leave the unregistered ones out of its ISRs, which
+	// only a Log's AlterISR (there is none here) brings them back into.
+	tc.eventually("every node registered", func() bool {
+		c := tc.ctrl[tc.leader()]
+		for _, id := range tc.nodes {
+			if !c.live(id) {
+				return false
+			}
+		}
+		return true
+	})
 	return tc
 }
 

@@ -30,7 +30,9 @@ import (
 //	    partition's final log, in the order of acknowledgement;
 //	(b) prefix-consistent logs: every node's log is the same;
 //	(c) at most one leader per leader epoch, and one record per partition
-//	    epoch, over every update any node heard.
+//	    epoch, over every update any node heard;
+//	(d) no split brain: a leader cut off from the others acknowledges
+//	    nothing more than ReplicaLagTime after the cut.
 //
 // A leader cut off from the quorum that kept acknowledging would show as
 // (a): the records it acknowledged alone are lost when another leads.
@@ -89,6 +91,13 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 	})
 
 	var acked []string
+	// isolated says since when each node has been cut off from the
+	// others: a leader cut off from the quorum must stop acknowledging
+	// within ReplicaLagTime (it cannot shrink its ISR without the
+	// controller, and its followers cannot fetch), so an append at it
+	// that succeeds later is split brain.
+	isolated := map[commitlog.NodeID]time.Time{}
+	lagTime := lc.logOptions(0).ReplicaLagTime
 	next := 0
 	produce := func() {
 		id := lc.nodes[rng.IntN(len(lc.nodes))]
@@ -101,10 +110,17 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 		}
 		v := fmt.Sprint("v", next)
 		next++
-		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		// Up to three times ReplicaLagTime: long enough for a cut-off
+		// leader that kept acknowledging to be seen doing so.
+		actx, cancel := context.WithTimeout(ctx, time.Duration(300+rng.IntN(2700))*time.Millisecond)
 		defer cancel()
-		if lc.appendAtCtx(actx, md.Partitions[0].Leader, "t", v) == nil {
+		lead := md.Partitions[0].Leader
+		if lc.appendAtCtx(actx, lead, "t", v) == nil {
 			acked = append(acked, v)
+			if since, ok := isolated[lead]; ok && time.Since(since) > lagTime {
+				t.Errorf("split brain: node %d acknowledged %s %v after it was cut off, more than ReplicaLagTime %v",
+					lead, v, time.Since(since), lagTime)
+			}
 		}
 	}
 	for range 25 {
@@ -128,15 +144,21 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 			}
 		case r < 8: // restart the stopped nodes (healed first: Open waits for a quorum)
 			lc.net.Heal()
+			clear(isolated)
 			for _, id := range lc.nodes {
 				if lc.logs[id] == nil {
 					lc.start(id)
 				}
 			}
 		case r < 9: // cut a node off
-			lc.net.Isolate(lc.nodes[rng.IntN(len(lc.nodes))])
+			id := lc.nodes[rng.IntN(len(lc.nodes))]
+			lc.net.Isolate(id)
+			if _, ok := isolated[id]; !ok {
+				isolated[id] = time.Now()
+			}
 		default:
 			lc.net.Heal()
+			clear(isolated)
 		}
 		for range 1 + rng.IntN(30) {
 			advance()
@@ -145,6 +167,7 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 
 	// Heal, run everything, and let the cluster settle.
 	lc.net.Heal()
+	clear(isolated)
 	lc.net.SetFaults(memnet.Faults{MinDelay: time.Millisecond, MaxDelay: time.Millisecond})
 	for _, id := range lc.nodes {
 		if lc.logs[id] == nil {
