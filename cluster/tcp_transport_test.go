@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -589,4 +590,117 @@ func BenchmarkTCPTransport(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestTCPTransportLogs: three Logs, each with a RaftController through a
+// Mux, on three TCPTransports on loopback: a topic replicated three ways
+// takes acks-all records, and every node ends up holding them.
+func TestTCPTransportLogs(t *testing.T) {
+	checkNoTCPGoroutines(t)
+	dir := t.TempDir()
+	logs := newLogCapture()
+	nodes := []commitlog.NodeID{0, 1, 2}
+	trs := map[commitlog.NodeID]*TCPTransport{}
+	for _, id := range nodes {
+		trs[id] = newTCP(t, TCPConfig{Node: id, Logger: logs.logger(), ReconnectBackoff: 10 * time.Millisecond, MaxReconnectBackoff: 200 * time.Millisecond})
+	}
+	for _, id := range nodes {
+		for _, peer := range nodes {
+			if peer != id {
+				require.NoError(t, trs[id].SetPeer(peer, trs[peer].Addr().String()))
+			}
+		}
+	}
+	ctrls := map[commitlog.NodeID]*RaftController{}
+	for _, id := range nodes {
+		c, err := NewRaftController(RaftConfig{Node: id, Nodes: nodes, Dir: filepath.Join(dir, fmt.Sprint("raft", id)),
+			Mux: NewMux(trs[id]), TickInterval: 10 * time.Millisecond})
+		require.NoError(t, err)
+		ctrls[id] = c
+		t.Cleanup(func() { c.Close() }) // after the Log's Close, registered later
+	}
+	// The Logs open together: each Open waits for a quorum of controllers.
+	var wg sync.WaitGroup
+	opened := make([]*commitlog.Log, len(nodes))
+	errs := make([]error, len(nodes))
+	for i, id := range nodes {
+		wg.Go(func() {
+			opened[i], errs[i] = commitlog.Open(filepath.Join(dir, fmt.Sprint("log", id)), &commitlog.Options{NodeID: id,
+				Controller: ctrls[id], Transport: ctrls[id].cfg.Mux, ReplicaLagTime: 5 * time.Second, ReplicaFetchMaxWait: 50 * time.Millisecond})
+		})
+	}
+	wg.Wait()
+	for i, l := range opened {
+		require.NoError(t, errs[i], "node %d's Log", i)
+		t.Cleanup(func() { require.NoError(t, l.Close()) })
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	_, err := opened[1].CreateTopic(ctx, "t", commitlog.TopicConfig{Partitions: 1, ReplicationFactor: 3, MinInSyncReplicas: 2})
+	require.NoError(t, err)
+	var leader commitlog.NodeID
+	eventuallyTCP(t, "a leader with a full ISR", func() bool {
+		md, err := ctrls[0].Describe("t")
+		if err != nil {
+			return false
+		}
+		p := md.Partitions[0]
+		leader = p.Leader
+		return p.Leader != commitlog.NoNode && len(p.ISR) == 3
+	})
+	prod, err := opened[leader].NewProducer(commitlog.ProducerConfig{Acks: commitlog.AckAll})
+	require.NoError(t, err)
+	defer prod.Close()
+	var recs []*commitlog.Record
+	var want []string
+	for i := range 50 {
+		v := fmt.Sprint("record ", i)
+		recs = append(recs, &commitlog.Record{Topic: "t", Value: []byte(v)})
+		want = append(want, v)
+	}
+	require.NoError(t, prod.ProduceSync(ctx, recs...))
+	eventuallyTCP(t, "every node holds every record", func() bool {
+		for _, l := range opened {
+			tp, err := l.Topic("t")
+			if err != nil {
+				return false
+			}
+			p, err := tp.Partition(0)
+			if err != nil {
+				return false
+			}
+			var got []string
+			for r, err := range p.Scan(ctx, p.StartOffset()) {
+				if err != nil {
+					return false
+				}
+				got = append(got, string(r.Value))
+			}
+			if !slices.Equal(want, got) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, r := range logs.all() {
+		require.Less(t, r.Level, slog.LevelError, "the transports logged an error: %v", r)
+	}
+}
+
+// eventuallyTCP polls cond until it holds, for at most testWait: the
+// nodes' state moves with the network, real time, not with a channel the
+// test can wait on.
+func eventuallyTCP(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(testWait)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("never: %s", what)
+		}
+	}
 }
