@@ -649,17 +649,36 @@ func TestTCPTransportLogs(t *testing.T) {
 		leader = p.Leader
 		return p.Leader != commitlog.NoNode && len(p.ISR) == 3
 	})
+	// The Logs apply the controller's updates on their own time: produce
+	// once every Log knows the topic, again while the leader's Log has not
+	// yet taken its leadership (nothing was appended then).
+	eventuallyTCP(t, "every Log knows the topic", func() bool {
+		for _, l := range opened {
+			if _, err := l.Topic("t"); err != nil {
+				return false
+			}
+		}
+		return true
+	})
 	prod, err := opened[leader].NewProducer(commitlog.ProducerConfig{Acks: commitlog.AckAll})
 	require.NoError(t, err)
 	defer prod.Close()
-	var recs []*commitlog.Record
 	var want []string
 	for i := range 50 {
-		v := fmt.Sprint("record ", i)
-		recs = append(recs, &commitlog.Record{Topic: "t", Value: []byte(v)})
-		want = append(want, v)
+		want = append(want, fmt.Sprint("record ", i))
 	}
-	require.NoError(t, prod.ProduceSync(ctx, recs...))
+	eventuallyTCP(t, "the records acknowledged", func() bool {
+		var recs []*commitlog.Record
+		for _, v := range want {
+			recs = append(recs, &commitlog.Record{Topic: "t", Value: []byte(v)})
+		}
+		err := prod.ProduceSync(ctx, recs...)
+		if errors.Is(err, commitlog.ErrNotLeader) {
+			return false
+		}
+		require.NoError(t, err)
+		return true
+	})
 	eventuallyTCP(t, "every node holds every record", func() bool {
 		for _, l := range opened {
 			tp, err := l.Topic("t")
