@@ -112,6 +112,9 @@ func (c *TCPConfig) Validate() error {
 	if c.MaxFrameBytes != 0 && (c.MaxFrameBytes < minTCPMaxFrameBytes || c.MaxFrameBytes > maxTCPMaxFrameBytes) {
 		problems = append(problems, fmt.Sprintf("MaxFrameBytes: %d is outside [%d, %d]", c.MaxFrameBytes, minTCPMaxFrameBytes, maxTCPMaxFrameBytes))
 	}
+	if c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil {
+		problems = append(problems, "TLS: no Certificates (nor GetCertificate): the transport could not accept TLS connections")
+	}
 	if c.SendQueueBytes < 0 {
 		problems = append(problems, fmt.Sprintf("SendQueueBytes: %d is negative", c.SendQueueBytes))
 	}
@@ -208,10 +211,12 @@ func (c TCPConfig) withDefaults() TCPConfig {
 // # Delivery
 //
 // Each listening node has a goroutine calling its deliver function with
-// the messages to it, one at a time, from a small queue (256 messages):
+// the messages to it, one at a time, from a small queue (64 messages):
 // a connection whose messages wait for a full queue stops being read,
 // which pushes back on the sender through TCP; a local message finding
-// the queue full is dropped.
+// the queue full is dropped. The memory of messages received is bounded
+// by that queue, one message per connection waiting for it and one read
+// buffer per connection (up to MaxFrameBytes while a frame is read).
 //
 // Every method is safe for concurrent use. Close stops every goroutine
 // the transport started.
@@ -727,6 +732,9 @@ func (p *tcpPeer) run() {
 			if c, err = p.connect(addr, gen); err != nil {
 				if p.ctx.Err() != nil {
 					return
+				}
+				if errors.Is(err, errStaleDial) {
+					continue // dial the new address at once
 				}
 				p.dropQueue()
 				backoff = p.nextBackoff(backoff)

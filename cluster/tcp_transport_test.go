@@ -267,6 +267,8 @@ func TestTCPTransportRefusesArguments(t *testing.T) {
 	require.ErrorAs(t, err, &cfgErr)
 	require.ErrorIs(t, err, commitlog.ErrInvalidConfig)
 	require.Len(t, cfgErr.Problems, 7, "%v", cfgErr.Problems)
+	_, err = NewTCPTransport(TCPConfig{TLS: &tls.Config{}})
+	require.ErrorIs(t, err, commitlog.ErrInvalidConfig, "TLS without a certificate")
 	_, err = NewTCPTransport(TCPConfig{ListenAddr: "256.0.0.1:0"})
 	require.Error(t, err)
 }
@@ -481,7 +483,10 @@ func TestTCPTransportTLS(t *testing.T) {
 	t.Run("server of another CA", func(t *testing.T) { try(t, tlsConfig(ca, &cert, false), tlsConfig(other, &otherCert, false), "sender") })
 	t.Run("mutual TLS", func(t *testing.T) { try(t, tlsConfig(ca, &cert, true), tlsConfig(ca, &cert, true), "") })
 	t.Run("mutual TLS without a client certificate", func(t *testing.T) {
-		try(t, tlsConfig(ca, nil, false), tlsConfig(ca, &cert, true), "receiver")
+		client := tlsConfig(ca, nil, false)
+		// A node without a certificate (it could not accept TLS either).
+		client.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, errors.New("none") }
+		try(t, client, tlsConfig(ca, &cert, true), "receiver")
 	})
 	t.Run("mutual TLS with a client of another CA", func(t *testing.T) {
 		client := tlsConfig(ca, &otherCert, false) // trusts the server, presents a stranger's certificate
