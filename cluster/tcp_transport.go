@@ -770,13 +770,19 @@ func (p *tcpPeer) nextBackoff(prev time.Duration) time.Duration {
 	return min(2*prev, p.t.cfg.MaxReconnectBackoff)
 }
 
-// wait waits about d (drawn from [d/2, d)), or until the address
-// changes; it returns false when the peer is halted.
-func (p *tcpPeer) wait(d time.Duration) bool {
-	if d > 1 {
-		d = d/2 + rand.N(d/2)
+// jitter returns a duration drawn at random from [d/2, d), or d when it
+// is below 2ns.
+func jitter(d time.Duration) time.Duration {
+	if d < 2 {
+		return d
 	}
-	timer := time.NewTimer(d)
+	return d/2 + rand.N(d-d/2)
+}
+
+// wait waits about d (see jitter), or until the address changes; it
+// returns false when the peer is halted.
+func (p *tcpPeer) wait(d time.Duration) bool {
+	timer := time.NewTimer(jitter(d))
 	defer timer.Stop()
 	select {
 	case <-timer.C:

@@ -551,6 +551,29 @@ func TestTCPTransportSetPeer(t *testing.T) {
 	require.Empty(t, toB)
 }
 
+// TestTCPBackoff: the reconnect backoff doubles from ReconnectBackoff
+// up to MaxReconnectBackoff, and each wait is drawn from its upper half.
+func TestTCPBackoff(t *testing.T) {
+	p := &tcpPeer{t: &TCPTransport{cfg: TCPConfig{ReconnectBackoff: 10 * time.Millisecond, MaxReconnectBackoff: 70 * time.Millisecond}}}
+	var got []time.Duration
+	var b time.Duration
+	for range 5 {
+		b = p.nextBackoff(b)
+		got = append(got, b)
+	}
+	require.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 70 * time.Millisecond, 70 * time.Millisecond}, got)
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		j := jitter(time.Second)
+		require.GreaterOrEqual(t, j, 500*time.Millisecond)
+		require.Less(t, j, time.Second)
+		seen[j] = true
+	}
+	require.Greater(t, len(seen), 900, "the waits are spread")
+	require.Equal(t, time.Duration(1), jitter(1))
+	require.Equal(t, time.Duration(0), jitter(0))
+}
+
 // BenchmarkTCPTransport: 1 KiB FetchResponses from one transport to
 // another on loopback, with at most 4096 in flight (so that none is
 // dropped at a full queue).
