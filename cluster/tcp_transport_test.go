@@ -529,7 +529,8 @@ func TestTCPTransportReconnect(t *testing.T) {
 }
 
 // TestTCPTransportSetPeer: a node moving to another address gets the
-// messages sent after SetPeer there; a node removed gets none.
+// messages sent after SetPeer there; a node removed gets none; a peer
+// address answered by another node is warned about.
 func TestTCPTransportSetPeer(t *testing.T) {
 	checkNoTCPGoroutines(t)
 	logs := newLogCapture()
@@ -549,6 +550,15 @@ func TestTCPTransportSetPeer(t *testing.T) {
 	require.Empty(t, a.peers)
 	a.mu.RUnlock()
 	require.Empty(t, toB)
+
+	// An address that is another node's: the handshake tells, and the
+	// mistake is logged.
+	require.NoError(t, a.SetPeer(2, b.Addr().String()))
+	require.NoError(t, a.Send(ctx, ctrlMsg(0, 2, "to the wrong node")))
+	rec := logs.waitFor(t, "the wrong node warned about", func(r capturedLog) bool {
+		return r.Level == slog.LevelWarn && r.Attrs["answered_node"] == commitlog.NodeID(1)
+	})
+	require.Equal(t, commitlog.NodeID(2), rec.Attrs["peer_node"])
 }
 
 // TestTCPBackoff: the reconnect backoff doubles from ReconnectBackoff
