@@ -296,7 +296,8 @@ func requireClosedByPeer(t *testing.T, c net.Conn) {
 // than the handshake, one that sends a frame that does not decode, and
 // one that announces a frame above MaxFrameBytes (0xFFFFFFFF bytes) are
 // disconnected, with an error logged that names their address; the
-// transport keeps serving the others.
+// transport keeps serving the others. A message of a version this build
+// does not know is dropped, and the connection kept.
 func TestTCPTransportRefusesBadPeers(t *testing.T) {
 	checkNoTCPGoroutines(t)
 	logs := newLogCapture()
@@ -329,6 +330,17 @@ func TestTCPTransportRefusesBadPeers(t *testing.T) {
 	}
 	require.NoError(t, a.Send(context.Background(), ctrlMsg(0, 1, "still here")))
 	require.Equal(t, "still here", string(receive(t, toB).Body.(*commitlog.ControllerMessage).Data))
+
+	// A message of an unknown version is dropped, the connection kept.
+	c := dialRaw(t, b)
+	future, err := appendFrame(nil, ctrlMsg(5, 1, "from the future"), 1<<20)
+	require.NoError(t, err)
+	binary.BigEndian.PutUint16(future[tcpFrameHeaderSize:], commitlog.MessageVersion+1)
+	now, err := appendFrame(nil, ctrlMsg(5, 1, "from now"), 1<<20)
+	require.NoError(t, err)
+	_, err = c.Write(slices.Concat(appendHandshake(nil, 5), future, now))
+	require.NoError(t, err)
+	require.Equal(t, "from now", string(receive(t, toB).Body.(*commitlog.ControllerMessage).Data))
 }
 
 // TestTCPTransportVersionMismatch: a peer speaking frame version 2 is
