@@ -24,6 +24,16 @@
 //	log.Close()  // leaves the controller
 //	ctrl.Close()
 //
+// Between processes the Transport is a TCPTransport, one per node,
+// told where the others listen:
+//
+//	transport, err := cluster.NewTCPTransport(cluster.TCPConfig{
+//		Node: id, ListenAddr: "10.0.0.1:9400", TLS: tlsConfig,
+//		Peers: map[commitlog.NodeID]string{1: "10.0.0.2:9400", 2: "10.0.0.3:9400"},
+//	})
+//	...
+//	defer transport.Close() // after the Log and the controller
+//
 // Every node's controller is given the same Nodes: they are the Raft
 // voters (Raft ids Node+1, since Raft reserves 0) and the nodes replicas
 // are assigned to. A majority of them must run for the metadata to
@@ -45,6 +55,18 @@
 // the metadata's node set (membership.go). A new node's controller starts
 // with RaftConfig.Join and receives the metadata as a snapshot; a node
 // is removed only once it holds no replicas.
+//
+// # The TCP transport
+//
+// TCPTransport carries the Logs' and the controllers' messages between
+// processes: one connection to each peer, dialled on demand and again
+// after a failure with a capped, jittered exponential backoff;
+// length-prefixed frames with a version byte, each holding one message
+// in commitlog.Message's binary encoding, behind a handshake naming the
+// protocol version and the node; bounded send queues that drop rather
+// than block (the protocols retry); TLS and mutual TLS through a
+// *tls.Config. tcp_frame.go describes the wire format; TCPTransport, the
+// behaviour.
 //
 // # Durability
 //
