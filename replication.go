@@ -43,6 +43,11 @@ type replicator struct {
 
 	mu    sync.Mutex
 	parts map[TopicPartition]*replicaPartition
+	// stopping is set by stop before it shuts the parts down: a partition
+	// attached later (a topic the controller's update was creating) is
+	// closed at once, so that it starts no fetcher stop would not wait
+	// for.
+	stopping bool
 	// meta is the controller's last word on every partition of every
 	// topic, held here or not.
 	meta map[TopicPartition]PartitionMetadata
@@ -146,6 +151,7 @@ func (r *replicator) stop() {
 		}
 		r.cancel()
 		r.mu.Lock()
+		r.stopping = true
 		parts := slices.Collect(maps.Values(r.parts))
 		r.mu.Unlock()
 		for _, rp := range parts {
@@ -371,7 +377,11 @@ func (r *replicator) attach(p *Partition) {
 	p.repl = rp
 	r.mu.Lock()
 	r.parts[TopicPartition{p.topic.name, p.id}] = rp
+	stopping := r.stopping
 	r.mu.Unlock()
+	if stopping {
+		rp.shutdown()
+	}
 }
 
 // detach stops p's replica work, as its topic is deleted.

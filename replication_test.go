@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -582,4 +583,60 @@ func TestFollowerResetsToTheLeaderLogStart(t *testing.T) {
 			})
 		})
 	}
+}
+
+// gateFS is a file system whose MkdirAll of a directory ending with
+// suffix waits, once, until release is closed, after closing reached.
+type gateFS struct {
+	vfs.FS
+	suffix           string
+	reached, release chan struct{}
+	once             sync.Once
+}
+
+func (g *gateFS) MkdirAll(dir string, perm os.FileMode) error {
+	if strings.HasSuffix(dir, g.suffix) {
+		g.once.Do(func() {
+			close(g.reached)
+			<-g.release
+		})
+	}
+	return g.FS.MkdirAll(dir, perm)
+}
+
+// TestCloseWhileTheControllerCreatesTopics: a Log closes while its
+// replicator is creating a topic the controller announced, its
+// partitions attached after Close began shutting the others down. Close
+// returns, with no fetcher left running: before the fix, those
+// partitions started fetchers Close never stopped, and it waited for
+// them for good (a deadlock the bubble reports).
+func TestCloseWhileTheControllerCreatesTopics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, commitlog.Options{}, 0, 1)
+		gate := &gateFS{FS: c.fs[1], suffix: "blockme-0", reached: make(chan struct{}), release: make(chan struct{})}
+		c.stop(1)
+		o := c.opts
+		o.NodeID, o.Controller, o.Transport = 1, c.ctrl, c.net
+		commitlog.SetFS(&o, gate)
+		l1, err := commitlog.Open("/node", &o)
+		require.NoError(t, err)
+
+		created := make(chan error, 1)
+		go func() {
+			_, err := c.logs[0].CreateTopic(context.Background(), "blockme", commitlog.TopicConfig{Partitions: 4, ReplicationFactor: 2})
+			created <- err
+		}()
+		<-gate.reached // node 1's replicator is creating the topic
+		closed := make(chan error, 1)
+		go func() { closed <- l1.Close() }()
+		synctest.Wait() // Close waits for the replicator
+		close(gate.release)
+		select {
+		case err := <-closed:
+			require.NoError(t, err)
+		case <-time.After(time.Minute): // virtual time: the bubble's clock
+			t.Fatal("Close did not return: a fetcher outlived the replicator's stop")
+		}
+		require.NoError(t, <-created)
+	})
 }
