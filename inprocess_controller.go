@@ -387,3 +387,15 @@ func controllerAssignment(a [][]NodeID) [][]controller.NodeID {
 }
 
 var _ Controller = (*InProcessController)(nil)
+
+// DescribeCluster implements ClusterDescriber: the nodes and which are
+// live. There is no quorum, so no controller leader: NoNode.
+func (c *InProcessController) DescribeCluster() ([]NodeStatus, NodeID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []NodeStatus
+	for _, n := range c.cluster.Nodes() {
+		out = append(out, NodeStatus{Node: NodeID(n), Live: c.cluster.Live(n)})
+	}
+	return out, NoNode
+}

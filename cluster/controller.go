@@ -880,3 +880,20 @@ func (m *member) halt() {
 var _ commitlog.Controller = (*RaftController)(nil)
 
 func controllerID(n commitlog.NodeID) controller.NodeID { return controller.NodeID(n) }
+
+// DescribeCluster implements commitlog.ClusterDescriber: the nodes of
+// the metadata this node has applied, which are live, and the Raft
+// leader as this node knows it (NoNode during an election, or once
+// closed: then no nodes either).
+func (c *RaftController) DescribeCluster() (nodes []commitlog.NodeStatus, leader commitlog.NodeID) {
+	leader = commitlog.NoNode
+	c.onLoop(func() {
+		for _, n := range c.md.cluster.Nodes() {
+			nodes = append(nodes, commitlog.NodeStatus{Node: commitlog.NodeID(n), Live: c.md.cluster.Live(n)})
+		}
+		if lead := c.rn.BasicStatus().Lead; lead != raft.None {
+			leader = commitlog.NodeID(lead - 1)
+		}
+	})
+	return nodes, leader
+}
