@@ -5,6 +5,23 @@
 // commitlog.Transport), keeps its dependencies and a single-node user
 // never compiles Raft.
 //
+// # A node in one call
+//
+// OpenNode puts the pieces below together for a process that is one
+// node: a TCPTransport listening at the node's address, a Mux, a
+// RaftController with its state in Dir/raft, and the Log in Dir/log.
+//
+//	n, err := cluster.OpenNode(cluster.NodeConfig{
+//		ID: 1, Dir: "/var/lib/app/node1",
+//		Peers: map[commitlog.NodeID]string{0: "10.0.0.1:7070", 1: "10.0.0.2:7070", 2: "10.0.0.3:7070"},
+//		TLS: tlsConfig,
+//	})
+//	...
+//	l := n.Log() // create replicated topics, produce at leaders, consume
+//	info, _ := l.Cluster()
+//	...
+//	n.Close()
+//
 // # Usage
 //
 // Each node runs one Log and one RaftController, sharing the node's
