@@ -295,6 +295,7 @@ type mirrorRun struct {
 	prod  commitlog.ProducerClient
 	cons  commitlog.ConsumerClient // the source's
 	parts map[string]int32         // partition count per topic
+	pcfg  commitlog.ProducerConfig // the target producer's
 
 	// cancelData ends the copy loop (the caller's context ending does
 	// too); cancelAll ends everything, the sync goroutine included: a
@@ -385,7 +386,7 @@ func (r *mirrorRun) run(ctx context.Context) error {
 	if err := r.prepareTopics(ctx); err != nil {
 		return err
 	}
-	prod, err := m.cfg.Target.NewProducer(m.cfg.Producer)
+	prod, err := m.cfg.Target.NewProducer(r.pcfg)
 	if err != nil {
 		return fmt.Errorf("commitlog: kafka: mirror %q: target producer: %w", m.cfg.Name, err)
 	}
@@ -458,6 +459,7 @@ func (r *mirrorRun) prepareTopics(ctx context.Context) error {
 	m := r.m
 	src, dst := m.cfg.Source.Admin, m.cfg.Target.Admin
 	r.parts = map[string]int32{}
+	r.pcfg = m.cfg.Producer
 	var p []string
 	for _, t := range m.cfg.Topics {
 		sc, err := src.DescribeTopic(ctx, t)
@@ -471,10 +473,16 @@ func (r *mirrorRun) prepareTopics(ctx context.Context) error {
 			if err := r.createTarget(ctx, t, sc); err != nil {
 				return err
 			}
+			if tc, err = dst.DescribeTopic(ctx, t); err != nil {
+				return fmt.Errorf("commitlog: kafka: mirror %q: target %s: %w", m.cfg.Name, m.cfg.Target.Name, err)
+			}
+			r.fitBatch(tc)
 		case err != nil:
 			return fmt.Errorf("commitlog: kafka: mirror %q: target %s: %w", m.cfg.Name, m.cfg.Target.Name, err)
 		case tc.Partitions != sc.Partitions:
 			p = append(p, fmt.Sprintf("mirror %q: topic %s has %d partitions on %s and %d on %s; a mirror keeps partition numbers, so they must be equal", m.cfg.Name, t, sc.Partitions, m.cfg.Source.Name, tc.Partitions, m.cfg.Target.Name))
+		default:
+			r.fitBatch(tc)
 		}
 	}
 	tc, err := dst.DescribeTopic(ctx, m.syncTopic)
@@ -490,6 +498,15 @@ func (r *mirrorRun) prepareTopics(ctx context.Context) error {
 		p = append(p, fmt.Sprintf("mirror %q: the offset-syncs topic %s on %s has %d partitions, not 1", m.cfg.Name, m.syncTopic, m.cfg.Target.Name, tc.Partitions))
 	}
 	return configError(p)
+}
+
+// fitBatch caps the producer's batches at the target topic's largest
+// batch (max.message.bytes): a Log's producer does so by itself, a Kafka
+// producer has its batches refused (MESSAGE_TOO_LARGE).
+func (r *mirrorRun) fitBatch(tc commitlog.TopicConfig) {
+	if tc.MaxBatchBytes > 0 && (r.pcfg.BatchBytes == 0 || tc.MaxBatchBytes < r.pcfg.BatchBytes) {
+		r.pcfg.BatchBytes = tc.MaxBatchBytes
+	}
 }
 
 // createTarget creates topic t on the target like sc, its source
@@ -597,6 +614,7 @@ func (r *mirrorRun) copyLoop() error {
 			} else if string(origin) == target {
 				hdrs = hdrs[:start]
 				m.skipped.Add(1)
+				r.table.skipped(commitlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}, rec.Offset)
 				continue
 			}
 			off := offs[8*i : 8*i+8 : 8*i+8]
@@ -606,6 +624,7 @@ func (r *mirrorRun) copyLoop() error {
 				commitlog.Header{Key: MirrorSourceHeader, Value: sourceVal},
 				commitlog.Header{Key: MirrorOffsetHeader, Value: off})
 			rec.Headers = hdrs[start:len(hdrs):len(hdrs)]
+			r.table.produced(commitlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition})
 			r.prod.Produce(ctx, rec, r.ackedFn)
 			// A Produce cut short by ctx failed its record: none after it
 			// may be produced, or the partition would have a hole.

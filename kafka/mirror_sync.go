@@ -63,8 +63,15 @@ type partProgress struct {
 	hasQueued  bool
 	written    syncPoint // the latest point written
 	hasWritten bool
-	moved      bool  // last changed since the last periodic point
-	committed  int64 // the source offset last committed; -1 none
+	moved      bool // last changed since the last periodic point
+	// readTo is where the run has read the source to with every copied
+	// record before it acknowledged (records after last skipped): a
+	// group offset up to it translates to last.d+1. inflight counts the
+	// records produced and not yet acknowledged; skipTo is the readTo
+	// to take once they are.
+	readTo, skipTo int64
+	inflight       int
+	committed      int64 // the source offset last committed; -1 none
 }
 
 // mirrorTable is one Run's knowledge of the copy: per partition, its
@@ -117,11 +124,33 @@ func (t *mirrorTable) advance(tp commitlog.TopicPartition, p syncPoint) bool {
 		pp.queued, pp.hasQueued = p, true
 	}
 	pp.last, pp.copied, pp.moved = p, true, true
+	if pp.inflight--; pp.inflight == 0 && pp.skipTo > p.s+1 {
+		pp.readTo = pp.skipTo
+	}
 	if t.watch != nil {
 		close(t.watch)
 		t.watch = nil
 	}
 	return disc
+}
+
+// produced counts a record of tp produced, not yet acknowledged.
+func (t *mirrorTable) produced(tp commitlog.TopicPartition) {
+	t.mu.Lock()
+	t.part(tp).inflight++
+	t.mu.Unlock()
+}
+
+// skipped records that the record at source offset s of tp was read and
+// not copied.
+func (t *mirrorTable) skipped(tp commitlog.TopicPartition, s int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pp := t.part(tp)
+	pp.skipTo = s + 1
+	if pp.inflight == 0 {
+		pp.readTo = s + 1
+	}
 }
 
 // take returns the sync points to write now: the pending
@@ -201,7 +230,7 @@ func (t *mirrorTable) translate(tp commitlog.TopicPartition, n int64) (int64, bo
 		return 0, false
 	}
 	if n > pp.last.s {
-		if n == pp.last.s+1 {
+		if n == pp.last.s+1 || n <= pp.readTo {
 			return pp.last.d + 1, true
 		}
 		return 0, false
@@ -422,6 +451,7 @@ func (r *mirrorRun) resume(ctx context.Context) (map[commitlog.TopicPartition]in
 				"mirror", m.cfg.Name, "partition", tp, "source_offset", p.s, "target_offset", p.d)
 			return nil
 		}
+		t.produced(tp)
 		t.advance(tp, p)
 		return nil
 	})
