@@ -314,6 +314,17 @@ type mirrorRun struct {
 	checkpoint chan chan error // Checkpoint's requests
 	syncDone   chan struct{}   // closed when the sync goroutine returns
 	ackedFn    func(*commitlog.Record, error)
+
+	// The direct path, when the target's producer is this package's:
+	// records go to its kgo client without a copy, with a context that
+	// does not end (kctx), as long as room finds the client's buffer has
+	// space (tracked by inRecords and inBytes, signalled on space).
+	kcl                  *kgo.Client
+	kctx                 context.Context
+	kackedFn             func(*kgo.Record, error)
+	maxRecords, maxBytes int64
+	inRecords, inBytes   atomic.Int64
+	space                chan struct{}
 }
 
 // fail records err as the run's failure (the first one wins) and ends
@@ -391,6 +402,15 @@ func (r *mirrorRun) run(ctx context.Context) error {
 		return fmt.Errorf("commitlog: kafka: mirror %q: target producer: %w", m.cfg.Name, err)
 	}
 	r.prod = prod
+	var kp *Producer
+	if pp, ok := prod.(*Producer); ok {
+		kp = pp
+	}
+	if kp != nil {
+		r.kcl, r.kctx, r.kackedFn = kp.cl, context.WithoutCancel(ctx), r.kacked
+		r.maxRecords, r.maxBytes = max(1, kp.maxRecords/2), max(1, kp.maxBytes/2)
+		r.space = make(chan struct{}, 1)
+	}
 	resume, err := r.resume(r.dataCtx)
 	if err != nil {
 		r.abort()
@@ -581,6 +601,7 @@ func (r *mirrorRun) copyLoop() error {
 	ctx := r.dataCtx
 	source, target := m.cfg.Source.Name, m.cfg.Target.Name
 	sourceVal := []byte(source)
+	produced := map[commitlog.TopicPartition]int64{} // records produced per partition
 	for {
 		recs, err := r.cons.Poll(ctx)
 		if err != nil {
@@ -589,47 +610,75 @@ func (r *mirrorRun) copyLoop() error {
 			}
 			return fmt.Errorf("commitlog: kafka: mirror %q: poll %s: %w", m.cfg.Name, source, err)
 		}
-		// One allocation each for the batch's headers and offsets.
+		// One allocation each for the batch's records (on the direct
+		// path), headers and offsets.
 		nh := 0
 		for i := range recs {
 			nh += len(recs[i].Headers) + 3
 		}
-		hdrs := make([]commitlog.Header, 0, nh)
+		var hdrs []commitlog.Header
+		var krs []kgo.Record
+		var khdrs []kgo.RecordHeader
+		if r.kcl != nil {
+			krs = make([]kgo.Record, len(recs))
+			khdrs = make([]kgo.RecordHeader, 0, nh)
+		} else {
+			hdrs = make([]commitlog.Header, 0, nh)
+		}
 		offs := make([]byte, 8*len(recs))
 		for i := range recs {
 			rec := &recs[i]
-			var origin []byte
-			start := len(hdrs)
-			for _, h := range rec.Headers {
-				switch h.Key {
-				case MirrorOriginHeader:
-					origin = h.Value
-				case MirrorSourceHeader, MirrorOffsetHeader:
-				default:
-					hdrs = append(hdrs, h)
-				}
-			}
+			tp := commitlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
+			origin := header(rec, MirrorOriginHeader)
 			if origin == nil {
 				origin = sourceVal
 			} else if string(origin) == target {
-				hdrs = hdrs[:start]
 				m.skipped.Add(1)
-				r.table.skipped(commitlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}, rec.Offset)
+				r.table.skipped(tp, rec.Offset, produced[tp])
 				continue
 			}
 			off := offs[8*i : 8*i+8 : 8*i+8]
 			binary.BigEndian.PutUint64(off, uint64(rec.Offset))
-			hdrs = append(hdrs,
-				commitlog.Header{Key: MirrorOriginHeader, Value: origin},
-				commitlog.Header{Key: MirrorSourceHeader, Value: sourceVal},
-				commitlog.Header{Key: MirrorOffsetHeader, Value: off})
-			rec.Headers = hdrs[start:len(hdrs):len(hdrs)]
-			r.table.produced(commitlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition})
-			r.prod.Produce(ctx, rec, r.ackedFn)
-			// A Produce cut short by ctx failed its record: none after it
-			// may be produced, or the partition would have a hole.
-			if ctx.Err() != nil {
-				return nil
+			produced[tp]++
+			if r.kcl != nil {
+				start := len(khdrs)
+				size := int64(len(rec.Key) + len(rec.Value))
+				for _, h := range rec.Headers {
+					if !isMirrorHeader(h.Key) {
+						khdrs = append(khdrs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+						size += int64(len(h.Key) + len(h.Value))
+					}
+				}
+				khdrs = append(khdrs,
+					kgo.RecordHeader{Key: MirrorOriginHeader, Value: origin},
+					kgo.RecordHeader{Key: MirrorSourceHeader, Value: sourceVal},
+					kgo.RecordHeader{Key: MirrorOffsetHeader, Value: off})
+				size += int64(len(MirrorOriginHeader) + len(origin) + len(MirrorSourceHeader) + len(sourceVal) + len(MirrorOffsetHeader) + 8)
+				kr := &krs[i]
+				*kr = kgo.Record{Topic: rec.Topic, Partition: rec.Partition, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
+					Headers: khdrs[start:len(khdrs):len(khdrs)]}
+				if !r.room(ctx, size) {
+					return nil
+				}
+				r.kcl.Produce(r.kctx, kr, r.kackedFn)
+			} else {
+				start := len(hdrs)
+				for _, h := range rec.Headers {
+					if !isMirrorHeader(h.Key) {
+						hdrs = append(hdrs, h)
+					}
+				}
+				hdrs = append(hdrs,
+					commitlog.Header{Key: MirrorOriginHeader, Value: origin},
+					commitlog.Header{Key: MirrorSourceHeader, Value: sourceVal},
+					commitlog.Header{Key: MirrorOffsetHeader, Value: off})
+				rec.Headers = hdrs[start:len(hdrs):len(hdrs)]
+				r.prod.Produce(ctx, rec, r.ackedFn)
+				// A Produce cut short by ctx failed its record: none after
+				// it may be produced, or the partition would have a hole.
+				if ctx.Err() != nil {
+					return nil
+				}
 			}
 			if m.crash("produced") {
 				r.crashNow()
@@ -639,8 +688,59 @@ func (r *mirrorRun) copyLoop() error {
 	}
 }
 
-// acked is the promise of every copied record.
+func isMirrorHeader(key string) bool {
+	return key == MirrorOriginHeader || key == MirrorSourceHeader || key == MirrorOffsetHeader
+}
+
+// room waits until the kgo client's buffer has room for a record of size
+// bytes, so that its Produce never waits (it is given a context that does
+// not end), and reserves it; false if ctx ended first. Half the client's
+// limits are used, leaving the rest to the sync points.
+func (r *mirrorRun) room(ctx context.Context, size int64) bool {
+	for {
+		n, b := r.inRecords.Load(), r.inBytes.Load()
+		if n == 0 || n < r.maxRecords && b+size <= r.maxBytes {
+			r.inRecords.Add(1)
+			r.inBytes.Add(size)
+			return true
+		}
+		select {
+		case <-r.space:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// kacked is the kgo promise of every record copied on the direct path.
+func (r *mirrorRun) kacked(kr *kgo.Record, err error) {
+	size := int64(len(kr.Key) + len(kr.Value))
+	for _, h := range kr.Headers {
+		size += int64(len(h.Key) + len(h.Value))
+	}
+	r.inRecords.Add(-1)
+	r.inBytes.Add(-size)
+	select {
+	case r.space <- struct{}{}:
+	default:
+	}
+	h := kr.Headers[len(kr.Headers)-1]
+	s := int64(binary.BigEndian.Uint64(h.Value))
+	if err != nil {
+		err = produceErr(&commitlog.Record{Topic: kr.Topic, Partition: kr.Partition}, err)
+	}
+	r.ackedAt(kr.Topic, kr.Partition, s, kr.Offset, len(kr.Key)+len(kr.Value), err)
+}
+
+// acked is the promise of every record copied through the
+// ProducerClient.
 func (r *mirrorRun) acked(rec *commitlog.Record, err error) {
+	r.ackedAt(rec.Topic, rec.Partition, sourceOffset(rec), rec.Offset, len(rec.Key)+len(rec.Value), err)
+}
+
+// ackedAt records the outcome of the copy of source offset s to target
+// offset d.
+func (r *mirrorRun) ackedAt(topic string, partition int32, s, d int64, n int, err error) {
 	if err != nil {
 		if r.dataCtx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 			return // stopping: the record was not produced
@@ -648,13 +748,12 @@ func (r *mirrorRun) acked(rec *commitlog.Record, err error) {
 		if r.syncCtx.Err() != nil {
 			return // a failure or crash is ending the run: aborted records
 		}
-		r.fail(fmt.Errorf("commitlog: kafka: mirror %q: copy %s-%d offset %d: %w", r.m.cfg.Name, rec.Topic, rec.Partition, sourceOffset(rec), err))
+		r.fail(fmt.Errorf("commitlog: kafka: mirror %q: copy %s-%d offset %d: %w", r.m.cfg.Name, topic, partition, s, err))
 		return
 	}
 	r.m.records.Add(1)
-	r.m.bytes.Add(int64(len(rec.Key) + len(rec.Value)))
-	tp := commitlog.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
-	if r.table.advance(tp, syncPoint{s: sourceOffset(rec), d: rec.Offset}) {
+	r.m.bytes.Add(int64(n))
+	if r.table.advance(commitlog.TopicPartition{Topic: topic, Partition: partition}, syncPoint{s: s, d: d}) {
 		select {
 		case r.syncWake <- struct{}{}:
 		default:

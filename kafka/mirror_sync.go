@@ -66,12 +66,12 @@ type partProgress struct {
 	moved      bool // last changed since the last periodic point
 	// readTo is where the run has read the source to with every copied
 	// record before it acknowledged (records after last skipped): a
-	// group offset up to it translates to last.d+1. inflight counts the
-	// records produced and not yet acknowledged; skipTo is the readTo
-	// to take once they are.
-	readTo, skipTo int64
-	inflight       int
-	committed      int64 // the source offset last committed; -1 none
+	// group offset up to it translates to last.d+1. acked counts the
+	// records acknowledged; skipTo is the readTo to take once skipAfter
+	// of them are.
+	readTo, skipTo   int64
+	acked, skipAfter int64
+	committed        int64 // the source offset last committed; -1 none
 }
 
 // mirrorTable is one Run's knowledge of the copy: per partition, its
@@ -124,7 +124,7 @@ func (t *mirrorTable) advance(tp commitlog.TopicPartition, p syncPoint) bool {
 		pp.queued, pp.hasQueued = p, true
 	}
 	pp.last, pp.copied, pp.moved = p, true, true
-	if pp.inflight--; pp.inflight == 0 && pp.skipTo > p.s+1 {
+	if pp.acked++; pp.acked >= pp.skipAfter && pp.skipTo > p.s+1 {
 		pp.readTo = pp.skipTo
 	}
 	if t.watch != nil {
@@ -134,21 +134,14 @@ func (t *mirrorTable) advance(tp commitlog.TopicPartition, p syncPoint) bool {
 	return disc
 }
 
-// produced counts a record of tp produced, not yet acknowledged.
-func (t *mirrorTable) produced(tp commitlog.TopicPartition) {
-	t.mu.Lock()
-	t.part(tp).inflight++
-	t.mu.Unlock()
-}
-
 // skipped records that the record at source offset s of tp was read and
-// not copied.
-func (t *mirrorTable) skipped(tp commitlog.TopicPartition, s int64) {
+// not copied, after the run had produced n records of tp.
+func (t *mirrorTable) skipped(tp commitlog.TopicPartition, s, n int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pp := t.part(tp)
-	pp.skipTo = s + 1
-	if pp.inflight == 0 {
+	pp.skipTo, pp.skipAfter = s+1, n
+	if pp.acked >= n {
 		pp.readTo = s + 1
 	}
 }
@@ -451,7 +444,6 @@ func (r *mirrorRun) resume(ctx context.Context) (map[commitlog.TopicPartition]in
 				"mirror", m.cfg.Name, "partition", tp, "source_offset", p.s, "target_offset", p.d)
 			return nil
 		}
-		t.produced(tp)
 		t.advance(tp, p)
 		return nil
 	})
@@ -461,6 +453,11 @@ func (r *mirrorRun) resume(ctx context.Context) (map[commitlog.TopicPartition]in
 		}
 		return nil, fmt.Errorf("commitlog: kafka: mirror %q: scan %s: %w", m.cfg.Name, target.Name, err)
 	}
+	t.mu.Lock()
+	for _, pp := range t.parts {
+		pp.acked = 0 // counted from the copy on (see skipped)
+	}
+	t.mu.Unlock()
 	r.table = t
 	if recs := t.take(true); len(recs) > 0 {
 		if err := r.writeSyncs(ctx, recs); err != nil {
