@@ -602,13 +602,43 @@ func (r *mirrorRun) copyLoop() error {
 	source, target := m.cfg.Source.Name, m.cfg.Target.Name
 	sourceVal := []byte(source)
 	produced := map[commitlog.TopicPartition]int64{} // records produced per partition
+	// Polling runs on a goroutine of its own, a batch ahead of producing.
+	polled := make(chan []commitlog.Record, 1)
+	var pollErr error
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	pctx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	wg.Go(func() {
+		defer close(polled)
+		for {
+			recs, err := r.cons.Poll(pctx)
+			if err != nil {
+				if pctx.Err() == nil {
+					pollErr = fmt.Errorf("commitlog: kafka: mirror %q: poll %s: %w", m.cfg.Name, source, err)
+				}
+				return
+			}
+			select {
+			case polled <- recs:
+			case <-pctx.Done():
+				return
+			}
+		}
+	})
 	for {
-		recs, err := r.cons.Poll(ctx)
-		if err != nil {
+		var recs []commitlog.Record
+		select {
+		case recs = <-polled:
+		case <-ctx.Done():
+			return nil
+		}
+		if recs == nil { // the poll goroutine stopped
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("commitlog: kafka: mirror %q: poll %s: %w", m.cfg.Name, source, err)
+			wg.Wait()
+			return pollErr
 		}
 		// One allocation each for the batch's records (on the direct
 		// path), headers and offsets.
@@ -654,9 +684,9 @@ func (r *mirrorRun) copyLoop() error {
 					kgo.RecordHeader{Key: MirrorSourceHeader, Value: sourceVal},
 					kgo.RecordHeader{Key: MirrorOffsetHeader, Value: off})
 				size += int64(len(MirrorOriginHeader) + len(origin) + len(MirrorSourceHeader) + len(sourceVal) + len(MirrorOffsetHeader) + 8)
-				kr := &krs[i]
-				*kr = kgo.Record{Topic: rec.Topic, Partition: rec.Partition, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
-					Headers: khdrs[start:len(khdrs):len(khdrs)]}
+				kr := &krs[i] // zero: set field by field, without a temporary
+				kr.Topic, kr.Partition, kr.Key, kr.Value = rec.Topic, rec.Partition, rec.Key, rec.Value
+				kr.Timestamp, kr.Headers = rec.Timestamp, khdrs[start:len(khdrs):len(khdrs)]
 				if !r.room(ctx, size) {
 					return nil
 				}
