@@ -389,6 +389,9 @@ func (m *Mirror) Run(ctx context.Context) error {
 	if r.crashed.Load() {
 		return errCrash
 	}
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return nil // asked to stop while starting
+	}
 	return err
 }
 

@@ -261,13 +261,24 @@ func createTopic2(t testing.TB, ctx context.Context, e kafka.Endpoint, name stri
 	}
 }
 
-// TestMirrorRoundTrip copies a Log's topic to Kafka, compressed, and
-// compares record by record.
+// TestMirrorRoundTrip copies a topic, compressed, Log→Kafka,
+// Kafka→Log, Log→Log and Kafka→Kafka, and compares record by record.
 func TestMirrorRoundTrip(t *testing.T) {
+	side := func(t *testing.T, kind, name string) kafka.Endpoint {
+		if kind == "Log" {
+			return kafka.LogEndpoint(name, openLog(t))
+		}
+		return kafkaEndpoint(t, name, newMirrorFake(t))
+	}
+	for _, c := range [][2]string{{"Log", "Kafka"}, {"Kafka", "Log"}, {"Log", "Log"}, {"Kafka", "Kafka"}} {
+		t.Run(c[0]+"To"+c[1], func(t *testing.T) {
+			mirrorRoundTrip(t, side(t, c[0], "local"), side(t, c[1], "remote"))
+		})
+	}
+}
+
+func mirrorRoundTrip(t *testing.T, src, dst kafka.Endpoint) {
 	ctx := testCtx(t)
-	l := openLog(t)
-	src := kafka.LogEndpoint("local", l)
-	dst := kafkaEndpoint(t, "remote", newMirrorFake(t))
 	createTopic2(t, ctx, src, "orders", commitlog.TopicConfig{Partitions: 3, Retention: commitlog.Forever})
 	prod, err := src.NewProducer(commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
 	if err != nil {
