@@ -454,6 +454,7 @@ func (r *mirrorRun) run(ctx context.Context) error {
 	}
 	perr := r.prod.Close()
 	m.saveLag(r.cons.Lag())
+	m.run.CompareAndSwap(r, nil)
 	cerr := r.cons.Close()
 	return errors.Join(perr, cerr)
 }
@@ -473,6 +474,7 @@ func (r *mirrorRun) abort() {
 	}
 	if r.cons != nil {
 		r.m.saveLag(r.cons.Lag())
+		r.m.run.CompareAndSwap(r, nil) // Stats reads the saved lag from now on
 		_ = r.cons.Close()
 	}
 }
