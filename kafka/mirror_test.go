@@ -15,6 +15,7 @@ import (
 
 	"github.com/commitlog-go/commitlog"
 	"github.com/commitlog-go/commitlog/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -23,12 +24,18 @@ import (
 // the Config of its clients.
 func newMirrorFake(t testing.TB) kafka.Config {
 	t.Helper()
+	_, kc := newMirrorCluster(t)
+	return kc
+}
+
+func newMirrorCluster(t testing.TB) (*kfake.Cluster, kafka.Config) {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return kafka.Config{
+	return c, kafka.Config{
 		SeedBrokers: c.ListenAddrs(),
 		Options: []kgo.Opt{
 			kgo.MetadataMinAge(10 * time.Millisecond),
@@ -474,14 +481,49 @@ func mirrorCrash(t *testing.T, seed int64, fromLog bool) {
 // from the target) and checks where the checkpointed target groups
 // resume.
 func TestMirrorTranslate(t *testing.T) {
-	ctx := testCtx(t)
-	l := openLog(t)
-	src := kafka.LogEndpoint("local", l)
-	dst := kafkaEndpoint(t, "remote", newMirrorFake(t))
-	createTopic2(t, ctx, src, "compacted", commitlog.TopicConfig{
-		Partitions: 1, SegmentBytes: 4096, IndexIntervalBytes: 256, SegmentIndexBytes: 1024, MaxBatchBytes: 4096,
-		CleanupPolicy: commitlog.CleanupCompact, Retention: commitlog.Forever, DeleteRetention: time.Hour,
+	t.Run("LogToKafka", func(t *testing.T) {
+		l := openLog(t)
+		src := kafka.LogEndpoint("local", l)
+		dst := kafkaEndpoint(t, "remote", newMirrorFake(t))
+		mirrorTranslate(t, src, dst, commitlog.TopicConfig{SegmentBytes: 4096, IndexIntervalBytes: 256, SegmentIndexBytes: 1024, MaxBatchBytes: 4096},
+			func(ctx context.Context) {
+				if err := l.Compact(ctx, "compacted"); err != nil {
+					t.Fatal(err)
+				}
+				tt, _ := l.Topic("trimmed")
+				p0, _ := tt.Partition(0)
+				if _, err := p0.DeleteRecords(ctx, 30); err != nil {
+					t.Fatal(err)
+				}
+			})
 	})
+	t.Run("KafkaToLog", func(t *testing.T) {
+		c, kc := newMirrorCluster(t)
+		src := kafkaEndpoint(t, "local", kc)
+		dst := kafka.LogEndpoint("remote", openLog(t))
+		mirrorTranslate(t, src, dst, commitlog.TopicConfig{}, func(ctx context.Context) {
+			c.Compact()
+			var adm *kadm.Client
+			if !src.Admin.As(&adm) {
+				t.Fatal("no kadm client")
+			}
+			os := kadm.Offsets{}
+			os.Add(kadm.Offset{Topic: "trimmed", Partition: 0, At: 30})
+			if _, err := adm.DeleteRecords(ctx, os); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+// mirrorTranslate is TestMirrorTranslate from src to dst: compacted, a
+// topic configured as compacted says (with compaction on), is compacted
+// and partition 0 of trimmed starts at 30 after gap.
+func mirrorTranslate(t *testing.T, src, dst kafka.Endpoint, compacted commitlog.TopicConfig, gap func(context.Context)) {
+	ctx := testCtx(t)
+	compacted.Partitions, compacted.CleanupPolicy = 1, commitlog.CleanupCompact
+	compacted.Retention, compacted.DeleteRetention = commitlog.Forever, time.Hour
+	createTopic2(t, ctx, src, "compacted", compacted)
 	createTopic2(t, ctx, src, "trimmed", commitlog.TopicConfig{Partitions: 2, Retention: commitlog.Forever})
 	prod, err := src.NewProducer(commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
 	if err != nil {
@@ -515,14 +557,7 @@ func TestMirrorTranslate(t *testing.T) {
 	if err := prod.ProduceSync(ctx, recs...); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Compact(ctx, "compacted"); err != nil {
-		t.Fatal(err)
-	}
-	tt, _ := l.Topic("trimmed")
-	p0, _ := tt.Partition(0)
-	if _, err := p0.DeleteRecords(ctx, 30); err != nil {
-		t.Fatal(err)
-	}
+	gap(ctx)
 	source := map[string][][]commitlog.Record{
 		"compacted": readAll(t, ctx, src, "compacted"),
 		"trimmed":   readAll(t, ctx, src, "trimmed"),
@@ -763,5 +798,57 @@ func TestMirrorConfigErrors(t *testing.T) {
 	m = newMirror(t, kafka.MirrorConfig{Source: a, Target: b, Topics: []string{"missing"}})
 	if err := m.Run(ctx); !errors.Is(err, commitlog.ErrUnknownTopic) {
 		t.Fatalf("Run with a topic missing on the source: %v", err)
+	}
+}
+
+// TestMirrorCheckpointActiveGroup checks that a group with members on
+// the target keeps its own offsets, and gets the translated ones once it
+// is empty.
+func TestMirrorCheckpointActiveGroup(t *testing.T) {
+	ctx := testCtx(t)
+	src := kafka.LogEndpoint("A", openLog(t))
+	dstLog := openLog(t)
+	dst := kafka.LogEndpoint("B", dstLog)
+	createTopic2(t, ctx, src, "t", commitlog.TopicConfig{Partitions: 1, Retention: commitlog.Forever})
+	prod, err := src.NewProducer(commitlog.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	last := map[int32]int64{}
+	produceAll(t, ctx, prod, genRecords(rand.New(rand.NewPCG(5, 6)), "t", 1, 0, 50), last)
+	tp := commitlog.TopicPartition{Topic: "t"}
+	if _, err := src.Admin.ResetGroupOffsets(ctx, "g", commitlog.ExactOffset(20), tp); err != nil {
+		t.Fatal(err)
+	}
+	m := newMirror(t, kafka.MirrorConfig{Source: src, Target: dst, Topics: []string{"t"}, CheckpointInterval: time.Hour})
+	alive, stop := startMirror(ctx, m)
+	waitRunning(t, alive, stop, m, "t", last)
+
+	member, err := dst.NewConsumer(commitlog.ConsumerConfig{Group: "g", Topics: []string{"t"}, DisableAutoCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := member.Poll(ctx); err != nil { // joins, and gets records
+		t.Fatal(err)
+	}
+	if err := m.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := dst.Admin.DescribeGroup(ctx, "g"); err != nil || len(d.Members) != 1 || d.Partitions[0].Committed != -1 {
+		t.Fatalf("an active target group's offsets were set: %+v, %v", d, err)
+	}
+	if err := member.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want, ok := m.Translate(tp, 20)
+	if d, err := dst.Admin.DescribeGroup(ctx, "g"); err != nil || !ok || d.Partitions[0].Committed != want || m.Stats().Checkpoints != 1 {
+		t.Fatalf("the empty target group: %+v, %v; want offset %d (%v)", d, err, want, ok)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
