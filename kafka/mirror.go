@@ -128,6 +128,23 @@ const (
 // it, a new Run continues after them and the refused record is not
 // copied.
 //
+// A Kafka source is read as its consumers read it: read_uncommitted
+// (kgo's default), so records of aborted transactions are copied too. To
+// copy committed records only, give the source's Config
+// kgo.FetchIsolationLevel(kgo.ReadCommitted()) — but not a target's: Run
+// reads the target to its high watermark, which a read_committed
+// consumer stops short of while a transaction of another producer is
+// open there, and a copied record it did not see would be copied again.
+//
+// # Throughput
+//
+// The source is polled a batch ahead of producing, on a goroutine of its
+// own. When the target's producer is this package's Producer, records go
+// straight to its kgo client, without the copy Produce makes (the
+// mirror owns the polled records), and the mirror keeps within half of
+// the client's buffer limits itself, so that the client never waits for
+// space; other producers get each record through Produce.
+//
 // # Offset translation
 //
 // Translate maps a source group offset N (the next offset the group
