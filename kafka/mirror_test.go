@@ -852,3 +852,47 @@ func TestMirrorCheckpointActiveGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMirrorKeepsOrigin copies records that came through another mirror
+// (from C): they keep their origin, and get this mirror's source and
+// offset headers in place of C's. It also checks that one Run at a time
+// runs.
+func TestMirrorKeepsOrigin(t *testing.T) {
+	ctx := testCtx(t)
+	src := kafka.LogEndpoint("A", openLog(t))
+	dst := kafka.LogEndpoint("B", openLog(t))
+	createTopic2(t, ctx, src, "t", commitlog.TopicConfig{Partitions: 1, Retention: commitlog.Forever})
+	prod, err := src.NewProducer(commitlog.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	cOffset := make([]byte, 8)
+	binary.BigEndian.PutUint64(cOffset, 12345)
+	recs := []*commitlog.Record{
+		{Topic: "t", Value: []byte("own")},
+		{Topic: "t", Value: []byte("from C"), Headers: []commitlog.Header{
+			{Key: "user", Value: []byte("u")},
+			{Key: kafka.MirrorOriginHeader, Value: []byte("C")},
+			{Key: kafka.MirrorSourceHeader, Value: []byte("C")},
+			{Key: kafka.MirrorOffsetHeader, Value: cOffset},
+		}},
+	}
+	last := map[int32]int64{}
+	produceAll(t, ctx, prod, recs, last)
+	m := newMirror(t, kafka.MirrorConfig{Source: src, Target: dst, Topics: []string{"t"}})
+	alive, stop := startMirror(ctx, m)
+	waitRunning(t, alive, stop, m, "t", last)
+	if err := m.Run(ctx); !errors.Is(err, commitlog.ErrInvalidArgument) {
+		t.Fatalf("a second Run while one runs: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want, got := readAll(t, ctx, src, "t")[0], readAll(t, ctx, dst, "t")[0]
+	if len(got) != 2 {
+		t.Fatalf("%d records copied", len(got))
+	}
+	checkCopy(t, want[0], got[0], "A", "A")
+	checkCopy(t, want[1], got[1], "C", "A")
+}
