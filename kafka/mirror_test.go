@@ -10,14 +10,17 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/commitlog-go/commitlog"
 	"github.com/commitlog-go/commitlog/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // newMirrorFake starts a one-broker kfake cluster in memory and returns
@@ -895,4 +898,70 @@ func TestMirrorKeepsOrigin(t *testing.T) {
 	}
 	checkCopy(t, want[0], got[0], "A", "A")
 	checkCopy(t, want[1], got[1], "C", "A")
+}
+
+// TestMirrorTargetFails has the target refuse every produce for good: Run
+// ends with the error, and a new Run, once the target accepts records
+// again, copies the rest without loss or duplicates.
+func TestMirrorTargetFails(t *testing.T) {
+	ctx := testCtx(t)
+	src := kafka.LogEndpoint("A", openLog(t))
+	c, kc := newMirrorCluster(t)
+	dst := kafkaEndpoint(t, "B", kc)
+	createTopic2(t, ctx, src, "t", commitlog.TopicConfig{Partitions: 2, Retention: commitlog.Forever})
+	prod, err := src.NewProducer(commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	var refuse atomic.Bool
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !refuse.Load() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.ProduceRequest)
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, kerr.MessageTooLarge.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	rng := rand.New(rand.NewPCG(8, 9))
+	last := map[int32]int64{}
+	produceAll(t, ctx, prod, genRecords(rng, "t", 2, 0, 100), last)
+	cfg := kafka.MirrorConfig{Source: src, Target: dst, Topics: []string{"t"}, CheckpointInterval: 10 * time.Millisecond}
+	m := newMirror(t, cfg)
+	alive, stop := startMirror(ctx, m)
+	waitRunning(t, alive, stop, m, "t", last)
+	refuse.Store(true)
+	produceAll(t, ctx, prod, genRecords(rng, "t", 2, 100, 100), last)
+	<-alive.Done()
+	if err := stop(); !errors.Is(err, commitlog.ErrRecordTooLarge) {
+		t.Fatalf("Run with the target refusing records: %v", err)
+	}
+	refuse.Store(false)
+	produceAll(t, ctx, prod, genRecords(rng, "t", 2, 200, 50), last)
+	m = newMirror(t, cfg)
+	alive, stop = startMirror(ctx, m)
+	waitRunning(t, alive, stop, m, "t", last)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want, got := readAll(t, ctx, src, "t"), readAll(t, ctx, dst, "t")
+	for p := range want {
+		if len(got[p]) != len(want[p]) {
+			t.Fatalf("partition %d: %d records on the target, %d on the source", p, len(got[p]), len(want[p]))
+		}
+		for i := range want[p] {
+			checkCopy(t, want[p][i], got[p][i], "A", "A")
+		}
+	}
 }
