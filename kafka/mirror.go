@@ -151,7 +151,9 @@ const (
 // reads) to the target offset of the first copied record whose source
 // offset is N or more: with the last sync point (s, d) at or before N,
 // d + (N - s), capped at the next point's d; past the last copied record
-// s, N = s+1 maps to d+1 and larger N are not translatable yet. Where the
+// s, N = s+1 maps to d+1, as does any N up to where the running Run has
+// read with only skipped records (whose origin is the target) after s;
+// larger N are not translatable yet. Where the
 // target holds records written by others, the result may point at those
 // rather than the next copied record: a group resuming there reads them,
 // and never skips or rereads a copied one.
