@@ -121,7 +121,12 @@ const (
 // twice, provided that the previous producer of the mirror is gone
 // (closed, or its process dead) before a new Run starts: run one Mirror
 // of a Name at a time. Run itself closes its producer before returning,
-// whatever ends it.
+// whatever ends it, after the requests it had in flight are answered. A
+// process killed with produce requests in flight is gone only once a
+// Kafka cluster has settled them (appended and replicated, or dropped),
+// within its request timeout: restart its mirror after that. (Fencing
+// such a zombie would take a transactional producer, which the mirror
+// does not use.)
 //
 // A record the target refuses for good (too large, say) ends Run with
 // the error; if later records of its partition were acknowledged before
