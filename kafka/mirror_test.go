@@ -965,3 +965,70 @@ func TestMirrorTargetFails(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorForeignTargetRecords has another producer write to the
+// target topic while the mirror copies into it, with a restart between:
+// the copied records are the source's, once each and in order, among the
+// others; and translated group offsets neither skip nor reread a copied
+// record.
+func TestMirrorForeignTargetRecords(t *testing.T) {
+	ctx := testCtx(t)
+	src := kafka.LogEndpoint("A", openLog(t))
+	dst := kafkaEndpoint(t, "B", newMirrorFake(t))
+	createTopic2(t, ctx, src, "t", commitlog.TopicConfig{Partitions: 1, Retention: commitlog.Forever})
+	createTopic2(t, ctx, dst, "t", commitlog.TopicConfig{Partitions: 1})
+	sp, err := src.NewProducer(commitlog.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	fp, err := dst.NewProducer(commitlog.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close()
+	rng := rand.New(rand.NewPCG(10, 11))
+	last := map[int32]int64{}
+	cfg := kafka.MirrorConfig{Source: src, Target: dst, Topics: []string{"t"}, Groups: []string{}, CheckpointInterval: 5 * time.Millisecond}
+	for round := range 3 {
+		m := newMirror(t, cfg)
+		alive, stop := startMirror(ctx, m)
+		for i := range 5 {
+			seq := round*100 + i*20
+			produceAll(t, ctx, sp, genRecords(rng, "t", 1, seq, 20), last)
+			produceAll(t, ctx, fp, genRecords(rng, "t", 1, 10_000+seq, 5), map[int32]int64{})
+		}
+		waitRunning(t, alive, stop, m, "t", last)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if round < 2 {
+			continue
+		}
+		want, got := readAll(t, ctx, src, "t")[0], readAll(t, ctx, dst, "t")[0]
+		var copied []commitlog.Record
+		for _, r := range got {
+			if headerOf(r, kafka.MirrorSourceHeader) != nil {
+				copied = append(copied, r)
+			}
+		}
+		if len(copied) != len(want) || len(got) != len(want)+75 {
+			t.Fatalf("%d records copied of %d; %d on the target", len(copied), len(want), len(got))
+		}
+		for i := range want {
+			checkCopy(t, want[i], copied[i], "A", "A")
+		}
+		tp := commitlog.TopicPartition{Topic: "t"}
+		for n := want[0].Offset; n <= want[len(want)-1].Offset+1; n++ {
+			d, ok := m.Translate(tp, n)
+			if !ok {
+				t.Fatalf("Translate(%d) not ok", n)
+			}
+			for _, r := range copied {
+				if s := offsetHeader(t, r); s < n && r.Offset >= d || s >= n && r.Offset < d {
+					t.Fatalf("Translate(%d) = %d, but the copy of source offset %d is at %d", n, d, s, r.Offset)
+				}
+			}
+		}
+	}
+}
