@@ -190,4 +190,26 @@
 // fields to the cluster's defaults, where a Log applies its own;
 // DescribeTopic reads them back. Kafka does not reserve names starting
 // with "__" for itself as a Log does.
+//
+// # Mirroring
+//
+// A Mirror copies topics from one cluster to another, MirrorMaker 2's
+// job, with both sides reached through the client interfaces: Log→Kafka
+// (the move to Kafka, or a copy kept in a data center), Kafka→Log (a
+// local replica to read from), Log→Log and Kafka→Kafka. Records keep their
+// partition numbers, keys, values, headers and timestamps, and get
+// headers naming their origin and source offset; the copy resumes after
+// a crash with nothing lost and nothing twice, and the source's group
+// offsets are translated into the target's, so a consumer group moves
+// over where it stopped:
+//
+//	src := kafka.LogEndpoint("local", l)
+//	dst, err := kafka.KafkaEndpoint("prod", kafka.Config{SeedBrokers: brokers})
+//	m, err := kafka.NewMirror(kafka.MirrorConfig{
+//		Source: src, Target: dst, Topics: []string{"orders"},
+//		Producer: commitlog.ProducerConfig{Compression: commitlog.CodecZstd, Linger: 5 * time.Millisecond},
+//	})
+//	err = m.Run(ctx) // until ctx ends
+//
+// See Mirror for how it is exactly once and what it assumes.
 package kafka

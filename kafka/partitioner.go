@@ -8,10 +8,17 @@ import (
 // partitioner returns the kgo partitioner for p: Kafka's default, murmur2
 // for keyed records and sticky for keyless ones (kgo.StickyKeyPartitioner,
 // which places keys as commitlog.Murmur2Partitioner does), when p is nil;
-// otherwise p itself, asked for every record.
+// kgo.ManualPartitioner for commitlog.ManualPartitioner(); otherwise p
+// itself, asked for every record.
 func partitioner(p commitlog.Partitioner) kgo.Partitioner {
-	if p == nil {
+	switch p {
+	case nil:
 		return kgo.StickyKeyPartitioner(nil)
+	case commitlog.ManualPartitioner():
+		// kgo's own: each record's Partition, without converting the
+		// record for the commitlog partitioner (a choice out of range
+		// fails the same way).
+		return kgo.ManualPartitioner()
 	}
 	return partitionerAdapter{p}
 }

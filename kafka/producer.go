@@ -30,6 +30,13 @@ type Producer struct {
 	cl           *kgo.Client
 	closeTimeout time.Duration // Config.DeliveryTimeout
 	closed       atomic.Bool
+
+	// The client's buffer limits, and what this Producer has handed it
+	// and not had a promise for yet (which is at least what the client
+	// counts as buffered): under the limits, Produce cannot wait for
+	// space, so it needs no context that may end during the wait.
+	maxRecords, maxBytes int64
+	inRecords, inBytes   atomic.Int64
 }
 
 var _ commitlog.ProducerClient = (*Producer)(nil)
@@ -55,7 +62,14 @@ func NewProducer(kc Config, cfg commitlog.ProducerConfig) (*Producer, error) {
 	if timeout == 0 {
 		timeout = defaultDeliveryTimeout
 	}
-	return &Producer{cl: cl, closeTimeout: timeout}, nil
+	p := &Producer{cl: cl, closeTimeout: timeout, maxRecords: 1_000_000, maxBytes: 64 << 20}
+	if v, ok := cl.OptValue(kgo.MaxBufferedRecords).(int); ok {
+		p.maxRecords = int64(v)
+	}
+	if v, ok := cl.OptValue(kgo.MaxBufferedBytes).(int); ok && v > 0 {
+		p.maxBytes = int64(v)
+	}
+	return p, nil
 }
 
 // producerOpts maps cfg and kc to kgo options.
@@ -186,35 +200,50 @@ func (p *Producer) produce(ctx context.Context, r *commitlog.Record, promise fun
 		fail(&commitlog.TimestampError{Topic: r.Topic, Partition: r.Partition, Index: -1, Timestamp: r.Timestamp, Reason: "is before 1970"})
 		return
 	}
-	kr := copyRecord(r)
+	pr := copyRecord(r)
+	pr.p, pr.r, pr.promise = p, r, promise
+	pr.size = int64(len(pr.kr.Key) + len(pr.kr.Value))
+	for _, h := range pr.kr.Headers {
+		pr.size += int64(len(h.Key) + len(h.Value))
+	}
 	// kgo keeps the context of a buffered record and fails the record if
 	// it ends before the record is sent; a Log's producer uses ctx only
 	// to bound the wait for buffer space. So kgo gets a context that ends
 	// only if ctx ends during that wait (Produce returns once the record
-	// is buffered).
-	wctx, cancel := ctx, context.CancelFunc(nil)
-	if ctx.Done() != nil {
-		wctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
-	}
-	done := func(kr *kgo.Record, err error) {
-		if cancel != nil {
-			cancel()
-		}
-		r.Partition = kr.Partition
-		if err != nil {
-			fail(produceErr(r, err))
-			return
-		}
-		r.Offset, r.Timestamp = kr.Offset, kr.Timestamp
-		promise(r, nil)
-	}
-	if cancel == nil {
-		p.produceWith(wctx, kr, done, wait)
+	// is buffered) — and, when the buffer has room (TryProduce never
+	// waits), one that does not end at all.
+	n, b := p.inRecords.Add(1), p.inBytes.Add(pr.size)
+	if ctx.Done() == nil || !wait || n <= p.maxRecords && b <= p.maxBytes {
+		// The client counts a record as buffered until just after its
+		// promise, where inRecords drops just before: at most the one
+		// record whose promise runs, for a moment, which a Produce here
+		// may wait out without ctx.
+		p.produceWith(context.WithoutCancel(ctx), &pr.kr, pr.done, wait)
 		return
 	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	pr.cancel = cancel
 	stop := context.AfterFunc(ctx, cancel)
-	p.produceWith(wctx, kr, done, wait)
+	p.produceWith(wctx, &pr.kr, pr.done, wait)
 	stop()
+}
+
+// done is the kgo promise of a produced record.
+func (pr *produced) done(kr *kgo.Record, err error) {
+	if pr.cancel != nil {
+		pr.cancel()
+	}
+	pr.p.inRecords.Add(-1)
+	pr.p.inBytes.Add(-pr.size)
+	r := pr.r
+	r.Partition = kr.Partition
+	if err != nil {
+		r.Offset = -1
+		pr.promise(r, produceErr(r, err))
+		return
+	}
+	r.Offset, r.Timestamp = kr.Offset, kr.Timestamp
+	pr.promise(r, nil)
 }
 
 func (p *Producer) produceWith(ctx context.Context, kr *kgo.Record, done func(*kgo.Record, error), wait bool) {
@@ -229,7 +258,7 @@ func (p *Producer) produceWith(ctx context.Context, kr *kgo.Record, done func(*k
 // are copies, in one allocation: the caller may reuse r's buffers once
 // Produce returns, as with a Log's producer, while kgo keeps the record
 // until it is acknowledged. Nil stays nil (Kafka's null).
-func copyRecord(r *commitlog.Record) *kgo.Record {
+func copyRecord(r *commitlog.Record) *produced {
 	n := len(r.Key) + len(r.Value)
 	for _, h := range r.Headers {
 		n += len(h.Value)
@@ -242,14 +271,31 @@ func copyRecord(r *commitlog.Record) *kgo.Record {
 		buf = append(buf, b...)
 		return buf[len(buf)-len(b) : len(buf) : len(buf)]
 	}
-	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: cp(r.Key), Value: cp(r.Value), Timestamp: r.Timestamp}
+	pr := &produced{}
+	pr.kr = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: cp(r.Key), Value: cp(r.Value), Timestamp: r.Timestamp}
 	if len(r.Headers) > 0 {
-		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		if len(r.Headers) <= len(pr.hdrs) {
+			pr.kr.Headers = pr.hdrs[:len(r.Headers):len(r.Headers)]
+		} else {
+			pr.kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		}
 		for i, h := range r.Headers {
-			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: cp(h.Value)}
+			pr.kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: cp(h.Value)}
 		}
 	}
-	return kr
+	return pr
+}
+
+// produced is a record handed to kgo, with what its promise needs, in
+// one allocation.
+type produced struct {
+	kr      kgo.Record
+	hdrs    [4]kgo.RecordHeader // kr.Headers when it has this many or fewer
+	p       *Producer
+	r       *commitlog.Record
+	promise func(*commitlog.Record, error)
+	cancel  context.CancelFunc // of the context kgo was given; nil if none
+	size    int64              // kr's size as kgo counts it against MaxBufferedBytes
 }
 
 // produceErr maps the error of a produced record.

@@ -83,7 +83,7 @@ func TestCodec(t *testing.T) {
 func TestCopyRecord(t *testing.T) {
 	key, val, hv := []byte("key"), []byte("value"), []byte("hv")
 	r := &commitlog.Record{Topic: "t", Partition: 2, Key: key, Value: val, Headers: []commitlog.Header{{Key: "h", Value: hv}, {Key: "null"}}}
-	kr := copyRecord(r)
+	kr := &copyRecord(r).kr
 	copy(key, "KEY")
 	copy(val, "VALUE")
 	copy(hv, "HV")
@@ -97,7 +97,7 @@ func TestCopyRecord(t *testing.T) {
 	if string(kr.Value) != "value" {
 		t.Fatalf("appending to the key changed the value: %q", kr.Value)
 	}
-	if n := copyRecord(&commitlog.Record{Topic: "t", Value: []byte{}}); n.Key != nil || n.Value == nil || len(n.Value) != 0 {
+	if n := &copyRecord(&commitlog.Record{Topic: "t", Value: []byte{}}).kr; n.Key != nil || n.Value == nil || len(n.Value) != 0 {
 		t.Fatalf("nil key and empty value: %#v %#v", n.Key, n.Value)
 	}
 }
