@@ -306,9 +306,10 @@ func (m *Mirror) waitCopied(ctx context.Context, tp commitlog.TopicPartition, s 
 	}
 }
 
-// scanIdle is how long a scan of a partition waits for records below the
-// high watermark it was given before taking the rest to hold none (only
-// transaction markers, say).
+// scanIdle is how long a scan of a Kafka partition waits for records
+// below the high watermark it was given before taking the rest to hold
+// none (only transaction markers, say). A Log's partitions are scanned
+// to their end: their consumers' lag says when it is reached.
 const scanIdle = 5 * time.Second
 
 // scan reads the partitions of from, each from its offset there up to
@@ -343,7 +344,23 @@ func scan(ctx context.Context, e *Endpoint, from, ends map[commitlog.TopicPartit
 				return ctx.Err()
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
-				return nil
+				// A partition whose consumer is at the high watermark
+				// holds nothing more below it.
+				lag := c.Lag()
+				for tp := range left {
+					if lag[tp] == 0 {
+						delete(left, tp)
+					}
+				}
+				var l *commitlog.Log
+				if len(left) == 0 || !e.Admin.As(&l) {
+					// On Kafka, offsets below the high watermark may hold
+					// only transaction markers, which no Poll returns and
+					// the consumer's position does not count: an idle
+					// scan takes the rest to hold none.
+					return nil
+				}
+				continue // a Log's lag is exact: its records are coming
 			}
 			return err
 		}
