@@ -361,8 +361,19 @@
 // waited fails with ErrNotEnoughReplicasAfterAppend (the batch may still
 // commit: retry with an idempotent producer, whose retried batch gets its
 // original offsets on any leader, since the producers' state replicates
-// with the data). An append to a replica that does not lead fails with a
-// *NotLeaderError naming the leader and its epoch: append there. A
+// with the data). A Partition.Append to a replica that does not lead
+// fails with a *NotLeaderError naming the leader and its epoch: append
+// there. A Producer follows the leader itself: on a node that does not
+// lead a partition, or holds no replica of it, it sends each batch to
+// the leader over the Transport (ProduceRequest), which appends it as
+// its own Producer would and answers once Acks is met; a lost answer, a
+// leader change or a retriable refusal (not enough replicas, no leader
+// yet) sends the same batch again, to the leader of the moment, for up
+// to two minutes (Kafka's delivery.timeout.ms), after which the promise
+// gets ErrLeaderUnreachable. The batch keeps its producer id and
+// sequence numbers, so a retry of one already stored returns its
+// original offsets instead of storing it twice. Forwarded batches go one
+// at a time per partition (no MaxInFlight pipelining across nodes). A
 // Producer under AckAll appends a partition's next batch on the leader
 // while the previous ones wait for their commitment, up to
 // ProducerConfig.MaxInFlight, and reports each once committed, in order;
@@ -387,8 +398,8 @@
 // written, as Kafka's do: a power failure of every in-sync replica at
 // once can lose acknowledged records.
 //
-// The Transport carries the replicas' fetch requests and responses
-// (Message). It may lose, delay, duplicate and reorder messages: every
+// The Transport carries the replicas' fetch requests and responses, and
+// the Producers' forwarded batches (Message). It may lose, delay, duplicate and reorder messages: every
 // message is fenced by leader epoch, the follower's incarnation and a
 // sequence number, and the protocol is correct anyway. It must deliver
 // a message whole or not at all, to the node it is addressed to. The

@@ -221,6 +221,12 @@ var (
 	// ErrControllerUnreachable is returned when a node cannot reach the
 	// controller (its session was lost): retry once it is back.
 	ErrControllerUnreachable = errors.New("commitlog: controller unreachable")
+	// ErrLeaderUnreachable is returned by a Producer whose batch, sent to
+	// the partition's leader on another node, got no answer, or found no
+	// leader, for two minutes (Kafka's delivery.timeout.ms): the batch
+	// may or may not be in the log; an idempotent producer's retry keeps
+	// it from being there twice.
+	ErrLeaderUnreachable = errors.New("commitlog: partition leader unreachable")
 	// ErrPreferredLeaderNotAvailable is returned by preferred leader
 	// election for partitions whose preferred replica is not live or not
 	// in sync.

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/commitlog-go/commitlog/internal/record"
@@ -43,3 +44,17 @@ func (p *Partition) LeaderEpochs() [][2]int64 {
 
 // SetClock replaces o's clock (time.Now).
 func SetClock(o *Options, now func() time.Time) { o.now = now }
+
+// ProduceErrorRoundTrip turns err into a ProduceResponse from node and
+// back into the error a forwarding Producer reports.
+func ProduceErrorRoundTrip(err error, from NodeID) error {
+	r := &ProduceResponse{Topic: "t", Partition: 1, Error: produceErrorOf(err), Leader: NoNode, LeaderEpoch: -1}
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		r.Leader, r.LeaderEpoch = nl.Leader, nl.LeaderEpoch
+	}
+	if err != nil {
+		r.Message = err.Error()
+	}
+	return r.err(from)
+}

@@ -51,10 +51,30 @@ import (
 //	ControllerMessage body, 4 bytes + len(Data)
 //	      bytes   Data (at most 2^31-1 bytes; opaque to the Log)
 //
-// Body kind 3 joined version 1 without changing kinds 1 and 2: a build
-// that does not know it refuses the bytes as malformed and drops them, as
-// it drops any message it cannot read, so the replication protocol is
-// unaffected.
+//	ProduceRequest body, 19 bytes + len(Topic) + len(Batch)
+//	      string  Topic (at most 249 bytes)
+//	      int32   Partition
+//	      uint64  ID
+//	      uint8   Acks (0 AckAll, 1 AckLeader, 2 AckNone)
+//	      bytes   Batch (at most 2^31-1 bytes)
+//
+//	ProduceResponse body, 50 bytes + len(Topic) + len(Message)
+//	      string  Topic (at most 249 bytes)
+//	      int32   Partition
+//	      uint64  ID
+//	      uint16  Error (a ProduceError this version knows)
+//	      string  Message (at most 1024 bytes)
+//	      int32   Leader (a node, or -1 for none)
+//	      int32   LeaderEpoch
+//	      int64   BaseOffset
+//	      int64   LastOffset
+//	      int64   LogAppendTime (Unix milliseconds, -1 for none)
+//
+// Body kinds 3, 4 and 5 joined version 1 without changing kinds 1 and 2:
+// a build that does not know them refuses the bytes as malformed and
+// drops them, as it drops any message it cannot read, so the replication
+// protocol is unaffected (a forwarded produce to such a node goes
+// unanswered and fails after its retries).
 //
 // Nothing follows the body. The encoding checks the message's structure
 // only; what its numbers mean (an epoch fencing a request, Records holding
@@ -68,6 +88,10 @@ const (
 	messageKindFetchRequest  = 1
 	messageKindFetchResponse = 2
 	messageKindController    = 3
+	messageKindProduceReq    = 4
+	messageKindProduceResp   = 5
+	produceRequestFixedSize  = 19
+	produceResponseFixedSize = 50
 )
 
 var (
@@ -160,10 +184,35 @@ func (m Message) Validate() error {
 		if len(b.Data) > maxMessageRecordsBytes {
 			return bad("ControllerMessage.Data is %d bytes; the limit is %d", len(b.Data), maxMessageRecordsBytes)
 		}
+	case *ProduceRequest:
+		if b == nil {
+			return bad("Body is a nil *ProduceRequest")
+		}
+		if b.Acks > AckNone {
+			return bad("ProduceRequest.Acks is %d, not one of the Acks constants", b.Acks)
+		}
+		if len(b.Batch) > maxMessageRecordsBytes {
+			return bad("ProduceRequest.Batch is %d bytes; the limit is %d", len(b.Batch), maxMessageRecordsBytes)
+		}
+		topic = b.Topic
+	case *ProduceResponse:
+		if b == nil {
+			return bad("Body is a nil *ProduceResponse")
+		}
+		if b.Error >= produceErrorCount {
+			return bad("ProduceResponse.Error is %v, not one of the ProduceError constants", b.Error)
+		}
+		if len(b.Message) > maxProduceMessage {
+			return bad("ProduceResponse.Message is %d bytes; the limit is %d", len(b.Message), maxProduceMessage)
+		}
+		if b.Leader < NoNode {
+			return bad("ProduceResponse.Leader is %d; want a node or NoNode", b.Leader)
+		}
+		topic = b.Topic
 	case nil:
-		return bad("Body is nil: set a *FetchRequest, a *FetchResponse or a *ControllerMessage")
+		return bad("Body is nil: set a *FetchRequest, a *FetchResponse, a *ControllerMessage, a *ProduceRequest or a *ProduceResponse")
 	default:
-		return bad("Body is a %T, not a *FetchRequest, a *FetchResponse or a *ControllerMessage", b)
+		return bad("Body is a %T, not a *FetchRequest, a *FetchResponse, a *ControllerMessage, a *ProduceRequest or a *ProduceResponse", b)
 	}
 	if len(topic) > maxTopicNameLength {
 		return bad("topic is %d bytes long; the limit is %d", len(topic), maxTopicNameLength)
@@ -180,6 +229,10 @@ func (m Message) encodedSize() int {
 		return messageHeaderSize + fetchResponseFixedSize + len(b.Topic) + len(b.Records)
 	case *ControllerMessage:
 		return messageHeaderSize + 4 + len(b.Data)
+	case *ProduceRequest:
+		return messageHeaderSize + produceRequestFixedSize + len(b.Topic) + len(b.Batch)
+	case *ProduceResponse:
+		return messageHeaderSize + produceResponseFixedSize + len(b.Topic) + len(b.Message)
 	}
 	return messageHeaderSize
 }
@@ -233,6 +286,30 @@ func (m Message) AppendBinary(b []byte) ([]byte, error) {
 		b = be.AppendUint32(b, uint32(m.To))
 		b = be.AppendUint32(b, uint32(len(body.Data)))
 		b = append(b, body.Data...)
+	case *ProduceRequest:
+		b = append(b, messageKindProduceReq)
+		b = be.AppendUint32(b, uint32(m.From))
+		b = be.AppendUint32(b, uint32(m.To))
+		b = appendMessageString(b, body.Topic)
+		b = be.AppendUint32(b, uint32(body.Partition))
+		b = be.AppendUint64(b, body.ID)
+		b = append(b, byte(body.Acks))
+		b = be.AppendUint32(b, uint32(len(body.Batch)))
+		b = append(b, body.Batch...)
+	case *ProduceResponse:
+		b = append(b, messageKindProduceResp)
+		b = be.AppendUint32(b, uint32(m.From))
+		b = be.AppendUint32(b, uint32(m.To))
+		b = appendMessageString(b, body.Topic)
+		b = be.AppendUint32(b, uint32(body.Partition))
+		b = be.AppendUint64(b, body.ID)
+		b = be.AppendUint16(b, uint16(body.Error))
+		b = appendMessageString(b, body.Message)
+		b = be.AppendUint32(b, uint32(body.Leader))
+		b = be.AppendUint32(b, uint32(body.LeaderEpoch))
+		b = be.AppendUint64(b, uint64(body.BaseOffset))
+		b = be.AppendUint64(b, uint64(body.LastOffset))
+		b = be.AppendUint64(b, uint64(body.LogAppendTime))
 	}
 	return b, nil
 }
@@ -308,8 +385,43 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 		out.Body = r
 	case kind == messageKindController:
 		out.Body = &ControllerMessage{Data: d.bytes("Data")}
+	case kind == messageKindProduceReq:
+		r := &ProduceRequest{}
+		r.Topic = d.topic()
+		r.Partition = d.int32("Partition")
+		r.ID = d.uint64("ID")
+		acksAt := d.off
+		if r.Acks = Acks(d.uint8("Acks")); d.err == nil && r.Acks > AckNone {
+			d.fail(acksAt, fmt.Sprintf("Acks is %d, not one of version %d's", r.Acks, MessageVersion))
+		}
+		r.Batch = d.bytes("Batch")
+		out.Body = r
+	case kind == messageKindProduceResp:
+		r := &ProduceResponse{}
+		r.Topic = d.topic()
+		r.Partition = d.int32("Partition")
+		r.ID = d.uint64("ID")
+		errorAt := d.off
+		if r.Error = ProduceError(d.uint16("Error")); d.err == nil && r.Error >= produceErrorCount {
+			d.fail(errorAt, fmt.Sprintf("Error is %d, not a ProduceError of version %d", uint16(r.Error), MessageVersion))
+		}
+		msgAt := d.off
+		n := int(d.uint16("Message length"))
+		if d.err == nil && n > maxProduceMessage {
+			d.fail(msgAt, fmt.Sprintf("Message is %d bytes long; the limit is %d", n, maxProduceMessage))
+		}
+		r.Message = string(d.take(n, "Message"))
+		leaderAt := d.off
+		if r.Leader = NodeID(d.int32("Leader")); d.err == nil && r.Leader < NoNode {
+			d.fail(leaderAt, fmt.Sprintf("Leader is %d; want a node or -1", r.Leader))
+		}
+		r.LeaderEpoch = d.int32("LeaderEpoch")
+		r.BaseOffset = d.int64("BaseOffset")
+		r.LastOffset = d.int64("LastOffset")
+		r.LogAppendTime = d.int64("LogAppendTime")
+		out.Body = r
 	default:
-		d.fail(kindAt, fmt.Sprintf("body kind %d is not one of version %d's (1 FetchRequest, 2 FetchResponse, 3 ControllerMessage)", kind, MessageVersion))
+		d.fail(kindAt, fmt.Sprintf("body kind %d is not one of version %d's (1 FetchRequest, 2 FetchResponse, 3 ControllerMessage, 4 ProduceRequest, 5 ProduceResponse)", kind, MessageVersion))
 	}
 	if d.err == nil && d.off != len(data) {
 		d.fail(d.off, fmt.Sprintf("%d bytes follow the end of the message", len(data)-d.off))

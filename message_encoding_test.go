@@ -72,6 +72,18 @@ func TestMessageEncodingLayout(t *testing.T) {
 	want = "0001" + "03" + "00000003" + "00000004" + // header
 		"00000002" + "dead"
 	require.Equal(t, want, hex.EncodeToString(mustMarshal(t, ctrl)))
+
+	preq := Message{Version: 1, From: 1, To: 2, Body: &ProduceRequest{Topic: "ab", Partition: 3, ID: 4, Acks: AckLeader, Batch: []byte{0xbb}}}
+	want = "0001" + "04" + "00000001" + "00000002" + // header
+		"0002" + "6162" + "00000003" + "0000000000000004" + "01" + "00000001" + "bb"
+	require.Equal(t, want, hex.EncodeToString(mustMarshal(t, preq)))
+
+	presp := Message{Version: 1, From: 2, To: 1, Body: &ProduceResponse{Topic: "ab", Partition: 3, ID: 4, Error: ProduceNotLeader,
+		Message: "m", Leader: -1, LeaderEpoch: 5, BaseOffset: 6, LastOffset: 7, LogAppendTime: -1}}
+	want = "0001" + "05" + "00000002" + "00000001" + // header
+		"0002" + "6162" + "00000003" + "0000000000000004" + "0001" + "0001" + "6d" + "ffffffff" + "00000005" +
+		"0000000000000006" + "0000000000000007" + "ffffffffffffffff"
+	require.Equal(t, want, hex.EncodeToString(mustMarshal(t, presp)))
 }
 
 func TestMessageUnknownVersion(t *testing.T) {
@@ -113,6 +125,13 @@ func TestMessageValidate(t *testing.T) {
 		"FetchError 1000":        {Version: MessageVersion, From: 1, To: 2, Body: &FetchResponse{Error: 1000}},
 		"nil *ControllerMessage": {Version: MessageVersion, From: 1, To: 2, Body: (*ControllerMessage)(nil)},
 		"controller to NoNode":   {Version: MessageVersion, From: 1, To: NoNode, Body: &ControllerMessage{}},
+		"nil *ProduceRequest":    {Version: MessageVersion, From: 1, To: 2, Body: (*ProduceRequest)(nil)},
+		"unknown Acks":           {Version: MessageVersion, From: 1, To: 2, Body: &ProduceRequest{Acks: AckNone + 1}},
+		"long produce topic":     {Version: MessageVersion, From: 1, To: 2, Body: &ProduceRequest{Topic: strings.Repeat("x", 250)}},
+		"nil *ProduceResponse":   {Version: MessageVersion, From: 1, To: 2, Body: (*ProduceResponse)(nil)},
+		"unknown ProduceError":   {Version: MessageVersion, From: 1, To: 2, Body: &ProduceResponse{Error: produceErrorCount}},
+		"long produce message":   {Version: MessageVersion, From: 1, To: 2, Body: &ProduceResponse{Message: strings.Repeat("m", maxProduceMessage+1)}},
+		"produce leader -2":      {Version: MessageVersion, From: 1, To: 2, Body: &ProduceResponse{Leader: -2}},
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -173,7 +192,7 @@ func TestMessageUnmarshalOutOfBounds(t *testing.T) {
 
 	malformed(t, append(bytes.Clone(req), 0), len(req), "1 bytes follow")
 	malformed(t, append(bytes.Clone(resp), "more"...), len(resp), "4 bytes follow")
-	malformed(t, edit(req, func(b []byte) { b[2] = 4 }), 2, "body kind 4")
+	malformed(t, edit(req, func(b []byte) { b[2] = 6 }), 2, "body kind 6")
 	malformed(t, edit(req, func(b []byte) { b[2] = 0 }), 2, "body kind 0")
 	malformed(t, edit(req, func(b []byte) { binary.BigEndian.PutUint32(b[3:], 0xffffffff) }), 3, "From is node -1")
 	malformed(t, edit(resp, func(b []byte) { binary.BigEndian.PutUint32(b[7:], 0x80000000) }), 7, "To is node -2147483648")
@@ -189,6 +208,17 @@ func TestMessageUnmarshalOutOfBounds(t *testing.T) {
 	malformed(t, append(bytes.Clone(ctrl), 0), len(ctrl), "1 bytes follow")
 	malformed(t, edit(ctrl, func(b []byte) { binary.BigEndian.PutUint32(b[dataAt:], 4) }), dataAt+4, "Data needs 4 bytes, 3 remain")
 	malformed(t, edit(ctrl, func(b []byte) { binary.BigEndian.PutUint32(b[dataAt:], 0x80000000) }), dataAt, "Data is 2147483648 bytes long")
+
+	preq := mustMarshal(t, Message{Version: 1, From: 1, To: 2, Body: &ProduceRequest{Topic: "ab", Batch: []byte("xyz")}})
+	acksAt := topicAt + 2 + 2 + 4 + 8
+	malformed(t, edit(preq, func(b []byte) { b[acksAt] = 3 }), acksAt, "Acks is 3")
+	malformed(t, edit(preq, func(b []byte) { binary.BigEndian.PutUint32(b[acksAt+1:], 4) }), acksAt+5, "Batch needs 4 bytes, 3 remain")
+	presp := mustMarshal(t, Message{Version: 1, From: 2, To: 1, Body: &ProduceResponse{Topic: "ab", Message: "m", Leader: NoNode}})
+	perrAt := topicAt + 2 + 2 + 4 + 8
+	malformed(t, edit(presp, func(b []byte) { binary.BigEndian.PutUint16(b[perrAt:], uint16(produceErrorCount)) }), perrAt, "not a ProduceError")
+	malformed(t, edit(presp, func(b []byte) { binary.BigEndian.PutUint16(b[perrAt+2:], maxProduceMessage+1) }), perrAt+2, "Message is 1025 bytes long")
+	leaderAt := perrAt + 2 + 2 + 1
+	malformed(t, edit(presp, func(b []byte) { binary.BigEndian.PutUint32(b[leaderAt:], 0xfffffffe) }), leaderAt, "Leader is -2")
 
 	// A length field claiming more than the input holds allocates nothing
 	// for it.

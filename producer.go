@@ -619,42 +619,68 @@ func reportBatch(recs []produce.Entry[*Record], res produce.Result, err error) {
 // batch can be appended meanwhile (ProducerConfig.MaxInFlight); otherwise
 // it returns once the batch is acknowledged.
 func (s *partitionSink) Send(b *record.Builder) (produce.Result, produce.Ack, error) {
-	if s.p == nil {
+	r := s.prod.log.repl
+	if s.p == nil && r == nil {
 		_, err := s.topic.t.Partition(s.id)
 		return produce.Result{Base: -1}, nil, err
 	}
 	ctx := context.Background() // appends are bounded by the disk and the replicas' lag time, not by a caller
 	batch, err := b.Build()
-	if err == nil && len(batch) > int(s.p.cfg.MaxBatchBytes) && s.topic.codec != compress.None {
+	if err == nil && len(batch) > int(s.topic.t.cfg.MaxBatchBytes) && s.topic.codec != compress.None {
 		// Compression made it larger than the topic allows (incompressible
 		// data): the same records uncompressed fit, by construction.
 		b.SetCompression(compress.None, 0)
 		batch, err = b.Build()
 	}
 	if err != nil {
-		return produce.Result{Base: -1}, nil, fmt.Errorf("produce to %s-%d: encode batch: %w", s.p.topic.name, s.p.id, err)
+		return produce.Result{Base: -1}, nil, fmt.Errorf("produce to %s-%d: encode batch: %w", s.topic.name, s.id, err)
 	}
 	acks := s.prod.cfg.Acks
 	o := appendOptions{Expected: -1, NoWait: acks == AckNone}
+	result := func(res AppendResult) produce.Result {
+		return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}
+	}
+	// Where another node leads, the batch goes there (produce_forward.go).
+	forward := func() (produce.Result, produce.Ack, error) {
+		local := func() (AppendResult, error) {
+			if s.p == nil {
+				return AppendResult{}, r.notHosted(s.topic.name, s.id)
+			}
+			return s.p.appendBatchAcks(ctx, batch, o, acks)
+		}
+		res, err := r.forward(TopicPartition{s.topic.name, s.id}, acks, batch, local)
+		out := result(res)
+		out.Remote = true
+		return out, nil, err
+	}
+	if s.p == nil {
+		return forward()
+	}
+	var nl *NotLeaderError
 	if rp := s.p.repl; rp != nil && acks == AckAll {
 		res, epoch, err := rp.appendLocal(ctx, batch, o, acks)
-		out := produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}
+		if errors.As(err, &nl) {
+			return forward()
+		}
 		if err != nil {
-			return out, nil, err
+			return result(res), nil, err
 		}
 		end := res.LastOffset + 1
-		return out, func() error { return rp.awaitAck(ctx, end, epoch, acks) }, nil
+		return result(res), func() error { return rp.awaitAck(ctx, end, epoch, acks) }, nil
 	}
 	res, err := s.p.appendBatchAcks(ctx, batch, o, acks)
-	return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}, nil, err
+	if r != nil && errors.As(err, &nl) {
+		return forward()
+	}
+	return result(res), nil, err
 }
 
 // Sent follows a batch reported under AckNone with its fsync, so that
 // consumers (who see only durable records under SyncAlways) get the
 // records.
 func (s *partitionSink) Sent(res produce.Result) {
-	if s.prod.cfg.Acks != AckNone {
-		return
+	if s.prod.cfg.Acks != AckNone || res.Remote || s.p == nil {
+		return // a leader elsewhere syncs a forwarded batch itself
 	}
 	if err := s.p.acknowledge(context.Background(), res.Last+1, appendOptions{}); err != nil {
 		s.prod.log.opts.Logger.Warn("fsync after an AckNone produce failed", "topic", s.p.topic.name, "partition", s.p.id, "err", err)

@@ -41,6 +41,14 @@ type replicator struct {
 	// flight.
 	incarnation int64
 
+	// The forwarded produce requests waiting for their answers
+	// (produce_forward.go), by request ID.
+	nextCall atomic.Uint64
+	callsMu  sync.Mutex
+	calls    map[uint64]chan *ProduceResponse
+	// produceSlots bounds the forwarded produce requests served at once.
+	produceSlots chan struct{}
+
 	mu    sync.Mutex
 	parts map[TopicPartition]*replicaPartition
 	// stopping is set by stop before it shuts the parts down: a partition
@@ -97,15 +105,17 @@ func newReplicator(l *Log) *replicator {
 	o := &l.opts
 	r := &replicator{
 		l: l, node: o.NodeID, ctrl: o.Controller, tr: o.Transport,
-		incarnation: nextIncarnation(time.Now()),
-		parts:       map[TopicPartition]*replicaPartition{},
-		meta:        map[TopicPartition]PartitionMetadata{},
-		applied:     make(chan struct{}),
-		snapshotted: make(chan struct{}),
-		wake:        make(chan struct{}, 1),
-		lagTime:     o.ReplicaLagTime,
-		fetchWait:   o.ReplicaFetchMaxWait,
-		fetchBytes:  o.ReplicaFetchMaxBytes,
+		incarnation:  nextIncarnation(time.Now()),
+		parts:        map[TopicPartition]*replicaPartition{},
+		meta:         map[TopicPartition]PartitionMetadata{},
+		calls:        map[uint64]chan *ProduceResponse{},
+		produceSlots: make(chan struct{}, maxServedProduces),
+		applied:      make(chan struct{}),
+		snapshotted:  make(chan struct{}),
+		wake:         make(chan struct{}, 1),
+		lagTime:      o.ReplicaLagTime,
+		fetchWait:    o.ReplicaFetchMaxWait,
+		fetchBytes:   o.ReplicaFetchMaxBytes,
 	}
 	r.fetchExpiry = r.fetchWait + time.Second
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -415,6 +425,20 @@ func (r *replicator) deliver(m Message) {
 		if rp := r.replica(TopicPartition{b.Topic, b.Partition}); rp != nil {
 			rp.takeResponse(m.From, b)
 		}
+	case *ProduceRequest:
+		// Each waits for its acknowledgement on a goroutine of its own, at
+		// most maxServedProduces at once: past that the request is
+		// dropped, as a network would, and the sender sends it again.
+		select {
+		case r.produceSlots <- struct{}{}:
+			r.wg.Go(func() {
+				defer func() { <-r.produceSlots }()
+				r.serveProduce(m.From, b)
+			})
+		default:
+		}
+	case *ProduceResponse:
+		r.answered(b)
 	}
 }
 

@@ -35,8 +35,9 @@ type Message struct {
 	Version uint16
 	// From is the sending node, To the receiving one.
 	From, To NodeID
-	// Body is the message proper: a *FetchRequest, a *FetchResponse or a
-	// *ControllerMessage.
+	// Body is the message proper: a *FetchRequest, a *FetchResponse, a
+	// *ControllerMessage, or a *ProduceRequest or *ProduceResponse (a
+	// Producer's batch forwarded to the partition's leader).
 	Body MessageBody
 }
 
@@ -296,6 +297,21 @@ func (m Message) Clone() Message {
 			if b.Data != nil {
 				c.Data = append(make([]byte, 0, len(b.Data)), b.Data...)
 			}
+			m.Body = &c
+		}
+	case *ProduceRequest:
+		if b != nil {
+			c := *b
+			c.Topic = strings.Clone(b.Topic)
+			if b.Batch != nil {
+				c.Batch = append(make([]byte, 0, len(b.Batch)), b.Batch...)
+			}
+			m.Body = &c
+		}
+	case *ProduceResponse:
+		if b != nil {
+			c := *b
+			c.Topic, c.Message = strings.Clone(b.Topic), strings.Clone(b.Message)
 			m.Body = &c
 		}
 	}

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,15 @@ func sampleMessages() []Message {
 		}},
 		{Version: MessageVersion, From: 3, To: 1, Body: &ControllerMessage{Data: []byte("a raft message")}},
 		{Version: MessageVersion, From: 0, To: math.MaxInt32, Body: &ControllerMessage{}},
+		{Version: MessageVersion, From: 1, To: 2, Body: &ProduceRequest{Topic: "orders", Partition: 2, ID: 77, Acks: AckAll, Batch: []byte("one batch")}},
+		{Version: MessageVersion, From: 1, To: 2, Body: &ProduceRequest{Topic: string(make([]byte, maxTopicNameLength)), Partition: math.MinInt32, ID: math.MaxUint64, Acks: AckNone}},
+		{Version: MessageVersion, From: 2, To: 1, Body: &ProduceResponse{Topic: "orders", Partition: 2, ID: 77, Leader: NoNode, LeaderEpoch: -1,
+			BaseOffset: 10, LastOffset: 19, LogAppendTime: -1}},
+		{Version: MessageVersion, From: 2, To: 1, Body: &ProduceResponse{Topic: "orders", ID: 78, Error: ProduceNotLeader, Message: strings.Repeat("m", maxProduceMessage),
+			Leader: math.MaxInt32, LeaderEpoch: math.MaxInt32, BaseOffset: math.MinInt64, LastOffset: math.MaxInt64, LogAppendTime: math.MaxInt64}},
+	}
+	for e := ProduceOK; e < produceErrorCount; e++ {
+		msgs = append(msgs, Message{Version: MessageVersion, From: 9, To: 8, Body: &ProduceResponse{Topic: "t", ID: uint64(e), Error: e, Message: e.String(), Leader: 3}})
 	}
 	for e := FetchOK; e < fetchErrorCount; e++ {
 		msgs = append(msgs, Message{Version: MessageVersion, From: 9, To: 8, Body: &FetchResponse{

@@ -93,6 +93,9 @@ type Result struct {
 	Base       int64     // offset of the first record
 	Last       int64     // offset of the last record
 	AppendTime time.Time // the append time the log gave the records, or zero
+	// Remote says another node stored the batch (it was forwarded to the
+	// partition's leader), which saw to what follows it.
+	Remote bool
 }
 
 // Ack waits for the acknowledgement of a batch that Sink.Send stored: it
