@@ -220,6 +220,12 @@ func (m Message) Validate() error {
 	return nil
 }
 
+// BinarySize returns the length of m's binary encoding (what
+// AppendBinary appends), for a message Validate accepts; for one it
+// refuses, the result means nothing. Transports use it to size frames
+// and buffers before encoding.
+func (m Message) BinarySize() int { return m.encodedSize() }
+
 // encodedSize returns the length of m's encoding. REQUIRES: m.Validate() is nil.
 func (m Message) encodedSize() int {
 	switch b := m.Body.(type) {

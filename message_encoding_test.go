@@ -23,6 +23,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	for _, m := range sampleMessages() {
 		b := mustMarshal(t, m)
 		require.Len(t, b, m.encodedSize())
+		require.Equal(t, len(b), m.BinarySize())
 		var got Message
 		require.NoError(t, got.UnmarshalBinary(b))
 		require.Equal(t, m, got)

@@ -138,6 +138,19 @@ func TestNodesOnLoopback(t *testing.T) {
 	info, err := nc.nodes[0].Log().Cluster()
 	require.NoError(t, err)
 	partLead := info.Topics[0].Partitions[0].Leader
+
+	// A Producer on a follower's node sends its batches to the leader.
+	follower := nc.nodes[(partLead+1)%3]
+	fprod, err := follower.Log().NewProducer(commitlog.ProducerConfig{Acks: commitlog.AckAll})
+	require.NoError(t, err)
+	for i := range 10 {
+		v := fmt.Sprint("f", i)
+		r := &commitlog.Record{Topic: "t", Value: []byte(v)}
+		require.NoError(t, fprod.ProduceSync(context.Background(), r), "through the follower, node %d", follower.ID())
+		require.Equal(t, int64(len(want)), r.Offset)
+		want = append(want, v)
+	}
+	require.NoError(t, fprod.Close())
 	nc.close(partLead)
 	var more []string
 	for i := range 20 {

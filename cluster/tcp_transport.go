@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -937,20 +936,8 @@ func (c *tcpOutConn) isDead() bool {
 }
 
 // frameSize returns the length prefix of m's frame: the version byte and
-// the length of m's encoding (commitlog.Message.AppendBinary; tested
-// against it). REQUIRES: m.Validate() is nil.
-func frameSize(m commitlog.Message) int {
-	const header = 1 + 11
-	switch b := m.Body.(type) {
-	case *commitlog.FetchRequest:
-		return header + 66 + len(b.Topic)
-	case *commitlog.FetchResponse:
-		return header + 68 + len(b.Topic) + len(b.Records)
-	case *commitlog.ControllerMessage:
-		return header + 4 + len(b.Data)
-	}
-	return math.MaxInt
-}
+// the length of m's encoding. REQUIRES: m.Validate() is nil.
+func frameSize(m commitlog.Message) int { return 1 + m.BinarySize() }
 
 // framePool recycles frame buffers up to frameBufKeep bytes.
 var framePool sync.Pool // of *[]byte
