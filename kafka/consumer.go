@@ -315,14 +315,19 @@ func (c *Consumer) Poll(ctx context.Context) ([]commitlog.Record, error) {
 	defer cancel()
 	defer context.AfterFunc(c.closeCtx, cancel)()
 	for {
-		if c.group {
-			// Rebalances wait while the program holds polled records
-			// (BlockRebalanceOnPoll): from here until PollRecords
-			// returns, they and their callbacks may run.
-			c.cl.AllowRebalance()
-		}
+		// Records fetched by an earlier PollRecords are returned first,
+		// with rebalances still blocked: they belong to this member
+		// until the next Poll.
 		if recs, err := c.take(); len(recs) > 0 || err != nil {
 			return recs, err
+		}
+		if c.group {
+			// Rebalances wait while the program may hold polled records
+			// (BlockRebalanceOnPoll): from here until PollRecords
+			// returns, they and their callbacks may run. PollRecords
+			// blocks them again when it returns (records, or the end of
+			// pctx), so that they cannot run between two Polls.
+			c.cl.AllowRebalance()
 		}
 		fs := c.cl.PollRecords(pctx, c.cfg.MaxPollRecords)
 		c.absorb(fs)

@@ -78,6 +78,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) *Backend) {
 		{"GroupMembership", testGroupMembership},
 		{"AutoCommit", testAutoCommit},
 		{"SeekInOnAssigned", testSeekInOnAssigned},
+		{"RebalanceOnlyInPoll", testRebalanceOnlyInPoll},
 		{"CommitsSurviveRestart", testCommitsSurviveRestart},
 		{"ProcessPartitionsAtLeastOnce", testProcessPartitions},
 		{"History", testHistory},
