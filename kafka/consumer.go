@@ -91,6 +91,9 @@ type partState struct {
 	// noStart is set under ResetNone for a partition without a
 	// committed offset: it is not read until a Seek.
 	noStart bool
+	// member is the group member id the partition was assigned to; ""
+	// for a manual assignment.
+	member string
 }
 
 func newPartState() *partState { return &partState{pos: -1, epoch: -1, next: -1, hw: -1, seek: -1} }
