@@ -124,7 +124,8 @@ func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32
 // onRevoked, before the revoked partitions move: stops their
 // ProcessPartitions goroutines, commits their positions (with
 // auto-commit, or what ProcessPartitions processed), calls OnRevoked and
-// drops them.
+// drops them — unless the member was evicted: then they are lost
+// (onLost).
 func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	<-c.ready
 	tps := c.owned(toTPs(m))
