@@ -684,3 +684,28 @@ func testEvictionRebalanceTimeout(t *testing.T, bal commitlog.Balancer) {
 		t.Fatalf("A is still member %q", id)
 	}
 }
+
+// TestDifferenceIdempotentAcks: a Log's idempotent producer takes any
+// Acks; Kafka's idempotent producer needs acks=all, so NewProducer
+// refuses AckLeader and AckNone unless DisableIdempotence is set.
+func TestDifferenceIdempotentAcks(t *testing.T) {
+	ctx := testCtx(t)
+	_, onLog := logSide(t, nil)
+	f, _ := kafkaSide(t)
+	onLog.topic(t, ctx, "ia", 1)
+	for _, acks := range []commitlog.Acks{commitlog.AckLeader, commitlog.AckNone} {
+		p := onLog.newProducer(commitlog.ProducerConfig{Acks: acks})
+		if err := p.ProduceSync(ctx, &commitlog.Record{Topic: "ia", Value: []byte("x")}); err != nil {
+			t.Fatalf("log: an idempotent producer with Acks %v: %v", acks, err)
+		}
+		var ce *commitlog.ConfigError
+		if _, err := kafka.NewProducer(f.config(), commitlog.ProducerConfig{Acks: acks}); !errors.As(err, &ce) {
+			t.Fatalf("kafka: NewProducer, idempotent with Acks %v: %v, want a *ConfigError", acks, err)
+		}
+		p2, err := kafka.NewProducer(f.config(), commitlog.ProducerConfig{Acks: acks, DisableIdempotence: true})
+		if err != nil {
+			t.Fatalf("kafka: NewProducer with Acks %v, not idempotent: %v", acks, err)
+		}
+		p2.Close()
+	}
+}
