@@ -176,12 +176,16 @@ func (c *Consumer) onLost(ctx context.Context, _ *kgo.Client, m map[string][]int
 	c.mu.Unlock()
 }
 
+// evictedProbeTimeout bounds the heartbeat by which evicted asks the
+// coordinator: past it, the revoke goes on as a revoke.
+const evictedProbeTimeout = 10 * time.Second
+
 // evicted reports whether the member that was assigned tps has been
 // removed from its group since: the client has rejoined under another
 // member id, or the group's coordinator answers a heartbeat of the
 // member's own (its id and generation) with UNKNOWN_MEMBER_ID,
 // ILLEGAL_GENERATION or FENCED_INSTANCE_ID. An error reaching the
-// coordinator reports false.
+// coordinator, and a Close in progress, report false.
 func (c *Consumer) evicted(ctx context.Context, tps []commitlog.TopicPartition) bool {
 	memberID, generation := c.cl.GroupMetadata()
 	c.mu.Lock()
@@ -193,9 +197,14 @@ func (c *Consumer) evicted(ctx context.Context, tps []commitlog.TopicPartition) 
 	if rejoined {
 		return true
 	}
-	if memberID == "" || generation < 0 {
+	if memberID == "" || generation < 0 || c.closing.Load() {
+		// Close revokes everything as it leaves: a request to the
+		// coordinator would only delay it, for nothing to decide
+		// (an evicted member's commit is refused anyway).
 		return false
 	}
+	ctx, cancel := context.WithTimeout(ctx, evictedProbeTimeout)
+	defer cancel()
 	req := kmsg.NewPtrHeartbeatRequest()
 	req.Group, req.MemberID, req.Generation = c.cfg.Group, memberID, generation
 	if c.cfg.InstanceID != "" {
