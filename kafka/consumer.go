@@ -56,6 +56,12 @@ type Consumer struct {
 	// ready is closed once NewConsumer has set the fields above: the
 	// client's group callbacks, which may start before, wait for it.
 	ready chan struct{}
+	// polled is closed when the first Poll (or Close) starts: the
+	// group's first assignment, which kgo makes as soon as it has
+	// joined, waits for it, so that rebalances happen only inside Poll
+	// and Close.
+	polled     chan struct{}
+	polledOnce sync.Once
 	// closing is set when Close starts, closed when it has finished.
 	closing, closed atomic.Bool
 	// inCallback is set while a rebalance callback runs.
@@ -147,6 +153,7 @@ func NewConsumer(kc Config, cfg commitlog.ConsumerConfig) (*Consumer, error) {
 		logger:    kc.Logger,
 		poll:      make(chan struct{}, 1),
 		ready:     make(chan struct{}),
+		polled:    make(chan struct{}),
 		parts:     map[commitlog.TopicPartition]*partState{},
 		committed: map[commitlog.TopicPartition]int64{},
 	}
@@ -313,6 +320,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]commitlog.Record, error) {
 	if c.closing.Load() {
 		return nil, commitlog.ErrClosed
 	}
+	c.polledOnce.Do(func() { close(c.polled) })
 	c.autoCommitIfDue(ctx)
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -663,6 +671,8 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.closeStop()
+	// A first assignment waiting for a Poll goes on (and is dropped).
+	c.polledOnce.Do(func() { close(c.polled) })
 	c.procMu.Lock() // a running ProcessPartitions finishes first
 	c.procMu.Unlock()
 	c.poll <- struct{}{}

@@ -67,11 +67,14 @@ func toTPs(m map[string][]int32) []commitlog.TopicPartition {
 }
 
 // onAssigned adds the gained partitions and calls OnAssigned, on kgo's
-// group goroutine, before their fetches start.
+// group goroutine, before their fetches start, once a Poll has started.
 func (c *Consumer) onAssigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 	<-c.ready
+	<-c.polled // the first assignment, made at once, waits for the first Poll
 	tps := toTPs(m)
-	if len(tps) == 0 {
+	if len(tps) == 0 || c.closing.Load() {
+		// Nothing, or partitions gained as Close starts: Close revokes
+		// them at once, and a Log's consumer would not have taken them.
 		return
 	}
 	memberID, _ := c.cl.GroupMetadata()

@@ -400,7 +400,8 @@ func testSeekInOnAssigned(t *testing.T, b *Backend) {
 }
 
 // testRebalanceOnlyInPoll checks that a member's partitions move only
-// while it is inside Poll: a member that stops polling (while holding the
+// while it is inside Poll: none is assigned before its first Poll, and a
+// member that stops polling (while holding the
 // records of its last Poll) keeps its partitions, and no rebalance
 // callback of it runs, until it polls again, however long another member
 // waits for them (within MaxPollInterval). Then, inside its Poll, the
@@ -442,6 +443,9 @@ func testRebalanceOnlyInPoll(t *testing.T, b *Backend) {
 	acfg := cfg
 	acfg.OnAssigned, acfg.OnRevoked, acfg.OnLost = check("OnAssigned"), check("OnRevoked"), check("OnLost")
 	a := b.consumer(t, acfg)
+	// Nor before the first Poll: a member joins at once, and its
+	// partitions are assigned inside its first Poll.
+	time.Sleep(300 * time.Millisecond)
 	aPolling(true)
 	got := pollUntil(t, ctx, a, func(recs []commitlog.Record) bool { return len(recs) > 0 && len(a.Assignment()) == n })
 	aPolling(false)
