@@ -173,6 +173,7 @@ func run(ctx context.Context, w io.Writer, b *backend) error {
 	defer cons.Close()
 	last := map[string]int{}                    // each customer's last order seen
 	perPartition := map[int32]map[string]bool{} // the customers of each partition
+	records := map[int32]int{}                  // the records read from each partition
 	for n := 0; n < orders; {
 		recs, err := cons.Poll(ctx)
 		if err != nil {
@@ -191,6 +192,7 @@ func run(ctx context.Context, w io.Writer, b *backend) error {
 				perPartition[r.Partition] = map[string]bool{}
 			}
 			perPartition[r.Partition][string(r.Key)] = true
+			records[r.Partition]++
 		}
 		if err := cons.CommitRecords(ctx, recs...); err != nil {
 			return err
@@ -207,8 +209,8 @@ func run(ctx context.Context, w io.Writer, b *backend) error {
 		return err
 	}
 	for _, p := range d.Partitions {
-		fmt.Fprintf(w, "partition %d: %d customers, committed offset %d of %d, lag %d\n",
-			p.Partition, len(perPartition[p.Partition]), p.Committed, p.HighWatermark, p.Lag)
+		fmt.Fprintf(w, "partition %d: %d records of %d customers, committed offset %d (high watermark %d), lag %d\n",
+			p.Partition, records[p.Partition], len(perPartition[p.Partition]), p.Committed, p.HighWatermark, p.Lag)
 	}
 	var firsts []string
 	for p := range int32(partitions) {

@@ -71,8 +71,8 @@ func Example() {
 	// created topic "orders" with 3 partitions
 	// produced 1000 orders of 50 customers
 	// consumed 1000 orders, each customer's in order
-	// partition 0: 18 customers, committed offset 360 of 360, lag 0
-	// partition 1: 17 customers, committed offset 340 of 340, lag 0
-	// partition 2: 15 customers, committed offset 300 of 300, lag 0
+	// partition 0: 360 records of 18 customers, committed offset 360 (high watermark 360), lag 0
+	// partition 1: 340 records of 17 customers, committed offset 340 (high watermark 340), lag 0
+	// partition 2: 300 records of 15 customers, committed offset 300 (high watermark 300), lag 0
 	// first customer of each partition: customer-01→0 customer-02→1 customer-00→2
 }
