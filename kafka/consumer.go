@@ -297,8 +297,9 @@ func (c *Consumer) acquirePoll(ctx context.Context) error {
 // (commitlog.ErrClosed).
 //
 // Poll also does the consumer's group work: auto-commit when due, and
-// rebalances with their callbacks, which run while it waits. The records
-// and their slices are the caller's.
+// rebalances with their callbacks, which run while it waits for records
+// (a Poll that returns records fetched by an earlier one lets none run).
+// The records and their slices are the caller's.
 //
 // Errors: the context's, commitlog.ErrClosed, a *commitlog.FencedError
 // once after the member lost its partitions (OnLost has been called; the
