@@ -21,7 +21,7 @@ import (
 // The cases of this file use kfake's controls to give the kafka module's
 // clients what a real cluster gives now and then: errors a retry cures,
 // errors it does not, rebalances refused, leaders moving, brokers
-// leaving and coming back.
+// leaving and coming back, heartbeats held up.
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
