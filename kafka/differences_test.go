@@ -16,6 +16,7 @@ import (
 	"github.com/commitlog-go/commitlog"
 	"github.com/commitlog-go/commitlog/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -707,5 +708,61 @@ func TestDifferenceIdempotentAcks(t *testing.T) {
 			t.Fatalf("kafka: NewProducer with Acks %v, not idempotent: %v", acks, err)
 		}
 		p2.Close()
+	}
+}
+
+// TestDifferenceProducerClose: a Log's Producer.Close waits until every
+// buffered record is on disk; the Kafka Producer's waits at most
+// Config.DeliveryTimeout for the cluster, then fails the records not
+// acknowledged with ErrClosed and returns an error (here every produce is
+// answered with a retriable error, so none is).
+func TestDifferenceProducerClose(t *testing.T) {
+	ctx := testCtx(t)
+	_, onLog := logSide(t, nil)
+	onLog.topic(t, ctx, "pc", 1)
+	f, onKafka := kafkaSide(t)
+	onKafka.topic(t, ctx, "pc", 1)
+	f.c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.c.KeepControl()
+		r := req.(*kmsg.ProduceRequest)
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, kerr.RequestTimedOut.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	kc := f.config()
+	kc.DeliveryTimeout = 300 * time.Millisecond
+	kp, err := kafka.NewProducer(kc, commitlog.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := onLog.newProducer(commitlog.ProducerConfig{})
+	for _, c := range []struct {
+		name string
+		p    commitlog.ProducerClient
+	}{{"log", lp}, {"kafka", kp}} {
+		results := make(chan error, 1)
+		c.p.Produce(ctx, &commitlog.Record{Topic: "pc", Value: []byte("x")}, func(_ *commitlog.Record, err error) { results <- err })
+		start := time.Now()
+		closeErr := c.p.Close()
+		took, err := time.Since(start), <-results
+		switch c.name {
+		case "log":
+			if closeErr != nil || err != nil {
+				t.Fatalf("log: Close: %v; the record: %v; want both nil", closeErr, err)
+			}
+		case "kafka":
+			if closeErr == nil || !errors.Is(err, commitlog.ErrClosed) || took > 10*kc.DeliveryTimeout {
+				t.Fatalf("kafka: Close after %v: %v; the record: %v; want an error and ErrClosed within about %v", took, closeErr, err, kc.DeliveryTimeout)
+			}
+		}
 	}
 }

@@ -156,7 +156,9 @@
 // idempotence keeping the partition's order and storing no duplicate; its
 // promises get only errors no retry cures. kgo's per-record delivery
 // timeout (kgo.RecordDeliveryTimeout) counts from the record's Timestamp
-// and is not set (see Config.DeliveryTimeout).
+// and is not set (see Config.DeliveryTimeout). Producer.Close waits for
+// the cluster at most Config.DeliveryTimeout, then fails what is not
+// acknowledged with ErrClosed; a Log's waits for its disk.
 //
 // Offsets. Committed offsets live in the cluster's __consumer_offsets
 // (replicated, acks=all), not in the Log's directory: moving a group from
