@@ -158,7 +158,9 @@
 // timeout (kgo.RecordDeliveryTimeout) counts from the record's Timestamp
 // and is not set (see Config.DeliveryTimeout). Producer.Close waits for
 // the cluster at most Config.DeliveryTimeout, then fails what is not
-// acknowledged with ErrClosed; a Log's waits for its disk.
+// acknowledged with ErrClosed; a Log's waits for its disk. Kafka's
+// idempotent producer needs acks=all: NewProducer refuses AckLeader and
+// AckNone unless DisableIdempotence is set, which a Log's does not.
 //
 // Offsets. Committed offsets live in the cluster's __consumer_offsets
 // (replicated, acks=all), not in the Log's directory: moving a group from
