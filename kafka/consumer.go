@@ -56,6 +56,12 @@ type Consumer struct {
 	// ready is closed once NewConsumer has set the fields above: the
 	// client's group callbacks, which may start before, wait for it.
 	ready chan struct{}
+	// polled is closed when the first Poll (or Close) starts: the
+	// group's first assignment, which kgo makes as soon as it has
+	// joined, waits for it, so that rebalances happen only inside Poll
+	// and Close.
+	polled     chan struct{}
+	polledOnce sync.Once
 	// closing is set when Close starts, closed when it has finished.
 	closing, closed atomic.Bool
 	// inCallback is set while a rebalance callback runs.
@@ -91,6 +97,9 @@ type partState struct {
 	// noStart is set under ResetNone for a partition without a
 	// committed offset: it is not read until a Seek.
 	noStart bool
+	// member is the group member id the partition was assigned to; ""
+	// for a manual assignment.
+	member string
 }
 
 func newPartState() *partState { return &partState{pos: -1, epoch: -1, next: -1, hw: -1, seek: -1} }
@@ -144,6 +153,7 @@ func NewConsumer(kc Config, cfg commitlog.ConsumerConfig) (*Consumer, error) {
 		logger:    kc.Logger,
 		poll:      make(chan struct{}, 1),
 		ready:     make(chan struct{}),
+		polled:    make(chan struct{}),
 		parts:     map[commitlog.TopicPartition]*partState{},
 		committed: map[commitlog.TopicPartition]int64{},
 	}
@@ -287,8 +297,9 @@ func (c *Consumer) acquirePoll(ctx context.Context) error {
 // (commitlog.ErrClosed).
 //
 // Poll also does the consumer's group work: auto-commit when due, and
-// rebalances with their callbacks, which run while it waits. The records
-// and their slices are the caller's.
+// rebalances with their callbacks, which run while it waits for records
+// (a Poll that returns records fetched by an earlier one lets none run).
+// The records and their slices are the caller's.
 //
 // Errors: the context's, commitlog.ErrClosed, a *commitlog.FencedError
 // once after the member lost its partitions (OnLost has been called; the
@@ -310,19 +321,25 @@ func (c *Consumer) Poll(ctx context.Context) ([]commitlog.Record, error) {
 	if c.closing.Load() {
 		return nil, commitlog.ErrClosed
 	}
+	c.polledOnce.Do(func() { close(c.polled) })
 	c.autoCommitIfDue(ctx)
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(c.closeCtx, cancel)()
 	for {
-		if c.group {
-			// Rebalances wait while the program holds polled records
-			// (BlockRebalanceOnPoll): from here until PollRecords
-			// returns, they and their callbacks may run.
-			c.cl.AllowRebalance()
-		}
+		// Records fetched by an earlier PollRecords are returned first,
+		// with rebalances still blocked: they belong to this member
+		// until the next Poll.
 		if recs, err := c.take(); len(recs) > 0 || err != nil {
 			return recs, err
+		}
+		if c.group {
+			// Rebalances wait while the program may hold polled records
+			// (BlockRebalanceOnPoll): from here until PollRecords
+			// returns, they and their callbacks may run. PollRecords
+			// blocks them again when it returns (records, or the end of
+			// pctx), so that they cannot run between two Polls.
+			c.cl.AllowRebalance()
 		}
 		fs := c.cl.PollRecords(pctx, c.cfg.MaxPollRecords)
 		c.absorb(fs)
@@ -655,6 +672,8 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.closeStop()
+	// A first assignment waiting for a Poll goes on (and is dropped).
+	c.polledOnce.Do(func() { close(c.polled) })
 	c.procMu.Lock() // a running ProcessPartitions finishes first
 	c.procMu.Unlock()
 	c.poll <- struct{}{}

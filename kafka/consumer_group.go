@@ -67,18 +67,23 @@ func toTPs(m map[string][]int32) []commitlog.TopicPartition {
 }
 
 // onAssigned adds the gained partitions and calls OnAssigned, on kgo's
-// group goroutine, before their fetches start.
+// group goroutine, before their fetches start, once a Poll has started.
 func (c *Consumer) onAssigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 	<-c.ready
+	<-c.polled // the first assignment, made at once, waits for the first Poll
 	tps := toTPs(m)
-	if len(tps) == 0 {
+	if len(tps) == 0 || c.closing.Load() {
+		// Nothing, or partitions gained as Close starts: Close revokes
+		// them at once, and a Log's consumer would not have taken them.
 		return
 	}
+	memberID, _ := c.cl.GroupMetadata()
 	c.mu.Lock()
 	for _, tp := range tps {
 		if c.parts[tp] == nil {
 			ps := newPartState()
 			ps.starting = true
+			ps.member = memberID
 			c.parts[tp] = ps
 			delete(c.committed, tp)
 		}
@@ -122,11 +127,23 @@ func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32
 // onRevoked, before the revoked partitions move: stops their
 // ProcessPartitions goroutines, commits their positions (with
 // auto-commit, or what ProcessPartitions processed), calls OnRevoked and
-// drops them.
-func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+// drops them — unless the member was evicted: then they are lost
+// (onLost).
+func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	<-c.ready
 	tps := c.owned(toTPs(m))
 	if len(tps) == 0 {
+		return
+	}
+	if c.evicted(ctx, tps) {
+		// kgo revokes what the coordinator has already given to other
+		// members: a member evicted while a rebalance waited on it
+		// (past the rebalance timeout, MaxPollInterval) learns it only
+		// as it rejoins, and kgo then revokes, before or after the
+		// rejoin, what it had. Its partitions are lost, as a Log's
+		// evicted member's are: no commit, OnLost, and a FencedError
+		// from the next Poll.
+		c.onLost(ctx, cl, m)
 		return
 	}
 	pr := c.processor()
@@ -160,6 +177,51 @@ func (c *Consumer) onLost(ctx context.Context, _ *kgo.Client, m map[string][]int
 	c.mu.Lock()
 	c.fenced = &commitlog.FencedError{Group: c.cfg.Group, Reason: fmt.Sprintf("lost %v: the group's coordinator evicted or fenced this member; the client rejoins", tps)}
 	c.mu.Unlock()
+}
+
+// evictedProbeTimeout bounds the heartbeat by which evicted asks the
+// coordinator: past it, the revoke goes on as a revoke.
+const evictedProbeTimeout = 10 * time.Second
+
+// evicted reports whether the member that was assigned tps has been
+// removed from its group since: the client has rejoined under another
+// member id, or the group's coordinator answers a heartbeat of the
+// member's own (its id and generation) with UNKNOWN_MEMBER_ID,
+// ILLEGAL_GENERATION or FENCED_INSTANCE_ID. An error reaching the
+// coordinator, and a Close in progress, report false.
+func (c *Consumer) evicted(ctx context.Context, tps []commitlog.TopicPartition) bool {
+	memberID, generation := c.cl.GroupMetadata()
+	c.mu.Lock()
+	rejoined := slices.ContainsFunc(tps, func(tp commitlog.TopicPartition) bool {
+		ps := c.parts[tp]
+		return ps != nil && ps.member != "" && ps.member != memberID
+	})
+	c.mu.Unlock()
+	if rejoined {
+		return true
+	}
+	if memberID == "" || generation < 0 || c.closing.Load() {
+		// Close revokes everything as it leaves: a request to the
+		// coordinator would only delay it, for nothing to decide
+		// (an evicted member's commit is refused anyway).
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, evictedProbeTimeout)
+	defer cancel()
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.MemberID, req.Generation = c.cfg.Group, memberID, generation
+	if c.cfg.InstanceID != "" {
+		req.InstanceID = &c.cfg.InstanceID
+	}
+	resp, err := req.RequestWith(ctx, c.cl)
+	if err != nil {
+		return false
+	}
+	switch resp.ErrorCode {
+	case kerr.UnknownMemberID.Code, kerr.IllegalGeneration.Code, kerr.FencedInstanceID.Code:
+		return true
+	}
+	return false
 }
 
 // owned returns those of tps that are assigned.

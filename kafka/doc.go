@@ -156,28 +156,35 @@
 // idempotence keeping the partition's order and storing no duplicate; its
 // promises get only errors no retry cures. kgo's per-record delivery
 // timeout (kgo.RecordDeliveryTimeout) counts from the record's Timestamp
-// and is not set (see Config.DeliveryTimeout).
+// and is not set (see Config.DeliveryTimeout). Producer.Close waits for
+// the cluster at most Config.DeliveryTimeout, then fails what is not
+// acknowledged with ErrClosed; a Log's waits for its disk. Kafka's
+// idempotent producer needs acks=all: NewProducer refuses AckLeader and
+// AckNone unless DisableIdempotence is set, which a Log's does not.
 //
 // Offsets. Committed offsets live in the cluster's __consumer_offsets
 // (replicated, acks=all), not in the Log's directory: moving a group from
 // a Log to Kafka means resetting its offsets there (AdminClient's
 // ResetGroupOffsets with ExactOffset), and offsets of the two are only
 // comparable if the data was copied offset for offset. Kafka accepts a
-// commit above the high watermark, which a Log refuses; it also keeps a
-// member's commits valid during a rebalance until the member rejoins.
+// commit above the high watermark, which a Log refuses.
 //
 // Groups. Rebalances happen only inside Poll and Close (kgo's
 // BlockRebalanceOnPoll), as on a Log, but the callbacks run on kgo's group
 // goroutine while Poll waits, not on Poll's own goroutine, and get kgo's
 // context (ended when the client closes) rather than Poll's. A member is
 // evicted for not polling only when a rebalance waits on it longer than
-// MaxPollInterval (the rebalance timeout), and for missing heartbeats
-// (which kgo sends in the background) after SessionTimeout — not merely
-// for going MaxPollInterval without a Poll. An evicted member's next Poll
-// returns a *commitlog.FencedError after OnLost, as on a Log, and kgo
-// rejoins. Lag reports -1 for a partition until a fetch has reported its
-// high watermark (a Log knows it at once). DescribeGroup cannot report a
-// group's generation (Epoch is -1) or commit times.
+// the group's rebalance timeout (the largest MaxPollInterval of its
+// members), and for missing heartbeats (which kgo sends in the
+// background) after SessionTimeout — not, as on a Log, for going
+// MaxPollInterval without a Poll. Either way an evicted member's next
+// Poll returns a *commitlog.FencedError after OnLost (never OnRevoked,
+// even where kgo learns of the eviction only as it rejoins), as on a Log,
+// and kgo rejoins under a new member id. Lag reports -1 for
+// a partition until a fetch has reported its high watermark (a Log knows
+// it at once). DescribeGroup cannot report a group's generation (Epoch
+// is -1), commit times (CommittedAt is zero) or what a member owns apart
+// from its assignment (Owned is Assigned).
 //
 // Topics. Retention, compaction and segment settings are the cluster's
 // business: CreateTopic passes the non-zero TopicConfig fields as topic
@@ -189,7 +196,11 @@
 // min.insync.replicas, unclean.leader.election.enable) and leaves zero
 // fields to the cluster's defaults, where a Log applies its own;
 // DescribeTopic reads them back. Kafka does not reserve names starting
-// with "__" for itself as a Log does.
+// with "__" for itself as a Log does, and adds partitions to a live topic
+// (kadm's CreatePartitions, through the Admin's As), which a Log cannot.
+//
+// The README of this module tables these differences, each with the test
+// that shows it.
 //
 // # Mirroring
 //

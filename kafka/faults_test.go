@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,13 +14,14 @@ import (
 	"github.com/commitlog-go/commitlog/internal/histcheck"
 	"github.com/commitlog-go/commitlog/kafka"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The cases of this file use kfake's controls to give the kafka module's
 // clients what a real cluster gives now and then: errors a retry cures,
 // errors it does not, rebalances refused, leaders moving, brokers
-// leaving and coming back.
+// leaving and coming back, heartbeats held up.
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -435,5 +437,172 @@ func TestMemberFenced(t *testing.T) {
 		if slices.ContainsFunc(recs, func(r commitlog.Record) bool { return string(r.Value) == "after" }) {
 			break
 		}
+	}
+}
+
+// TestMemberSessionTimeout delays one member's heartbeat past its
+// SessionTimeout (kfake's SleepControl holds the request unanswered): the
+// coordinator evicts the member and the other member takes its
+// partitions; once the heartbeat is answered (UNKNOWN_MEMBER_ID, the
+// member being gone), the evicted member's OnLost gets its partitions,
+// its next Poll returns a *commitlog.FencedError, and it rejoins and
+// reads again. The member polled throughout: on Kafka, missing
+// heartbeats is what evicts.
+func TestMemberSessionTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFake(t, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	const topic, n = "st", 4
+	createTopic(t, f, topic, n)
+	p, err := kafka.NewProducer(f.config(), commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	produce := func(v string) {
+		t.Helper()
+		for part := range int32(n) {
+			if err := p.ProduceSync(ctx, &commitlog.Record{Topic: topic, Partition: part, Value: []byte(v)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce("before")
+
+	const sessionTimeout = 500 * time.Millisecond
+	var (
+		bHasAll   = make(chan struct{}) // closed when B owns every partition
+		bOnce     sync.Once
+		lost      = make(chan []commitlog.TopicPartition, 1)
+		aAssigned = make(chan []commitlog.TopicPartition, 16)
+	)
+	member := func(name string, cfg commitlog.ConsumerConfig) commitlog.ConsumerClient {
+		cfg.Group, cfg.Topics, cfg.DisableAutoCommit, cfg.SessionTimeout = "stg", []string{topic}, true, sessionTimeout
+		c, err := kafka.NewConsumer(f.config(), cfg)
+		if err != nil {
+			t.Fatalf("NewConsumer %s: %v", name, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a := member("A", commitlog.ConsumerConfig{
+		OnAssigned: func(_ context.Context, _ commitlog.ConsumerClient, tps []commitlog.TopicPartition) { aAssigned <- tps },
+		OnLost:     func(_ context.Context, _ commitlog.ConsumerClient, tps []commitlog.TopicPartition) { lost <- tps },
+	})
+	// A joins alone and takes every partition.
+	got := 0
+	for got < n {
+		recs, err := a.Poll(ctx)
+		if err != nil {
+			t.Fatalf("A's Poll: %v", err)
+		}
+		got += len(recs)
+	}
+	aID := a.MemberID()
+	if aID == "" || len(a.Assignment()) != n {
+		t.Fatalf("A: member %q with %v, want all %d partitions", aID, a.Assignment(), n)
+	}
+
+	// From now on A's heartbeats wait, unanswered, until B owns every
+	// partition; the other members' heartbeats are answered as usual.
+	var slept atomic.Bool
+	f.c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.c.KeepControl()
+		if req.(*kmsg.HeartbeatRequest).MemberID != aID || slept.Swap(true) {
+			return nil, nil, false
+		}
+		f.c.SleepControl(func() {
+			select {
+			case <-bHasAll:
+			case <-ctx.Done():
+			}
+		})
+		f.c.DropControl()
+		return nil, nil, false // answered by the coordinator, which no longer knows A
+	})
+
+	// A keeps polling (nothing new to read): it is not evicted for
+	// failing to poll.
+	aErr := make(chan error, 1)
+	go func() {
+		_, err := a.Poll(ctx)
+		aErr <- err
+	}()
+
+	b := member("B", commitlog.ConsumerConfig{
+		OnAssigned: func(_ context.Context, c commitlog.ConsumerClient, _ []commitlog.TopicPartition) {
+			if len(c.Assignment()) == n {
+				bOnce.Do(func() { close(bHasAll) })
+			}
+		},
+	})
+	bErr := make(chan error, 1)
+	bRecs := make(chan []commitlog.Record, 16)
+	go func() {
+		for {
+			recs, err := b.Poll(ctx)
+			if err != nil {
+				bErr <- err
+				return
+			}
+			bRecs <- recs
+		}
+	}()
+	// B reads what A had read: A committed nothing.
+	for got := 0; got < n; {
+		select {
+		case recs := <-bRecs:
+			got += len(recs)
+		case err := <-bErr:
+			t.Fatalf("B's Poll: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("B read %d of the %d records", got, n)
+		}
+	}
+	select {
+	case <-bHasAll:
+	case <-ctx.Done():
+		t.Fatalf("B never owned every partition: %v", b.Assignment())
+	}
+	if !slept.Load() {
+		t.Fatal("A's heartbeat was not held")
+	}
+
+	// A learns it was evicted: OnLost, then the FencedError.
+	err = <-aErr
+	var fe *commitlog.FencedError
+	if !errors.As(err, &fe) || !errors.Is(err, commitlog.ErrFenced) || fe.Group != "stg" {
+		t.Fatalf("A's Poll across the eviction: %v, want a *FencedError", err)
+	}
+	select {
+	case tps := <-lost:
+		if len(tps) != n {
+			t.Fatalf("OnLost: %v, want all %d partitions", tps, n)
+		}
+	default:
+		t.Fatal("the FencedError came before OnLost")
+	}
+	if len(a.Assignment()) != 0 {
+		t.Fatalf("A still has %v after OnLost", a.Assignment())
+	}
+
+	// A rejoins, under a new member id, and takes partitions from B.
+	for len(aAssigned) > 0 {
+		<-aAssigned // its first assignment
+	}
+	produce("after")
+	for {
+		recs, err := a.Poll(ctx)
+		if err != nil {
+			t.Fatalf("A's Poll after the eviction: %v", err)
+		}
+		if slices.ContainsFunc(recs, func(r commitlog.Record) bool { return string(r.Value) == "after" }) {
+			break
+		}
+	}
+	if id := a.MemberID(); id == "" || id == aID {
+		t.Fatalf("A rejoined as %q (evicted as %q)", id, aID)
+	}
+	if len(aAssigned) == 0 {
+		t.Fatal("A read after rejoining without OnAssigned")
 	}
 }

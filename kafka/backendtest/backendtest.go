@@ -18,12 +18,15 @@
 // The cases: produce and consume round trips with every codec; key
 // placement under commitlog.Murmur2Partitioner (and a backend's default
 // when it declares Murmur2Default) against franz-go's own murmur2; group
-// members joining and leaving, with commits that survive a restart of the
-// backend; at-least-once processing with ProcessPartitions across a
-// failure; and a concurrent workload whose history is checked for
+// members joining and leaving, rebalances only inside Poll, with
+// commits that survive a restart of the backend; at-least-once
+// processing with ProcessPartitions across a failure; and a concurrent
+// workload whose history is checked for
 // Jepsen's Kafka anomalies (no acknowledged record lost, order kept
 // within a partition, no duplicates where none may be). Every wait is
-// bounded by Backend.Timeout; nothing sleeps.
+// bounded by Backend.Timeout; nothing sleeps, but for the case checking
+// that rebalances happen only inside Poll, which watches for a second
+// that nothing happens outside it.
 package backendtest
 
 import (
@@ -78,6 +81,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) *Backend) {
 		{"GroupMembership", testGroupMembership},
 		{"AutoCommit", testAutoCommit},
 		{"SeekInOnAssigned", testSeekInOnAssigned},
+		{"RebalanceOnlyInPoll", testRebalanceOnlyInPoll},
 		{"CommitsSurviveRestart", testCommitsSurviveRestart},
 		{"ProcessPartitionsAtLeastOnce", testProcessPartitions},
 		{"History", testHistory},

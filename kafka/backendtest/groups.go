@@ -398,3 +398,126 @@ func testSeekInOnAssigned(t *testing.T, b *Backend) {
 		t.Fatalf("read %d records, first offsets %v; want 14 from offset 3 of each partition (Seek in OnAssigned, below the commits at 8)", len(got), first)
 	}
 }
+
+// testRebalanceOnlyInPoll checks that a member's partitions move only
+// while it is inside Poll: none is assigned before its first Poll, and a
+// member that stops polling (while holding the
+// records of its last Poll) keeps its partitions, and no rebalance
+// callback of it runs, until it polls again, however long another member
+// waits for them (within MaxPollInterval). Then, inside its Poll, the
+// rebalance runs and the other member gets its share.
+func testRebalanceOnlyInPoll(t *testing.T, b *Backend) {
+	ctx := b.ctx(t)
+	const topic, n = "inpoll", 4
+	b.createTopic(t, topic, n, commitlog.TopicConfig{})
+	p := b.producer(t, commitlog.ProducerConfig{Partitioner: commitlog.ManualPartitioner()})
+	var recs []*commitlog.Record
+	for i := range 2 * n {
+		recs = append(recs, &commitlog.Record{Topic: topic, Partition: int32(i % n), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	if err := p.ProduceSync(ctx, recs...); err != nil {
+		t.Fatalf("ProduceSync: %v", err)
+	}
+
+	var (
+		mu       sync.Mutex
+		inPoll   bool
+		outside  []string // callbacks of A that ran outside its Polls
+		revoked  int
+		bGained  = make(chan struct{}, 1)
+		aPolling = func(in bool) { mu.Lock(); inPoll = in; mu.Unlock() }
+	)
+	check := func(name string) func(context.Context, commitlog.ConsumerClient, []commitlog.TopicPartition) {
+		return func(_ context.Context, _ commitlog.ConsumerClient, tps []commitlog.TopicPartition) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !inPoll {
+				outside = append(outside, fmt.Sprintf("%s%v", name, tps))
+			}
+			if name == "OnRevoked" || name == "OnLost" {
+				revoked += len(tps)
+			}
+		}
+	}
+	cfg := commitlog.ConsumerConfig{Group: "inpoll", Topics: []string{topic}, MaxPollRecords: 1, DisableAutoCommit: true, MaxPollInterval: time.Minute}
+	acfg := cfg
+	acfg.OnAssigned, acfg.OnRevoked, acfg.OnLost = check("OnAssigned"), check("OnRevoked"), check("OnLost")
+	a := b.consumer(t, acfg)
+	// Nor before the first Poll: a member joins at once, and its
+	// partitions are assigned inside its first Poll.
+	time.Sleep(300 * time.Millisecond)
+	aPolling(true)
+	got := pollUntil(t, ctx, a, func(recs []commitlog.Record) bool { return len(recs) > 0 && len(a.Assignment()) == n })
+	aPolling(false)
+	held := got[len(got)-1] // A is processing it
+
+	bcfg := cfg
+	bcfg.OnAssigned = func(context.Context, commitlog.ConsumerClient, []commitlog.TopicPartition) {
+		select {
+		case bGained <- struct{}{}:
+		default:
+		}
+	}
+	bm := b.consumer(t, bcfg)
+	bctx, stopB := context.WithCancel(ctx)
+	bDone := make(chan struct{})
+	go func() {
+		defer close(bDone)
+		for bctx.Err() == nil {
+			bm.Poll(bctx)
+		}
+	}()
+	defer func() { stopB(); <-bDone }()
+
+	// The one wait of the suite that is a sleep: B wants partitions, and
+	// for a while (many heartbeats) nothing may move them while A does
+	// not poll.
+	select {
+	case <-bGained:
+		t.Fatal("B was assigned partitions while A, holding every one, was not polling")
+	case <-time.After(time.Second):
+	}
+	mu.Lock()
+	if len(outside) > 0 || revoked > 0 {
+		mu.Unlock()
+		t.Fatalf("while A was not polling: callbacks %v ran, %d partitions revoked", outside, revoked)
+	}
+	mu.Unlock()
+	if got := a.Assignment(); len(got) != n {
+		t.Fatalf("A's assignment while not polling: %v, want all %d partitions", got, n)
+	}
+	if err := a.CommitRecords(ctx, held); err != nil {
+		t.Fatalf("A's commit of a record it holds, B waiting: %v", err)
+	}
+
+	// A polls: the rebalance runs inside, and B gets its share.
+	for {
+		mu.Lock()
+		done := revoked > 0
+		mu.Unlock()
+		if done {
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		aPolling(true)
+		_, err := a.Poll(pctx)
+		aPolling(false)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("A's Poll: %v", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("A's Polls never revoked a partition")
+		}
+	}
+	select {
+	case <-bGained:
+	case <-ctx.Done():
+		t.Fatal("B never got a partition")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(outside) > 0 {
+		t.Fatalf("callbacks of A ran outside its Polls: %v", outside)
+	}
+}
