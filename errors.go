@@ -278,6 +278,10 @@ type NotLeaderError struct {
 	// holds no replica of it; LeaderEpoch is its epoch.
 	Leader      NodeID
 	LeaderEpoch int32
+	// LeaderAddr is where the leader listens, when the Log's Transport
+	// knows (it implements PeerAddresser, as package cluster's
+	// TCPTransport does); "" otherwise.
+	LeaderAddr string
 }
 
 func (e *NotLeaderError) Error() string {
@@ -285,8 +289,19 @@ func (e *NotLeaderError) Error() string {
 		return fmt.Sprintf("commitlog: %s-%d: node %d does not lead it, and no node does (offline, or no replica here: epoch %d); retry once a replica leads it",
 			e.Topic, e.Partition, e.Node, e.LeaderEpoch)
 	}
-	return fmt.Sprintf("commitlog: %s-%d: node %d does not lead it; node %d does, at leader epoch %d: append there",
-		e.Topic, e.Partition, e.Node, e.Leader, e.LeaderEpoch)
+	at := ""
+	if e.LeaderAddr != "" {
+		at = " (at " + e.LeaderAddr + ")"
+	}
+	return fmt.Sprintf("commitlog: %s-%d: node %d does not lead it; node %d%s does, at leader epoch %d: append there",
+		e.Topic, e.Partition, e.Node, e.Leader, at, e.LeaderEpoch)
+}
+
+// PeerAddresser is implemented by Transports that know where nodes
+// listen: a *NotLeaderError then names the leader's address too.
+type PeerAddresser interface {
+	// PeerAddr returns node's address, or "" when unknown.
+	PeerAddr(node NodeID) string
 }
 
 func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }

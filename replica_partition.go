@@ -239,7 +239,8 @@ func (rp *replicaPartition) refuseUnlessLeader() error {
 }
 
 func (rp *replicaPartition) notLeaderLocked() error {
-	return &NotLeaderError{Topic: rp.p.topic.name, Partition: rp.p.id, Node: rp.r.node, Leader: rp.md.Leader, LeaderEpoch: rp.md.LeaderEpoch}
+	return &NotLeaderError{Topic: rp.p.topic.name, Partition: rp.p.id, Node: rp.r.node, Leader: rp.md.Leader, LeaderEpoch: rp.md.LeaderEpoch,
+		LeaderAddr: rp.r.peerAddr(rp.md.Leader)}
 }
 
 // append appends a batch the partition's front built, as leader, and

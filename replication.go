@@ -368,7 +368,7 @@ func (r *replicator) notHosted(topic string, id int32) error {
 	r.mu.Unlock()
 	e := &NotLeaderError{Topic: topic, Partition: id, Node: r.node, Leader: NoNode, LeaderEpoch: -1}
 	if ok {
-		e.Leader, e.LeaderEpoch = pm.Leader, pm.LeaderEpoch
+		e.Leader, e.LeaderEpoch, e.LeaderAddr = pm.Leader, pm.LeaderEpoch, r.peerAddr(pm.Leader)
 	}
 	return e
 }
@@ -440,6 +440,14 @@ func (r *replicator) deliver(m Message) {
 	case *ProduceResponse:
 		r.answered(b)
 	}
+}
+
+// peerAddr returns node's address if the Transport knows it.
+func (r *replicator) peerAddr(node NodeID) string {
+	if pa, ok := r.tr.(PeerAddresser); ok && node != NoNode {
+		return pa.PeerAddr(node)
+	}
+	return ""
 }
 
 // send sends body to node; loss is the protocol's to handle.

@@ -125,4 +125,17 @@ func (m *Mux) Send(ctx context.Context, msg commitlog.Message) error {
 	return m.tr.Send(ctx, msg)
 }
 
-var _ commitlog.Transport = (*Mux)(nil)
+// PeerAddr implements commitlog.PeerAddresser when the wrapped
+// Transport does; "" otherwise.
+func (m *Mux) PeerAddr(node commitlog.NodeID) string {
+	if pa, ok := m.tr.(commitlog.PeerAddresser); ok {
+		return pa.PeerAddr(node)
+	}
+	return ""
+}
+
+var (
+	_ commitlog.Transport     = (*Mux)(nil)
+	_ commitlog.PeerAddresser = (*Mux)(nil)
+	_ commitlog.PeerAddresser = (*TCPTransport)(nil)
+)

@@ -139,6 +139,18 @@ func TestNodesOnLoopback(t *testing.T) {
 	require.NoError(t, err)
 	partLead := info.Topics[0].Partitions[0].Leader
 
+	// A follower's Partition.Append names the leader and its address.
+	fp, err := nc.nodes[(partLead+1)%3].Log().Topic("t")
+	require.NoError(t, err)
+	p0, err := fp.Partition(0)
+	require.NoError(t, err)
+	_, err = p0.Append(context.Background(), []commitlog.Record{{Value: []byte("x")}})
+	var nl *commitlog.NotLeaderError
+	require.ErrorAs(t, err, &nl)
+	require.Equal(t, partLead, nl.Leader)
+	require.Equal(t, addrs[partLead], nl.LeaderAddr)
+	require.Contains(t, err.Error(), addrs[partLead])
+
 	// A Producer on a follower's node sends its batches to the leader.
 	follower := nc.nodes[(partLead+1)%3]
 	fprod, err := follower.Log().NewProducer(commitlog.ProducerConfig{Acks: commitlog.AckAll})

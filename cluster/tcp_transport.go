@@ -265,6 +265,24 @@ func NewTCPTransport(cfg TCPConfig) (*TCPTransport, error) {
 // the other nodes' Peers should point.
 func (t *TCPTransport) Addr() net.Addr { return t.ln.Addr() }
 
+// PeerAddr implements commitlog.PeerAddresser: where node listens, as
+// Peers or SetPeer gave it ("" when unknown; this transport's own
+// address for a node listening on it).
+func (t *TCPTransport) PeerAddr(node commitlog.NodeID) string {
+	t.mu.RLock()
+	p, local := t.peers[node], t.listeners[node] != nil
+	t.mu.RUnlock()
+	switch {
+	case p != nil:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.addr
+	case local:
+		return t.ln.Addr().String()
+	}
+	return ""
+}
+
 // SetPeer sets where node id listens, for the messages to it from now on;
 // an empty addr removes the node (messages to it are then dropped). A
 // changed address closes the connection to the old one and drops what
