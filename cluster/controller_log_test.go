@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/commitlog-go/commitlog"
+	"github.com/commitlog-go/commitlog/internal/testfs"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/commitlog-go/commitlog/memnet"
 	"github.com/stretchr/testify/require"
@@ -18,14 +18,14 @@ import (
 )
 
 // logCluster is three Logs, each with a RaftController, on one memnet:
-// the Logs' data in directories of the test, the Raft state on MemFS.
+// the Logs' data and the Raft state on MemFS, one of each per node.
 type logCluster struct {
 	t     *testing.T
-	dir   string
 	net   *memnet.Network
 	mux   *Mux
 	nodes []commitlog.NodeID
-	fs    map[commitlog.NodeID]*vfs.MemFS
+	fs    map[commitlog.NodeID]*vfs.MemFS // the Raft state's
+	lfs   map[commitlog.NodeID]*vfs.MemFS // the Log's
 	ctrl  map[commitlog.NodeID]*RaftController
 	logs  map[commitlog.NodeID]*commitlog.Log
 	// epochs, when set, sees every update each Log hears.
@@ -40,11 +40,12 @@ func newLogCluster(t *testing.T) *logCluster {
 
 func newFaultyLogCluster(t *testing.T, seed uint64, faults memnet.Faults, epochs *epochChecker, snapshotEntries int) *logCluster {
 	net := memnet.New(memnet.Config{Seed: seed, Faults: faults})
-	lc := &logCluster{t: t, dir: t.TempDir(), net: net, mux: NewMux(net), nodes: []commitlog.NodeID{0, 1, 2},
-		fs: map[commitlog.NodeID]*vfs.MemFS{}, ctrl: map[commitlog.NodeID]*RaftController{}, logs: map[commitlog.NodeID]*commitlog.Log{},
+	lc := &logCluster{t: t, net: net, mux: NewMux(net), nodes: []commitlog.NodeID{0, 1, 2},
+		fs: map[commitlog.NodeID]*vfs.MemFS{}, lfs: map[commitlog.NodeID]*vfs.MemFS{}, ctrl: map[commitlog.NodeID]*RaftController{}, logs: map[commitlog.NodeID]*commitlog.Log{},
 		epochs: epochs, snapshotEntries: snapshotEntries}
 	for _, id := range lc.nodes {
 		lc.fs[id] = vfs.NewMem()
+		lc.lfs[id] = vfs.NewMem()
 		lc.startController(id)
 	}
 	// The Logs open together: each Open waits for a quorum of controllers.
@@ -52,7 +53,7 @@ func newFaultyLogCluster(t *testing.T, seed uint64, faults memnet.Faults, epochs
 	logs := make([]*commitlog.Log, len(lc.nodes))
 	for i, id := range lc.nodes {
 		wg.Go(func() {
-			l, err := commitlog.Open(filepath.Join(lc.dir, fmt.Sprint(id)), lc.logOptions(id))
+			l, err := commitlog.Open("/log", lc.logOptions(id))
 			if err == nil {
 				logs[i] = l
 			}
@@ -91,12 +92,14 @@ func (lc *logCluster) logOptions(id commitlog.NodeID) *commitlog.Options {
 	if lc.epochs != nil {
 		ctrl = recordingController{RaftController: lc.ctrl[id], node: id, epochs: lc.epochs}
 	}
-	return &commitlog.Options{NodeID: id, Controller: ctrl, Transport: lc.mux,
+	o := &commitlog.Options{NodeID: id, Controller: ctrl, Transport: lc.mux,
 		ReplicaLagTime: time.Second, ReplicaFetchMaxWait: 50 * time.Millisecond}
+	testfs.SetOptionsFS(o, lc.lfs[id])
+	return o
 }
 
 func (lc *logCluster) openLog(id commitlog.NodeID) {
-	l, err := commitlog.Open(filepath.Join(lc.dir, fmt.Sprint(id)), lc.logOptions(id))
+	l, err := commitlog.Open("/log", lc.logOptions(id))
 	require.NoError(lc.t, err)
 	lc.logs[id] = l
 }
@@ -260,7 +263,7 @@ func TestRaftControllerNoSplitBrain(t *testing.T) {
 		cut := time.Now()
 		for i := range 30 {
 			actx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-			err := lc.appendAtCtx(actx, old, "t", fmt.Sprint("cut", i))
+			_, err := lc.appendAtCtx(actx, old, "t", fmt.Sprint("cut", i))
 			cancel()
 			require.Error(t, err, "append %d acknowledged %v after the cut, by a leader cut off from the quorum", i, time.Since(cut))
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/commitlog-go/commitlog"
+	"github.com/commitlog-go/commitlog/internal/histcheck"
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"github.com/commitlog-go/commitlog/memnet"
 	"go.etcd.io/raft/v3"
@@ -21,8 +22,9 @@ import (
 
 // The seeded simulation: three Logs under RaftControllers on a memnet
 // that drops, duplicates, reorders and delays messages, while nodes are
-// killed (half the time the Raft leader's; their Raft directories left in a crash state of the in-memory
-// file system), restarted, and cut off from the others by network
+// killed (half the time the Raft leader's) as by a power failure, their
+// Logs' and Raft directories left in crash states of the in-memory file
+// system, restarted, and cut off from the others by network
 // partitions; clients produce throughout. Afterwards the network heals,
 // every node runs, and the history is checked:
 //
@@ -91,6 +93,12 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 	})
 
 	var acked []string
+	// hist is the history histcheck checks at the end: every append, its
+	// outcome, and the final log. Each append is a producer of its own (a
+	// client's single call), so that only acknowledged records' order is
+	// compared.
+	hist := histcheck.NewRecorder(histcheck.Config{})
+	histPart := histcheck.Partition{Topic: "t", ID: 0}
 	// isolated says since when each node has been cut off from the
 	// others: a leader cut off from the quorum must stop acknowledging
 	// within ReplicaLagTime (it cannot shrink its ISR without the
@@ -115,7 +123,9 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 		actx, cancel := context.WithTimeout(ctx, time.Duration(300+rng.IntN(2700))*time.Millisecond)
 		defer cancel()
 		lead := md.Partitions[0].Leader
-		if lc.appendAtCtx(actx, lead, "t", v) == nil {
+		res, err := lc.appendAtCtx(actx, lead, "t", v)
+		recordSend(hist.Send(fmt.Sprint("client", next), histPart, v), res, err)
+		if err == nil {
 			acked = append(acked, v)
 			if since, ok := isolated[lead]; ok && time.Since(since) > lagTime {
 				t.Errorf("split brain: node %d acknowledged %s %v after it was cut off, more than ReplicaLagTime %v",
@@ -139,8 +149,7 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 				}
 			}
 			if lc.logs[id] != nil && len(lc.logs) == len(lc.nodes) {
-				lc.stop(id)
-				lc.fs[id] = lc.fs[id].CrashClone(vfs.CrashOptions{Seed: int64(rng.Uint64() >> 1), KeepUnsynced: rng.Float64(), Tear: true})
+				lc.crash(id, rng)
 			}
 		case r < 8: // restart the stopped nodes (healed first: Open waits for a quorum)
 			lc.net.Heal()
@@ -190,6 +199,27 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 	if !isSubsequence(acked, logs[0]) {
 		t.Fatalf("acknowledged records lost or reordered:\nacknowledged %v\nfinal log    %v", acked, logs[0])
 	}
+	for _, id := range lc.nodes {
+		tp, err := lc.logs[id].Topic("t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := tp.Partition(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reads []histcheck.Read
+		for r, err := range p.Scan(ctx, p.StartOffset()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads = append(reads, histcheck.Read{Partition: histPart, Offset: r.Offset, Value: string(r.Value)})
+		}
+		hist.Final(histPart, p.StartOffset(), p.EndOffset(), reads)
+	}
+	if err := hist.Check(histcheck.Options{RequireSeen: true}).Err(); err != nil {
+		t.Fatalf("history: %v", err)
+	}
 	if err := epochs.err(); err != nil {
 		t.Fatal(err)
 	}
@@ -200,19 +230,63 @@ func runRaftSimulation(t *testing.T, seed uint64) {
 	}
 }
 
+// crash kills node id as a power failure would: its links are cut, so
+// that nothing it does from now on reaches the others; both its
+// directories (the Log's and the Raft state's) are replaced by crash
+// states of this moment (what was fsynced, some of the rest, torn
+// writes); the abandoned Log and controller are closed, their last
+// writes going to the discarded file systems; and the links come back,
+// for the node's next start.
+func (lc *logCluster) crash(id commitlog.NodeID, rng *rand.Rand) {
+	for _, n := range lc.nodes {
+		if n != id {
+			lc.net.Block(id, n)
+			lc.net.Block(n, id)
+		}
+	}
+	raftFS := lc.fs[id].CrashClone(vfs.CrashOptions{Seed: int64(rng.Uint64() >> 1), KeepUnsynced: rng.Float64(), Tear: true})
+	logFS := lc.lfs[id].CrashClone(vfs.CrashOptions{Seed: int64(rng.Uint64() >> 1), KeepUnsynced: rng.Float64(), Tear: true})
+	lc.stop(id)
+	lc.fs[id], lc.lfs[id] = raftFS, logFS
+	for _, n := range lc.nodes {
+		if n != id {
+			lc.net.Unblock(id, n)
+			lc.net.Unblock(n, id)
+		}
+	}
+}
+
 func errorsIsExists(err error) bool { return err != nil && isErr(err, commitlog.ErrTopicExists) }
 
-func (lc *logCluster) appendAtCtx(ctx context.Context, id commitlog.NodeID, topic, value string) error {
+func (lc *logCluster) appendAtCtx(ctx context.Context, id commitlog.NodeID, topic, value string) (commitlog.AppendResult, error) {
 	tp, err := lc.logs[id].Topic(topic)
 	if err != nil {
-		return err
+		return commitlog.AppendResult{}, err
 	}
 	p, err := tp.Partition(0)
 	if err != nil {
-		return err
+		return commitlog.AppendResult{}, err
 	}
-	_, err = p.Append(ctx, []commitlog.Record{{Value: []byte(value)}})
-	return err
+	return p.Append(ctx, []commitlog.Record{{Value: []byte(value)}})
+}
+
+// recordSend records an append's outcome in the history: acknowledged
+// (durable: SyncAlways and AckAll) at its offset, refused before
+// anything was written (not the leader, too few in-sync replicas), or
+// unknown (a timeout, too few in-sync replicas after the append, a node
+// closing under it).
+func recordSend(s *histcheck.Send, res commitlog.AppendResult, err error) {
+	var nl *commitlog.NotLeaderError
+	switch {
+	case err == nil:
+		s.Ok(res.BaseOffset)
+	case errors.As(err, &nl) && !errors.Is(err, commitlog.ErrClosed),
+		errors.Is(err, commitlog.ErrNotEnoughReplicas) && !errors.Is(err, commitlog.ErrNotEnoughReplicasAfterAppend),
+		errors.Is(err, commitlog.ErrUnknownTopic):
+		s.Fail()
+	default:
+		s.Unknown()
+	}
 }
 
 // isSubsequence reports whether sub's elements appear in all, in order.
