@@ -724,19 +724,7 @@ func TestDifferenceProducerClose(t *testing.T) {
 	onKafka.topic(t, ctx, "pc", 1)
 	f.c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		f.c.KeepControl()
-		r := req.(*kmsg.ProduceRequest)
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range r.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, kerr.RequestTimedOut.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+		return produceRefused(req, kerr.RequestTimedOut.Code), nil, true
 	})
 	kc := f.config()
 	kc.DeliveryTimeout = 300 * time.Millisecond

@@ -920,19 +920,7 @@ func TestMirrorTargetFails(t *testing.T) {
 		if !refuse.Load() {
 			return nil, nil, false
 		}
-		r := req.(*kmsg.ProduceRequest)
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range r.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, kerr.MessageTooLarge.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+		return produceRefused(req, kerr.MessageTooLarge.Code), nil, true
 	})
 	rng := rand.New(rand.NewPCG(8, 9))
 	last := map[int32]int64{}
