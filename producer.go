@@ -637,42 +637,46 @@ func (s *partitionSink) Send(b *record.Builder) (produce.Result, produce.Ack, er
 	}
 	acks := s.prod.cfg.Acks
 	o := appendOptions{Expected: -1, NoWait: acks == AckNone}
-	result := func(res AppendResult) produce.Result {
-		return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}
-	}
-	// Where another node leads, the batch goes there (produce_forward.go).
-	forward := func() (produce.Result, produce.Ack, error) {
-		local := func() (AppendResult, error) {
-			if s.p == nil {
-				return AppendResult{}, r.notHosted(s.topic.name, s.id)
-			}
-			return s.p.appendBatchAcks(ctx, batch, o, acks)
-		}
-		res, err := r.forward(TopicPartition{s.topic.name, s.id}, acks, batch, local)
-		out := result(res)
-		out.Remote = true
-		return out, nil, err
-	}
 	if s.p == nil {
-		return forward()
+		return s.forward(ctx, batch, o, acks)
 	}
-	var nl *NotLeaderError
+	// A NotLeaderError (matched with Is: taking its address would cost
+	// every batch an allocation) sends the batch to the leader.
 	if rp := s.p.repl; rp != nil && acks == AckAll {
 		res, epoch, err := rp.appendLocal(ctx, batch, o, acks)
-		if errors.As(err, &nl) {
-			return forward()
+		if errors.Is(err, ErrNotLeader) {
+			return s.forward(ctx, batch, o, acks)
 		}
 		if err != nil {
-			return result(res), nil, err
+			return produceResult(res), nil, err
 		}
 		end := res.LastOffset + 1
-		return result(res), func() error { return rp.awaitAck(ctx, end, epoch, acks) }, nil
+		return produceResult(res), func() error { return rp.awaitAck(ctx, end, epoch, acks) }, nil
 	}
 	res, err := s.p.appendBatchAcks(ctx, batch, o, acks)
-	if r != nil && errors.As(err, &nl) {
-		return forward()
+	if r != nil && errors.Is(err, ErrNotLeader) {
+		return s.forward(ctx, batch, o, acks)
 	}
-	return result(res), nil, err
+	return produceResult(res), nil, err
+}
+
+// forward sends the batch to the partition's leader on another node
+// (produce_forward.go), or appends it here if this node leads by then.
+func (s *partitionSink) forward(ctx context.Context, batch []byte, o appendOptions, acks Acks) (produce.Result, produce.Ack, error) {
+	local := func() (AppendResult, error) {
+		if s.p == nil {
+			return AppendResult{}, s.prod.log.repl.notHosted(s.topic.name, s.id)
+		}
+		return s.p.appendBatchAcks(ctx, batch, o, acks)
+	}
+	res, err := s.prod.log.repl.forward(TopicPartition{s.topic.name, s.id}, acks, batch, local)
+	out := produceResult(res)
+	out.Remote = true
+	return out, nil, err
+}
+
+func produceResult(res AppendResult) produce.Result {
+	return produce.Result{Base: res.BaseOffset, Last: res.LastOffset, AppendTime: res.LogAppendTime}
 }
 
 // Sent follows a batch reported under AckNone with its fsync, so that
