@@ -47,6 +47,7 @@ func main() {
 	create := flag.Bool("create", false, "create the topic (with -node)")
 	bench := flag.Bool("bench", false, "measure throughput and failover time instead")
 	kills := flag.Int("kills", 5, "SIGKILLs of the leader to time (with -bench)")
+	flag.IntVar(&maxBuffered, "buffer", maxBuffered, "the producers' MaxBufferedRecords (0: the library's default)")
 	flag.Parse()
 	var err error
 	if *node >= 0 {
@@ -90,8 +91,9 @@ type parent struct {
 	incs     []int
 	events   chan event
 	states   []state
-	acks     map[int64]string // offset -> value, partition 0
-	ackNodes []int            // the node of each acknowledgement
+	runs     []run       // what was acknowledged, partition 0
+	acked    int         // records acknowledged
+	byNode   map[int]int // records acknowledged by each node
 	lastAck  event
 }
 
@@ -100,7 +102,7 @@ func runParent(bench bool, kills int) (err error) {
 	if err != nil {
 		return err
 	}
-	p := &parent{root: root, bench: bench, events: make(chan event, 1024), acks: map[int64]string{},
+	p := &parent{root: root, bench: bench, events: make(chan event, 1024), byNode: map[int]int{},
 		children: make([]*child, 3), incs: make([]int, 3), states: make([]state, 3)}
 	defer func() {
 		p.killAll()
@@ -129,6 +131,7 @@ func (p *parent) start(id int, create bool) error {
 	if p.bench {
 		args = append(args, "-bench")
 	}
+	args = append(args, "-buffer", fmt.Sprint(maxBuffered))
 	p.incs[id]++
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Stderr = os.Stderr
@@ -226,16 +229,19 @@ func (p *parent) apply(ev event) error {
 		return nil
 	}
 	switch ev.fields[0] {
-	case "ack":
-		off, err := strconv.ParseInt(ev.fields[2], 10, 64)
-		if err != nil || len(ev.fields) != 4 {
+	case "acks":
+		if len(ev.fields) != 6 {
 			return fmt.Errorf("node %d: bad line %q", ev.node, ev.fields)
 		}
-		if prev, ok := p.acks[off]; ok {
-			return fmt.Errorf("offset %d acknowledged twice: %s, then %s by node %d", off, prev, ev.fields[3], ev.node)
+		off, err1 := strconv.ParseInt(ev.fields[2], 10, 64)
+		count, err2 := strconv.Atoi(ev.fields[3])
+		seq, err3 := strconv.ParseInt(ev.fields[5], 10, 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return fmt.Errorf("node %d: bad line %q: %w", ev.node, ev.fields, err)
 		}
-		p.acks[off] = ev.fields[3]
-		p.ackNodes = append(p.ackNodes, ev.node)
+		p.runs = append(p.runs, run{offset: off, count: count, prefix: ev.fields[4], seq: seq})
+		p.acked += count
+		p.byNode[ev.node] += count
 		p.lastAck = ev
 	case "state":
 		leader, _ := strconv.Atoi(ev.fields[1])
@@ -250,6 +256,15 @@ func (p *parent) apply(ev event) error {
 		p.states[ev.node] = state{leader: commitlog.NodeID(leader), isr: isr, end: end}
 	}
 	return nil
+}
+
+// run is records acknowledged at consecutive offsets: values prefix+seq,
+// prefix+seq+1, ... from offset.
+type run struct {
+	offset int64
+	count  int
+	prefix string
+	seq    int64
 }
 
 func isLine(ev event, word string) bool {
@@ -274,10 +289,10 @@ func (p *parent) startAll() error {
 	return err
 }
 
-// acked waits for n more acknowledgements.
-func (p *parent) acked(n int, d time.Duration) error {
-	want := len(p.acks) + n
-	_, err := p.waitFor(fmt.Sprintf("%d more acknowledged records", n), d, func(ev event) bool { return len(p.acks) >= want })
+// waitAcked waits for n more acknowledgements.
+func (p *parent) waitAcked(n int, d time.Duration) error {
+	want := p.acked + n
+	_, err := p.waitFor(fmt.Sprintf("%d more acknowledged records", n), d, func(ev event) bool { return p.acked >= want })
 	return err
 }
 
@@ -297,7 +312,7 @@ func (p *parent) failover() (killed int, elect, firstAck time.Duration, err erro
 				elected = ev.at
 			}
 		}
-		return isLine(ev, "ack") && ev.node != killed
+		return isLine(ev, "acks") && ev.node != killed
 	})
 	if err != nil {
 		return
@@ -340,7 +355,7 @@ func (p *parent) stopAll() error {
 	}
 	caughtUp := func() bool {
 		for _, s := range p.states {
-			if s.end != p.states[0].end || s.end < int64(len(p.acks)) {
+			if s.end != p.states[0].end || s.end < int64(p.acked) {
 				return false
 			}
 		}
@@ -348,7 +363,7 @@ func (p *parent) stopAll() error {
 	}
 	if !caughtUp() {
 		if _, err := p.waitFor("every node at the same end offset", 30*time.Second, func(event) bool { return caughtUp() }); err != nil {
-			return fmt.Errorf("%w (states %v, %d acknowledged)", err, p.states, len(p.acks))
+			return fmt.Errorf("%w (states %v, %d acknowledged)", err, p.states, p.acked)
 		}
 	}
 	for id := range 3 {
@@ -381,13 +396,22 @@ func (p *parent) verify() (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("node %d: %w", id, err)
 		}
-		for off, v := range p.acks {
-			if off >= int64(len(got)) || got[off] != v {
-				at, found := "", slices.Index(got, v)
-				if off < int64(len(got)) {
-					at = got[off]
+		seen := make([]bool, len(got))
+		for _, r := range p.runs {
+			for i := range r.count {
+				off, v := r.offset+int64(i), r.prefix+strconv.FormatInt(r.seq+int64(i), 10)
+				if off >= int64(len(got)) || got[off] != v {
+					at := ""
+					if off < int64(len(got)) {
+						at = got[off]
+					}
+					return 0, fmt.Errorf("node %d: acknowledged %s at offset %d is not there (%d records; there: %q; %s is at %d)",
+						id, v, off, len(got), at, v, slices.Index(got, v))
 				}
-				return 0, fmt.Errorf("node %d: acknowledged %s at offset %d is not there (%d records; there: %q; %s is at %d)", id, v, off, len(got), at, v, found)
+				if seen[off] {
+					return 0, fmt.Errorf("offset %d acknowledged twice", off)
+				}
+				seen[off] = true
 			}
 		}
 		if id == 0 {
@@ -432,10 +456,10 @@ func (p *parent) runDemo() error {
 		return err
 	}
 	fmt.Printf("three node processes on %s, ready in %v\n", strings.Join(p.addrs, ", "), time.Since(began).Round(time.Millisecond))
-	if err := p.acked(500, 30*time.Second); err != nil {
+	if err := p.waitAcked(500, 30*time.Second); err != nil {
 		return err
 	}
-	before := len(p.acks)
+	before := p.acked
 	leader := p.lastAck.node
 	fmt.Printf("node %d leads %s-0; %d records acknowledged (AckAll, SyncAlways, MinInSyncReplicas 2)\n", leader, topicName, before)
 	killed, elect, firstAck, err := p.failover()
@@ -444,7 +468,7 @@ func (p *parent) runDemo() error {
 	}
 	fmt.Printf("SIGKILL node %d: node %d leads after %v, first record acknowledged through it after %v\n",
 		killed, p.lastAck.node, elect.Round(time.Millisecond), firstAck.Round(time.Millisecond))
-	if err := p.acked(500, 30*time.Second); err != nil {
+	if err := p.waitAcked(500, 30*time.Second); err != nil {
 		return err
 	}
 	back, err := p.rejoin(killed, 30*time.Second)
@@ -452,7 +476,7 @@ func (p *parent) runDemo() error {
 		return err
 	}
 	fmt.Printf("node %d restarted from its directory, back in the in-sync replicas after %v\n", killed, back.Round(time.Millisecond))
-	if err := p.acked(200, 30*time.Second); err != nil {
+	if err := p.waitAcked(200, 30*time.Second); err != nil {
 		return err
 	}
 	if err := p.stopAll(); err != nil {
@@ -462,11 +486,7 @@ func (p *parent) runDemo() error {
 	if err != nil {
 		return err
 	}
-	byNode := map[int]int{}
-	for _, n := range p.ackNodes {
-		byNode[n]++
-	}
 	fmt.Printf("stopped; %d records acknowledged (%v by node), all %d verified on every node's directory, in order, in %v in all\n",
-		len(p.acks), byNode, n, time.Since(began).Round(time.Millisecond))
+		p.acked, p.byNode, n, time.Since(began).Round(time.Millisecond))
 	return nil
 }

@@ -17,7 +17,9 @@ import (
 
 // The node process: one cluster member (cluster.OpenNode) that produces
 // at its own Log whenever that Log leads the partition, and talks to the
-// parent in lines: on stdout "ready", "ack <partition> <offset> <value>",
+// parent in lines: on stdout "ready", "acks <partition> <offset> <count>
+// <prefix> <seq>" (count records acknowledged at consecutive offsets from
+// offset, their values' ids prefix+seq, prefix+seq+1, ...),
 // "state <leader> <isr> <end offset>", "paused", "stopped"; on stdin
 // "pause" (stop producing, wait for the records in flight), "stop"
 // (close the node and exit). End of stdin (the parent died) ends the
@@ -43,9 +45,13 @@ func nodeConfig(id commitlog.NodeID, dir string, peers map[commitlog.NodeID]stri
 
 // producerConfig is the producer of both the cluster and the single-node
 // reference: AckAll, pipelined.
+// maxBuffered is -buffer: the producer's MaxBufferedRecords (0: the
+// default, a million), which bounds the records in flight.
+var maxBuffered = 2048
+
 func producerConfig() commitlog.ProducerConfig {
 	return commitlog.ProducerConfig{Acks: commitlog.AckAll, MaxInFlight: 5, Partitioner: commitlog.ManualPartitioner(),
-		MaxBufferedRecords: 2048}
+		MaxBufferedRecords: maxBuffered}
 }
 
 type nodeProc struct {
@@ -54,6 +60,42 @@ type nodeProc struct {
 	log   *commitlog.Log
 	out   chan string
 	pause chan struct{}
+
+	mu   sync.Mutex
+	runs []ackRun      // acknowledged, not yet printed
+	kick chan struct{} // tells the printer there are runs
+}
+
+// ackRun is records acknowledged at consecutive offsets with consecutive
+// sequence numbers: one line for many, so that reporting every
+// acknowledgement costs little next to producing it.
+type ackRun struct {
+	offset, seq int64
+	count       int
+}
+
+// ack records an acknowledged record for the printer.
+func (np *nodeProc) ack(offset int64, seq int) {
+	np.mu.Lock()
+	if n := len(np.runs); n > 0 && np.runs[n-1].offset+int64(np.runs[n-1].count) == offset &&
+		np.runs[n-1].seq+int64(np.runs[n-1].count) == int64(seq) {
+		np.runs[n-1].count++
+	} else {
+		np.runs = append(np.runs, ackRun{offset: offset, seq: int64(seq), count: 1})
+	}
+	np.mu.Unlock()
+	select {
+	case np.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (np *nodeProc) takeRuns() []ackRun {
+	np.mu.Lock()
+	defer np.mu.Unlock()
+	r := np.runs
+	np.runs = nil
+	return r
 }
 
 func runNode(id commitlog.NodeID, inc int, dir, peerList string, create, bench bool) error {
@@ -73,16 +115,36 @@ func runNode(id commitlog.NodeID, inc int, dir, peerList string, create, bench b
 	if err != nil {
 		return err
 	}
-	np := &nodeProc{id: id, inc: inc, log: n.Log(), out: make(chan string, 4096), pause: make(chan struct{})}
+	np := &nodeProc{id: id, inc: inc, log: n.Log(), out: make(chan string, 4096), pause: make(chan struct{}), kick: make(chan struct{}, 1)}
 	var printer sync.WaitGroup
 	printer.Go(func() {
 		w := bufio.NewWriter(os.Stdout)
-		for line := range np.out {
-			w.WriteString(line)
-			w.WriteByte('\n')
+		prefix := fmt.Sprintf("n%d-i%d-", np.id, np.inc)
+		for open := true; open; {
+			select {
+			case line, ok := <-np.out:
+				if !ok {
+					open = false
+					break
+				}
+				// The acknowledgements first: "paused" and "stopped"
+				// come after every one before them.
+				for _, r := range np.takeRuns() {
+					fmt.Fprintf(w, "acks 0 %d %d %s %d\n", r.offset, r.count, prefix, r.seq)
+				}
+				w.WriteString(line)
+				w.WriteByte('\n')
+			case <-np.kick:
+				for _, r := range np.takeRuns() {
+					fmt.Fprintf(w, "acks 0 %d %d %s %d\n", r.offset, r.count, prefix, r.seq)
+				}
+			}
 			if len(np.out) == 0 {
 				w.Flush()
 			}
+		}
+		for _, r := range np.takeRuns() {
+			fmt.Fprintf(w, "acks 0 %d %d %s %d\n", r.offset, r.count, prefix, r.seq)
 		}
 		w.Flush()
 	})
@@ -212,12 +274,12 @@ func (np *nodeProc) produceLoop() {
 		var lost sync.Once
 		lostLead := make(chan struct{})
 		for done := false; !done; {
-			id := fmt.Sprintf("n%d-i%d-%d", np.id, np.inc, seq)
+			id, mySeq := fmt.Sprintf("n%d-i%d-%d", np.id, np.inc, seq), seq
 			seq++
 			v := []byte(id + ":" + pad[:valueSize-len(id)-1])
 			prod.Produce(ctx, &commitlog.Record{Topic: topicName, Partition: 0, Value: v}, func(r *commitlog.Record, err error) {
 				if err == nil {
-					np.out <- fmt.Sprintf("ack %d %d %s", r.Partition, r.Offset, id)
+					np.ack(r.Offset, mySeq)
 				} else {
 					lost.Do(func() { close(lostLead) })
 				}
