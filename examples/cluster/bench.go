@@ -37,13 +37,17 @@ func (p *parent) runBench(kills int) error {
 	fmt.Printf("    ratio: %.2fx\n", clusterRate/single)
 	var values []time.Duration
 	for i := range kills {
-		killed, elect, firstAck, err := p.failover()
+		killed, wasCtrl, elect, firstAck, err := p.failover()
 		if err != nil {
 			return err
 		}
 		values = append(values, firstAck)
-		fmt.Printf("(c) kill %d: SIGKILL node %d: elected after %v, first acknowledged write after %v\n",
-			i+1, killed, elect.Round(time.Millisecond), firstAck.Round(time.Millisecond))
+		also := ""
+		if wasCtrl {
+			also = " (the Raft leader too)"
+		}
+		fmt.Printf("(c) kill %d: SIGKILL node %d%s: elected after %v, first acknowledged write after %v\n",
+			i+1, killed, also, elect.Round(time.Millisecond), firstAck.Round(time.Millisecond))
 		if _, err := p.rejoin(killed, 90*time.Second); err != nil {
 			return err
 		}

@@ -80,6 +80,7 @@ type state struct {
 	leader commitlog.NodeID
 	isr    []commitlog.NodeID
 	end    int64
+	ctrl   commitlog.NodeID // the Raft leader
 }
 
 // parent runs the node processes and keeps what they report.
@@ -253,7 +254,8 @@ func (p *parent) apply(ev event) error {
 				isr = append(isr, commitlog.NodeID(n))
 			}
 		}
-		p.states[ev.node] = state{leader: commitlog.NodeID(leader), isr: isr, end: end}
+		ctrl, _ := strconv.Atoi(ev.fields[4])
+		p.states[ev.node] = state{leader: commitlog.NodeID(leader), isr: isr, end: end, ctrl: commitlog.NodeID(ctrl)}
 	}
 	return nil
 }
@@ -299,8 +301,9 @@ func (p *parent) waitAcked(n int, d time.Duration) error {
 // failover kills the node leading the partition and returns the times
 // from the kill to a new leader in a survivor's metadata, and to the
 // first record acknowledged through it.
-func (p *parent) failover() (killed int, elect, firstAck time.Duration, err error) {
+func (p *parent) failover() (killed int, wasCtrl bool, elect, firstAck time.Duration, err error) {
 	killed = p.lastAck.node
+	wasCtrl = p.states[killed].ctrl == commitlog.NodeID(killed)
 	at, err := p.kill(killed)
 	if err != nil {
 		return
@@ -320,7 +323,7 @@ func (p *parent) failover() (killed int, elect, firstAck time.Duration, err erro
 	if elected.IsZero() {
 		elected = ev.at
 	}
-	return killed, elected.Sub(at), ev.at.Sub(at), nil
+	return killed, wasCtrl, elected.Sub(at), ev.at.Sub(at), nil
 }
 
 // rejoin restarts node id and waits until the leader has it in the ISR.
@@ -462,7 +465,7 @@ func (p *parent) runDemo() error {
 	before := p.acked
 	leader := p.lastAck.node
 	fmt.Printf("node %d leads %s-0; %d records acknowledged (AckAll, SyncAlways, MinInSyncReplicas 2)\n", leader, topicName, before)
-	killed, elect, firstAck, err := p.failover()
+	killed, _, elect, firstAck, err := p.failover()
 	if err != nil {
 		return err
 	}

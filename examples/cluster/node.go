@@ -20,7 +20,7 @@ import (
 // parent in lines: on stdout "ready", "acks <partition> <offset> <count>
 // <prefix> <seq>" (count records acknowledged at consecutive offsets from
 // offset, their values' ids prefix+seq, prefix+seq+1, ...),
-// "state <leader> <isr> <end offset>", "paused", "stopped"; on stdin
+// "state <leader> <isr> <end offset> <Raft leader>", "paused", "stopped"; on stdin
 // "pause" (stop producing, wait for the records in flight), "stop"
 // (close the node and exit). End of stdin (the parent died) ends the
 // process at once.
@@ -227,7 +227,11 @@ func (np *nodeProc) stateLoop(stop chan struct{}) {
 		for i, n := range isr {
 			s[i] = fmt.Sprint(n)
 		}
-		line := fmt.Sprintf("state %d %s %d", leader, cmpOr(strings.Join(s, ","), "-"), end)
+		ctrl := commitlog.NoNode
+		if info, err := np.log.Cluster(); err == nil {
+			ctrl = info.ControllerLeader
+		}
+		line := fmt.Sprintf("state %d %s %d %d", leader, cmpOr(strings.Join(s, ","), "-"), end, ctrl)
 		if line != last {
 			np.out <- line
 			last = line
