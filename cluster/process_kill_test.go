@@ -28,7 +28,8 @@ import (
 // its Log leads and runs a member of a consumer group where the group's
 // coordinator is; every cycle SIGKILLs one of them at random, leader or
 // follower, after a random short delay, and restarts it from its
-// directory on its port. Once the restarted node is back in every
+// directory on its port (one time in five it kills it again, after up to
+// 300ms, while it recovers or rejoins). Once the restarted node is back in every
 // partition's in-sync set, the producers pause until every replica holds
 // the same end, and the parent reads each node's records past what it
 // checked before (asking the children over stdin) and checks:
@@ -95,6 +96,13 @@ func TestProcessKill(t *testing.T) {
 		kills[role]++
 		pk.kill(victim)
 		pk.start(victim, false)
+		if pk.rng.IntN(5) == 0 {
+			// Again, while it recovers its directory or rejoins.
+			pk.waitFor("", time.Duration(pk.rng.IntN(300))*time.Millisecond, func(procEvent) bool { return false })
+			kills["restarting"]++
+			pk.kill(victim)
+			pk.start(victim, false)
+		}
 		pk.waitFor(fmt.Sprintf("node %d ready again", victim), 60*time.Second, func(procEvent) bool { return pk.nodes[victim].ready })
 		pk.settleAndCheck()
 		if cycle < cycles-1 {
@@ -108,8 +116,8 @@ func TestProcessKill(t *testing.T) {
 		total += len(a)
 	}
 	require.Positive(t, total, "no record acknowledged")
-	t.Logf("%d SIGKILL cycles (%d of a partition leader, %d of a follower) in %v: %d acknowledged records, %d stored per node, %d acknowledged commits; every node's directory holds every acknowledged record at its offset, and the same records",
-		cycles, kills["leader"], kills["follower"], time.Since(began).Round(time.Millisecond), total, len(pk.canon[0])+len(pk.canon[1]), pk.commitCount)
+	t.Logf("%d SIGKILL cycles (%d of a partition leader, %d of a follower, %d again while restarting) in %v: %d acknowledged records, %d stored per node, %d acknowledged commits; every node's directory holds every acknowledged record at its offset, and the same records",
+		cycles, kills["leader"], kills["follower"], kills["restarting"], time.Since(began).Round(time.Millisecond), total, len(pk.canon[0])+len(pk.canon[1]), pk.commitCount)
 }
 
 func procKillEnvInt(t *testing.T, name string, def int) int {
