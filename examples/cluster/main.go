@@ -339,6 +339,18 @@ func (p *parent) rejoin(id int, d time.Duration) (time.Duration, error) {
 	return time.Since(start), err
 }
 
+// pauseWait waits for the three nodes to say their producers paused.
+func (p *parent) pauseWait() error {
+	paused := 0
+	_, err := p.waitFor("paused producers", 60*time.Second, func(ev event) bool {
+		if isLine(ev, "paused") {
+			paused++
+		}
+		return paused == 3
+	})
+	return err
+}
+
 // stopAll pauses the producers, waits for every node to hold the same
 // end offset, and stops the nodes.
 func (p *parent) stopAll() error {
@@ -347,13 +359,7 @@ func (p *parent) stopAll() error {
 			return err
 		}
 	}
-	paused := 0
-	if _, err := p.waitFor("paused producers", 60*time.Second, func(ev event) bool {
-		if isLine(ev, "paused") {
-			paused++
-		}
-		return paused == 3
-	}); err != nil {
+	if err := p.pauseWait(); err != nil {
 		return err
 	}
 	caughtUp := func() bool {

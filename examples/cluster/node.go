@@ -21,7 +21,7 @@ import (
 // <prefix> <seq>" (count records acknowledged at consecutive offsets from
 // offset, their values' ids prefix+seq, prefix+seq+1, ...),
 // "state <leader> <isr> <end offset> <Raft leader>", "paused", "stopped"; on stdin
-// "pause" (stop producing, wait for the records in flight), "stop"
+// "pause" (stop producing, wait for the records in flight), "resume", "stop"
 // (close the node and exit). End of stdin (the parent died) ends the
 // process at once.
 
@@ -177,6 +177,12 @@ func runNode(id commitlog.NodeID, inc int, dir, peerList string, create, bench b
 			}
 			producing.Wait()
 			np.out <- "paused"
+		case "resume":
+			if paused {
+				paused = false
+				np.pause = make(chan struct{}) // the producer loop has returned
+				producing.Go(np.produceLoop)
+			}
 		case "stop":
 			if !paused {
 				paused = true
