@@ -232,10 +232,7 @@ func (pk *procKill) kill(id int) {
 	}
 	pk.waitFor(fmt.Sprintf("node %d's exit", id), 30*time.Second, func(procEvent) bool { return !n.alive })
 	n.stdin.Close()
-	var ee *exec.ExitError
-	if !errors.As(n.cmd.Wait(), &ee) && n.cmd.ProcessState == nil {
-		pk.fatalf("node %d: no exit status", id)
-	}
+	// The reader goroutine's Wait set ProcessState before the exit event.
 	if ws, ok := n.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
 		pk.fatalf("node %d ended by itself before the kill: %v", id, n.cmd.ProcessState)
 	}
