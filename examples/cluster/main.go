@@ -245,6 +245,9 @@ func (p *parent) apply(ev event) error {
 		p.byNode[ev.node] += count
 		p.lastAck = ev
 	case "state":
+		if len(ev.fields) != 5 {
+			return fmt.Errorf("node %d: bad line %q", ev.node, ev.fields)
+		}
 		leader, _ := strconv.Atoi(ev.fields[1])
 		end, _ := strconv.ParseInt(ev.fields[3], 10, 64)
 		var isr []commitlog.NodeID
