@@ -309,6 +309,9 @@ func (pk *procKill) apply(ev procEvent) {
 		return
 	}
 	f := ev.fields
+	if want, ok := map[string]int{"ack": 4, "commit": 3, "state": 5, "rec": 4, "dumped": 3}[f[0]]; ok && len(f) != want {
+		pk.fatalf("node %d: bad line %q", ev.node, f)
+	}
 	num := func(i int) int64 {
 		v, err := strconv.ParseInt(f[i], 10, 64)
 		if err != nil {
