@@ -612,7 +612,13 @@ func (rp *replicaPartition) runFetcher(stop <-chan struct{}, done chan<- struct{
 	defer timer.Stop()
 	for {
 		rp.mu.Lock()
-		f, ok := rp.m.NextFetch(rp.now())
+		now := rp.now()
+		f, ok := rp.m.NextFetch(now)
+		wait := rp.r.fetchExpiry
+		if !ok {
+			// A refusal may be asked again sooner (RefusedFetchRetry).
+			wait = min(wait, max(rp.m.FetchWait(now), time.Millisecond))
+		}
 		leader, changed := rp.md.Leader, rp.changed
 		rp.mu.Unlock()
 		if ok {
@@ -623,7 +629,7 @@ func (rp *replicaPartition) runFetcher(stop <-chan struct{}, done chan<- struct{
 				MaxBytes: rp.r.fetchBytes, MaxWait: rp.r.fetchWait,
 			})
 		}
-		timer.Reset(rp.r.fetchExpiry)
+		timer.Reset(wait)
 		for waiting := true; waiting; {
 			select {
 			case <-stop:

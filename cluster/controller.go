@@ -44,7 +44,10 @@ import (
 // RaftConfig.HeartbeatInterval while its Log is joined. The leader's
 // controller proposes NodeDown for a node it has not heard from for
 // RaftConfig.SessionTimeout (counted from its own election, so that a
-// new leader first gives every node a full session): the node's
+// new leader first gives every node a full session, except the Raft
+// leader before it, whose session counts from the last message this node
+// had from it: a leader that died is fenced a session after it fell
+// silent, not an election and a session): the node's
 // partitions elect other leaders, and it leaves their in-sync sets, by
 // the same rules as InProcessController. A joined node that finds itself
 // down in the committed metadata proposes NodeUp again.
@@ -75,11 +78,16 @@ type RaftController struct {
 	seq       uint64
 	lastHeard map[commitlog.NodeID]time.Time
 	leaderAt  time.Time
-	sinceProp int // ticks since the first pending call was last proposed
-	confState *pb.ConfState
-	fenced    map[commitlog.NodeID]bool // NodeDown proposed by this leader, not yet applied
-	applied   uint64                    // the index of the last entry applied
-	snapIndex uint64                    // the index of the latest snapshot
+	// prevLeader is the Raft leader this node last heard from as a
+	// follower, prevLeaderAt when: a node elected leader counts that
+	// one's session from then, not from its own election.
+	prevLeader   commitlog.NodeID
+	prevLeaderAt time.Time
+	sinceProp    int // ticks since the first pending call was last proposed
+	confState    *pb.ConfState
+	fenced       map[commitlog.NodeID]bool // NodeDown proposed by this leader, not yet applied
+	applied      uint64                    // the index of the last entry applied
+	snapIndex    uint64                    // the index of the latest snapshot
 	// snapshotNow asks for a snapshot at the end of the Ready: an
 	// AddNode was applied, and the new node must start from a snapshot,
 	// not from the bootstrap entries its metadata does not have.
@@ -434,6 +442,10 @@ func (c *RaftController) receive(m commitlog.Message) {
 			return // never from the network
 		}
 		_ = c.rn.Step(msg) // an error is a message Raft ignores
+		switch msg.GetType() {
+		case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap: // only a leader sends them
+			c.prevLeader, c.prevLeaderAt = m.From, time.Now()
+		}
 	case ctrlHeartbeat:
 		c.lastHeard[m.From] = time.Now()
 	}
@@ -485,9 +497,14 @@ func (c *RaftController) onTick() {
 	}
 	for _, cn := range c.md.cluster.Nodes() {
 		n := commitlog.NodeID(cn)
-		last := c.lastHeard[n]
-		if last.Before(c.leaderAt) {
-			last = c.leaderAt
+		last, floor := c.lastHeard[n], c.leaderAt
+		if n == c.prevLeader && !c.prevLeaderAt.IsZero() && c.prevLeaderAt.Before(floor) {
+			// The leader before this one: silent since its last
+			// message, which is why this node was elected.
+			floor = c.prevLeaderAt
+		}
+		if last.Before(floor) {
+			last = floor
 		}
 		if c.md.cluster.Live(controllerID(n)) && !c.fenced[n] && now.Sub(last) >= c.cfg.SessionTimeout {
 			c.fenced[n] = true

@@ -350,3 +350,39 @@ func TestRaftControllerSessionTimeout(t *testing.T) {
 		tc.eventually("the node live again", func() bool { return tc.ctrl[tc.leader()].live(cut) })
 	})
 }
+
+// TestRaftControllerFencesAFailedLeaderASessionAfterItsLastMessage: the
+// Raft leader cut off (as by a kill) is fenced by the leader elected
+// after it one session after its last message, not one session after
+// that election: the election overlaps the session.
+func TestRaftControllerFencesAFailedLeaderASessionAfterItsLastMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 3, memnet.Faults{}, 5)
+		ctx := context.Background()
+		old := tc.leader()
+		require.NoError(t, tc.ctrl[old].CreateTopic(ctx, topicSpec("orders", 3, 3)))
+		tc.net.Isolate(old)
+		start := time.Now()
+		var lead commitlog.NodeID
+		tc.eventually("the old leader fenced by a new one", func() bool {
+			for id, c := range tc.ctrl {
+				if id != old && c.status().RaftState == raft.StateLeader && !c.live(old) {
+					lead = id
+					return true
+				}
+			}
+			return false
+		})
+		session, election := 30*10*time.Millisecond, 10*10*time.Millisecond // the defaults, 10ms ticks
+		took := time.Since(start)
+		require.GreaterOrEqual(t, took, session, "fenced before its session expired")
+		require.Less(t, took, session+election, "fenced a session after the new leader's election")
+		md, err := tc.ctrl[lead].Describe("orders")
+		require.NoError(t, err)
+		for _, p := range md.Partitions {
+			require.NotEqual(t, old, p.Leader)
+		}
+		tc.net.Heal()
+		tc.eventually("the old leader live again", func() bool { return tc.ctrl[tc.leader()].live(old) })
+	})
+}

@@ -169,9 +169,36 @@ func (r *Replica) refused(now time.Time, resp FetchResponse) (FollowerStep, erro
 	// Any other refusal (a leader that has not applied its election yet,
 	// one that no longer leads, a fenced epoch): the controller's next
 	// update may cure it, or time may; ask again after FetchTimeout
-	// either way, since the update may have arrived already.
-	r.outstanding = &outstandingFetch{sent: now, dummy: true}
+	// either way, since the update may have arrived already. A leader
+	// that does not lead yet, or not at this epoch yet (ErrNotLeader,
+	// ErrUnknownLeaderEpoch), is most often one a moment behind the
+	// controller, as after every election: it is asked again after
+	// RefusedFetchRetry, so that a failover waits for the new leader,
+	// not for FetchTimeout (1.5 s with the Log's defaults).
+	sent := now
+	if errors.Is(resp.Err, ErrNotLeader) || errors.Is(resp.Err, ErrUnknownLeaderEpoch) {
+		sent = now.Add(min(RefusedFetchRetry, r.cfg.FetchTimeout) - r.cfg.FetchTimeout)
+	}
+	r.outstanding = &outstandingFetch{sent: sent, dummy: true}
 	return step, fmt.Errorf("leader refused the fetch: %w", resp.Err)
+}
+
+// RefusedFetchRetry is how long a follower waits to fetch again from a
+// leader that refused its fetch because it did not lead yet, or not at
+// the follower's epoch (at most FetchTimeout).
+const RefusedFetchRetry = 50 * time.Millisecond
+
+// FetchWait returns how long from now NextFetch goes on returning false
+// for the fetch outstanding or the wait after a refusal, and FetchTimeout
+// when there is neither: the driver's next look.
+func (r *Replica) FetchWait(now time.Time) time.Duration {
+	if o := r.outstanding; o != nil && !now.Before(o.sent) {
+		if d := r.cfg.FetchTimeout - now.Sub(o.sent); d > 0 {
+			return d
+		}
+		return 0
+	}
+	return r.cfg.FetchTimeout
 }
 
 // divergenceTruncation is rule 8.5.4 (with KIP-279's repeat) for a leader

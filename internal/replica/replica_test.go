@@ -494,13 +494,15 @@ func TestCheckAppendNotLeader(t *testing.T) {
 }
 
 // A refused fetch is asked again after FetchTimeout: a follower that
-// heard of its leader before the leader did must not wait forever.
+// heard of its leader before the leader did must not wait forever (see
+// TestFetchRefusedByALeaderBehindRetriesSoon for the refusals asked
+// again sooner).
 func TestRefusedFetchRetries(t *testing.T) {
 	c := newCluster(t, 1, 1, 2)
 	f := c.nodes[2].r
 	req, _ := f.NextFetch(c.now)
-	resp := FetchResponse{ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, Err: ErrNotLeader, BaseOffset: -1, RecordsEnd: -1}
-	if _, err := f.HandleFetchResponse(c.now, resp); !errors.Is(err, ErrNotLeader) {
+	resp := FetchResponse{ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, Err: ErrNotReplica, BaseOffset: -1, RecordsEnd: -1}
+	if _, err := f.HandleFetchResponse(c.now, resp); !errors.Is(err, ErrNotReplica) {
 		t.Fatalf("refusal: %v", err)
 	}
 	if _, ok := f.NextFetch(c.now.Add(time.Second / 2)); ok {
@@ -508,6 +510,42 @@ func TestRefusedFetchRetries(t *testing.T) {
 	}
 	if _, ok := f.NextFetch(c.now.Add(time.Second)); !ok {
 		t.Fatal("no fetch after FetchTimeout")
+	}
+}
+
+// A leader that refuses a fetch because it does not lead yet, or not at
+// the follower's epoch yet (it applies the controller's election a moment
+// after the follower), is asked again after RefusedFetchRetry, not
+// FetchTimeout: the failover waits for the new leader only. FetchWait
+// tells the driver when to look.
+func TestFetchRefusedByALeaderBehindRetriesSoon(t *testing.T) {
+	for _, refusal := range []error{ErrNotLeader, ErrUnknownLeaderEpoch, ErrFencedLeaderEpoch} {
+		c := newCluster(t, 1, 1, 2)
+		f := c.nodes[2].r
+		if d := f.FetchWait(c.now); d != time.Second {
+			t.Fatalf("FetchWait %v with nothing outstanding, want FetchTimeout", d)
+		}
+		req, _ := f.NextFetch(c.now)
+		if d := f.FetchWait(c.now.Add(time.Second / 4)); d != 3*time.Second/4 {
+			t.Fatalf("FetchWait %v a quarter into a fetch outstanding, want the rest of FetchTimeout", d)
+		}
+		resp := FetchResponse{ReplicaEpoch: req.ReplicaEpoch, Seq: req.Seq, Err: refusal, BaseOffset: -1, RecordsEnd: -1}
+		if _, err := f.HandleFetchResponse(c.now, resp); !errors.Is(err, refusal) {
+			t.Fatalf("refusal: %v", err)
+		}
+		want := time.Second // FetchTimeout
+		if refusal != ErrFencedLeaderEpoch {
+			want = RefusedFetchRetry
+		}
+		if d := f.FetchWait(c.now); d != want {
+			t.Fatalf("%v: FetchWait %v, want %v", refusal, d, want)
+		}
+		if _, ok := f.NextFetch(c.now.Add(want - time.Millisecond)); ok {
+			t.Fatalf("%v: fetched again before %v", refusal, want)
+		}
+		if _, ok := f.NextFetch(c.now.Add(want)); !ok {
+			t.Fatalf("%v: no fetch after %v", refusal, want)
+		}
 	}
 }
 
