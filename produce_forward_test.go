@@ -66,7 +66,10 @@ func TestProducerForwardsToTheLeader(t *testing.T) {
 func TestProducerFollowsTheLeaderAcrossFailover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		c := newTestCluster(t, commitlog.Options{ReplicaLagTime: time.Second}, 1, 2, 3)
+		// A fetch the network drops is sent again after ReplicaFetchMaxWait
+		// and a second: ReplicaLagTime is well above that, so that only a
+		// stopped node leaves the in-sync set.
+		c := newTestCluster(t, commitlog.Options{ReplicaLagTime: 5 * time.Second, ReplicaFetchMaxWait: 50 * time.Millisecond}, 1, 2, 3)
 		_, err := c.logs[1].CreateTopic(ctx, "t", commitlog.TopicConfig{ReplicationFactor: 3, MinInSyncReplicas: 2,
 			Replicas: [][]commitlog.NodeID{{1, 2, 3}}})
 		require.NoError(t, err)
@@ -80,7 +83,19 @@ func TestProducerFollowsTheLeaderAcrossFailover(t *testing.T) {
 		produce := func(n int) {
 			for range n {
 				v := fmt.Sprint("v", len(acked))
-				require.NoError(t, prod.ProduceSync(ctx, &commitlog.Record{Topic: "t", Value: []byte(v)}), v)
+				// A leader on this node refuses outright while a follower
+				// the faults slowed is out of the in-sync set (nothing is
+				// appended then): send it again once it is back.
+				for try := 0; ; try++ {
+					err := prod.ProduceSync(ctx, &commitlog.Record{Topic: "t", Value: []byte(v)})
+					if err == nil {
+						break
+					}
+					require.ErrorIs(t, err, commitlog.ErrNotEnoughReplicas, v)
+					require.NotErrorIs(t, err, commitlog.ErrNotEnoughReplicasAfterAppend, v)
+					require.Less(t, try, 100, v)
+					settle(100 * time.Millisecond)
+				}
 				acked = append(acked, v)
 			}
 		}
