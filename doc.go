@@ -363,7 +363,10 @@
 // original offsets on any leader, since the producers' state replicates
 // with the data). A Partition.Append to a replica that does not lead
 // fails with a *NotLeaderError naming the leader and its epoch: append
-// there. A Producer follows the leader itself: on a node that does not
+// there. One whose node lost the leadership after appending the batch,
+// before it was committed, fails with a *NotLeaderError whose
+// AfterAppend is set: as with ErrNotEnoughReplicasAfterAppend, the batch
+// may yet be committed by the next leader. A Producer follows the leader itself: on a node that does not
 // lead a partition, or holds no replica of it, it sends each batch to
 // the leader over the Transport (ProduceRequest), which appends it as
 // its own Producer would and answers once Acks is met; a lost answer, a

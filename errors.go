@@ -282,9 +282,20 @@ type NotLeaderError struct {
 	// knows (it implements PeerAddresser, as package cluster's
 	// TCPTransport does); "" otherwise.
 	LeaderAddr string
+	// AfterAppend says the batch was appended on this node, which then
+	// lost the leadership before the batch was committed: like
+	// ErrNotEnoughReplicasAfterAppend, the outcome is unknown (a follower
+	// that had copied it may commit it as the next leader). Retry with an
+	// idempotent producer to learn its fate without a duplicate. Without
+	// AfterAppend, nothing was appended.
+	AfterAppend bool
 }
 
 func (e *NotLeaderError) Error() string {
+	if e.Leader == NoNode && e.AfterAppend {
+		return fmt.Sprintf("commitlog: %s-%d: node %d lost the leadership after appending the batch, before it was committed (its fate is the next leader's); no node leads it yet (epoch %d)",
+			e.Topic, e.Partition, e.Node, e.LeaderEpoch)
+	}
 	if e.Leader == NoNode {
 		return fmt.Sprintf("commitlog: %s-%d: node %d does not lead it, and no node does (offline, or no replica here: epoch %d); retry once a replica leads it",
 			e.Topic, e.Partition, e.Node, e.LeaderEpoch)
@@ -292,6 +303,10 @@ func (e *NotLeaderError) Error() string {
 	at := ""
 	if e.LeaderAddr != "" {
 		at = " (at " + e.LeaderAddr + ")"
+	}
+	if e.AfterAppend {
+		return fmt.Sprintf("commitlog: %s-%d: node %d lost the leadership after appending the batch, before it was committed (its fate is the new leader's); node %d%s leads, at leader epoch %d",
+			e.Topic, e.Partition, e.Node, e.Leader, at, e.LeaderEpoch)
 	}
 	return fmt.Sprintf("commitlog: %s-%d: node %d does not lead it; node %d%s does, at leader epoch %d: append there",
 		e.Topic, e.Partition, e.Node, e.Leader, at, e.LeaderEpoch)

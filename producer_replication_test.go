@@ -133,6 +133,10 @@ func TestProducerLeaderChangeFailsTheBatchesInFlight(t *testing.T) {
 		for i, call := range got {
 			require.Equal(t, []string{"a", "b", "c"}[i], call.value, "promises in order")
 			require.ErrorIs(t, call.err, commitlog.ErrNotLeader, "%s", call.value)
+			var nl *commitlog.NotLeaderError
+			require.ErrorAs(t, call.err, &nl)
+			require.True(t, nl.AfterAppend, "%s was appended before the leadership moved: its fate is unknown", call.value)
+			require.Contains(t, call.err.Error(), "after appending")
 			require.Equal(t, int64(-1), call.offset)
 		}
 

@@ -243,6 +243,15 @@ func (rp *replicaPartition) notLeaderLocked() error {
 		LeaderAddr: rp.r.peerAddr(rp.md.Leader)}
 }
 
+// notLeaderAfterAppendLocked is notLeaderLocked for a batch appended
+// here before the leadership moved: its fate is the next leader's.
+// REQUIRES: rp.mu.
+func (rp *replicaPartition) notLeaderAfterAppendLocked() *NotLeaderError {
+	e := rp.notLeaderLocked().(*NotLeaderError)
+	e.AfterAppend = true
+	return e
+}
+
 // append appends a batch the partition's front built, as leader, and
 // waits for what acks asks: nothing (AckNone), durability on the leader
 // (AckLeader), or commitment (AckAll: below the high watermark, so on
@@ -362,7 +371,7 @@ func (rp *replicaPartition) waitCommitted(ctx context.Context, end int64, epoch 
 		}
 		rp.mu.Lock()
 		if rp.md.LeaderEpoch != epoch || rp.closed {
-			err := rp.notLeaderLocked()
+			var err error = rp.notLeaderAfterAppendLocked()
 			if rp.closed {
 				err = rp.p.store.ClosedErr()
 			}
@@ -376,6 +385,11 @@ func (rp *replicaPartition) waitCommitted(ctx context.Context, end int64, epoch 
 			return nil
 		}
 		if err != nil {
+			if errors.Is(err, replica.ErrNotLeader) {
+				rp.mu.Lock()
+				defer rp.mu.Unlock()
+				return rp.notLeaderAfterAppendLocked()
+			}
 			return rp.appendError(err)
 		}
 		select {

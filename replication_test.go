@@ -129,6 +129,7 @@ func TestReplicatedAppendReachesFollowers(t *testing.T) {
 		var nl *commitlog.NotLeaderError
 		require.ErrorAs(t, err, &nl)
 		require.Equal(t, commitlog.NodeID(1), nl.Leader)
+		require.False(t, nl.AfterAppend, "refused before appending")
 		require.True(t, errors.Is(err, commitlog.ErrNotLeader))
 		// So is DeleteRecords: followers take the leader's log start.
 		_, err = c.partition(2, "t", 0).DeleteRecords(ctx, 2)

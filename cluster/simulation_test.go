@@ -273,14 +273,14 @@ func (lc *logCluster) appendAtCtx(ctx context.Context, id commitlog.NodeID, topi
 // recordSend records an append's outcome in the history: acknowledged
 // (durable: SyncAlways and AckAll) at its offset, refused before
 // anything was written (not the leader, too few in-sync replicas), or
-// unknown (a timeout, too few in-sync replicas after the append, a node
-// closing under it).
+// unknown (a timeout, the leadership or too few in-sync replicas lost
+// after the append, a node closing under it).
 func recordSend(s *histcheck.Send, res commitlog.AppendResult, err error) {
 	var nl *commitlog.NotLeaderError
 	switch {
 	case err == nil:
 		s.Ok(res.BaseOffset)
-	case errors.As(err, &nl) && !errors.Is(err, commitlog.ErrClosed),
+	case errors.As(err, &nl) && !nl.AfterAppend && !errors.Is(err, commitlog.ErrClosed),
 		errors.Is(err, commitlog.ErrNotEnoughReplicas) && !errors.Is(err, commitlog.ErrNotEnoughReplicasAfterAppend),
 		errors.Is(err, commitlog.ErrUnknownTopic):
 		s.Fail()
