@@ -647,38 +647,50 @@ func (c *RaftController) restore(snap *pb.Snapshot) error {
 	return nil
 }
 
-// applyEntry applies one committed entry.
-func (c *RaftController) applyEntry(e *pb.Entry) error {
-	c.applied = e.GetIndex()
-	var cc *pb.ConfChangeV2
+// decodeEntry decodes a committed entry: its configuration change, if
+// it is one, and the command it carries (a normal entry's data, or a
+// membership change's context), ok false for none (a new leader's empty
+// entry, the bootstrap's configuration changes).
+func decodeEntry(e *pb.Entry) (cc *pb.ConfChangeV2, cmd command, ok bool, err error) {
 	switch e.GetType() {
 	case pb.EntryConfChange:
 		v1 := &pb.ConfChange{}
 		if err := proto.Unmarshal(e.GetData(), v1); err != nil {
-			return fmt.Errorf("cluster: committed entry %d: configuration change: %w", e.GetIndex(), err)
+			return nil, command{}, false, fmt.Errorf("cluster: committed entry %d: configuration change: %w", e.GetIndex(), err)
 		}
 		cc = v1.AsV2()
 	case pb.EntryConfChangeV2:
 		cc = &pb.ConfChangeV2{}
 		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
-			return fmt.Errorf("cluster: committed entry %d: configuration change: %w", e.GetIndex(), err)
+			return nil, command{}, false, fmt.Errorf("cluster: committed entry %d: configuration change: %w", e.GetIndex(), err)
 		}
 	}
 	data := e.GetData()
 	if cc != nil {
-		if len(cc.GetContext()) == 0 {
-			// The bootstrap's: the first voters, which the metadata has.
-			c.confState = c.rn.ApplyConfChange(cc)
-			return nil
-		}
 		data = cc.GetContext()
 	}
 	if len(data) == 0 {
-		return nil // a new leader's empty entry
+		return cc, command{}, false, nil
 	}
-	cmd, err := decodeCommand(data)
-	if err != nil {
-		return fmt.Errorf("cluster: committed entry %d: %w", e.GetIndex(), err)
+	if cmd, err = decodeCommand(data); err != nil {
+		return nil, command{}, false, fmt.Errorf("cluster: committed entry %d: %w", e.GetIndex(), err)
+	}
+	return cc, cmd, true, nil
+}
+
+// applyEntry applies one committed entry.
+func (c *RaftController) applyEntry(e *pb.Entry) error {
+	c.applied = e.GetIndex()
+	cc, cmd, ok, err := decodeEntry(e)
+	switch {
+	case err != nil:
+		return err
+	case cc != nil && !ok:
+		// The bootstrap's: the first voters, which the metadata has.
+		c.confState = c.rn.ApplyConfChange(cc)
+		return nil
+	case !ok:
+		return nil // a new leader's empty entry
 	}
 	changes, dup, applyErr := c.md.apply(cmd)
 	if cc != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/commitlog-go/commitlog/internal/vfs"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Metadata is the cluster's metadata as one node's Raft directory
@@ -124,34 +123,15 @@ func replayMetadata(name string, out *Metadata, md *metadata, conf *pb.ConfState
 	}
 	for _, e := range ents {
 		out.Term, out.Index = e.GetTerm(), e.GetIndex()
-		var cc *pb.ConfChangeV2
-		switch e.GetType() {
-		case pb.EntryConfChange:
-			v1 := &pb.ConfChange{}
-			if err := proto.Unmarshal(e.GetData(), v1); err != nil {
-				return nil, fmt.Errorf("%w: %s: committed entry %d: configuration change: %w", ErrCorruptStorage, name, e.GetIndex(), err)
-			}
-			cc = v1.AsV2()
-		case pb.EntryConfChangeV2:
-			cc = &pb.ConfChangeV2{}
-			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
-				return nil, fmt.Errorf("%w: %s: committed entry %d: configuration change: %w", ErrCorruptStorage, name, e.GetIndex(), err)
-			}
-		}
-		data := e.GetData()
-		if cc != nil {
-			if len(cc.GetContext()) == 0 {
-				applyConfChange(voters, cc)
-				continue
-			}
-			data = cc.GetContext()
-		}
-		if len(data) == 0 {
+		cc, cmd, ok, err := decodeEntry(e)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: %s: %w", ErrCorruptStorage, name, err)
+		case cc != nil && !ok:
+			applyConfChange(voters, cc) // the bootstrap's
+			continue
+		case !ok:
 			continue // a new leader's empty entry
-		}
-		cmd, err := decodeCommand(data)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: committed entry %d: %w", ErrCorruptStorage, name, e.GetIndex(), err)
 		}
 		if err := start(); err != nil {
 			return nil, err
